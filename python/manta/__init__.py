@@ -1,0 +1,1 @@
+"""manta: a distributed task and actor runtime with Ray's Python API."""

@@ -1,0 +1,48 @@
+/* config.h -- every tunable of manta in one table.
+ *
+ * MT_CONFIG(type, name, default, doc): each entry becomes the global
+ * mt_cfg.name, overridable by the environment variable MANTA_<NAME in upper
+ * case> (e.g. MANTA_MAX_INLINE_BYTES=4096).  Call mt_config_load() once per
+ * process before reading it.  Types: i64 (integer) or f64 (double). */
+#ifndef MT_CONFIG_H
+#define MT_CONFIG_H
+
+#include <stdint.h>
+
+#define MT_CONFIG_TABLE(X)                                                                         \
+    X(i64, max_inline_bytes, 100 * 1024,                                                           \
+      "values up to this size travel inside messages; larger ones go to shared memory")           \
+    X(i64, max_frame_bytes, 512 * 1024 * 1024, "largest frame a peer may send")                    \
+    X(i64, max_tasks_in_flight, 16, "tasks pushed to one leased worker before it replies")         \
+    X(i64, max_pending_leases, 10, "lease requests one scheduling class keeps outstanding")        \
+    X(i64, idle_lease_ms, 500, "an idle leased worker is returned to its node after this long")    \
+    X(i64, worker_start_timeout_ms, 30000, "a worker that has not registered by then is killed")   \
+    X(i64, max_workers_factor, 4, "a node runs at most num_cpus * this many workers (min 16)")     \
+    X(i64, prestart_workers, -1, "python workers started with the node; -1: num_cpus")             \
+    X(i64, store_full_wait_ms, 10000, "how long a put waits for room before ObjectStoreFullError") \
+    X(i64, fn_wait_ms, 30000, "how long a worker waits for a function to be registered")          \
+    X(i64, spin_us, 50, "how long a waiting thread spins before it sleeps")                        \
+    X(i64, default_max_retries, 3, "retries of a task whose worker died")                          \
+    X(i64, heartbeat_ms, 1000, "how often a node reports to the control store")                    \
+    X(i64, node_dead_ms, 10000, "a node silent this long is declared dead")                        \
+    X(f64, memory_usage_threshold, 0.95, "fraction of memory above which workers are killed")      \
+    X(i64, memory_monitor_ms, 250, "how often memory use is checked; 0 disables")                  \
+    X(i64, log_level, 1, "0 debug, 1 info, 2 warn, 3 error")
+
+typedef struct mt_config {
+#define MT_CFG_FIELD_(type, name, def, doc) type##_t_ name;
+#define i64_t_ int64_t
+#define f64_t_ double
+    MT_CONFIG_TABLE(MT_CFG_FIELD_)
+#undef MT_CFG_FIELD_
+} mt_config;
+
+extern mt_config mt_cfg;
+
+/* Set every field to its default, then apply MANTA_* environment overrides.
+ * A malformed override is reported on stderr and ignored. */
+void mt_config_load(void);
+/* Print the table with current values (for `manta config` and docs). */
+void mt_config_dump(int fd);
+
+#endif

@@ -1,0 +1,886 @@
+/* core.c -- the client runtime's skeleton: connecting to the node, the I/O
+ * thread and its loop, peers and direct connections, request/reply calls,
+ * and routing of every incoming message to objects.c, submit.c or exec.c. */
+#include "core.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mt.h"
+#include "sock.h"
+
+/* Store pins dropped by mt_value_unref wait here (their own lock: unref may
+ * run with or without the runtime lock) until the I/O thread sends them. */
+static pthread_mutex_t release_mu = PTHREAD_MUTEX_INITIALIZER;
+static mt_oid *release_q;
+static size_t release_n, release_cap;
+static mt_core *release_core;
+
+static void queue_release(mt_core *c, const mt_oid *id)
+{
+    __atomic_sub_fetch(&mt_plasma_live_values, 1, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&release_mu);
+    if (c == release_core) {
+        if (release_n == release_cap) {
+            release_cap = release_cap ? release_cap * 2 : 64;
+            release_q = mt_realloc(release_q, release_cap * sizeof *release_q);
+        }
+        release_q[release_n++] = *id;
+    }
+    pthread_mutex_unlock(&release_mu);
+    if (c == release_core) mt_conn_loop_wake(&c->cl);
+}
+
+static void flush_releases(mt_core *c)
+{
+    pthread_mutex_lock(&release_mu);
+    mt_oid *q = release_q;
+    size_t n = release_n;
+    release_q = NULL;
+    release_n = release_cap = 0;
+    pthread_mutex_unlock(&release_mu);
+    if (!n) return;
+    if (c->daemon) {
+        Manta__ObjRelease m = MANTA__OBJ_RELEASE__INIT;
+        ProtobufCBinaryData *ids = mt_calloc(n, sizeof *ids);
+        for (size_t i = 0; i < n; i++) ids[i] = MT_BIN(q[i].b, MT_OBJECT_ID_LEN);
+        m.object_ids = ids;
+        m.n_object_ids = n;
+        do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_RELEASE, &m.base);
+        free(ids);
+    }
+    free(q);
+}
+
+/* ---------------------------------------------------------------- waiting */
+
+void do_notify(mt_core *c)
+{
+    __atomic_add_fetch(&c->gen, 1, __ATOMIC_RELEASE);
+    pthread_cond_broadcast(&c->cv);
+}
+
+int do_wait(mt_core *c, double deadline)
+{
+    uint64_t gen = __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE);
+    /* Spin a little: on a small machine the reply often comes in
+     * microseconds, and a futex sleep/wake pair costs tens of them. */
+    if (mt_cfg.spin_us > 0) {
+        pthread_mutex_unlock(&c->mu);
+        uint64_t until = mt_now_ns() + (uint64_t)mt_cfg.spin_us * 1000;
+        bool changed = false;
+        while (mt_now_ns() < until) {
+            if (__atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) != gen) {
+                changed = true;
+                break;
+            }
+            __builtin_ia32_pause();
+        }
+        pthread_mutex_lock(&c->mu);
+        if (changed || __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) != gen) return 0;
+    }
+    if (deadline < 0) {
+        pthread_cond_wait(&c->cv, &c->mu);
+        return 0;
+    }
+    double now = mt_now_s();
+    if (now >= deadline) return MANTA_ETIMEDOUT;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double wake = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (deadline - now);
+    ts.tv_sec = (time_t)wake;
+    ts.tv_nsec = (long)((wake - (double)ts.tv_sec) * 1e9);
+    int rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
+    return rc == ETIMEDOUT && mt_now_s() >= deadline ? MANTA_ETIMEDOUT : 0;
+}
+
+/* ---------------------------------------------------------------- ids */
+
+mt_tid do_new_task_id(mt_core *c)
+{
+    mt_tid t;
+    uint64_t n = ++c->task_counter;
+    memcpy(t.b, c->task_prefix, 8);
+    for (int i = 0; i < 8; i++) t.b[8 + i] = (uint8_t)(n >> (8 * i));
+    return t;
+}
+
+void do_address(mt_core *c, Manta__Address *a, char *buf, size_t cap)
+{
+    manta__address__init(a);
+    a->worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
+    a->node_id = MT_BIN(c->nid.b, MT_NODE_ID_LEN);
+    snprintf(buf, cap, "%s", c->endpoint);
+    a->endpoint = buf;
+}
+
+/* ---------------------------------------------------------------- peers */
+
+static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud);
+static void on_peer_close(mt_conn *conn, int reason, void *ud);
+
+mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint)
+{
+    mt_peer *p = mt_map_get(&c->peers, wid->b);
+    if (p) {
+        if (!p->endpoint && endpoint && endpoint[0]) p->endpoint = mt_strdup(endpoint);
+        return p;
+    }
+    p = mt_calloc(1, sizeof *p);
+    p->wid = *wid;
+    if (nid) p->nid = *nid;
+    p->endpoint = endpoint && endpoint[0] ? mt_strdup(endpoint) : NULL;
+    mt_map_put(&c->peers, p);
+    return p;
+}
+
+mt_peer *do_peer_from_proto(mt_core *c, const Manta__Address *a)
+{
+    if (!a || a->worker_id.len != MT_WORKER_ID_LEN) return NULL;
+    mt_wid wid;
+    mt_nid nid = {{0}};
+    memcpy(wid.b, a->worker_id.data, MT_WORKER_ID_LEN);
+    if (a->node_id.len == MT_NODE_ID_LEN) memcpy(nid.b, a->node_id.data, MT_NODE_ID_LEN);
+    return do_peer(c, &wid, &nid, a->endpoint);
+}
+
+static void start_conn(mt_core *c, mt_conn *conn)
+{
+    if (mt_conn_loop_is_mine(&c->cl)) {
+        if (mt_conn_start(conn)) mt_conn_close(conn, MANTA_ESYS);
+        return;
+    }
+    c->to_start = mt_realloc(c->to_start, (c->nto_start + 1) * sizeof *c->to_start);
+    c->to_start[c->nto_start++] = conn;
+    mt_conn_ref(conn);
+    mt_conn_loop_wake(&c->cl);
+}
+
+mt_conn *do_peer_conn(mt_core *c, mt_peer *p)
+{
+    if (p->conn) return p->conn;
+    if (p->dead || !p->endpoint || c->stopping) return NULL;
+    int fd;
+    if (mt_sock_connect(p->endpoint, 5.0, &fd)) {
+        mt_debug("cannot reach %s: %s", p->endpoint, manta_last_error());
+        p->dead = true;
+        return NULL;
+    }
+    mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, on_peer_close, c);
+    snprintf(conn->desc, sizeof conn->desc, "peer %.40s", p->endpoint);
+    p->conn = conn;
+    Manta__Hello h = MANTA__HELLO__INIT;
+    Manta__Address a;
+    char ep[256];
+    do_address(c, &a, ep, sizeof ep);
+    h.version = MT_WIRE_VERSION;
+    h.role = MANTA__ROLE__ROLE_PEER;
+    h.worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
+    h.pid = (uint32_t)c->pid;
+    h.job_id = c->job_id;
+    h.address = &a;
+    mt_conn_send(conn, MANTA__MSG_TYPE__MSG_HELLO, &h.base);
+    start_conn(c, conn);
+    return conn;
+}
+
+/* A PushTask outlives the frame: decode it with the default allocator and
+ * hand it to exec.c, which frees it when its tasks are done. */
+static int take_push(mt_core *c, mt_conn *conn, const mt_frame *f)
+{
+    ProtobufCMessage *m =
+        protobuf_c_message_unpack(&manta__push_task__descriptor, NULL, f->len, f->payload);
+    char err[256];
+    if (!m) return mt_err(MANTA_EPROTO, "cannot decode PushTask");
+    if (mt_wire_validate(m, err, sizeof err)) {
+        protobuf_c_message_free_unpacked(m, NULL);
+        return mt_err(MANTA_EPROTO, "%s", err);
+    }
+    return do_exec_push(c, conn, conn->tag, (Manta__PushTask *)m);
+}
+
+static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud)
+{
+    mt_core *c = ud;
+    char err[256];
+    ProtobufCMessage *m;
+    if (f->type == MANTA__MSG_TYPE__MSG_PUSH_TASK) return take_push(c, conn, f);
+    int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, &m, err, sizeof err);
+    if (rc) {
+        mt_arena_reset(&c->arena);
+        return mt_err(rc, "%s", err);
+    }
+    switch (f->type) {
+    case MANTA__MSG_TYPE__MSG_HELLO: {
+        /* Peers introduce themselves; replies go back on this connection. */
+        const Manta__Hello *h = (const Manta__Hello *)m;
+        if (h->version != MT_WIRE_VERSION) rc = mt_err(MANTA_EVERSION, "peer protocol mismatch");
+        else if (!conn->tag) conn->tag = do_peer_from_proto(c, h->address);
+        break;
+    }
+    case MANTA__MSG_TYPE__MSG_TASK_REPLY:
+        rc = do_sub_handle(c, conn, f->type, m);
+        break;
+    default:
+        rc = do_obj_handle(c, conn, f->type, m);
+        if (rc == 1) rc = mt_err(MANTA_EPROTO, "unexpected %s from a peer", mt_wire_name(f->type));
+    }
+    mt_arena_reset(&c->arena);
+    return rc;
+}
+
+static void on_peer_close(mt_conn *conn, int reason, void *ud)
+{
+    mt_core *c = ud;
+    MT_UNUSED(reason);
+    /* An outgoing connection: its peer is unreachable now -- for a leased
+     * worker or an owner on this node that means the process died. */
+    size_t it = 0;
+    mt_peer *p;
+    while ((p = mt_map_next(&c->peers, &it))) {
+        if (p->conn != conn) continue;
+        p->conn = NULL;
+        if (!c->stopping) {
+            p->dead = true;
+            do_sub_peer_died(c, p);
+            do_objs_peer_died(c, p);
+        }
+    }
+    do_notify(c);
+}
+
+/* ---------------------------------------------------------------- rpc */
+
+mt_rpc *do_rpc_new(mt_core *c)
+{
+    mt_rpc *r = mt_calloc(1, sizeof *r);
+    r->id = ++c->next_req;
+    mt_map_put(&c->rpcs, r);
+    return r;
+}
+
+int do_rpc_wait(mt_core *c, mt_rpc *r, double deadline)
+{
+    while (!r->done) {
+        if (c->daemon_lost || c->stopping) return MANTA_ECONN;
+        if (do_wait(c, deadline) == MANTA_ETIMEDOUT && !r->done) return MANTA_ETIMEDOUT;
+    }
+    return r->status;
+}
+
+void do_rpc_free(mt_core *c, mt_rpc *r)
+{
+    mt_map_del(&c->rpcs, &r->id);
+    free(r->payload);
+    free(r);
+}
+
+/* A reply for a waiting caller: keep the raw payload for it to decode. */
+void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
+                     int status)
+{
+    mt_rpc *r = mt_map_get(&c->rpcs, &id);
+    if (!r || r->done) return; /* the caller gave up (timeout) */
+    r->type = type;
+    r->payload = len ? mt_memdup(payload, len) : NULL;
+    r->len = len;
+    r->status = status;
+    r->done = true;
+    do_notify(c);
+}
+
+/* Fail the calls waiting on a peer that is gone. */
+void do_rpc_fail_peer(mt_core *c, const mt_peer *p)
+{
+    size_t it = 0;
+    mt_rpc *r;
+    while ((r = mt_map_next(&c->rpcs, &it)))
+        if (r->peer == p && !r->done) do_rpc_complete(c, r->id, 0, NULL, 0, MANTA_ECONN);
+}
+
+void do_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m)
+{
+    if (!c->daemon) return;
+    mt_conn_send_now(c->daemon, type, m);
+}
+
+/* ---------------------------------------------------------------- daemon messages */
+
+static void print_lines(const Manta__LogLines *m)
+{
+    /* "(pid=1234) text" per line, as Ray prints worker output. */
+    const char *p = m->text ? m->text : "";
+    int fd = m->is_err ? 2 : 1;
+    char head[48];
+    int hl = snprintf(head, sizeof head, "(pid=%u) ", m->pid);
+    mt_buf b;
+    mt_buf_init(&b);
+    while (*p) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
+        mt_buf_append(&b, head, (size_t)hl);
+        mt_buf_append(&b, p, len);
+        if (!nl) mt_buf_append(&b, "\n", 1);
+        p += len;
+    }
+    if (b.len && write(fd, b.data, b.len) < 0) {
+    }
+    mt_buf_free(&b);
+}
+
+static void handle_event(mt_core *c, const Manta__Event *ev)
+{
+    if (ev->kind == MANTA__EVENT_KIND__EVENT_WORKER_DIED && ev->id.len == MT_WORKER_ID_LEN) {
+        mt_peer *p = mt_map_get(&c->peers, ev->id.data);
+        if (p && !p->dead) {
+            p->dead = true;
+            p->exit_code = ev->code;
+            do_sub_peer_died(c, p);
+            do_objs_peer_died(c, p);
+        } else if (!p) {
+            /* It may have been a borrower of ours without a peer entry. */
+            mt_wid wid;
+            memcpy(wid.b, ev->id.data, MT_WORKER_ID_LEN);
+            mt_peer tmp = {.wid = wid, .dead = true};
+            do_objs_peer_died(c, &tmp);
+        }
+    }
+    do_notify(c);
+}
+
+static uint64_t reply_request_id(const ProtobufCMessage *m, uint16_t type)
+{
+    switch (type) {
+    case MANTA__MSG_TYPE__MSG_OBJ_CREATE_REPLY: return ((const Manta__ObjCreateReply *)m)->request_id;
+    case MANTA__MSG_TYPE__MSG_OBJ_GET_REPLY: return ((const Manta__ObjGetReply *)m)->request_id;
+    case MANTA__MSG_TYPE__MSG_FN_GET_REPLY: return ((const Manta__FnGetReply *)m)->request_id;
+    case MANTA__MSG_TYPE__MSG_KV_GET_REPLY: return ((const Manta__KvGetReply *)m)->request_id;
+    case MANTA__MSG_TYPE__MSG_STATUS_REPLY: return ((const Manta__StatusReply *)m)->request_id;
+    case MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK: return ((const Manta__AddBorrowerAck *)m)->request_id;
+    }
+    return 0;
+}
+
+static int on_daemon_frame(mt_conn *conn, const mt_frame *f, void *ud)
+{
+    mt_core *c = ud;
+    char err[256];
+    ProtobufCMessage *m;
+    MT_UNUSED(conn);
+    int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, &m, err, sizeof err);
+    if (rc) {
+        mt_arena_reset(&c->arena);
+        return mt_err(rc, "%s", err);
+    }
+    uint64_t rid = reply_request_id(m, f->type);
+    if (rid) {
+        do_rpc_complete(c, rid, f->type, f->payload, f->len, 0);
+    } else {
+        switch (f->type) {
+        case MANTA__MSG_TYPE__MSG_LEASE_GRANT:
+            rc = do_sub_handle(c, conn, f->type, m);
+            break;
+        case MANTA__MSG_TYPE__MSG_EVENT:
+            handle_event(c, (const Manta__Event *)m);
+            break;
+        case MANTA__MSG_TYPE__MSG_LOG_LINES:
+            print_lines((const Manta__LogLines *)m);
+            break;
+        case MANTA__MSG_TYPE__MSG_WARNING: {
+            const char *t = ((const Manta__Warning *)m)->text;
+            fprintf(stderr, "manta: warning: %s\n", t ? t : "");
+            break;
+        }
+        default:
+            rc = mt_err(MANTA_EPROTO, "unexpected %s from the node", mt_wire_name(f->type));
+        }
+    }
+    mt_arena_reset(&c->arena);
+    return rc;
+}
+
+static void on_daemon_close(mt_conn *conn, int reason, void *ud)
+{
+    mt_core *c = ud;
+    MT_UNUSED(conn), MT_UNUSED(reason);
+    c->daemon = NULL;
+    c->daemon_lost = true;
+    if (!c->stopping) {
+        if (c->role == MANTA__ROLE__ROLE_WORKER) {
+            /* Our node is gone: a worker has nothing left to do. */
+            _exit(0);
+        }
+        fprintf(stderr, "manta: lost the connection to the node\n");
+    }
+    do_notify(c);
+    pthread_cond_broadcast(&c->xcv);
+}
+
+/* ---------------------------------------------------------------- listener */
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+    mt_core *c = h->data;
+    MT_UNUSED(status), MT_UNUSED(events);
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        int fd = mt_sock_accept(c->listen_fd);
+        if (fd < 0) break;
+        uid_t uid;
+        if (mt_sock_peer_uid(fd, &uid, NULL) == 0 && uid != getuid()) {
+            close(fd);
+            continue;
+        }
+        mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, NULL, c);
+        snprintf(conn->desc, sizeof conn->desc, "incoming fd %d", fd);
+        if (mt_conn_start(conn)) mt_conn_close(conn, MANTA_ESYS);
+        mt_conn_unref(conn); /* the poll handle holds it now */
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---------------------------------------------------------------- I/O thread */
+
+static void on_wake(mt_conn_loop *l)
+{
+    mt_core *c = l->data;
+    for (size_t i = 0; i < c->nto_start; i++) {
+        mt_conn *conn = c->to_start[i];
+        if (!conn->closing && mt_conn_start(conn)) mt_conn_close(conn, MANTA_ESYS);
+        mt_conn_unref(conn);
+    }
+    free(c->to_start);
+    c->to_start = NULL;
+    c->nto_start = 0;
+    flush_releases(c);
+    if (c->stopping) uv_stop(&c->loop);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    mt_core *c = t->data;
+    pthread_mutex_lock(&c->mu);
+    flush_releases(c);
+    do_sub_tick(c);
+    pthread_mutex_unlock(&c->mu);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    MT_UNUSED(arg);
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+static void *io_main(void *arg)
+{
+    mt_core *c = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals belong to the user's threads */
+    c->cl.thread = pthread_self();
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- connect */
+
+static int hello(mt_core *c, int fd, const mt_core_opts *o, int *shm_fd, Manta__HelloReply **rep)
+{
+    Manta__Hello h = MANTA__HELLO__INIT;
+    Manta__Address a;
+    char ep[256];
+    do_address(c, &a, ep, sizeof ep);
+    h.version = MT_WIRE_VERSION;
+    h.role = o->role;
+    h.worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
+    h.pid = (uint32_t)c->pid;
+    h.address = &a;
+    h.language = o->lang;
+    h.owns_cluster = o->owns_cluster;
+    mt_buf b;
+    mt_buf_init(&b);
+    mt_wire_append(&b, MANTA__MSG_TYPE__MSG_HELLO, &h.base);
+    int rc = mt_sock_write_all(fd, b.data, b.len, 10);
+    mt_buf_free(&b);
+    if (rc) return mt_err(MANTA_ECONN, "cannot greet the node: %s", manta_last_error());
+    /* The reply carries the store's memfd; read exactly one frame. */
+    uint8_t hdr[MT_FRAME_HDR];
+    *shm_fd = -1;
+    double deadline = mt_now_s() + 30;
+    size_t got = 0;
+    while (got < MT_FRAME_HDR) {
+        int xfd = -1;
+        ssize_t r = mt_sock_recv_fd(fd, hdr + got, MT_FRAME_HDR - got, &xfd);
+        if (xfd >= 0) {
+            if (*shm_fd >= 0) close(*shm_fd);
+            *shm_fd = xfd;
+        }
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r == 0) return mt_err(MANTA_ECONN, "the node closed the connection");
+        if (errno != EAGAIN && errno != EINTR) return mt_err_sys("recvmsg");
+        if (mt_now_s() > deadline) return mt_err(MANTA_ECONN, "the node did not answer");
+        usleep(200);
+    }
+    mt_frame f;
+    rc = mt_wire_peek(hdr, MT_FRAME_HDR, 1 << 20, &f);
+    if (rc < 0) return rc;
+    uint8_t *payload = mt_malloc(f.len + 1);
+    rc = mt_sock_read_all(fd, payload, f.len, 30);
+    if (rc) {
+        free(payload);
+        return rc;
+    }
+    *rep = manta__hello_reply__unpack(NULL, f.len, payload);
+    free(payload);
+    if (!*rep || f.type != MANTA__MSG_TYPE__MSG_HELLO_REPLY)
+        return mt_err(MANTA_EPROTO, "bad Hello reply from the node");
+    if ((*rep)->status)
+        return mt_err((*rep)->status, "the node refused us: %s", (*rep)->error);
+    return 0;
+}
+
+static int setup_identity(mt_core *c, const mt_core_opts *o)
+{
+    c->role = o->role;
+    c->lang = o->lang;
+    c->pid = getpid();
+    c->daemon_pid = o->daemon_pid;
+    if (o->worker_id) {
+        if (mt_unhex(o->worker_id, c->wid.b, MT_WORKER_ID_LEN))
+            return mt_err(MANTA_EINVAL, "bad worker id %s", o->worker_id);
+    } else {
+        mt_random_bytes(c->wid.b, MT_WORKER_ID_LEN);
+    }
+    mt_random_bytes(c->task_prefix, sizeof c->task_prefix);
+    c->runtime = mt_strdup(o->runtime ? o->runtime : "");
+    /* Our listening socket sits next to the node's: <session>/w/<id>. */
+    const char *slash = strrchr(o->node_socket, '/');
+    if (!slash) return mt_err(MANTA_EINVAL, "bad node socket %s", o->node_socket);
+    char hex[2 * MT_WORKER_ID_LEN + 1], path[4096];
+    snprintf(path, sizeof path, "%.*s/w/%s", (int)(slash - o->node_socket), o->node_socket,
+             mt_hex(c->wid.b, MT_WORKER_ID_LEN, hex));
+    c->listen_path = mt_strdup(path);
+    char ep[4200];
+    snprintf(ep, sizeof ep, "unix:%s", path);
+    c->endpoint = mt_strdup(ep);
+    return 0;
+}
+
+static void core_init_tables(mt_core *c)
+{
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    pthread_cond_init(&c->xcv, NULL);
+    mt_map_init(&c->peers, offsetof(mt_peer, wid), sizeof(mt_wid));
+    mt_map_init(&c->objs, offsetof(mt_obj, id), sizeof(mt_oid));
+    mt_map_init(&c->tasks, offsetof(mt_task, id), sizeof(mt_tid));
+    mt_map_init(&c->classes, offsetof(mt_class, key), 16);
+    mt_map_init(&c->lease_reqs, 0, sizeof(uint64_t));
+    mt_map_init(&c->rpcs, offsetof(mt_rpc, id), sizeof(uint64_t));
+    mt_arena_init(&c->arena);
+    c->listen_fd = -1;
+}
+
+static int map_store(mt_core *c, int shm_fd, uint64_t size)
+{
+    if (shm_fd < 0) return mt_err(MANTA_ECONN, "the node did not pass its store");
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, shm_fd, 0);
+    close(shm_fd);
+    if (p == MAP_FAILED) return mt_err_sys("mmap store");
+    c->shm = p;
+    c->shm_size = size;
+    return 0;
+}
+
+static int start_io(mt_core *c, int daemon_fd)
+{
+    uv_loop_init(&c->loop);
+    mt_conn_loop_init(&c->cl, &c->loop);
+    c->cl.guard = &c->mu;
+    c->cl.data = c;
+    c->cl.on_wake = on_wake;
+    c->daemon = mt_conn_new(&c->cl, daemon_fd, on_daemon_frame, on_daemon_close, c);
+    snprintf(c->daemon->desc, sizeof c->daemon->desc, "node");
+    int rc = mt_conn_start(c->daemon);
+    if (rc) return rc;
+    c->listen_poll.data = c;
+    uv_poll_init(&c->loop, &c->listen_poll, c->listen_fd);
+    uv_poll_start(&c->listen_poll, UV_READABLE, on_accept);
+    uv_timer_init(&c->loop, &c->tick);
+    c->tick.data = c;
+    uv_timer_start(&c->tick, on_tick, 50, 50);
+    pthread_mutex_lock(&release_mu);
+    release_core = c;
+    pthread_mutex_unlock(&release_mu);
+    mt_value_release_hook = queue_release;
+    if (pthread_create(&c->io_thread, NULL, io_main, c)) return mt_err_sys("pthread_create");
+    c->io_running = true;
+    return 0;
+}
+
+int mt_core_connect(const mt_core_opts *o, mt_core **out)
+{
+    mt_config_load();
+    mt_log_set_level((int)mt_cfg.log_level);
+    signal(SIGPIPE, SIG_IGN);
+    mt_core *c = mt_calloc(1, sizeof *c);
+    core_init_tables(c);
+    int rc = setup_identity(c, o);
+    if (!rc) rc = mt_sock_listen_unix(c->listen_path, &c->listen_fd);
+    int fd = -1, shm_fd = -1;
+    Manta__HelloReply *rep = NULL;
+    char node_ep[4200];
+    snprintf(node_ep, sizeof node_ep, "unix:%s", o->node_socket);
+    if (!rc) rc = mt_sock_connect(node_ep, 10, &fd);
+    if (!rc) rc = hello(c, fd, o, &shm_fd, &rep);
+    if (!rc) {
+        c->job_id = rep->job_id;
+        if (rep->node_id.len == MT_NODE_ID_LEN) memcpy(c->nid.b, rep->node_id.data, MT_NODE_ID_LEN);
+        c->session_dir = mt_strdup(rep->session_dir ? rep->session_dir : "");
+        rc = map_store(c, shm_fd, rep->store_size);
+        shm_fd = -1;
+    }
+    if (rep) manta__hello_reply__free_unpacked(rep, NULL);
+    if (shm_fd >= 0) close(shm_fd);
+    if (!rc) rc = start_io(c, fd);
+    if (rc) {
+        char keep[512];
+        snprintf(keep, sizeof keep, "%s", manta_last_error());
+        if (!c->daemon && fd >= 0) close(fd);
+        mt_core_disconnect(c);
+        return mt_err(rc, "%s", keep);
+    }
+    *out = c;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- calls */
+
+void mt_core_request_shutdown(mt_core *c)
+{
+    pthread_mutex_lock(&c->mu);
+    Manta__Shutdown m = MANTA__SHUTDOWN__INIT;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_SHUTDOWN, &m.base);
+    pthread_mutex_unlock(&c->mu);
+}
+
+int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size_t len,
+                        const char *name)
+{
+    Manta__FnRegister m = MANTA__FN_REGISTER__INIT;
+    m.function_id = MT_BIN(fn_id, MT_FN_ID_LEN);
+    m.body = MT_BIN(body, len);
+    m.name = (char *)(name ? name : "");
+    pthread_mutex_lock(&c->mu);
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_FN_REGISTER, &m.base);
+    int rc = c->daemon ? 0 : MANTA_ECONN;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+/* Send a request carrying an rpc id and wait for its raw reply. */
+static int call(mt_core *c, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
+                double timeout, uint8_t **payload, size_t *len)
+{
+    pthread_mutex_lock(&c->mu);
+    mt_rpc *r = do_rpc_new(c);
+    *req_field = r->id;
+    do_send_daemon(c, type, m);
+    int rc = do_rpc_wait(c, r, timeout < 0 ? -1 : mt_now_s() + timeout);
+    if (rc == 0) {
+        *payload = r->payload;
+        *len = r->len;
+        r->payload = NULL;
+    }
+    do_rpc_free(c, r);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int mt_core_fn_get(mt_core *c, const uint8_t *fn_id, double timeout, uint8_t **body, size_t *len)
+{
+    Manta__FnGet m = MANTA__FN_GET__INIT;
+    m.function_id = MT_BIN(fn_id, MT_FN_ID_LEN);
+    m.wait_ms = (int64_t)(timeout * 1000);
+    uint8_t *p;
+    size_t n;
+    int rc = call(c, MANTA__MSG_TYPE__MSG_FN_GET, &m.base, &m.request_id, timeout + 5, &p, &n);
+    if (rc) return rc;
+    Manta__FnGetReply *rep = manta__fn_get_reply__unpack(NULL, n, p);
+    free(p);
+    if (!rep) return MANTA_EPROTO;
+    rc = rep->status;
+    if (!rc) {
+        *body = mt_memdup(rep->body.data, rep->body.len);
+        *len = rep->body.len;
+    }
+    manta__fn_get_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, const void *val,
+                   size_t vlen, bool overwrite)
+{
+    Manta__KvPut m = MANTA__KV_PUT__INIT;
+    m.ns = (char *)ns;
+    m.key = MT_BIN(key, klen);
+    m.value = MT_BIN(val, vlen);
+    m.overwrite = overwrite;
+    pthread_mutex_lock(&c->mu);
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_KV_PUT, &m.base);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+int mt_core_kv_get(mt_core *c, const char *ns, const void *key, size_t klen, double wait_s,
+                   uint8_t **val, size_t *vlen)
+{
+    Manta__KvGet m = MANTA__KV_GET__INIT;
+    m.ns = (char *)ns;
+    m.key = MT_BIN(key, klen);
+    m.wait_ms = (int64_t)(wait_s * 1000);
+    uint8_t *p;
+    size_t n;
+    int rc = call(c, MANTA__MSG_TYPE__MSG_KV_GET, &m.base, &m.request_id, wait_s + 5, &p, &n);
+    if (rc) return rc;
+    Manta__KvGetReply *rep = manta__kv_get_reply__unpack(NULL, n, p);
+    free(p);
+    if (!rep) return MANTA_EPROTO;
+    rc = rep->status;
+    if (!rc) {
+        *val = mt_memdup(rep->value.data, rep->value.len);
+        *vlen = rep->value.len;
+    }
+    manta__kv_get_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+int mt_core_status(mt_core *c, uint8_t **payload, size_t *len)
+{
+    Manta__StatusRequest m = MANTA__STATUS_REQUEST__INIT;
+    return call(c, MANTA__MSG_TYPE__MSG_STATUS_REQUEST, &m.base, &m.request_id, 10, payload,
+                len);
+}
+
+/* ---------------------------------------------------------------- disconnect */
+
+static void free_tables(mt_core *c)
+{
+    do_exec_free_all(c);
+    do_sub_free_all(c);
+    size_t n;
+    void **items = mt_map_items(&c->objs, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_obj *o = items[i];
+        if (o->value) mt_value_unref(o->value);
+        free(o->borrowers);
+        free(o->contained);
+        free(o->dependents);
+        for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
+            next = w->next;
+            free(w);
+        }
+        free(o);
+    }
+    free(items);
+    items = mt_map_items(&c->peers, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_peer *p = items[i];
+        free(p->endpoint);
+        free(p);
+    }
+    free(items);
+    items = mt_map_items(&c->rpcs, &n);
+    for (size_t i = 0; i < n; i++) {
+        free(((mt_rpc *)items[i])->payload);
+        free(items[i]);
+    }
+    free(items);
+    mt_map_free(&c->objs);
+    mt_map_free(&c->peers);
+    mt_map_free(&c->tasks);
+    mt_map_free(&c->classes);
+    mt_map_free(&c->lease_reqs);
+    mt_map_free(&c->rpcs);
+}
+
+static void stop_io(mt_core *c)
+{
+    pthread_mutex_lock(&c->mu);
+    c->stopping = true;
+    do_notify(c);
+    pthread_cond_broadcast(&c->xcv);
+    pthread_mutex_unlock(&c->mu);
+    mt_conn_loop_wake(&c->cl);
+    pthread_join(c->io_thread, NULL);
+    c->io_running = false;
+    /* Close every handle on this thread, now that the loop is ours. */
+    pthread_mutex_lock(&c->mu);
+    c->cl.thread = pthread_self();
+    size_t it = 0;
+    mt_peer *p;
+    while ((p = mt_map_next(&c->peers, &it)))
+        if (p->conn) mt_conn_close(p->conn, 0);
+    if (c->daemon) mt_conn_close(c->daemon, 0);
+    for (size_t i = 0; i < c->nto_start; i++) {
+        mt_conn_close(c->to_start[i], 0);
+        mt_conn_unref(c->to_start[i]);
+    }
+    c->nto_start = 0;
+    pthread_mutex_unlock(&c->mu);
+    uv_walk(&c->loop, close_walk, NULL);
+    c->cl.guard = NULL; /* callbacks below run with the lock taken here */
+    pthread_mutex_lock(&c->mu);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    pthread_mutex_unlock(&c->mu);
+    mt_conn_loop_close(&c->cl);
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c->loop);
+}
+
+void mt_core_disconnect(mt_core *c)
+{
+    if (!c) return;
+    if (c->io_running) stop_io(c);
+    pthread_mutex_lock(&release_mu);
+    if (release_core == c) {
+        release_core = NULL;
+        free(release_q);
+        release_q = NULL;
+        release_n = release_cap = 0;
+    }
+    pthread_mutex_unlock(&release_mu);
+    free_tables(c);
+    if (c->listen_fd >= 0) close(c->listen_fd);
+    if (c->listen_path) unlink(c->listen_path);
+    /* Values read from the store may still be alive (a numpy array the user
+     * kept): then the mapping stays, so they stay valid. */
+    if (c->shm && __atomic_load_n(&mt_plasma_live_values, __ATOMIC_ACQUIRE) == 0)
+        munmap(c->shm, c->shm_size);
+    if (c->daemon_pid > 0) {
+        /* We started the node: wait (bounded) for it to finish stopping. */
+        for (int i = 0; i < 500; i++) {
+            int st;
+            pid_t r = waitpid(c->daemon_pid, &st, WNOHANG);
+            if (r == c->daemon_pid || (r < 0 && errno == ECHILD)) break;
+            usleep(10000);
+        }
+    }
+    mt_arena_free(&c->arena);
+    free(c->endpoint);
+    free(c->listen_path);
+    free(c->session_dir);
+    free(c->runtime);
+    free(c);
+}

@@ -1,0 +1,362 @@
+/* core.h -- the client runtime linked into every driver and worker (the
+ * paper's "core worker").  Private to manta: the C API (capi.c) and the
+ * Python extension (src/python) are its only users.
+ *
+ * Threads: the caller's threads plus one I/O thread running a libuv loop.
+ * `mu` guards every field below unless noted; the I/O thread holds it while
+ * it handles a socket event, other threads while they call in.  Functions
+ * named mt_core_* take the lock themselves; functions named do_* (and the
+ * file-private helpers of objects.c/submit.c/exec.c) expect it held. */
+#ifndef MT_CORE_H
+#define MT_CORE_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "conn.h"
+#include "ids.h"
+#include "map.h"
+#include "value.h"
+#include "wire.h"
+
+typedef struct mt_core mt_core;
+typedef struct mt_obj mt_obj;
+typedef struct mt_task mt_task;
+typedef struct mt_class mt_class;
+typedef struct mt_lease mt_lease;
+typedef struct mt_exec_task mt_exec_task;
+
+/* ---------------------------------------------------------------- peers */
+
+/* Another client process we talk to directly (an owner, a leased worker). */
+typedef struct mt_peer {
+    mt_wid wid; /* key */
+    mt_nid nid;
+    char *endpoint;
+    mt_conn *conn;  /* our outgoing connection, NULL until needed */
+    bool dead;      /* its node said it died, or we failed to reach it */
+    int exit_code;
+} mt_peer;
+
+/* ---------------------------------------------------------------- objects */
+
+enum { MT_OBJ_PENDING = 0, MT_OBJ_READY = 1 };
+
+typedef struct mt_refinfo {
+    mt_oid id;
+    mt_peer *owner; /* NULL: this process */
+} mt_refinfo;
+
+typedef struct mt_obj_waiter {
+    mt_conn *conn;       /* who asked (ObjWait) */
+    uint64_t request_id;
+    struct mt_obj_waiter *next;
+} mt_obj_waiter;
+
+struct mt_obj {
+    mt_oid id;           /* key */
+    mt_peer *owner;      /* NULL: we own it */
+    uint32_t local;      /* language handles in this process */
+    uint32_t submitted;  /* our pending tasks that take it as an argument */
+    int32_t credits;     /* owner: serialized copies alive elsewhere */
+    uint32_t nborrowers;
+    mt_wid *borrowers;   /* owner: processes that hold it */
+    uint8_t state;
+    bool in_plasma;      /* the value sits in the node's store */
+    bool producing;      /* owner: a task of ours will produce it */
+    bool wait_sent;      /* borrower: ObjWait on its way to the owner */
+    bool borrow_state;   /* borrower: registered with the owner */
+    mt_value *value;     /* inline value, or a pinned view of the store */
+    uint32_t ncontained; /* owner: refs inside the value (credits we hold) */
+    mt_refinfo *contained;
+    mt_task **dependents;/* tasks waiting for it as an argument */
+    uint32_t ndependents;
+    mt_obj_waiter *waiters;
+};
+
+/* ---------------------------------------------------------------- tasks */
+
+enum { MT_ARG_VALUE = 0, MT_ARG_REF = 1 };
+
+typedef struct mt_targ {
+    uint8_t kind;
+    uint8_t *data;       /* VALUE: serialized bytes (owned) */
+    size_t size;
+    mt_obj *ref;         /* REF: the object; we count it in ref->submitted */
+    mt_obj **contained;  /* VALUE: refs nested in it, counted in ->submitted */
+    uint32_t ncontained;
+    char *keyword;
+} mt_targ;
+
+enum { MT_TASK_WAITING = 0, MT_TASK_QUEUED, MT_TASK_RUNNING, MT_TASK_DONE };
+
+struct mt_task {
+    mt_tid id;           /* key */
+    int kind;            /* MANTA__TASK_KIND__* */
+    uint8_t fn_id[MT_FN_ID_LEN];
+    char *name;
+    mt_targ *args;
+    uint32_t nargs;
+    uint32_t num_returns;
+    mt_obj **returns;
+    mt_class *cls;
+    int retries_left;    /* -1: forever */
+    uint32_t attempt;
+    int state;
+    uint32_t ndeps;
+    mt_lease *lease;
+    mt_task *qnext;      /* class queue / lease in-flight list */
+    mt_task *lprev, *lnext;
+};
+
+/* A scheduling class: tasks that need the same kind of worker. */
+struct mt_class {
+    uint8_t key[16];
+    char **res_names;
+    int64_t *res_amounts;
+    uint32_t nres;
+    int lang;
+    char *runtime;
+    mt_task *qhead, *qtail;
+    size_t qlen;
+    mt_lease *leases;
+    uint32_t nleases;
+    uint32_t pending_requests;
+    double avg_exec_us; /* <0: unknown */
+};
+
+struct mt_lease {
+    mt_peer *worker;
+    pid_t pid;
+    mt_class *cls;
+    uint32_t in_flight;
+    mt_task *tasks;     /* in flight, linked by lprev/lnext */
+    double idle_since;
+    bool dead;
+    int32_t *gpu_ids;
+    size_t ngpu;
+    mt_lease *next;
+};
+
+/* ---------------------------------------------------------------- rpc */
+
+typedef struct mt_rpc {
+    uint64_t id;        /* key */
+    mt_peer *peer;      /* set when the answer comes from a peer */
+    bool done;
+    int status;
+    uint16_t type;
+    uint8_t *payload;
+    size_t len;
+} mt_rpc;
+
+/* ---------------------------------------------------------------- runtime */
+
+typedef struct mt_core_opts {
+    int role;                 /* MANTA__ROLE__ROLE_DRIVER / _WORKER */
+    int lang;                 /* MANTA__LANGUAGE__LANG_* */
+    const char *node_socket;  /* the node daemon's unix socket */
+    const char *worker_id;    /* workers: hex id from the daemon; NULL: random */
+    bool owns_cluster;        /* stop the node when this driver leaves */
+    const char *runtime;      /* default runtime for C tasks */
+    pid_t daemon_pid;         /* the node we started, if any (to wait for) */
+} mt_core_opts;
+
+struct mt_core {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;        /* any state change a waiter may care about */
+    uint64_t gen;             /* bumped with every cv broadcast (spinners watch it) */
+    /* identity (immutable after connect) */
+    int role, lang;
+    mt_wid wid;
+    mt_nid nid;
+    uint32_t job_id;
+    pid_t pid;
+    char *endpoint;
+    char *listen_path;
+    char *session_dir;
+    char *runtime;
+    uint8_t task_prefix[8];
+    uint64_t task_counter;
+    pid_t daemon_pid;
+    /* I/O */
+    uv_loop_t loop;
+    mt_conn_loop cl;
+    pthread_t io_thread;
+    bool io_running;
+    int listen_fd;
+    uv_poll_t listen_poll;
+    uv_timer_t tick;
+    mt_conn *daemon;
+    mt_conn **to_start;       /* created off the loop thread, started by it */
+    size_t nto_start;
+    mt_arena arena;           /* decode arena of the I/O thread */
+    bool stopping, stopped, daemon_lost;
+    /* tables */
+    mt_map peers;             /* wid -> mt_peer */
+    mt_map objs;              /* oid -> mt_obj */
+    mt_map tasks;             /* tid -> mt_task (submitted, not finished) */
+    mt_map classes;           /* key -> mt_class */
+    mt_map lease_reqs;        /* request id -> mt_lease_req */
+    mt_map rpcs;              /* request id -> mt_rpc */
+    uint64_t next_req;
+    /* store mapping */
+    uint8_t *shm;
+    uint64_t shm_size;
+    /* worker side */
+    mt_exec_task *xq_head, *xq_tail;
+    size_t xq_len;
+    pthread_cond_t xcv;
+    bool blocked_sent;
+    /* statistics */
+    uint64_t tasks_submitted, tasks_done;
+};
+
+/* ---------------------------------------------------------------- core.c */
+int mt_core_connect(const mt_core_opts *o, mt_core **out);
+/* Stop the I/O thread, close every connection, free everything.  Values
+ * and refs still held by the language layer must not be used afterwards. */
+void mt_core_disconnect(mt_core *c);
+/* Wait on `cv` until woken or `deadline` (mt_now_s scale; <0 forever):
+ * spins first.  Lock held on entry and exit.  Returns MANTA_ETIMEDOUT when
+ * the deadline passed, 0 otherwise. */
+int do_wait(mt_core *c, double deadline);
+void do_notify(mt_core *c);
+mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint);
+mt_peer *do_peer_from_proto(mt_core *c, const Manta__Address *a);
+/* Our outgoing connection to a peer (connected on demand); NULL if it
+ * cannot be reached (the peer is then marked dead). */
+mt_conn *do_peer_conn(mt_core *c, mt_peer *p);
+void do_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m);
+mt_rpc *do_rpc_new(mt_core *c);
+/* Wait for the reply of an rpc; returns 0, MANTA_ETIMEDOUT or MANTA_ECONN. */
+int do_rpc_wait(mt_core *c, mt_rpc *r, double deadline);
+void do_rpc_free(mt_core *c, mt_rpc *r);
+void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
+                     int status);
+void do_rpc_fail_peer(mt_core *c, const mt_peer *p);
+void do_address(mt_core *c, Manta__Address *a, char *endpoint_buf, size_t cap);
+mt_tid do_new_task_id(mt_core *c);
+/* The worker is about to sleep in get(): lend its CPU back (and back). */
+void do_set_blocked(mt_core *c, bool blocked);
+
+/* Register a function body in the control store / fetch one. */
+int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size_t len,
+                        const char *name);
+int mt_core_fn_get(mt_core *c, const uint8_t *fn_id, double timeout, uint8_t **body, size_t *len);
+int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, const void *val,
+                   size_t vlen, bool overwrite);
+int mt_core_kv_get(mt_core *c, const char *ns, const void *key, size_t klen, double wait_s,
+                   uint8_t **val, size_t *vlen);
+/* Node status (for cluster_resources & co): returns the decoded reply's
+ * raw payload (caller frees) to unpack with manta__status_reply__unpack. */
+int mt_core_status(mt_core *c, uint8_t **payload, size_t *len);
+/* Ask the node to stop (drivers that own it). */
+void mt_core_request_shutdown(mt_core *c);
+
+/* ---------------------------------------------------------------- objects.c */
+/* A new object owned by us, pending (task return) or ready (put). */
+mt_obj *do_obj_new_owned(mt_core *c, const mt_oid *id);
+mt_obj *do_obj_find(mt_core *c, const mt_oid *id);
+void do_obj_set_ready(mt_core *c, mt_obj *o);
+/* Free the object if nothing holds it any more. */
+void do_obj_maybe_free(mt_core *c, mt_obj *o);
+/* Ask whoever can make `o` ready (its owner) to tell us. */
+void do_obj_want(mt_core *c, mt_obj *o);
+/* Owner side: a task's return arrived / the task failed for good. */
+void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r);
+void do_obj_fail(mt_core *c, mt_obj *o, mt_value *err);
+/* Incoming owner/borrower protocol messages. */
+int do_obj_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m);
+void do_objs_peer_died(mt_core *c, mt_peer *p);
+/* Give a ref to the language layer / take it back. */
+void mt_obj_incref(mt_core *c, mt_obj *o);
+void mt_obj_decref(mt_core *c, mt_obj *o);
+/* A ref read from a serialized value: `owner` is the owner's address
+ * (NULL or our own id: ours).  Registers us as a borrower with the owner
+ * and waits for its answer.  Returns a counted ref, or NULL with the error
+ * in *err (MANTA_EOWNERDIED, MANTA_EOBJLOST). */
+mt_obj *mt_core_ref_from_wire(mt_core *c, const mt_oid *id, const Manta__Address *owner,
+                              int *err);
+/* Fill `a` with the owner's address of o (endpoint_buf: storage). */
+void mt_core_ref_owner(mt_core *c, const mt_obj *o, Manta__Address *a, char *buf, size_t cap);
+/* Get values: returns 0 with every values[i] set (counted; an error value
+ * for failed objects), or MANTA_ETIMEDOUT. */
+int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_value **values);
+/* ready[i] = 1 for ready objects; returns the count or an error. */
+int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, double timeout,
+                 bool fetch_local, uint8_t *ready);
+/* Put: allocate room for a value of `size` bytes (in memory or the store),
+ * write it at *data, then commit.  `contained`: refs the value holds. */
+typedef struct mt_put {
+    mt_oid id;
+    mt_value *value;
+    bool plasma;
+} mt_put;
+int mt_core_put_begin(mt_core *c, uint64_t size, mt_put *p, uint8_t **data);
+int mt_core_put_end(mt_core *c, mt_put *p, mt_obj *const *contained, size_t ncontained,
+                    mt_obj **out);
+void mt_core_put_abort(mt_core *c, mt_put *p);
+/* Add a credit on a ref because a serialized copy of it now exists. */
+void do_credit(mt_core *c, mt_obj *o, int delta);
+void do_credit_ref(mt_core *c, const mt_refinfo *r, int delta);
+
+/* ---------------------------------------------------------------- submit.c */
+typedef struct mt_task_desc {
+    int kind;
+    const uint8_t *fn_id;     /* MT_FN_ID_LEN bytes or NULL */
+    const char *name;
+    int lang;
+    const char *runtime;      /* NULL: the process default */
+    const mt_targ *args;      /* data copied; refs counted */
+    uint32_t nargs;
+    uint32_t num_returns;
+    const char *const *res_names;
+    const int64_t *res_amounts;
+    uint32_t nres;
+    int max_retries;
+} mt_task_desc;
+
+int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns);
+int do_sub_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m);
+void do_sub_peer_died(mt_core *c, mt_peer *p);
+void do_sub_tick(mt_core *c);
+void do_sub_obj_ready(mt_core *c, mt_obj *o);
+void do_sub_reclaim(mt_core *c);
+void do_sub_free_all(mt_core *c);
+
+/* ---------------------------------------------------------------- exec.c */
+/* Queue the tasks of a PushTask decoded with the default allocator; takes
+ * ownership of `m`.  `peer`: who pushed them (owner of their returns). */
+int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m);
+/* The task the calling thread executes, if any. */
+extern _Thread_local mt_exec_task *mt_tl_current;
+/* Take the next task to run; blocks up to `timeout` (<0 forever).
+ * Returns 0, MANTA_ETIMEDOUT or MANTA_ESHUTDOWN. */
+int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out);
+const Manta__TaskSpec *mt_exec_spec(const mt_exec_task *t);
+/* The value of argument i (resolved; counted by the task). */
+mt_value *mt_exec_arg(const mt_exec_task *t, size_t i);
+/* Room for return `index`; contained refs add credits now. */
+uint8_t *mt_exec_return_alloc(mt_core *c, mt_exec_task *t, uint32_t index, uint64_t size,
+                              mt_obj *const *contained, size_t ncontained);
+/* Send the reply and free the task.  status: MANTA__TASK_STATUS__*. */
+void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error);
+void do_exec_free_all(mt_core *c);
+
+/* ---------------------------------------------------------------- plasma.c */
+int do_plasma_create(mt_core *c, const mt_oid *id, uint64_t size, const mt_wid *owner,
+                     const mt_nid *owner_node, const char *owner_ep, uint8_t **data);
+void do_plasma_seal(mt_core *c, const mt_oid *id);
+void do_plasma_abort(mt_core *c, const mt_oid *id);
+/* Pin and map objects of the local store (waits until sealed). */
+int do_plasma_get(mt_core *c, const mt_oid *ids, size_t n, double deadline, mt_value **out);
+void do_plasma_free(mt_core *c, const mt_oid *id);
+mt_value *do_value_plasma(mt_core *c, const mt_oid *id, uint64_t offset, uint64_t size);
+/* Values that point into the store, alive in this process. */
+extern int mt_plasma_live_values;
+
+#endif

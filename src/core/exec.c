@@ -1,0 +1,300 @@
+/* exec.c -- the worker side of tasks: pushed tasks wait in a queue, the
+ * language layer takes them (mt_exec_next), writes their returns (in line
+ * or straight into the store) and finishes them, which sends the reply on
+ * the connection the task came in on. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "core.h"
+#include "mt.h"
+
+_Thread_local mt_exec_task *mt_tl_current;
+
+/* One PushTask message, shared by the tasks it carried. */
+typedef struct exec_batch {
+    Manta__PushTask *msg;
+    uint32_t remaining;
+} exec_batch;
+
+typedef struct exec_ret {
+    mt_value *value;      /* inline */
+    bool plasma;
+    uint64_t size;
+    mt_oid id;
+    Manta__RefInfo **contained;
+    Manta__Address *owners;
+    char (*eps)[256];
+    size_t ncontained;
+} exec_ret;
+
+struct mt_exec_task {
+    exec_batch *batch;
+    Manta__TaskSpec *spec;
+    mt_conn *conn;        /* reply path */
+    mt_peer *caller;      /* owner of the returns */
+    mt_value **args;
+    exec_ret *rets;
+    uint64_t start_ns;
+    mt_exec_task *next;
+};
+
+/* ---------------------------------------------------------------- queue */
+
+int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m)
+{
+    if (!m->n_tasks) {
+        manta__push_task__free_unpacked(m, NULL);
+        return 0;
+    }
+    exec_batch *b = mt_calloc(1, sizeof *b);
+    b->msg = m;
+    b->remaining = (uint32_t)m->n_tasks;
+    for (size_t i = 0; i < m->n_tasks; i++) {
+        Manta__TaskSpec *s = m->tasks[i];
+        mt_exec_task *t = mt_calloc(1, sizeof *t);
+        t->batch = b;
+        t->spec = s;
+        t->conn = conn;
+        mt_conn_ref(conn);
+        t->caller = peer;
+        t->args = mt_calloc(s->n_args + 1, sizeof *t->args);
+        t->rets = mt_calloc(s->num_returns + 1, sizeof *t->rets);
+        if (c->xq_tail) c->xq_tail->next = t;
+        else c->xq_head = t;
+        c->xq_tail = t;
+        c->xq_len++;
+    }
+    do_notify(c);
+    return 0;
+}
+
+static void task_free(mt_exec_task *t)
+{
+    for (size_t i = 0; i < t->spec->n_args; i++)
+        if (t->args[i]) mt_value_unref(t->args[i]);
+    for (size_t i = 0; i < t->spec->num_returns; i++) {
+        exec_ret *r = &t->rets[i];
+        if (r->value) mt_value_unref(r->value);
+        for (size_t j = 0; j < r->ncontained; j++) free(r->contained[j]);
+        free(r->contained);
+        free(r->owners);
+        free(r->eps);
+    }
+    free(t->args);
+    free(t->rets);
+    mt_conn_unref(t->conn);
+    if (--t->batch->remaining == 0) {
+        manta__push_task__free_unpacked(t->batch->msg, NULL);
+        free(t->batch);
+    }
+    free(t);
+}
+
+void do_exec_free_all(mt_core *c)
+{
+    for (mt_exec_task *t = c->xq_head, *next; t; t = next) {
+        next = t->next;
+        task_free(t);
+    }
+    c->xq_head = c->xq_tail = NULL;
+    c->xq_len = 0;
+}
+
+/* Turn the task's arguments into values: in line ones are copied, store
+ * ones are pinned and mapped. */
+static int resolve_args(mt_core *c, mt_exec_task *t)
+{
+    const Manta__TaskSpec *s = t->spec;
+    size_t np = 0;
+    for (size_t i = 0; i < s->n_args; i++) {
+        const Manta__TaskArg *a = s->args[i];
+        if (a->kind == MANTA__ARG_KIND__ARG_PLASMA) {
+            if (a->object_id.len != MT_OBJECT_ID_LEN) return mt_err(MANTA_EPROTO, "bad arg id");
+            np++;
+        } else {
+            t->args[i] = mt_value_copy(a->data.data, a->data.len);
+        }
+    }
+    if (!np) return 0;
+    mt_oid *ids = mt_calloc(np, sizeof *ids);
+    size_t *idx = mt_calloc(np, sizeof *idx);
+    size_t k = 0;
+    for (size_t i = 0; i < s->n_args; i++) {
+        if (s->args[i]->kind != MANTA__ARG_KIND__ARG_PLASMA) continue;
+        memcpy(ids[k].b, s->args[i]->object_id.data, MT_OBJECT_ID_LEN);
+        idx[k++] = i;
+    }
+    mt_value **vals = mt_calloc(np, sizeof *vals);
+    int rc = do_plasma_get(c, ids, np, mt_now_s() + 60, vals);
+    for (size_t j = 0; j < np; j++) t->args[idx[j]] = vals[j];
+    free(vals);
+    free(ids);
+    free(idx);
+    if (rc) return mt_err(MANTA_EOBJLOST, "an argument of the task is not in the object store");
+    return 0;
+}
+
+int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
+{
+    double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        if (c->stopping || c->daemon_lost) {
+            pthread_mutex_unlock(&c->mu);
+            return MANTA_ESHUTDOWN;
+        }
+        mt_exec_task *t = c->xq_head;
+        if (!t) {
+            if (do_wait(c, deadline) == MANTA_ETIMEDOUT) {
+                pthread_mutex_unlock(&c->mu);
+                return MANTA_ETIMEDOUT;
+            }
+            continue;
+        }
+        c->xq_head = t->next;
+        if (!c->xq_head) c->xq_tail = NULL;
+        c->xq_len--;
+        t->next = NULL;
+        if (!c->job_id) c->job_id = t->spec->job_id;
+        t->start_ns = mt_now_ns();
+        mt_tl_current = t;
+        int rc = resolve_args(c, t);
+        if (rc) {
+            char msg[512];
+            snprintf(msg, sizeof msg, "%s", manta_last_error());
+            pthread_mutex_unlock(&c->mu);
+            mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_SYSTEM_ERROR, msg);
+            pthread_mutex_lock(&c->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&c->mu);
+        *out = t;
+        return 0;
+    }
+}
+
+const Manta__TaskSpec *mt_exec_spec(const mt_exec_task *t) { return t->spec; }
+
+mt_value *mt_exec_arg(const mt_exec_task *t, size_t i)
+{
+    return i < t->spec->n_args ? t->args[i] : NULL;
+}
+
+/* ---------------------------------------------------------------- returns */
+
+static void record_contained(mt_core *c, exec_ret *r, mt_obj *const *inner, size_t n)
+{
+    r->contained = mt_calloc(n + 1, sizeof *r->contained);
+    r->owners = mt_calloc(n + 1, sizeof *r->owners);
+    r->eps = mt_calloc(n + 1, sizeof *r->eps);
+    r->ncontained = n;
+    for (size_t i = 0; i < n; i++) {
+        Manta__RefInfo *ri = mt_calloc(1, sizeof *ri);
+        manta__ref_info__init(ri);
+        mt_obj *o = inner[i];
+        ri->object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
+        if (!o->owner) {
+            do_address(c, &r->owners[i], r->eps[i], sizeof r->eps[i]);
+        } else {
+            manta__address__init(&r->owners[i]);
+            r->owners[i].worker_id = MT_BIN(o->owner->wid.b, MT_WORKER_ID_LEN);
+            r->owners[i].node_id = MT_BIN(o->owner->nid.b, MT_NODE_ID_LEN);
+            snprintf(r->eps[i], sizeof r->eps[i], "%s", o->owner->endpoint ? o->owner->endpoint : "");
+            r->owners[i].endpoint = r->eps[i];
+        }
+        ri->owner = &r->owners[i];
+        r->contained[i] = ri;
+        /* The reply is a serialized copy of the ref: credit it now, before
+         * the reply leaves, so the owner cannot free it in between. */
+        do_credit(c, o, +1);
+    }
+}
+
+uint8_t *mt_exec_return_alloc(mt_core *c, mt_exec_task *t, uint32_t index, uint64_t size,
+                              mt_obj *const *contained, size_t ncontained)
+{
+    if (index >= t->spec->num_returns) {
+        mt_err(MANTA_EINVAL, "return index %u out of range (num_returns=%u)", index,
+               t->spec->num_returns);
+        return NULL;
+    }
+    exec_ret *r = &t->rets[index];
+    if (r->value || r->plasma) {
+        mt_err(MANTA_EINVAL, "return %u already set", index);
+        return NULL;
+    }
+    pthread_mutex_lock(&c->mu);
+    uint8_t *data = NULL;
+    if (ncontained) record_contained(c, r, contained, ncontained);
+    if (size <= (uint64_t)mt_cfg.max_inline_bytes || !t->caller) {
+        r->value = mt_value_new(size);
+        data = r->value->data;
+    } else {
+        mt_tid tid;
+        memcpy(tid.b, t->spec->task_id.data, MT_TASK_ID_LEN);
+        r->id = mt_oid_for(&tid, index + 1);
+        if (do_plasma_create(c, &r->id, size, &t->caller->wid, &t->caller->nid,
+                             t->caller->endpoint, &data) == 0) {
+            r->plasma = true;
+            r->size = size;
+        } else {
+            data = NULL;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return data;
+}
+
+void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error)
+{
+    const Manta__TaskSpec *s = t->spec;
+    Manta__TaskReply rep = MANTA__TASK_REPLY__INIT;
+    Manta__ReturnObject *ro = mt_calloc(s->num_returns + 1, sizeof *ro);
+    Manta__ReturnObject **rp = mt_calloc(s->num_returns + 1, sizeof *rp);
+    pthread_mutex_lock(&c->mu);
+    for (uint32_t i = 0; i < s->num_returns; i++) {
+        exec_ret *r = &t->rets[i];
+        manta__return_object__init(&ro[i]);
+        if (r->plasma) {
+            do_plasma_seal(c, &r->id);
+            ro[i].kind = MANTA__RETURN_KIND__RET_PLASMA;
+            ro[i].size = r->size;
+        } else if (r->value) {
+            ro[i].kind = MANTA__RETURN_KIND__RET_INLINE;
+            ro[i].data = MT_BIN(r->value->data, r->value->size);
+        }
+        ro[i].contained = r->contained;
+        ro[i].n_contained = r->ncontained;
+        rp[i] = &ro[i];
+    }
+    rep.task_id = s->task_id;
+    rep.status = status;
+    rep.error = (char *)(error ? error : "");
+    rep.attempt = s->attempt;
+    rep.exec_ns = mt_now_ns() - t->start_ns;
+    if (status == MANTA__TASK_STATUS__TASK_OK || status == MANTA__TASK_STATUS__TASK_APP_ERROR) {
+        rep.returns = rp;
+        rep.n_returns = s->num_returns;
+    }
+    mt_conn_send_now(t->conn, MANTA__MSG_TYPE__MSG_TASK_REPLY, &rep.base);
+    if (mt_tl_current == t) mt_tl_current = NULL;
+    task_free(t);
+    pthread_mutex_unlock(&c->mu);
+    free(ro);
+    free(rp);
+}
+
+/* ---------------------------------------------------------------- blocking */
+
+void do_set_blocked(mt_core *c, bool blocked)
+{
+    if (c->role != MANTA__ROLE__ROLE_WORKER || c->blocked_sent == blocked) return;
+    c->blocked_sent = blocked;
+    Manta__WorkerBlocked m = MANTA__WORKER_BLOCKED__INIT;
+    m.blocked = blocked;
+    do_send_daemon(c, blocked ? MANTA__MSG_TYPE__MSG_WORKER_BLOCKED
+                              : MANTA__MSG_TYPE__MSG_WORKER_UNBLOCKED,
+                   &m.base);
+}

@@ -1,0 +1,637 @@
+/* objects.c -- ownership and reference counting of objects, and get/wait/
+ * put.  See docs/architecture.md, "Reference counting": an owner frees an
+ * object once its local refs, pending-task refs, borrowers and credits are
+ * all zero; a borrower registers with the owner and leaves when its last
+ * local ref goes. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "core.h"
+#include "mt.h"
+
+/* ---------------------------------------------------------------- entries */
+
+static mt_obj *obj_new(mt_core *c, const mt_oid *id, mt_peer *owner)
+{
+    mt_obj *o = mt_calloc(1, sizeof *o);
+    o->id = *id;
+    o->owner = owner;
+    mt_map_put(&c->objs, o);
+    return o;
+}
+
+mt_obj *do_obj_new_owned(mt_core *c, const mt_oid *id) { return obj_new(c, id, NULL); }
+
+mt_obj *do_obj_find(mt_core *c, const mt_oid *id) { return mt_map_get(&c->objs, id); }
+
+static void obj_destroy(mt_core *c, mt_obj *o)
+{
+    mt_map_del(&c->objs, &o->id);
+    if (o->value) mt_value_unref(o->value);
+    for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
+        next = w->next;
+        mt_conn_unref(w->conn);
+        free(w);
+    }
+    free(o->borrowers);
+    free(o->contained);
+    free(o->dependents);
+    free(o);
+}
+
+static bool obj_unused(const mt_obj *o)
+{
+    if (o->local || o->submitted || o->producing || o->ndependents) return false;
+    if (o->owner) return true;
+    return o->credits == 0 && o->nborrowers == 0;
+}
+
+static void send_to_owner(mt_core *c, mt_obj *o, uint16_t type, const ProtobufCMessage *m)
+{
+    mt_conn *conn = do_peer_conn(c, o->owner);
+    if (conn) mt_conn_send_now(conn, type, m);
+}
+
+void do_obj_maybe_free(mt_core *c, mt_obj *o)
+{
+    if (!obj_unused(o)) return;
+    if (o->owner) {
+        if (o->borrow_state && !o->owner->dead) {
+            Manta__RemoveBorrower m = MANTA__REMOVE_BORROWER__INIT;
+            m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
+            m.borrower_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
+            send_to_owner(c, o, MANTA__MSG_TYPE__MSG_REMOVE_BORROWER, &m.base);
+        }
+        obj_destroy(c, o);
+        return;
+    }
+    if (o->in_plasma) do_plasma_free(c, &o->id);
+    uint32_t n = o->ncontained;
+    mt_refinfo *inner = o->contained;
+    o->contained = NULL;
+    o->ncontained = 0;
+    obj_destroy(c, o);
+    /* The value held credits on the refs inside it. */
+    for (uint32_t i = 0; i < n; i++) do_credit_ref(c, &inner[i], -1);
+    free(inner);
+}
+
+void mt_obj_incref(mt_core *c, mt_obj *o)
+{
+    pthread_mutex_lock(&c->mu);
+    o->local++;
+    pthread_mutex_unlock(&c->mu);
+}
+
+void mt_obj_decref(mt_core *c, mt_obj *o)
+{
+    pthread_mutex_lock(&c->mu);
+    mt_assert(o->local > 0);
+    if (--o->local == 0) do_obj_maybe_free(c, o);
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* ---------------------------------------------------------------- credits */
+
+void do_credit(mt_core *c, mt_obj *o, int delta)
+{
+    if (!o->owner) {
+        o->credits += delta;
+        do_obj_maybe_free(c, o);
+        return;
+    }
+    Manta__Credit m = MANTA__CREDIT__INIT;
+    m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
+    m.delta = delta;
+    send_to_owner(c, o, MANTA__MSG_TYPE__MSG_CREDIT, &m.base);
+}
+
+void do_credit_ref(mt_core *c, const mt_refinfo *r, int delta)
+{
+    if (!r->owner) {
+        mt_obj *o = do_obj_find(c, &r->id);
+        if (o) do_credit(c, o, delta);
+        return;
+    }
+    if (r->owner->dead) return;
+    mt_conn *conn = do_peer_conn(c, r->owner);
+    if (!conn) return;
+    Manta__Credit m = MANTA__CREDIT__INIT;
+    m.object_id = MT_BIN(r->id.b, MT_OBJECT_ID_LEN);
+    m.delta = delta;
+    mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_CREDIT, &m.base);
+}
+
+/* Record the refs inside o's value and take a credit on each. */
+static void set_contained(mt_core *c, mt_obj *o, mt_obj *const *inner, size_t n, bool add_credit)
+{
+    if (!n) return;
+    o->contained = mt_calloc(n, sizeof *o->contained);
+    o->ncontained = (uint32_t)n;
+    for (size_t i = 0; i < n; i++) {
+        o->contained[i].id = inner[i]->id;
+        o->contained[i].owner = inner[i]->owner;
+        if (add_credit) do_credit(c, inner[i], +1);
+    }
+}
+
+/* ---------------------------------------------------------------- readiness */
+
+static void fill_return(const mt_obj *o, Manta__ReturnObject *r)
+{
+    manta__return_object__init(r);
+    if (o->in_plasma) {
+        r->kind = MANTA__RETURN_KIND__RET_PLASMA;
+    } else if (o->value) {
+        r->kind = MANTA__RETURN_KIND__RET_INLINE;
+        r->data = MT_BIN(o->value->data, o->value->size);
+    }
+}
+
+static void reply_wait(mt_core *c, mt_obj *o, mt_conn *conn, uint64_t req, int status)
+{
+    Manta__ObjWaitReply m = MANTA__OBJ_WAIT_REPLY__INIT;
+    Manta__ReturnObject r;
+    Manta__Address loc;
+    char ep[256];
+    m.request_id = req;
+    m.object_id = MT_BIN(o ? o->id.b : (uint8_t *)"", o ? MT_OBJECT_ID_LEN : 0);
+    m.status = status;
+    if (o && !status) {
+        fill_return(o, &r);
+        m.value = &r;
+        if (o->in_plasma) {
+            do_address(c, &loc, ep, sizeof ep);
+            m.location = &loc;
+        }
+    }
+    mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_OBJ_WAIT_REPLY, &m.base);
+}
+
+void do_obj_set_ready(mt_core *c, mt_obj *o)
+{
+    o->state = MT_OBJ_READY;
+    for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
+        next = w->next;
+        reply_wait(c, o, w->conn, w->request_id, 0);
+        mt_conn_unref(w->conn);
+        free(w);
+    }
+    o->waiters = NULL;
+    do_sub_obj_ready(c, o);
+    do_notify(c);
+}
+
+/* Ask the owner of a borrowed object to tell us when it is ready. */
+static void request_from_owner(mt_core *c, mt_obj *o)
+{
+    if (o->wait_sent || o->state == MT_OBJ_READY || !o->owner) return;
+    mt_conn *conn = do_peer_conn(c, o->owner);
+    if (!conn) {
+        o->value = mt_value_error(MANTA_EOWNERDIED, "the owner of object %s died", "");
+        do_obj_set_ready(c, o);
+        return;
+    }
+    Manta__ObjWait m = MANTA__OBJ_WAIT__INIT;
+    m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
+    mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_OBJ_WAIT, &m.base);
+    o->wait_sent = true;
+}
+
+/* Start whatever makes `o` ready; called before waiting for it. */
+void do_obj_want(mt_core *c, mt_obj *o) { request_from_owner(c, o); }
+
+static void owner_died_error(mt_obj *o)
+{
+    char hex[2 * MT_OBJECT_ID_LEN + 1];
+    if (o->value) return;
+    o->value = mt_value_error(MANTA_EOWNERDIED,
+                              "The owner of object %s died before the object could be fetched",
+                              mt_hex(o->id.b, MT_OBJECT_ID_LEN, hex));
+}
+
+void do_objs_peer_died(mt_core *c, mt_peer *p)
+{
+    do_rpc_fail_peer(c, p);
+    size_t n;
+    void **items = mt_map_items(&c->objs, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_obj *o = items[i];
+        if (o->owner == p) {
+            /* We borrowed it: the owner is gone, the value with it. */
+            if (o->state != MT_OBJ_READY) {
+                owner_died_error(o);
+                o->in_plasma = false;
+                do_obj_set_ready(c, o);
+            }
+            o->borrow_state = false;
+            continue;
+        }
+        if (o->owner) continue;
+        for (uint32_t j = 0; j < o->nborrowers; j++) {
+            if (!MT_ID_EQ(o->borrowers[j], p->wid)) continue;
+            o->borrowers[j] = o->borrowers[--o->nborrowers];
+            do_obj_maybe_free(c, o);
+            break;
+        }
+    }
+    free(items);
+}
+
+/* ---------------------------------------------------------------- messages */
+
+static int read_oid(const ProtobufCBinaryData *b, mt_oid *out)
+{
+    if (b->len != MT_OBJECT_ID_LEN) return mt_err(MANTA_EPROTO, "missing object id");
+    memcpy(out->b, b->data, MT_OBJECT_ID_LEN);
+    return 0;
+}
+
+static int handle_wait(mt_core *c, mt_conn *conn, const Manta__ObjWait *m)
+{
+    mt_oid id;
+    if (read_oid(&m->object_id, &id)) return MANTA_EPROTO;
+    mt_obj *o = do_obj_find(c, &id);
+    if (!o || o->owner) {
+        reply_wait(c, NULL, conn, m->request_id, MANTA_EOBJLOST);
+        return 0;
+    }
+    if (o->state == MT_OBJ_READY) {
+        reply_wait(c, o, conn, m->request_id, 0);
+        return 0;
+    }
+    mt_obj_waiter *w = mt_calloc(1, sizeof *w);
+    w->conn = conn;
+    mt_conn_ref(conn);
+    w->request_id = m->request_id;
+    w->next = o->waiters;
+    o->waiters = w;
+    return 0;
+}
+
+static int handle_wait_reply(mt_core *c, const Manta__ObjWaitReply *m)
+{
+    mt_oid id;
+    if (m->object_id.len != MT_OBJECT_ID_LEN) return 0; /* a lost object we no longer track */
+    memcpy(id.b, m->object_id.data, MT_OBJECT_ID_LEN);
+    mt_obj *o = do_obj_find(c, &id);
+    if (!o || o->state == MT_OBJ_READY) return 0;
+    if (m->status || !m->value) {
+        char hex[2 * MT_OBJECT_ID_LEN + 1];
+        o->value = mt_value_error(MANTA_EOBJLOST, "object %s was lost: its owner no longer has it",
+                                  mt_hex(id.b, MT_OBJECT_ID_LEN, hex));
+    } else if (m->value->kind == MANTA__RETURN_KIND__RET_PLASMA) {
+        o->in_plasma = true;
+    } else {
+        o->value = mt_value_copy(m->value->data.data, m->value->data.len);
+    }
+    do_obj_set_ready(c, o);
+    return 0;
+}
+
+static void add_borrower(mt_obj *o, const mt_wid *w)
+{
+    for (uint32_t i = 0; i < o->nborrowers; i++)
+        if (MT_ID_EQ(o->borrowers[i], *w)) return;
+    o->borrowers = mt_realloc(o->borrowers, (o->nborrowers + 1) * sizeof *o->borrowers);
+    o->borrowers[o->nborrowers++] = *w;
+}
+
+static int handle_add_borrower(mt_core *c, mt_conn *conn, const Manta__AddBorrower *m)
+{
+    mt_oid id;
+    if (read_oid(&m->object_id, &id)) return MANTA_EPROTO;
+    if (!m->borrower || m->borrower->worker_id.len != MT_WORKER_ID_LEN)
+        return mt_err(MANTA_EPROTO, "AddBorrower without a borrower");
+    mt_obj *o = do_obj_find(c, &id);
+    Manta__AddBorrowerAck ack = MANTA__ADD_BORROWER_ACK__INIT;
+    ack.request_id = m->request_id;
+    if (!o || o->owner) {
+        ack.status = MANTA_EOBJLOST;
+    } else {
+        mt_wid w;
+        memcpy(w.b, m->borrower->worker_id.data, MT_WORKER_ID_LEN);
+        do_peer_from_proto(c, m->borrower); /* know where it lives */
+        add_borrower(o, &w);
+    }
+    mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK, &ack.base);
+    return 0;
+}
+
+static int handle_remove_borrower(mt_core *c, const Manta__RemoveBorrower *m)
+{
+    mt_oid id;
+    if (read_oid(&m->object_id, &id) || m->borrower_id.len != MT_WORKER_ID_LEN)
+        return mt_err(MANTA_EPROTO, "bad RemoveBorrower");
+    mt_obj *o = do_obj_find(c, &id);
+    if (!o || o->owner) return 0;
+    for (uint32_t i = 0; i < o->nborrowers; i++) {
+        if (memcmp(o->borrowers[i].b, m->borrower_id.data, MT_WORKER_ID_LEN)) continue;
+        o->borrowers[i] = o->borrowers[--o->nborrowers];
+        do_obj_maybe_free(c, o);
+        break;
+    }
+    return 0;
+}
+
+static int handle_credit(mt_core *c, const Manta__Credit *m)
+{
+    mt_oid id;
+    if (read_oid(&m->object_id, &id)) return MANTA_EPROTO;
+    if (m->delta < -1000000 || m->delta > 1000000) return mt_err(MANTA_EPROTO, "absurd credit");
+    mt_obj *o = do_obj_find(c, &id);
+    if (o && !o->owner) do_credit(c, o, m->delta);
+    return 0;
+}
+
+int do_obj_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m)
+{
+    switch (type) {
+    case MANTA__MSG_TYPE__MSG_OBJ_WAIT:
+        return handle_wait(c, conn, (const Manta__ObjWait *)m);
+    case MANTA__MSG_TYPE__MSG_OBJ_WAIT_REPLY:
+        return handle_wait_reply(c, (const Manta__ObjWaitReply *)m);
+    case MANTA__MSG_TYPE__MSG_ADD_BORROWER:
+        return handle_add_borrower(c, conn, (const Manta__AddBorrower *)m);
+    case MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK: {
+        const Manta__AddBorrowerAck *a = (const Manta__AddBorrowerAck *)m;
+        do_rpc_complete(c, a->request_id, type, NULL, 0, a->status);
+        return 0;
+    }
+    case MANTA__MSG_TYPE__MSG_REMOVE_BORROWER:
+        return handle_remove_borrower(c, (const Manta__RemoveBorrower *)m);
+    case MANTA__MSG_TYPE__MSG_CREDIT:
+        return handle_credit(c, (const Manta__Credit *)m);
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- refs on the wire */
+
+void mt_core_ref_owner(mt_core *c, const mt_obj *o, Manta__Address *a, char *buf, size_t cap)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!o->owner) {
+        do_address(c, a, buf, cap);
+    } else {
+        manta__address__init(a);
+        a->worker_id = MT_BIN(o->owner->wid.b, MT_WORKER_ID_LEN);
+        a->node_id = MT_BIN(o->owner->nid.b, MT_NODE_ID_LEN);
+        snprintf(buf, cap, "%s", o->owner->endpoint ? o->owner->endpoint : "");
+        a->endpoint = buf;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Register as a borrower and wait for the owner's answer. */
+static int register_borrow(mt_core *c, mt_obj *o)
+{
+    mt_conn *conn = do_peer_conn(c, o->owner);
+    if (!conn) return MANTA_EOWNERDIED;
+    mt_rpc *r = do_rpc_new(c);
+    r->peer = o->owner;
+    Manta__AddBorrower m = MANTA__ADD_BORROWER__INIT;
+    Manta__Address a;
+    char ep[256];
+    do_address(c, &a, ep, sizeof ep);
+    m.request_id = r->id;
+    m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
+    m.borrower = &a;
+    mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_ADD_BORROWER, &m.base);
+    int rc = do_rpc_wait(c, r, mt_now_s() + 60);
+    do_rpc_free(c, r);
+    return rc == MANTA_ECONN ? MANTA_EOWNERDIED : rc;
+}
+
+mt_obj *mt_core_ref_from_wire(mt_core *c, const mt_oid *id, const Manta__Address *owner, int *err)
+{
+    *err = 0;
+    pthread_mutex_lock(&c->mu);
+    bool ours = !owner || owner->worker_id.len != MT_WORKER_ID_LEN ||
+                !memcmp(owner->worker_id.data, c->wid.b, MT_WORKER_ID_LEN);
+    mt_obj *o = do_obj_find(c, id);
+    if (o) {
+        o->local++;
+        pthread_mutex_unlock(&c->mu);
+        return o;
+    }
+    if (ours) {
+        /* Our own object, but we no longer have it: it was freed. */
+        o = obj_new(c, id, NULL);
+        char hex[2 * MT_OBJECT_ID_LEN + 1];
+        o->value = mt_value_error(MANTA_EOBJLOST, "object %s was already freed",
+                                  mt_hex(id->b, MT_OBJECT_ID_LEN, hex));
+        o->state = MT_OBJ_READY;
+        o->local = 1;
+        pthread_mutex_unlock(&c->mu);
+        return o;
+    }
+    o = obj_new(c, id, do_peer_from_proto(c, owner));
+    o->local = 1;
+    int rc = register_borrow(c, o);
+    if (rc == 0) {
+        o->borrow_state = true;
+    } else if (o->state != MT_OBJ_READY) {
+        if (rc == MANTA_EOWNERDIED) owner_died_error(o);
+        else
+            o->value = mt_value_error(MANTA_EOBJLOST, "the owner no longer has this object");
+        do_obj_set_ready(c, o);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return o;
+}
+
+/* ---------------------------------------------------------------- get / wait */
+
+static bool obj_ready(const mt_obj *o) { return o->state == MT_OBJ_READY; }
+
+/* Map the store objects among `objs` that we have not pinned yet. */
+static int fetch_plasma(mt_core *c, mt_obj *const *objs, size_t n, double deadline)
+{
+    mt_oid *ids = mt_calloc(n, sizeof *ids);
+    mt_obj **which = mt_calloc(n, sizeof *which);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        mt_obj *o = objs[i];
+        if (!o->in_plasma || o->value) continue;
+        bool dup = false;
+        for (size_t j = 0; j < k; j++) dup |= which[j] == o;
+        if (dup) continue;
+        which[k] = o;
+        ids[k++] = o->id;
+    }
+    int rc = 0;
+    if (k) {
+        mt_value **vals = mt_calloc(k, sizeof *vals);
+        rc = do_plasma_get(c, ids, k, deadline, vals);
+        for (size_t j = 0; j < k; j++) {
+            if (!vals[j]) continue;
+            if (which[j]->value) mt_value_unref(vals[j]); /* raced with another getter */
+            else which[j]->value = vals[j];
+        }
+        free(vals);
+    }
+    free(ids);
+    free(which);
+    return rc;
+}
+
+int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_value **values)
+{
+    double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
+    int rc = 0;
+    bool blocked = false;
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        size_t missing = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (obj_ready(objs[i])) continue;
+            do_obj_want(c, objs[i]);
+            missing += !obj_ready(objs[i]);
+        }
+        if (!missing) break;
+        if (c->daemon_lost) {
+            rc = mt_err(MANTA_ECONN, "lost the connection to the node");
+            break;
+        }
+        if (!blocked && mt_tl_current) {
+            do_set_blocked(c, true);
+            blocked = true;
+        }
+        if (do_wait(c, deadline) == MANTA_ETIMEDOUT) {
+            rc = MANTA_ETIMEDOUT;
+            break;
+        }
+    }
+    if (!rc) rc = fetch_plasma(c, objs, n, deadline);
+    if (blocked) do_set_blocked(c, false);
+    for (size_t i = 0; !rc && i < n; i++) {
+        if (!objs[i]->value) {
+            rc = mt_err(MANTA_EOBJLOST, "object has no value");
+            break;
+        }
+        values[i] = objs[i]->value;
+        mt_value_ref(values[i]);
+    }
+    if (rc) {
+        for (size_t i = 0; i < n; i++) {
+            if (values[i]) mt_value_unref(values[i]);
+            values[i] = NULL;
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, double timeout,
+                 bool fetch_local, uint8_t *ready)
+{
+    double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
+    size_t count = 0;
+    bool blocked = false;
+    MT_UNUSED(fetch_local); /* one node: every object is local once ready */
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        count = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (!obj_ready(objs[i])) do_obj_want(c, objs[i]);
+            ready[i] = obj_ready(objs[i]);
+            count += ready[i];
+        }
+        if (count >= num_ready || c->daemon_lost) break;
+        if (!blocked && mt_tl_current) {
+            do_set_blocked(c, true);
+            blocked = true;
+        }
+        if (do_wait(c, deadline) == MANTA_ETIMEDOUT) break;
+    }
+    if (blocked) do_set_blocked(c, false);
+    pthread_mutex_unlock(&c->mu);
+    return (int)count;
+}
+
+/* ---------------------------------------------------------------- put */
+
+int mt_core_put_begin(mt_core *c, uint64_t size, mt_put *p, uint8_t **data)
+{
+    memset(p, 0, sizeof *p);
+    pthread_mutex_lock(&c->mu);
+    mt_tid t = do_new_task_id(c);
+    p->id = mt_oid_for(&t, 0);
+    int rc = 0;
+    if (size <= (uint64_t)mt_cfg.max_inline_bytes) {
+        p->value = mt_value_new(size);
+        *data = p->value->data;
+    } else {
+        p->plasma = true;
+        rc = do_plasma_create(c, &p->id, size, &c->wid, &c->nid, c->endpoint, data);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+void mt_core_put_abort(mt_core *c, mt_put *p)
+{
+    pthread_mutex_lock(&c->mu);
+    if (p->plasma) do_plasma_abort(c, &p->id);
+    pthread_mutex_unlock(&c->mu);
+    if (p->value) mt_value_unref(p->value);
+    p->value = NULL;
+}
+
+int mt_core_put_end(mt_core *c, mt_put *p, mt_obj *const *contained, size_t ncontained,
+                    mt_obj **out)
+{
+    pthread_mutex_lock(&c->mu);
+    mt_obj *o = obj_new(c, &p->id, NULL);
+    if (p->plasma) {
+        do_plasma_seal(c, &p->id);
+        o->in_plasma = true;
+    } else {
+        o->value = p->value;
+        p->value = NULL;
+    }
+    set_contained(c, o, contained, ncontained, true);
+    o->local = 1;
+    o->state = MT_OBJ_READY;
+    pthread_mutex_unlock(&c->mu);
+    *out = o;
+    return 0;
+}
+
+/* Store a task's return (owner side), from a reply. */
+void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r)
+{
+    if (o->state == MT_OBJ_READY) return;
+    if (r->kind == MANTA__RETURN_KIND__RET_PLASMA) {
+        o->in_plasma = true;
+    } else {
+        o->value = mt_value_copy(r->data.data, r->data.len);
+    }
+    if (r->n_contained) {
+        o->contained = mt_calloc(r->n_contained, sizeof *o->contained);
+        for (size_t i = 0; i < r->n_contained; i++) {
+            const Manta__RefInfo *ri = r->contained[i];
+            if (ri->object_id.len != MT_OBJECT_ID_LEN) continue;
+            mt_refinfo *dst = &o->contained[o->ncontained++];
+            memcpy(dst->id.b, ri->object_id.data, MT_OBJECT_ID_LEN);
+            bool ours = !ri->owner || ri->owner->worker_id.len != MT_WORKER_ID_LEN ||
+                        !memcmp(ri->owner->worker_id.data, c->wid.b, MT_WORKER_ID_LEN);
+            dst->owner = ours ? NULL : do_peer_from_proto(c, ri->owner);
+        }
+    }
+    do_obj_set_ready(c, o);
+}
+
+/* Fail an object of ours (owner side) with a system error value. */
+void do_obj_fail(mt_core *c, mt_obj *o, mt_value *err)
+{
+    if (o->state == MT_OBJ_READY) {
+        mt_value_unref(err);
+        return;
+    }
+    o->value = err;
+    do_obj_set_ready(c, o);
+}

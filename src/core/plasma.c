@@ -1,0 +1,127 @@
+/* plasma.c -- the client side of the node's object store: create, seal,
+ * get (pin and map in place), release and free.  The store is mapped once
+ * at connect; a value from the store is a pointer into that mapping. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "config.h"
+#include "core.h"
+#include "mt.h"
+
+int mt_plasma_live_values;
+
+mt_value *do_value_plasma(mt_core *c, const mt_oid *id, uint64_t offset, uint64_t size)
+{
+    mt_value *v = mt_calloc(1, sizeof *v);
+    v->refs = 1;
+    v->kind = MT_VAL_PLASMA;
+    v->data = c->shm + offset;
+    v->size = size;
+    v->core = c;
+    v->id = *id;
+    __atomic_add_fetch(&mt_plasma_live_values, 1, __ATOMIC_RELAXED);
+    return v;
+}
+
+static bool in_store(mt_core *c, uint64_t offset, uint64_t size)
+{
+    return offset <= c->shm_size && size <= c->shm_size - offset;
+}
+
+int do_plasma_create(mt_core *c, const mt_oid *id, uint64_t size, const mt_wid *owner,
+                     const mt_nid *owner_node, const char *owner_ep, uint8_t **data)
+{
+    Manta__ObjCreate m = MANTA__OBJ_CREATE__INIT;
+    Manta__Address a = MANTA__ADDRESS__INIT;
+    a.worker_id = MT_BIN(owner->b, MT_WORKER_ID_LEN);
+    a.node_id = MT_BIN(owner_node->b, MT_NODE_ID_LEN);
+    a.endpoint = (char *)(owner_ep ? owner_ep : "");
+    mt_rpc *r = do_rpc_new(c);
+    m.request_id = r->id;
+    m.object_id = MT_BIN(id->b, MT_OBJECT_ID_LEN);
+    m.size = size;
+    m.owner = &a;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_CREATE, &m.base);
+    double deadline = mt_now_s() + (double)mt_cfg.store_full_wait_ms / 1000.0 + 30;
+    int rc = do_rpc_wait(c, r, deadline);
+    Manta__ObjCreateReply *rep = NULL;
+    if (!rc) {
+        rep = manta__obj_create_reply__unpack(NULL, r->len, r->payload);
+        if (!rep) rc = mt_err(MANTA_EPROTO, "bad ObjCreate reply");
+    }
+    do_rpc_free(c, r);
+    if (rc) return rc == MANTA_ETIMEDOUT ? mt_err(rc, "the store did not answer") : rc;
+    rc = rep->status;
+    uint64_t off = rep->offset;
+    manta__obj_create_reply__free_unpacked(rep, NULL);
+    if (rc == MANTA_ESTOREFULL)
+        return mt_err(rc, "the object store is full: no room for %lu bytes after waiting %ld ms",
+                      (unsigned long)size, (long)mt_cfg.store_full_wait_ms);
+    if (rc == MANTA_ETOOBIG)
+        return mt_err(rc, "an object of %lu bytes does not fit in the object store (%lu bytes)",
+                      (unsigned long)size, (unsigned long)c->shm_size);
+    if (rc) return mt_err(rc, "the store refused the object: %s", manta_strerror(rc));
+    if (!in_store(c, off, size)) return mt_err(MANTA_EPROTO, "store offset out of range");
+    *data = c->shm + off;
+    return 0;
+}
+
+void do_plasma_seal(mt_core *c, const mt_oid *id)
+{
+    Manta__ObjSeal m = MANTA__OBJ_SEAL__INIT;
+    m.object_id = MT_BIN(id->b, MT_OBJECT_ID_LEN);
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_SEAL, &m.base);
+}
+
+void do_plasma_abort(mt_core *c, const mt_oid *id)
+{
+    Manta__ObjAbort m = MANTA__OBJ_ABORT__INIT;
+    m.object_id = MT_BIN(id->b, MT_OBJECT_ID_LEN);
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_ABORT, &m.base);
+}
+
+void do_plasma_free(mt_core *c, const mt_oid *id)
+{
+    Manta__ObjFree m = MANTA__OBJ_FREE__INIT;
+    ProtobufCBinaryData b = MT_BIN(id->b, MT_OBJECT_ID_LEN);
+    m.object_ids = &b;
+    m.n_object_ids = 1;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_FREE, &m.base);
+}
+
+int do_plasma_get(mt_core *c, const mt_oid *ids, size_t n, double deadline, mt_value **out)
+{
+    Manta__ObjGet m = MANTA__OBJ_GET__INIT;
+    ProtobufCBinaryData *bins = mt_calloc(n, sizeof *bins);
+    for (size_t i = 0; i < n; i++) bins[i] = MT_BIN(ids[i].b, MT_OBJECT_ID_LEN);
+    mt_rpc *r = do_rpc_new(c);
+    m.request_id = r->id;
+    m.object_ids = bins;
+    m.n_object_ids = n;
+    m.pin = true;
+    m.timeout_ms = deadline < 0 ? -1 : (int64_t)((deadline - mt_now_s()) * 1000);
+    if (deadline >= 0 && m.timeout_ms < 1) m.timeout_ms = 1;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_GET, &m.base);
+    free(bins);
+    /* The node answers by its own deadline; give it a little slack. */
+    int rc = do_rpc_wait(c, r, deadline < 0 ? -1 : deadline + 5);
+    Manta__ObjGetReply *rep = NULL;
+    if (!rc) {
+        rep = manta__obj_get_reply__unpack(NULL, r->len, r->payload);
+        if (!rep) rc = mt_err(MANTA_EPROTO, "bad ObjGet reply");
+    }
+    do_rpc_free(c, r);
+    if (rc) return rc;
+    for (size_t i = 0; i < rep->n_objects && i < n; i++) {
+        Manta__ObjLocation *l = rep->objects[i];
+        if (l->status || !in_store(c, l->offset, l->size)) {
+            rc = l->status ? l->status : MANTA_EPROTO;
+            continue;
+        }
+        out[i] = do_value_plasma(c, &ids[i], l->offset, l->size);
+    }
+    manta__obj_get_reply__free_unpacked(rep, NULL);
+    return rc;
+}

@@ -1,0 +1,18 @@
+/* start.h -- finding a cluster on this machine and starting a local one:
+ * the session directories under /tmp/manta-<uid> (see architecture.md). */
+#ifndef MT_START_H
+#define MT_START_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/* /tmp/manta-<uid> (or $MANTA_TEMP_DIR), created 0700. */
+int mt_start_root(char *out, size_t cap);
+/* The daemon socket of the cluster at `address` ("auto" or "host:port"). */
+int mt_start_find(const char *address, char *sock, size_t cap);
+/* Start an embedded node owned by this process; returns its socket path
+ * and pid.  `mantad`: path of the daemon program. */
+int mt_start_local(const char *mantad, double num_cpus, double num_gpus, const char *resources,
+                   long long store_bytes, char *sock, size_t cap, pid_t *pid);
+
+#endif

@@ -1,0 +1,601 @@
+/* submit.c -- the submitter side of tasks: dependency waiting, scheduling
+ * classes, worker leases from the node, direct pushes to leased workers,
+ * replies, retries when a worker dies, and returning idle leases. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "core.h"
+#include "mt.h"
+
+typedef struct lease_req {
+    uint64_t id; /* key (offset 0) */
+    mt_class *cls;
+    bool cancelled;
+} lease_req;
+
+static void class_pump(mt_core *c, mt_class *cls);
+
+/* ---------------------------------------------------------------- classes */
+
+static void class_key(const mt_task_desc *d, const char *runtime, uint8_t key[16])
+{
+    mt_buf b;
+    mt_buf_init(&b);
+    char head[64];
+    int hl = snprintf(head, sizeof head, "%d|%d|", d->lang, d->kind);
+    mt_buf_append(&b, head, (size_t)hl);
+    mt_buf_append(&b, runtime, strlen(runtime) + 1);
+    for (uint32_t i = 0; i < d->nres; i++) {
+        mt_buf_append(&b, d->res_names[i], strlen(d->res_names[i]) + 1);
+        mt_buf_append(&b, &d->res_amounts[i], sizeof d->res_amounts[i]);
+    }
+    uint64_t h1 = mt_hash_bytes(b.data, b.len);
+    mt_buf_append(&b, "#", 1);
+    uint64_t h2 = mt_hash_bytes(b.data, b.len);
+    memcpy(key, &h1, 8);
+    memcpy(key + 8, &h2, 8);
+    mt_buf_free(&b);
+}
+
+static mt_class *class_for(mt_core *c, const mt_task_desc *d)
+{
+    const char *runtime = d->runtime ? d->runtime : c->runtime;
+    if (d->lang == MANTA__LANGUAGE__LANG_PYTHON) runtime = "";
+    uint8_t key[16];
+    class_key(d, runtime, key);
+    mt_class *cls = mt_map_get(&c->classes, key);
+    if (cls) return cls;
+    cls = mt_calloc(1, sizeof *cls);
+    memcpy(cls->key, key, 16);
+    cls->nres = d->nres;
+    cls->res_names = mt_calloc(d->nres + 1, sizeof *cls->res_names);
+    cls->res_amounts = mt_calloc(d->nres + 1, sizeof *cls->res_amounts);
+    for (uint32_t i = 0; i < d->nres; i++) {
+        cls->res_names[i] = mt_strdup(d->res_names[i]);
+        cls->res_amounts[i] = d->res_amounts[i];
+    }
+    cls->lang = d->lang;
+    cls->runtime = mt_strdup(runtime);
+    cls->avg_exec_us = -1;
+    mt_map_put(&c->classes, cls);
+    return cls;
+}
+
+/* ---------------------------------------------------------------- task lifetime */
+
+static void finish_task(mt_core *c, mt_task *t)
+{
+    t->state = MT_TASK_DONE;
+    mt_map_del(&c->tasks, &t->id);
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        mt_targ *a = &t->args[i];
+        if (a->ref) {
+            a->ref->submitted--;
+            do_obj_maybe_free(c, a->ref);
+        }
+        for (uint32_t j = 0; j < a->ncontained; j++) {
+            a->contained[j]->submitted--;
+            do_obj_maybe_free(c, a->contained[j]);
+        }
+        free(a->contained);
+        free(a->data);
+        free(a->keyword);
+    }
+    for (uint32_t i = 0; i < t->num_returns; i++) {
+        mt_obj *o = t->returns[i];
+        o->producing = false;
+        do_obj_maybe_free(c, o);
+    }
+    free(t->args);
+    free(t->returns);
+    free(t->name);
+    free(t);
+    c->tasks_done++;
+}
+
+/* Every return of `t` becomes `err` (shared); the task is over. */
+static void fail_task(mt_core *c, mt_task *t, mt_value *err)
+{
+    for (uint32_t i = 0; i < t->num_returns; i++) {
+        mt_value_ref(err);
+        do_obj_fail(c, t->returns[i], err);
+    }
+    mt_value_unref(err);
+    finish_task(c, t);
+}
+
+/* A dependency failed: the task fails with the same error, without running
+ * (a RayTaskError flows through the graph). */
+static bool fail_on_error_arg(mt_core *c, mt_task *t)
+{
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        mt_obj *o = t->args[i].ref;
+        if (!o || !o->value || !mt_value_is_error(o->value, NULL)) continue;
+        mt_value_ref(o->value);
+        fail_task(c, t, o->value);
+        return true;
+    }
+    return false;
+}
+
+static void enqueue(mt_core *c, mt_task *t, bool front)
+{
+    mt_class *cls = t->cls;
+    if (fail_on_error_arg(c, t)) return;
+    t->state = MT_TASK_QUEUED;
+    t->lease = NULL;
+    if (front) {
+        t->qnext = cls->qhead;
+        cls->qhead = t;
+        if (!cls->qtail) cls->qtail = t;
+    } else {
+        t->qnext = NULL;
+        if (cls->qtail) cls->qtail->qnext = t;
+        else cls->qhead = t;
+        cls->qtail = t;
+    }
+    cls->qlen++;
+    class_pump(c, cls);
+}
+
+void do_sub_obj_ready(mt_core *c, mt_obj *o)
+{
+    uint32_t n = o->ndependents;
+    mt_task **deps = o->dependents;
+    o->dependents = NULL;
+    o->ndependents = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (--deps[i]->ndeps == 0) enqueue(c, deps[i], false);
+    free(deps);
+}
+
+static void add_dependent(mt_obj *o, mt_task *t)
+{
+    o->dependents = mt_realloc(o->dependents, (o->ndependents + 1) * sizeof *o->dependents);
+    o->dependents[o->ndependents++] = t;
+}
+
+int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
+{
+    if (d->num_returns > 1000000) return mt_err(MANTA_EINVAL, "num_returns too large");
+    pthread_mutex_lock(&c->mu);
+    if (c->daemon_lost) {
+        pthread_mutex_unlock(&c->mu);
+        return mt_err(MANTA_ECONN, "not connected to a node");
+    }
+    mt_task *t = mt_calloc(1, sizeof *t);
+    t->id = do_new_task_id(c);
+    t->kind = d->kind;
+    if (d->fn_id) memcpy(t->fn_id, d->fn_id, MT_FN_ID_LEN);
+    t->name = mt_strdup(d->name ? d->name : "");
+    t->cls = class_for(c, d);
+    t->retries_left = d->max_retries;
+    t->nargs = d->nargs;
+    t->args = mt_calloc(d->nargs + 1, sizeof *t->args);
+    for (uint32_t i = 0; i < d->nargs; i++) {
+        const mt_targ *s = &d->args[i];
+        mt_targ *a = &t->args[i];
+        a->kind = s->kind;
+        a->keyword = s->keyword ? mt_strdup(s->keyword) : NULL;
+        if (s->ref) {
+            a->ref = s->ref;
+            a->ref->submitted++;
+        } else {
+            a->data = mt_memdup(s->data, s->size);
+            a->size = s->size;
+        }
+        if (s->ncontained) {
+            a->contained = mt_calloc(s->ncontained, sizeof *a->contained);
+            a->ncontained = s->ncontained;
+            for (uint32_t j = 0; j < s->ncontained; j++) {
+                a->contained[j] = s->contained[j];
+                a->contained[j]->submitted++;
+            }
+        }
+    }
+    t->num_returns = d->num_returns;
+    t->returns = mt_calloc(d->num_returns + 1, sizeof *t->returns);
+    for (uint32_t i = 0; i < d->num_returns; i++) {
+        mt_oid id = mt_oid_for(&t->id, i + 1);
+        mt_obj *o = do_obj_new_owned(c, &id);
+        o->producing = true;
+        o->local = 1;
+        t->returns[i] = o;
+        returns[i] = o;
+    }
+    mt_map_put(&c->tasks, t);
+    c->tasks_submitted++;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        mt_obj *o = t->args[i].ref;
+        if (!o || o->state == MT_OBJ_READY) continue;
+        add_dependent(o, t);
+        t->ndeps++;
+        do_obj_want(c, o);
+    }
+    t->state = MT_TASK_WAITING;
+    if (t->ndeps == 0) enqueue(c, t, false);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- leases */
+
+static void request_lease(mt_core *c, mt_class *cls)
+{
+    lease_req *r = mt_calloc(1, sizeof *r);
+    r->id = ++c->next_req;
+    r->cls = cls;
+    mt_map_put(&c->lease_reqs, r);
+    Manta__LeaseRequest m = MANTA__LEASE_REQUEST__INIT;
+    Manta__Resource *rs = mt_calloc(cls->nres + 1, sizeof *rs);
+    Manta__Resource **rp = mt_calloc(cls->nres + 1, sizeof *rp);
+    for (uint32_t i = 0; i < cls->nres; i++) {
+        manta__resource__init(&rs[i]);
+        rs[i].name = cls->res_names[i];
+        rs[i].amount = cls->res_amounts[i];
+        rp[i] = &rs[i];
+    }
+    m.request_id = r->id;
+    m.demand = rp;
+    m.n_demand = cls->nres;
+    m.language = cls->lang;
+    m.runtime = cls->runtime;
+    m.name = cls->qhead ? cls->qhead->name : "";
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m.base);
+    free(rs);
+    free(rp);
+    cls->pending_requests++;
+}
+
+static void cancel_requests(mt_core *c, mt_class *cls)
+{
+    size_t it = 0;
+    lease_req *r;
+    while ((r = mt_map_next(&c->lease_reqs, &it))) {
+        if (r->cls != cls || r->cancelled) continue;
+        r->cancelled = true;
+        Manta__LeaseCancel m = MANTA__LEASE_CANCEL__INIT;
+        m.request_id = r->id;
+        do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_CANCEL, &m.base);
+    }
+}
+
+static void return_lease(mt_core *c, mt_lease *l, bool failed)
+{
+    mt_class *cls = l->cls;
+    for (mt_lease **pp = &cls->leases; *pp; pp = &(*pp)->next) {
+        if (*pp == l) {
+            *pp = l->next;
+            cls->nleases--;
+            break;
+        }
+    }
+    Manta__LeaseReturn m = MANTA__LEASE_RETURN__INIT;
+    m.worker_id = MT_BIN(l->worker->wid.b, MT_WORKER_ID_LEN);
+    m.worker_failed = failed;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
+    free(l->gpu_ids);
+    free(l);
+}
+
+static uint32_t pipeline_depth(const mt_class *cls)
+{
+    /* Pipeline only short tasks: a long task would hold the ones queued
+     * behind it while other workers may be free. */
+    if (cls->avg_exec_us >= 0 && cls->avg_exec_us < 1000) return (uint32_t)mt_cfg.max_tasks_in_flight;
+    return 1;
+}
+
+static mt_lease *pick_lease(mt_class *cls)
+{
+    mt_lease *best = NULL;
+    uint32_t depth = pipeline_depth(cls);
+    for (mt_lease *l = cls->leases; l; l = l->next) {
+        if (l->dead || l->in_flight >= depth) continue;
+        if (!best || l->in_flight < best->in_flight) best = l;
+    }
+    return best;
+}
+
+static Manta__TaskArg *build_arg(mt_core *c, const mt_targ *a, Manta__TaskArg *pa,
+                                 Manta__Address *owner, char *ep, size_t cap)
+{
+    manta__task_arg__init(pa);
+    if (a->keyword) pa->keyword = MT_BIN(a->keyword, strlen(a->keyword));
+    if (!a->ref) {
+        pa->kind = MANTA__ARG_KIND__ARG_INLINE;
+        pa->data = MT_BIN(a->data, a->size);
+        return pa;
+    }
+    mt_obj *o = a->ref;
+    pa->is_ref = true;
+    if (o->in_plasma) {
+        pa->kind = MANTA__ARG_KIND__ARG_PLASMA;
+        pa->object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
+        if (!o->owner) {
+            do_address(c, owner, ep, cap);
+        } else {
+            manta__address__init(owner);
+            owner->worker_id = MT_BIN(o->owner->wid.b, MT_WORKER_ID_LEN);
+            owner->endpoint = o->owner->endpoint ? o->owner->endpoint : "";
+        }
+        pa->owner = owner;
+    } else {
+        pa->kind = MANTA__ARG_KIND__ARG_INLINE;
+        pa->data = MT_BIN(o->value->data, o->value->size);
+    }
+    return pa;
+}
+
+static void push_task(mt_core *c, mt_lease *l, mt_task *t)
+{
+    t->state = MT_TASK_RUNNING;
+    t->lease = l;
+    t->lprev = NULL;
+    t->lnext = l->tasks;
+    if (l->tasks) l->tasks->lprev = t;
+    l->tasks = t;
+    l->in_flight++;
+    Manta__TaskSpec s = MANTA__TASK_SPEC__INIT;
+    Manta__TaskSpec *sp = &s;
+    Manta__PushTask m = MANTA__PUSH_TASK__INIT;
+    Manta__TaskArg *pa = mt_calloc(t->nargs + 1, sizeof *pa);
+    Manta__TaskArg **pp = mt_calloc(t->nargs + 1, sizeof *pp);
+    Manta__Address *owners = mt_calloc(t->nargs + 1, sizeof *owners);
+    char (*eps)[256] = mt_calloc(t->nargs + 1, sizeof *eps);
+    for (uint32_t i = 0; i < t->nargs; i++)
+        pp[i] = build_arg(c, &t->args[i], &pa[i], &owners[i], eps[i], sizeof eps[i]);
+    Manta__Resource *rs = mt_calloc(l->cls->nres + 1, sizeof *rs);
+    Manta__Resource **rp = mt_calloc(l->cls->nres + 1, sizeof *rp);
+    for (uint32_t i = 0; i < l->cls->nres; i++) {
+        manta__resource__init(&rs[i]);
+        rs[i].name = l->cls->res_names[i];
+        rs[i].amount = l->cls->res_amounts[i];
+        rp[i] = &rs[i];
+    }
+    s.task_id = MT_BIN(t->id.b, MT_TASK_ID_LEN);
+    s.job_id = c->job_id;
+    s.kind = t->kind;
+    s.function_id = MT_BIN(t->fn_id, MT_FN_ID_LEN);
+    s.name = t->name;
+    s.args = pp;
+    s.n_args = t->nargs;
+    s.num_returns = t->num_returns;
+    s.attempt = t->attempt;
+    s.gpu_ids = l->gpu_ids;
+    s.n_gpu_ids = l->ngpu;
+    s.resources = rp;
+    s.n_resources = l->cls->nres;
+    m.tasks = &sp;
+    m.n_tasks = 1;
+    mt_conn *conn = l->worker->conn;
+    if (conn) {
+        mt_conn_send(conn, MANTA__MSG_TYPE__MSG_PUSH_TASK, &m.base);
+        /* A worker with work queued gets this one with the next flush (after
+         * a reply); an idle one gets it now. */
+        if (l->in_flight <= 2) mt_conn_flush(conn);
+    }
+    free(pa);
+    free(pp);
+    free(owners);
+    free(eps);
+    free(rs);
+    free(rp);
+}
+
+static void class_pump(mt_core *c, mt_class *cls)
+{
+    while (cls->qhead) {
+        mt_lease *l = pick_lease(cls);
+        if (!l) break;
+        mt_task *t = cls->qhead;
+        cls->qhead = t->qnext;
+        if (!cls->qhead) cls->qtail = NULL;
+        cls->qlen--;
+        push_task(c, l, t);
+    }
+    size_t want = MT_MIN(cls->qlen, (size_t)mt_cfg.max_pending_leases);
+    while (cls->pending_requests < want && !c->daemon_lost) request_lease(c, cls);
+    if (cls->qlen == 0 && cls->pending_requests) cancel_requests(c, cls);
+}
+
+static int handle_grant(mt_core *c, const Manta__LeaseGrant *g)
+{
+    lease_req *r = mt_map_del(&c->lease_reqs, &g->request_id);
+    if (!r) return 0;
+    mt_class *cls = r->cls;
+    cls->pending_requests--;
+    free(r);
+    if (g->status) {
+        if (g->status != MANTA_ECANCELLED)
+            mt_warn("lease refused: %s", g->error ? g->error : manta_strerror(g->status));
+        class_pump(c, cls);
+        return 0;
+    }
+    mt_peer *p = do_peer_from_proto(c, g->worker);
+    if (!p) return mt_err(MANTA_EPROTO, "lease grant without a worker");
+    p->dead = false;
+    mt_lease *l = mt_calloc(1, sizeof *l);
+    l->worker = p;
+    l->pid = (pid_t)g->worker_pid;
+    l->cls = cls;
+    l->idle_since = mt_now_s();
+    l->ngpu = g->n_gpu_ids;
+    l->gpu_ids = mt_calloc(g->n_gpu_ids + 1, sizeof *l->gpu_ids);
+    if (g->n_gpu_ids) memcpy(l->gpu_ids, g->gpu_ids, g->n_gpu_ids * sizeof *g->gpu_ids);
+    l->next = cls->leases;
+    cls->leases = l;
+    cls->nleases++;
+    if (!do_peer_conn(c, p)) {
+        l->dead = true;
+        return_lease(c, l, true);
+        class_pump(c, cls);
+        return 0;
+    }
+    class_pump(c, cls);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- replies */
+
+static void lease_unlink_task(mt_lease *l, mt_task *t)
+{
+    if (t->lprev) t->lprev->lnext = t->lnext;
+    else l->tasks = t->lnext;
+    if (t->lnext) t->lnext->lprev = t->lprev;
+    t->lprev = t->lnext = NULL;
+    l->in_flight--;
+    if (l->in_flight == 0) l->idle_since = mt_now_s();
+}
+
+static void note_exec_time(mt_class *cls, uint64_t exec_ns)
+{
+    double us = (double)exec_ns / 1000.0;
+    cls->avg_exec_us = cls->avg_exec_us < 0 ? us : 0.8 * cls->avg_exec_us + 0.2 * us;
+}
+
+static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
+{
+    if (r->task_id.len != MT_TASK_ID_LEN) return mt_err(MANTA_EPROTO, "reply without task id");
+    mt_task *t = mt_map_get(&c->tasks, r->task_id.data);
+    if (!t || t->state != MT_TASK_RUNNING || !t->lease || t->lease->worker->conn != conn ||
+        r->attempt != t->attempt)
+        return 0; /* a stale reply (the task was retried elsewhere) */
+    mt_lease *l = t->lease;
+    mt_class *cls = t->cls;
+    lease_unlink_task(l, t);
+    note_exec_time(cls, r->exec_ns);
+    if (r->status == MANTA__TASK_STATUS__TASK_REQUEUE) {
+        enqueue(c, t, true);
+    } else if (r->status == MANTA__TASK_STATUS__TASK_OK ||
+               r->status == MANTA__TASK_STATUS__TASK_APP_ERROR) {
+        for (uint32_t i = 0; i < t->num_returns; i++) {
+            if (i < r->n_returns) do_obj_set_return(c, t->returns[i], r->returns[i]);
+            else
+                do_obj_fail(c, t->returns[i],
+                            mt_value_error(MANTA_EPROTO, "the worker sent %zu of %u returns",
+                                           r->n_returns, t->num_returns));
+        }
+        finish_task(c, t);
+    } else {
+        fail_task(c, t, mt_value_error(MANTA_ETASK, "%s", r->error ? r->error : "task failed"));
+    }
+    class_pump(c, cls);
+    mt_conn_flush(conn);
+    return 0;
+}
+
+int do_sub_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m)
+{
+    if (type == MANTA__MSG_TYPE__MSG_LEASE_GRANT) return handle_grant(c, (const Manta__LeaseGrant *)m);
+    if (type == MANTA__MSG_TYPE__MSG_TASK_REPLY)
+        return handle_reply(c, conn, (const Manta__TaskReply *)m);
+    return 1;
+}
+
+/* ---------------------------------------------------------------- failures */
+
+static mt_value *crash_error(const mt_task *t, const mt_lease *l)
+{
+    return mt_value_error(MANTA_EWORKERDIED,
+                          "The worker (pid=%d) running task %s died unexpectedly%s. It ran out of "
+                          "retries.",
+                          (int)l->pid, t->name,
+                          l->worker->exit_code < 0 ? " from a signal" : "");
+}
+
+/* A leased worker is gone: retry its tasks or fail them. */
+static void lease_died(mt_core *c, mt_lease *l)
+{
+    l->dead = true;
+    mt_task *t = l->tasks;
+    l->tasks = NULL;
+    l->in_flight = 0;
+    while (t) {
+        mt_task *next = t->lnext;
+        t->lprev = t->lnext = NULL;
+        t->lease = NULL;
+        if (t->retries_left != 0) {
+            if (t->retries_left > 0) t->retries_left--;
+            t->attempt++;
+            enqueue(c, t, true);
+        } else {
+            fail_task(c, t, crash_error(t, l));
+        }
+        t = next;
+    }
+}
+
+void do_sub_peer_died(mt_core *c, mt_peer *p)
+{
+    size_t it = 0;
+    mt_class *cls;
+    while ((cls = mt_map_next(&c->classes, &it))) {
+        for (mt_lease *l = cls->leases, *next; l; l = next) {
+            next = l->next;
+            if (l->worker != p) continue;
+            lease_died(c, l);
+            return_lease(c, l, true);
+        }
+        class_pump(c, cls);
+    }
+}
+
+/* ---------------------------------------------------------------- idle leases */
+
+static void return_idle(mt_core *c, double older_than)
+{
+    double now = mt_now_s();
+    size_t it = 0;
+    mt_class *cls;
+    while ((cls = mt_map_next(&c->classes, &it))) {
+        if (cls->qlen) continue;
+        for (mt_lease *l = cls->leases, *next; l; l = next) {
+            next = l->next;
+            if (l->in_flight == 0 && now - l->idle_since >= older_than) return_lease(c, l, false);
+        }
+    }
+}
+
+void do_sub_tick(mt_core *c) { return_idle(c, (double)mt_cfg.idle_lease_ms / 1000.0); }
+
+void do_sub_reclaim(mt_core *c) { return_idle(c, 0); }
+
+void do_sub_free_all(mt_core *c)
+{
+    size_t n;
+    void **items = mt_map_items(&c->tasks, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_task *t = items[i];
+        for (uint32_t j = 0; j < t->nargs; j++) {
+            free(t->args[j].data);
+            free(t->args[j].contained);
+            free(t->args[j].keyword);
+        }
+        free(t->args);
+        free(t->returns);
+        free(t->name);
+        free(t);
+    }
+    free(items);
+    items = mt_map_items(&c->classes, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_class *cls = items[i];
+        for (mt_lease *l = cls->leases, *next; l; l = next) {
+            next = l->next;
+            free(l->gpu_ids);
+            free(l);
+        }
+        for (uint32_t j = 0; j < cls->nres; j++) free(cls->res_names[j]);
+        free(cls->res_names);
+        free(cls->res_amounts);
+        free(cls->runtime);
+        free(cls);
+    }
+    free(items);
+    items = mt_map_items(&c->lease_reqs, &n);
+    for (size_t i = 0; i < n; i++) free(items[i]);
+    free(items);
+}

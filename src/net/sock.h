@@ -1,0 +1,31 @@
+/* sock.h -- sockets: unix and TCP listeners and connections, endpoints as
+ * strings ("unix:/path", "tcp:host:port"), fd passing, peer credentials. */
+#ifndef MT_SOCK_H
+#define MT_SOCK_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Listen on a unix socket at `path` (replacing a stale socket file), mode
+ * 0600.  Returns 0 and the listening fd (non-blocking, close-on-exec). */
+int mt_sock_listen_unix(const char *path, int *fd);
+/* Listen on host:port (port 0 picks one); *bound gets the port. */
+int mt_sock_listen_tcp(const char *host, int port, int *fd, int *bound);
+/* Connect (blocking, with a timeout) to an endpoint string; the returned fd
+ * is non-blocking and close-on-exec.  Errors: MANTA_ECONN, MANTA_EINVAL. */
+int mt_sock_connect(const char *endpoint, double timeout_s, int *fd);
+int mt_sock_nonblock(int fd, int on);
+/* Accept one connection (non-blocking fd) or return -1 with errno. */
+int mt_sock_accept(int lfd);
+/* Send `len` bytes with one fd attached (SCM_RIGHTS); blocking. */
+int mt_sock_send_fd(int sock, const void *buf, size_t len, int fd);
+/* Receive up to `cap` bytes; *fd gets an attached descriptor or -1. */
+ssize_t mt_sock_recv_fd(int sock, void *buf, size_t cap, int *fd);
+/* uid of the process at the other end of a unix socket, or -1. */
+int mt_sock_peer_uid(int fd, uid_t *uid, pid_t *pid);
+/* Write all of buf (blocking fd) / read exactly n bytes, with a deadline. */
+int mt_sock_write_all(int fd, const void *buf, size_t n, double timeout_s);
+int mt_sock_read_all(int fd, void *buf, size_t n, double timeout_s);
+
+#endif

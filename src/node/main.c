@@ -1,0 +1,241 @@
+/* main.c -- mantad, the node daemon: parses its options, builds the node
+ * (session directory, store, resources, listeners) and runs its loop. */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mt.h"
+#include "node.h"
+#include "sock.h"
+
+typedef struct opts {
+    const char *session_dir;
+    bool head, embedded;
+    double num_cpus, num_gpus;
+    const char *resources;
+    int64_t store_bytes;
+    int port;
+    const char *host;
+    const char *python;
+    int ready_fd;
+} opts;
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: mantad --session-dir DIR [--head] [--embedded] [--num-cpus N]\n"
+            "              [--num-gpus N] [--resources JSON] [--object-store-memory BYTES]\n"
+            "              [--port P] [--host H] [--python PATH] [--ready-fd FD]\n");
+}
+
+static int parse(int argc, char **argv, opts *o)
+{
+    static const struct option lo[] = {
+        {"session-dir", 1, 0, 's'}, {"head", 0, 0, 'H'},        {"embedded", 0, 0, 'e'},
+        {"num-cpus", 1, 0, 'c'},    {"num-gpus", 1, 0, 'g'},    {"resources", 1, 0, 'r'},
+        {"object-store-memory", 1, 0, 'm'}, {"port", 1, 0, 'p'}, {"host", 1, 0, 'h'},
+        {"python", 1, 0, 'P'},      {"ready-fd", 1, 0, 'R'},    {0, 0, 0, 0}};
+    *o = (opts){.num_cpus = -1, .num_gpus = -1, .port = -1, .host = "127.0.0.1", .ready_fd = -1};
+    int ch;
+    while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+        switch (ch) {
+        case 's': o->session_dir = optarg; break;
+        case 'H': o->head = true; break;
+        case 'e': o->embedded = true; break;
+        case 'c': o->num_cpus = atof(optarg); break;
+        case 'g': o->num_gpus = atof(optarg); break;
+        case 'r': o->resources = optarg; break;
+        case 'm': o->store_bytes = atoll(optarg); break;
+        case 'p': o->port = atoi(optarg); break;
+        case 'h': o->host = optarg; break;
+        case 'P': o->python = optarg; break;
+        case 'R': o->ready_fd = atoi(optarg); break;
+        default: usage(); return -1;
+        }
+    }
+    if (!o->session_dir) {
+        usage();
+        return -1;
+    }
+    return 0;
+}
+
+static int64_t meminfo(const char *key)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    int64_t kb = 0;
+    size_t kl = strlen(key);
+    while (fgets(line, sizeof line, f))
+        if (!strncmp(line, key, kl) && line[kl] == ':') kb = atoll(line + kl + 1);
+    fclose(f);
+    return kb * 1024;
+}
+
+static int cpu_count(void)
+{
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+    return (int)sysconf(_SC_NPROCESSORS_ONLN);
+}
+
+static int put_amount(mt_res_set *s, const char *name, double v)
+{
+    int64_t fixed;
+    char err[256];
+    if (mt_res_from_double(name, v, &fixed, err, sizeof err)) {
+        fprintf(stderr, "mantad: %s\n", err);
+        return -1;
+    }
+    mt_res_put(s, name, fixed);
+    return 0;
+}
+
+static int setup_resources(mt_node *n, const opts *o, uint64_t store)
+{
+    mt_res_init(&n->total);
+    mt_res_init(&n->avail);
+    if (o->resources && o->resources[0]) {
+        char err[256];
+        if (mt_res_parse_json(o->resources, &n->total, err, sizeof err)) {
+            fprintf(stderr, "mantad: --resources: %s\n", err);
+            return -1;
+        }
+    }
+    double cpus = o->num_cpus >= 0 ? o->num_cpus : cpu_count();
+    double gpus = o->num_gpus >= 0 ? o->num_gpus : 0;
+    if (put_amount(&n->total, "CPU", cpus) || put_amount(&n->total, "GPU", gpus)) return -1;
+    int64_t mem = meminfo("MemTotal") * 7 / 10 - (int64_t)store;
+    if (mem < 0) mem = 0;
+    mt_res_put(&n->total, "memory", mem * MT_RES_UNIT);
+    mt_res_put(&n->total, "object_store_memory", (int64_t)store * MT_RES_UNIT);
+    char node_res[300];
+    snprintf(node_res, sizeof node_res, "node:%s", o->host);
+    mt_res_put(&n->total, node_res, MT_RES_UNIT);
+    if (o->head) mt_res_put(&n->total, "node:__internal_head__", MT_RES_UNIT);
+    mt_res_copy(&n->avail, &n->total);
+    n->gpus = mt_gpu_pool_new((int)gpus);
+    return 0;
+}
+
+static int setup_listeners(mt_node *n, const opts *o)
+{
+    int rc = mt_sock_listen_unix(n->sock_path, &n->listen_fd);
+    if (rc) {
+        fprintf(stderr, "mantad: %s\n", manta_last_error());
+        return -1;
+    }
+    n->tcp_fd = -1;
+    n->tcp_host = mt_strdup(o->host);
+    if (o->port >= 0) {
+        rc = mt_sock_listen_tcp(o->host, o->port, &n->tcp_fd, &n->tcp_port);
+        if (rc) {
+            fprintf(stderr, "mantad: %s\n", manta_last_error());
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void write_info(mt_node *n)
+{
+    char path[4200], text[1024];
+    snprintf(path, sizeof path, "%s/info", n->session_dir);
+    char hex[2 * MT_NODE_ID_LEN + 1];
+    int len = snprintf(text, sizeof text,
+                       "node_id=%s\nsocket=%s\nhost=%s\nport=%d\nhead=%d\npid=%d\n",
+                       mt_hex(n->node_id.b, MT_NODE_ID_LEN, hex), n->sock_path, n->tcp_host,
+                       n->tcp_fd >= 0 ? n->tcp_port : -1, n->is_head, (int)getpid());
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fwrite(text, 1, (size_t)len, f);
+        fclose(f);
+    }
+}
+
+static char *self_dir(void)
+{
+    char buf[PATH_MAX];
+    ssize_t l = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (l <= 0) return mt_strdup(".");
+    buf[l] = '\0';
+    return mt_strdup(dirname(buf));
+}
+
+static void open_log(mt_node *n)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/logs/mantad.log", n->session_dir);
+    n->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (n->log_fd < 0) n->log_fd = 2;
+    mt_log_init("mantad", n->log_fd);
+    mt_log_set_level((int)mt_cfg.log_level);
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    if (parse(argc, argv, &o)) return 2;
+    mt_config_load();
+    signal(SIGPIPE, SIG_IGN);
+    mt_node node = {0};
+    mt_node *n = &node;
+    n->is_head = o.head || o.embedded;
+    n->embedded = o.embedded;
+    n->parent_pid = getppid();
+    n->python = o.python ? mt_strdup(o.python) : NULL;
+    n->bin_dir = self_dir();
+    mt_random_bytes(n->node_id.b, sizeof n->node_id.b);
+    /* Clean what crashed daemons of this user left behind. */
+    char root[4096];
+    snprintf(root, sizeof root, "%s", o.session_dir);
+    mt_session_reap_stale(dirname(root));
+    if (mt_session_create(n, o.session_dir)) {
+        fprintf(stderr, "mantad: cannot create session: %s\n", manta_last_error());
+        return 1;
+    }
+    open_log(n);
+    int64_t store = o.store_bytes > 0 ? o.store_bytes : meminfo("MemTotal") * 3 / 10;
+    if (mt_store_new((uint64_t)store, &n->store)) {
+        fprintf(stderr, "mantad: object store: %s\n", manta_last_error());
+        mt_session_remove(n);
+        return 1;
+    }
+    if (setup_resources(n, &o, mt_store_capacity(n->store)) || setup_listeners(n, &o)) {
+        mt_session_remove(n);
+        return 1;
+    }
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    loop.data = n;
+    n->loop = &loop;
+    mt_conn_loop_init(&n->cl, &loop);
+    mt_pool_init(n);
+    mt_sched_init(n);
+    if (n->is_head) n->gcs = mt_gcs_new(n);
+    write_info(n);
+    mt_info("node up: session %s, store %ld bytes", n->session_dir, (long)store);
+    if (o.ready_fd >= 0) {
+        char msg[64];
+        int len = snprintf(msg, sizeof msg, "ready %d\n", n->tcp_fd >= 0 ? n->tcp_port : -1);
+        if (write(o.ready_fd, msg, (size_t)len) < 0) {
+        }
+        close(o.ready_fd);
+    }
+    int code = mt_node_run(n);
+    mt_sched_free(n);
+    mt_gcs_free(n->gcs);
+    mt_store_destroy(n->store);
+    mt_info("node down");
+    return code;
+}

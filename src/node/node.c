@@ -1,0 +1,680 @@
+/* node.c -- the node daemon's connections: accepting clients, the Hello
+ * handshake, and dispatching each client message to the scheduler, the
+ * object store or the control store. */
+#include "node.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mt.h"
+#include "sock.h"
+#include "wire.h"
+
+/* A get that waits for objects to be sealed. */
+typedef struct pending_get {
+    mt_node *node;
+    mt_client *client;
+    uint64_t request_id;
+    size_t n, remaining;
+    mt_oid *ids;
+    bool pin;
+    uv_timer_t timer;
+    bool has_timer;
+    struct pending_get *next, *prev;
+} pending_get;
+
+/* A create that waits for room in the store. */
+typedef struct pending_create {
+    mt_client *client;
+    uint64_t request_id;
+    mt_oid id;
+    uint64_t size;
+    mt_wid owner;
+    double deadline;
+    struct pending_create *next;
+} pending_create;
+
+static pending_get *gets;
+static pending_create *creates;
+static mt_arena arena;
+
+#define LIST_PUSH(head, x)                                                                         \
+    do {                                                                                           \
+        (x)->prev = NULL;                                                                          \
+        (x)->next = (head);                                                                        \
+        if (head) (head)->prev = (x);                                                              \
+        (head) = (x);                                                                              \
+    } while (0)
+#define LIST_DEL(head, x)                                                                          \
+    do {                                                                                           \
+        if ((x)->prev)                                                                             \
+            (x)->prev->next = (x)->next;                                                           \
+        else                                                                                       \
+            (head) = (x)->next;                                                                    \
+        if ((x)->next) (x)->next->prev = (x)->prev;                                                \
+    } while (0)
+
+/* ---------------------------------------------------------------- helpers */
+
+mt_client *mt_node_find_client_by_wid(mt_node *n, const mt_wid *wid)
+{
+    for (mt_client *c = n->clients; c; c = c->next)
+        if (c->role && MT_ID_EQ(c->wid, *wid)) return c;
+    return NULL;
+}
+
+mt_client *mt_node_driver_of_job(mt_node *n, uint32_t job_id)
+{
+    for (mt_client *c = n->clients; c; c = c->next)
+        if (c->role == MANTA__ROLE__ROLE_DRIVER && c->job_id == job_id) return c;
+    return NULL;
+}
+
+void mt_node_broadcast(mt_node *n, uint16_t type, const ProtobufCMessage *msg)
+{
+    for (mt_client *c = n->clients; c; c = c->next) {
+        if (c->role != MANTA__ROLE__ROLE_DRIVER && c->role != MANTA__ROLE__ROLE_WORKER) continue;
+        mt_conn_send_now(c->conn, type, msg);
+    }
+}
+
+void mt_node_warn_client(mt_client *c, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    Manta__Warning w = MANTA__WARNING__INIT;
+    w.text = text;
+    mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_WARNING, &w.base);
+}
+
+static void retry_creates(mt_node *n);
+
+/* ---------------------------------------------------------------- store: get */
+
+static void get_reply(pending_get *g)
+{
+    mt_node *n = g->node;
+    Manta__ObjGetReply rep = MANTA__OBJ_GET_REPLY__INIT;
+    Manta__ObjLocation *locs = mt_calloc(g->n, sizeof *locs);
+    Manta__ObjLocation **ptrs = mt_calloc(g->n, sizeof *ptrs);
+    for (size_t i = 0; i < g->n; i++) {
+        Manta__ObjLocation *l = &locs[i];
+        manta__obj_location__init(l);
+        l->object_id = MT_BIN(g->ids[i].b, MT_OBJECT_ID_LEN);
+        mt_store_obj *o = mt_store_find(n->store, &g->ids[i]);
+        if (o && o->sealed) {
+            l->offset = o->offset;
+            l->size = o->size;
+            if (g->pin) mt_store_pin(n->store, o, g->client->cid);
+        } else {
+            l->status = MANTA_ETIMEDOUT;
+        }
+        ptrs[i] = l;
+    }
+    rep.request_id = g->request_id;
+    rep.n_objects = g->n;
+    rep.objects = ptrs;
+    mt_conn_send_now(g->client->conn, MANTA__MSG_TYPE__MSG_OBJ_GET_REPLY, &rep.base);
+    free(locs);
+    free(ptrs);
+}
+
+static void get_timer_closed(uv_handle_t *h)
+{
+    pending_get *g = h->data;
+    free(g->ids);
+    free(g);
+}
+
+static void get_finish(pending_get *g, bool reply)
+{
+    if (reply) get_reply(g);
+    LIST_DEL(gets, g);
+    if (g->has_timer) {
+        uv_timer_stop(&g->timer);
+        uv_close((uv_handle_t *)&g->timer, get_timer_closed);
+    } else {
+        free(g->ids);
+        free(g);
+    }
+}
+
+static void get_timeout(uv_timer_t *t) { get_finish(t->data, true); }
+
+static bool is_sealed(mt_node *n, const mt_oid *id)
+{
+    mt_store_obj *o = mt_store_find(n->store, id);
+    return o && o->sealed;
+}
+
+static int handle_obj_get(mt_node *n, mt_client *c, const Manta__ObjGet *m)
+{
+    pending_get *g = mt_calloc(1, sizeof *g);
+    g->node = n;
+    g->client = c;
+    g->request_id = m->request_id;
+    g->n = m->n_object_ids;
+    g->pin = m->pin;
+    g->ids = mt_calloc(g->n ? g->n : 1, sizeof *g->ids);
+    for (size_t i = 0; i < g->n; i++) {
+        if (m->object_ids[i].len != MT_OBJECT_ID_LEN) {
+            free(g->ids);
+            free(g);
+            return mt_err(MANTA_EPROTO, "ObjGet with a bad object id");
+        }
+        memcpy(g->ids[i].b, m->object_ids[i].data, MT_OBJECT_ID_LEN);
+        if (!is_sealed(n, &g->ids[i])) g->remaining++;
+    }
+    LIST_PUSH(gets, g);
+    if (g->remaining == 0 || m->timeout_ms == 0) {
+        get_finish(g, true);
+        return 0;
+    }
+    if (m->timeout_ms > 0) {
+        uv_timer_init(n->loop, &g->timer);
+        g->timer.data = g;
+        g->has_timer = true;
+        uv_timer_start(&g->timer, get_timeout, (uint64_t)m->timeout_ms, 0);
+    }
+    return 0;
+}
+
+static void on_sealed(mt_node *n, const mt_oid *id)
+{
+    for (pending_get *g = gets, *next; g; g = next) {
+        next = g->next;
+        bool hit = false;
+        for (size_t i = 0; i < g->n; i++)
+            if (MT_ID_EQ(g->ids[i], *id)) hit = true;
+        if (!hit) continue;
+        g->remaining = 0;
+        for (size_t i = 0; i < g->n; i++)
+            if (!is_sealed(n, &g->ids[i])) g->remaining++;
+        if (g->remaining == 0) get_finish(g, true);
+    }
+}
+
+/* ---------------------------------------------------------------- store: create */
+
+static void create_reply(mt_client *c, uint64_t req, int status, uint64_t offset)
+{
+    Manta__ObjCreateReply rep = MANTA__OBJ_CREATE_REPLY__INIT;
+    rep.request_id = req;
+    rep.status = status;
+    rep.offset = offset;
+    mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_OBJ_CREATE_REPLY, &rep.base);
+}
+
+static int try_create(mt_node *n, mt_client *c, uint64_t req, const mt_oid *id, uint64_t size,
+                      const mt_wid *owner)
+{
+    uint64_t off = 0;
+    int rc = mt_store_create(n->store, id, size, owner, c->cid, &off);
+    if (rc == MANTA_ENOMEM) return rc;
+    create_reply(c, req, rc, off);
+    return 0;
+}
+
+static int handle_obj_create(mt_node *n, mt_client *c, const Manta__ObjCreate *m)
+{
+    if (m->object_id.len != MT_OBJECT_ID_LEN || !m->owner ||
+        m->owner->worker_id.len != MT_WORKER_ID_LEN)
+        return mt_err(MANTA_EPROTO, "ObjCreate without object id or owner");
+    mt_oid id;
+    mt_wid owner;
+    memcpy(id.b, m->object_id.data, sizeof id.b);
+    memcpy(owner.b, m->owner->worker_id.data, sizeof owner.b);
+    if (try_create(n, c, m->request_id, &id, m->size, &owner) == 0) return 0;
+    /* No room now: wait for frees, up to store_full_wait_ms. */
+    pending_create *p = mt_calloc(1, sizeof *p);
+    p->client = c;
+    p->request_id = m->request_id;
+    p->id = id;
+    p->size = m->size;
+    p->owner = owner;
+    p->deadline = mt_now_s() + (double)mt_cfg.store_full_wait_ms / 1000.0;
+    pending_create **tail = &creates;
+    while (*tail) tail = &(*tail)->next;
+    *tail = p; /* FIFO: the oldest create gets room first */
+    return 0;
+}
+
+static void retry_creates(mt_node *n)
+{
+    double now = mt_now_s();
+    pending_create **pp = &creates;
+    while (*pp) {
+        pending_create *p = *pp;
+        int rc = try_create(n, p->client, p->request_id, &p->id, p->size, &p->owner);
+        if (rc == MANTA_ENOMEM && now < p->deadline) break; /* keep FIFO order */
+        if (rc == MANTA_ENOMEM)
+            create_reply(p->client, p->request_id, MANTA_ESTOREFULL, 0);
+        *pp = p->next;
+        free(p);
+    }
+}
+
+static int ids_each(const ProtobufCBinaryData *ids, size_t n, mt_oid *out)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (ids[i].len != MT_OBJECT_ID_LEN) return mt_err(MANTA_EPROTO, "bad object id");
+        memcpy(out[i].b, ids[i].data, MT_OBJECT_ID_LEN);
+    }
+    return 0;
+}
+
+static int handle_store_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    switch (type) {
+    case MANTA__MSG_TYPE__MSG_OBJ_CREATE:
+        return handle_obj_create(n, c, (const Manta__ObjCreate *)m);
+    case MANTA__MSG_TYPE__MSG_OBJ_GET:
+        return handle_obj_get(n, c, (const Manta__ObjGet *)m);
+    case MANTA__MSG_TYPE__MSG_OBJ_SEAL:
+    case MANTA__MSG_TYPE__MSG_OBJ_ABORT: {
+        const Manta__ObjSeal *s = (const Manta__ObjSeal *)m;
+        mt_oid id;
+        if (ids_each(&s->object_id, 1, &id)) return MANTA_EPROTO;
+        if (type == MANTA__MSG_TYPE__MSG_OBJ_ABORT) {
+            mt_store_abort(n->store, &id, c->cid);
+            retry_creates(n);
+        } else if (mt_store_seal(n->store, &id, c->cid) == 0) {
+            on_sealed(n, &id);
+            retry_creates(n);
+        }
+        return 0;
+    }
+    case MANTA__MSG_TYPE__MSG_OBJ_RELEASE:
+    case MANTA__MSG_TYPE__MSG_OBJ_FREE: {
+        const Manta__ObjRelease *r = (const Manta__ObjRelease *)m;
+        for (size_t i = 0; i < r->n_object_ids; i++) {
+            mt_oid id;
+            if (ids_each(&r->object_ids[i], 1, &id)) return MANTA_EPROTO;
+            if (type == MANTA__MSG_TYPE__MSG_OBJ_RELEASE)
+                mt_store_unpin(n->store, &id, c->cid);
+            else
+                mt_store_free_primary(n->store, &id);
+        }
+        retry_creates(n);
+        return 0;
+    }
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- status */
+
+static Manta__Resource **res_to_proto(const mt_res_set *s, Manta__Resource *store)
+{
+    Manta__Resource **v = mt_calloc(s->n ? s->n : 1, sizeof *v);
+    for (uint32_t i = 0; i < s->n; i++) {
+        manta__resource__init(&store[i]);
+        store[i].name = s->v[i].name;
+        store[i].amount = s->v[i].amount;
+        v[i] = &store[i];
+    }
+    return v;
+}
+
+static void handle_status(mt_node *n, mt_client *c, const Manta__StatusRequest *m)
+{
+    Manta__NodeStatus ns = MANTA__NODE_STATUS__INIT;
+    Manta__NodeStatus *nsp = &ns;
+    ns.node_id = MT_BIN(n->node_id.b, MT_NODE_ID_LEN);
+    char addr[300];
+    if (n->tcp_fd >= 0)
+        snprintf(addr, sizeof addr, "%s:%d", n->tcp_host, n->tcp_port);
+    else
+        snprintf(addr, sizeof addr, "unix:%s", n->sock_path);
+    ns.address = addr;
+    ns.alive = true;
+    ns.is_head = n->is_head;
+    Manta__Resource *ts = mt_calloc(n->total.n + 1, sizeof *ts);
+    Manta__Resource *as = mt_calloc(n->avail.n + 1, sizeof *as);
+    ns.total = res_to_proto(&n->total, ts);
+    ns.n_total = n->total.n;
+    ns.available = res_to_proto(&n->avail, as);
+    ns.n_available = n->avail.n;
+    ns.store_capacity = mt_store_capacity(n->store);
+    ns.store_used = mt_store_used(n->store);
+    ns.num_objects = mt_store_count(n->store);
+    ns.num_workers = (uint32_t)mt_pool_total(n);
+    for (mt_client *x = n->clients; x; x = x->next)
+        if (x->role == MANTA__ROLE__ROLE_DRIVER) ns.num_drivers++;
+    ns.pending_leases = mt_sched_pending(n);
+    Manta__StatusReply rep = MANTA__STATUS_REPLY__INIT;
+    rep.request_id = m->request_id;
+    rep.n_nodes = 1;
+    rep.nodes = &nsp;
+    rep.session_dir = n->session_dir;
+    mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_STATUS_REPLY, &rep.base);
+    free(ns.total);
+    free(ns.available);
+    free(ts);
+    free(as);
+}
+
+/* ---------------------------------------------------------------- hello */
+
+static int hello_reply(mt_node *n, mt_client *c, int status, const char *error, int pass_fd)
+{
+    Manta__HelloReply rep = MANTA__HELLO_REPLY__INIT;
+    rep.status = status;
+    rep.error = (char *)(error ? error : "");
+    rep.node_id = MT_BIN(n->node_id.b, MT_NODE_ID_LEN);
+    rep.job_id = c->job_id;
+    rep.store_size = mt_store_capacity(n->store);
+    rep.session_dir = n->session_dir;
+    Manta__Resource *rs = mt_calloc(n->total.n + 1, sizeof *rs);
+    rep.total = res_to_proto(&n->total, rs);
+    rep.n_total = n->total.n;
+    mt_buf b;
+    mt_buf_init(&b);
+    mt_wire_append(&b, MANTA__MSG_TYPE__MSG_HELLO_REPLY, &rep.base);
+    int rc = mt_sock_send_fd(c->conn->fd, b.data, b.len, pass_fd);
+    mt_buf_free(&b);
+    free(rep.total);
+    free(rs);
+    return rc;
+}
+
+static bool token_ok(mt_node *n, const ProtobufCBinaryData *t)
+{
+    size_t want = strlen(n->token);
+    if (t->len != want) return false;
+    unsigned diff = 0;
+    for (size_t i = 0; i < want; i++) diff |= (unsigned)(t->data[i] ^ (uint8_t)n->token[i]);
+    return diff == 0;
+}
+
+static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
+{
+    if (!c->conn->is_unix && !token_ok(n, &h->token)) {
+        mt_warn("refusing %s: wrong cluster token", c->conn->desc);
+        return mt_err(MANTA_EAUTH, "wrong cluster token");
+    }
+    if (h->version != MT_WIRE_VERSION) {
+        hello_reply(n, c, MANTA_EVERSION, "protocol version mismatch", -1);
+        return mt_err(MANTA_EVERSION, "peer speaks protocol %u", h->version);
+    }
+    if (h->worker_id.len != MT_WORKER_ID_LEN && h->role != MANTA__ROLE__ROLE_CLI)
+        return mt_err(MANTA_EPROTO, "Hello without a worker id");
+    c->authed = true;
+    c->role = h->role;
+    c->pid = (pid_t)h->pid;
+    if (h->worker_id.len == MT_WORKER_ID_LEN) memcpy(c->wid.b, h->worker_id.data, MT_WORKER_ID_LEN);
+    if (h->address && h->address->endpoint) c->endpoint = mt_strdup(h->address->endpoint);
+    snprintf(c->conn->desc, sizeof c->conn->desc, "%s pid %d",
+             h->role == MANTA__ROLE__ROLE_DRIVER   ? "driver"
+             : h->role == MANTA__ROLE__ROLE_WORKER ? "worker"
+                                                   : "client",
+             (int)c->pid);
+    int pass_fd = mt_store_fd(n->store);
+    switch (h->role) {
+    case MANTA__ROLE__ROLE_DRIVER:
+        c->job_id = mt_gcs_new_job(n->gcs);
+        c->owns_cluster = h->owns_cluster && n->embedded;
+        mt_info("driver pid %d connected: job %u", (int)c->pid, c->job_id);
+        break;
+    case MANTA__ROLE__ROLE_WORKER: {
+        mt_worker *w = mt_map_get(&n->workers, c->wid.b);
+        if (!w || w->state != MT_W_STARTING) {
+            hello_reply(n, c, MANTA_EINVAL, "unknown worker", -1);
+            return mt_err(MANTA_EPROTO, "worker pid %d is not one this node started", c->pid);
+        }
+        c->worker = w;
+        c->job_id = w->job_id;
+        mt_pool_worker_registered(n, w, c);
+        break;
+    }
+    case MANTA__ROLE__ROLE_CLI:
+        pass_fd = -1;
+        break;
+    default:
+        return mt_err(MANTA_EPROTO, "unexpected role %d", h->role);
+    }
+    if (!c->conn->is_unix) pass_fd = -1; /* shared memory is node-local */
+    int rc = hello_reply(n, c, 0, NULL, pass_fd);
+    if (rc) return rc;
+    if (c->role == MANTA__ROLE__ROLE_WORKER) mt_sched_dispatch(n);
+    return 0;
+}
+
+/* ---------------------------------------------------------------- dispatch */
+
+static int handle_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    int rc = handle_store_msg(n, c, type, m);
+    if (rc <= 0) return rc;
+    if (n->gcs) {
+        rc = mt_gcs_handle(n->gcs, c, type, m);
+        if (rc <= 0) return rc;
+    }
+    switch (type) {
+    case MANTA__MSG_TYPE__MSG_LEASE_REQUEST:
+        return mt_sched_request(n, c, (const Manta__LeaseRequest *)m);
+    case MANTA__MSG_TYPE__MSG_LEASE_CANCEL:
+        mt_sched_cancel(n, c, ((const Manta__LeaseCancel *)m)->request_id);
+        return 0;
+    case MANTA__MSG_TYPE__MSG_LEASE_RETURN: {
+        const Manta__LeaseReturn *r = (const Manta__LeaseReturn *)m;
+        if (r->worker_id.len != MT_WORKER_ID_LEN) return mt_err(MANTA_EPROTO, "bad worker id");
+        mt_wid wid;
+        memcpy(wid.b, r->worker_id.data, sizeof wid.b);
+        mt_sched_return(n, c, &wid, r->worker_failed);
+        return 0;
+    }
+    case MANTA__MSG_TYPE__MSG_WORKER_BLOCKED:
+    case MANTA__MSG_TYPE__MSG_WORKER_UNBLOCKED:
+        if (c->worker)
+            mt_sched_blocked(n, c->worker, type == MANTA__MSG_TYPE__MSG_WORKER_BLOCKED);
+        return 0;
+    case MANTA__MSG_TYPE__MSG_STATUS_REQUEST:
+        handle_status(n, c, (const Manta__StatusRequest *)m);
+        return 0;
+    case MANTA__MSG_TYPE__MSG_SHUTDOWN:
+        if (c->role == MANTA__ROLE__ROLE_CLI || c->owns_cluster) {
+            mt_info("shutdown requested by %s", c->conn->desc);
+            mt_node_stop(n, 0);
+        }
+        return 0;
+    }
+    return mt_err(MANTA_EPROTO, "unexpected %s from %s", mt_wire_name(type), c->conn->desc);
+}
+
+static int on_frame(mt_conn *conn, const mt_frame *f, void *ud)
+{
+    mt_client *c = ud;
+    mt_node *n = c->node;
+    char err[256];
+    ProtobufCMessage *m;
+    if (!c->authed && f->type != MANTA__MSG_TYPE__MSG_HELLO)
+        return mt_err(MANTA_EPROTO, "first message must be Hello, got %s", mt_wire_name(f->type));
+    int rc = mt_wire_decode(f->type, f->payload, f->len, &arena, &m, err, sizeof err);
+    if (rc) {
+        mt_arena_reset(&arena);
+        return mt_err(rc, "%s", err);
+    }
+    if (f->type == MANTA__MSG_TYPE__MSG_HELLO) {
+        rc = c->authed ? mt_err(MANTA_EPROTO, "second Hello")
+                       : handle_hello(n, c, (const Manta__Hello *)m);
+    } else {
+        rc = handle_msg(n, c, f->type, m);
+    }
+    mt_arena_reset(&arena);
+    MT_UNUSED(conn);
+    return rc;
+}
+
+static void client_gone(mt_node *n, mt_client *c)
+{
+    for (pending_get *g = gets, *next; g; g = next) {
+        next = g->next;
+        if (g->client == c) get_finish(g, false);
+    }
+    for (pending_create **pp = &creates; *pp;) {
+        pending_create *p = *pp;
+        if (p->client == c) {
+            *pp = p->next;
+            free(p);
+        } else {
+            pp = &p->next;
+        }
+    }
+    mt_sched_client_gone(n, c);
+    if (n->gcs) mt_gcs_client_gone(n->gcs, c);
+    bool has_id = c->role == MANTA__ROLE__ROLE_DRIVER || c->role == MANTA__ROLE__ROLE_WORKER;
+    mt_store_client_gone(n->store, c->cid, has_id ? &c->wid : NULL);
+    retry_creates(n);
+    if (c->role == MANTA__ROLE__ROLE_DRIVER) {
+        mt_info("driver pid %d (job %u) left", (int)c->pid, c->job_id);
+        mt_pool_kill_job(n, c->job_id);
+    }
+    if (c->worker) {
+        /* A worker that hangs up is useless: make sure it is gone. */
+        c->worker->client = NULL;
+        if (c->worker->state != MT_W_DEAD) mt_pool_kill(n, c->worker, SIGKILL);
+    }
+    if (has_id) {
+        Manta__Event ev = MANTA__EVENT__INIT;
+        ev.kind = MANTA__EVENT_KIND__EVENT_WORKER_DIED;
+        ev.id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
+        mt_node_broadcast(n, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
+    }
+    mt_sched_dispatch(n);
+}
+
+static void on_close(mt_conn *conn, int reason, void *ud)
+{
+    mt_client *c = ud;
+    mt_node *n = c->node;
+    LIST_DEL(n->clients, c);
+    if (c->role) client_gone(n, c);
+    bool owner_left = c->owns_cluster;
+    free(c->endpoint);
+    free(c);
+    MT_UNUSED(conn), MT_UNUSED(reason);
+    if (owner_left && !n->stopping) {
+        mt_info("the driver that started this node left; stopping");
+        mt_node_stop(n, 0);
+    }
+}
+
+static void on_accept(uv_poll_t *h, int status, int events)
+{
+    mt_node *n = h->data;
+    int lfd = h == &n->listen_poll ? n->listen_fd : n->tcp_fd;
+    MT_UNUSED(status), MT_UNUSED(events);
+    for (;;) {
+        int fd = mt_sock_accept(lfd);
+        if (fd < 0) break;
+        if (n->stopping) {
+            close(fd);
+            continue;
+        }
+        if (lfd == n->listen_fd) {
+            uid_t uid;
+            if (mt_sock_peer_uid(fd, &uid, NULL) == 0 && uid != getuid()) {
+                mt_warn("refusing a unix connection from uid %d", (int)uid);
+                close(fd);
+                continue;
+            }
+        }
+        mt_client *c = mt_calloc(1, sizeof *c);
+        c->node = n;
+        c->cid = ++n->next_cid;
+        c->conn = mt_conn_new(&n->cl, fd, on_frame, on_close, c);
+        /* Before Hello a peer gets one small frame, nothing more. */
+        c->conn->max_frame = 64 * 1024;
+        LIST_PUSH(n->clients, c);
+        if (mt_conn_start(c->conn)) mt_conn_close(c->conn, MANTA_ESYS);
+    }
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+    mt_node *n = s->data;
+    mt_info("signal %d: stopping", signum);
+    mt_node_stop(n, 0);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+    mt_node *n = t->data;
+    if (n->stopping) {
+        if (mt_pool_all_closed(n)) uv_stop(n->loop);
+        return;
+    }
+    mt_pool_tick(n);
+    retry_creates(n);
+    if (n->gcs) mt_gcs_tick(n->gcs);
+    if (n->embedded && getppid() != n->parent_pid) {
+        mt_info("parent process %d is gone; stopping", (int)n->parent_pid);
+        mt_node_stop(n, 0);
+        return;
+    }
+    /* Authenticated clients may send frames up to the configured limit. */
+    for (mt_client *c = n->clients; c; c = c->next)
+        if (c->authed) c->conn->max_frame = (size_t)mt_cfg.max_frame_bytes;
+}
+
+void mt_node_stop(mt_node *n, int code)
+{
+    if (n->stopping) return;
+    n->stopping = true;
+    n->exit_code = code;
+    mt_pool_kill_all(n);
+    uv_poll_stop(&n->listen_poll);
+    if (n->tcp_fd >= 0) uv_poll_stop(&n->tcp_poll);
+    for (mt_client *c = n->clients, *next; c; c = next) {
+        next = c->next;
+        mt_conn_close(c->conn, 0);
+    }
+    mt_session_remove(n);
+    /* The tick timer ends the loop once every worker has been reaped. */
+    uv_timer_start(&n->tick, on_tick, 5, 20);
+}
+
+static void close_walk(uv_handle_t *h, void *arg)
+{
+    MT_UNUSED(arg);
+    if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+int mt_node_run(mt_node *n)
+{
+    mt_arena_init(&arena);
+    n->listen_poll.data = n;
+    uv_poll_init(n->loop, &n->listen_poll, n->listen_fd);
+    uv_poll_start(&n->listen_poll, UV_READABLE, on_accept);
+    if (n->tcp_fd >= 0) {
+        n->tcp_poll.data = n;
+        uv_poll_init(n->loop, &n->tcp_poll, n->tcp_fd);
+        uv_poll_start(&n->tcp_poll, UV_READABLE, on_accept);
+    }
+    uv_signal_init(n->loop, &n->sigterm);
+    uv_signal_init(n->loop, &n->sigint);
+    n->sigterm.data = n->sigint.data = n;
+    uv_signal_start(&n->sigterm, on_signal, SIGTERM);
+    uv_signal_start(&n->sigint, on_signal, SIGINT);
+    uv_timer_init(n->loop, &n->tick);
+    n->tick.data = n;
+    uv_timer_start(&n->tick, on_tick, 100, 100);
+    mt_pool_prestart(n);
+    uv_run(n->loop, UV_RUN_DEFAULT);
+    /* Drain: close every handle so no callback is left pending. */
+    uv_walk(n->loop, close_walk, NULL);
+    uv_run(n->loop, UV_RUN_DEFAULT);
+    mt_arena_free(&arena);
+    return n->exit_code;
+}

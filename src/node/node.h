@@ -1,0 +1,149 @@
+/* node.h -- the node daemon's shared state: clients, workers, jobs, and the
+ * hooks between its modules (scheduler, pool, store, control store). */
+#ifndef MT_NODE_H
+#define MT_NODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+#include "conn.h"
+#include "ids.h"
+#include "map.h"
+#include "resources.h"
+#include "store.h"
+
+typedef struct mt_node mt_node;
+typedef struct mt_worker mt_worker;
+typedef struct mt_gcs mt_gcs;
+typedef struct mt_sched mt_sched;
+
+/* A connected process: driver, worker, CLI or another node. */
+typedef struct mt_client {
+    uint32_t cid;          /* node-local id, used for store pins */
+    mt_conn *conn;
+    mt_node *node;
+    int role;              /* MANTA__ROLE__* ; 0 until Hello */
+    mt_wid wid;
+    pid_t pid;
+    uint32_t job_id;
+    char *endpoint;        /* where it accepts direct connections */
+    mt_worker *worker;     /* role worker: its pool entry */
+    bool owns_cluster;
+    bool authed;
+    struct mt_client *next, *prev;
+} mt_client;
+
+enum { MT_W_STARTING, MT_W_IDLE, MT_W_LEASED, MT_W_DEAD };
+
+struct mt_worker {
+    mt_wid wid;            /* key */
+    pid_t pid;
+    uv_process_t proc;
+    uv_pipe_t out, err;
+    char *outbuf[2];
+    size_t outlen[2];
+    int open_handles;      /* proc + pipes not yet closed */
+    char *runtime;         /* "" python; "exe:/path"; "lib:/path" */
+    int lang;
+    int state;
+    uint32_t job_id;       /* 0 until first leased */
+    mt_client *client;     /* once registered */
+    mt_client *lessee;     /* while leased */
+    mt_res_set held;       /* resources held by the lease */
+    int32_t gpu_ids[16];
+    size_t ngpu;
+    int64_t gpu_amount;
+    bool blocked;          /* lent its CPU back while waiting in get() */
+    bool for_actor;
+    double started_at, idle_since;
+    int exit_code;         /* >=0 exit status, <0 -signal */
+    struct mt_worker *next, *prev;
+};
+
+struct mt_node {
+    uv_loop_t *loop;
+    mt_conn_loop cl;
+    mt_nid node_id;
+    bool is_head;
+    bool embedded;         /* stop when the owning driver leaves */
+    bool stopping;
+    char *session_dir;
+    char *sock_path;
+    char *python;          /* interpreter for python workers */
+    char *bin_dir;         /* where mantad and manta-worker live */
+    char token[65];
+    int listen_fd, tcp_fd, tcp_port;
+    char *tcp_host;
+    uv_poll_t listen_poll, tcp_poll;
+    uv_signal_t sigterm, sigint;
+    uv_timer_t tick;
+    mt_res_set total, avail;
+    mt_gpu_pool *gpus;
+    mt_store *store;
+    mt_sched *sched;
+    mt_gcs *gcs;
+    mt_client *clients;    /* all connected clients */
+    uint32_t next_cid;
+    mt_map workers;        /* wid -> mt_worker */
+    mt_worker *worker_list;
+    int num_starting_python;
+    uint32_t next_job;
+    int log_fd;
+    int exit_code;
+    pid_t parent_pid;      /* embedded: stop if the parent goes */
+};
+
+/* node.c */
+mt_client *mt_node_find_client_by_wid(mt_node *n, const mt_wid *wid);
+mt_client *mt_node_driver_of_job(mt_node *n, uint32_t job_id);
+void mt_node_broadcast(mt_node *n, uint16_t type, const ProtobufCMessage *msg);
+void mt_node_warn_client(mt_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void mt_node_stop(mt_node *n, int code);
+int mt_node_run(mt_node *n);
+
+/* pool.c */
+void mt_pool_init(mt_node *n);
+mt_worker *mt_pool_start(mt_node *n, const char *runtime, int lang);
+/* An idle worker of `runtime` usable by `job` (bound to it or unbound). */
+mt_worker *mt_pool_take_idle(mt_node *n, const char *runtime, uint32_t job);
+int mt_pool_count(mt_node *n, const char *runtime, int state);
+int mt_pool_total(mt_node *n);
+void mt_pool_kill(mt_node *n, mt_worker *w, int sig);
+void mt_pool_kill_job(mt_node *n, uint32_t job);
+void mt_pool_kill_all(mt_node *n);
+void mt_pool_worker_registered(mt_node *n, mt_worker *w, mt_client *c);
+void mt_pool_tick(mt_node *n);
+void mt_pool_prestart(mt_node *n);
+bool mt_pool_all_closed(mt_node *n);
+
+/* sched.c */
+void mt_sched_init(mt_node *n);
+void mt_sched_free(mt_node *n);
+int mt_sched_request(mt_node *n, mt_client *c, const Manta__LeaseRequest *req);
+void mt_sched_cancel(mt_node *n, mt_client *c, uint64_t request_id);
+void mt_sched_return(mt_node *n, mt_client *c, const mt_wid *wid, bool failed);
+void mt_sched_blocked(mt_node *n, mt_worker *w, bool blocked);
+void mt_sched_client_gone(mt_node *n, mt_client *c);
+void mt_sched_worker_gone(mt_node *n, mt_worker *w);
+void mt_sched_dispatch(mt_node *n);
+uint32_t mt_sched_pending(mt_node *n);
+
+/* gcs.c (head only) */
+mt_gcs *mt_gcs_new(mt_node *n);
+void mt_gcs_free(mt_gcs *g);
+/* Handle a control-store message; returns 1 if `type` was one, 0 if not,
+ * <0 to close the connection. */
+int mt_gcs_handle(mt_gcs *g, mt_client *c, uint16_t type, const ProtobufCMessage *m);
+void mt_gcs_client_gone(mt_gcs *g, mt_client *c);
+void mt_gcs_tick(mt_gcs *g);
+uint32_t mt_gcs_new_job(mt_gcs *g);
+
+/* session.c */
+int mt_session_create(mt_node *n, const char *dir);
+void mt_session_write_pids(mt_node *n);
+void mt_session_remove(mt_node *n);
+void mt_session_reap_stale(const char *root);
+
+#endif

@@ -1,0 +1,381 @@
+/* pool.c -- worker processes of a node: started ahead of demand, reused
+ * across leases of one job, watched until they exit; their stdout and
+ * stderr lines go to the driver of the job they serve. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mt.h"
+#include "node.h"
+
+extern char **environ;
+
+#define OUT_MAX (64 * 1024)
+#define START_FAILURES_MAX 3
+
+typedef struct runtime_health {
+    char *runtime;
+    int failures;
+    char last_err[2048];
+    struct runtime_health *next;
+} runtime_health;
+
+static runtime_health *health;
+
+static runtime_health *health_of(const char *runtime)
+{
+    for (runtime_health *h = health; h; h = h->next)
+        if (!strcmp(h->runtime, runtime)) return h;
+    runtime_health *h = mt_calloc(1, sizeof *h);
+    h->runtime = mt_strdup(runtime);
+    h->next = health;
+    health = h;
+    return h;
+}
+
+void mt_pool_init(mt_node *n)
+{
+    mt_map_init(&n->workers, offsetof(mt_worker, wid), sizeof(mt_wid));
+}
+
+/* ---------------------------------------------------------------- output */
+
+static void forward(mt_node *n, mt_worker *w, int is_err, const char *text, size_t len)
+{
+    if (is_err && w->state == MT_W_STARTING) {
+        runtime_health *h = health_of(w->runtime);
+        size_t keep = MT_MIN(len, sizeof h->last_err - 1);
+        memcpy(h->last_err, text + len - keep, keep);
+        h->last_err[keep] = '\0';
+    }
+    mt_client *d = w->job_id ? mt_node_driver_of_job(n, w->job_id) : NULL;
+    if (!d) {
+        char head[64];
+        int hl = snprintf(head, sizeof head, "(worker pid=%d) ", (int)w->pid);
+        if (write(n->log_fd, head, (size_t)hl) < 0 || write(n->log_fd, text, len) < 0) {
+        }
+        return;
+    }
+    Manta__LogLines m = MANTA__LOG_LINES__INIT;
+    m.pid = (uint32_t)w->pid;
+    m.is_err = is_err;
+    m.text = mt_strndup(text, len);
+    mt_conn_send_now(d->conn, MANTA__MSG_TYPE__MSG_LOG_LINES, &m.base);
+    free(m.text);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    mt_worker *w = h->data;
+    int s = (uv_pipe_t *)h == &w->err;
+    MT_UNUSED(suggested);
+    if (!w->outbuf[s]) w->outbuf[s] = mt_malloc(OUT_MAX);
+    buf->base = w->outbuf[s] + w->outlen[s];
+    buf->len = OUT_MAX - w->outlen[s];
+}
+
+static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
+{
+    mt_worker *w = st->data;
+    mt_node *n = w->client ? w->client->node : (mt_node *)st->loop->data;
+    int s = (uv_pipe_t *)st == &w->err;
+    MT_UNUSED(buf);
+    if (nread < 0) {
+        if (w->outlen[s]) forward(n, w, s, w->outbuf[s], w->outlen[s]);
+        w->outlen[s] = 0;
+        uv_read_stop(st);
+        return;
+    }
+    w->outlen[s] += (size_t)nread;
+    /* Forward whole lines; a line longer than the buffer goes as it is. */
+    char *last_nl = NULL;
+    for (size_t i = w->outlen[s]; i > 0; i--) {
+        if (w->outbuf[s][i - 1] == '\n') {
+            last_nl = w->outbuf[s] + i;
+            break;
+        }
+    }
+    size_t upto = last_nl ? (size_t)(last_nl - w->outbuf[s]) : 0;
+    if (!upto && w->outlen[s] == OUT_MAX) upto = OUT_MAX;
+    if (!upto) return;
+    forward(n, w, s, w->outbuf[s], upto);
+    memmove(w->outbuf[s], w->outbuf[s] + upto, w->outlen[s] - upto);
+    w->outlen[s] -= upto;
+}
+
+/* ---------------------------------------------------------------- lifecycle */
+
+static void worker_free(mt_worker *w)
+{
+    free(w->outbuf[0]);
+    free(w->outbuf[1]);
+    free(w->runtime);
+    mt_res_free(&w->held);
+    free(w);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+    mt_worker *w = h->data;
+    if (--w->open_handles == 0) worker_free(w);
+}
+
+static void unlink_worker(mt_node *n, mt_worker *w)
+{
+    mt_map_del(&n->workers, w->wid.b);
+    if (w->prev) w->prev->next = w->next;
+    else n->worker_list = w->next;
+    if (w->next) w->next->prev = w->prev;
+}
+
+static void fail_runtime(mt_node *n, mt_worker *w)
+{
+    runtime_health *h = health_of(w->runtime);
+    if (++h->failures < START_FAILURES_MAX) return;
+    mt_error("workers for runtime '%s' keep dying at start: %s", w->runtime, h->last_err);
+    /* Tell every requester of this runtime instead of retrying forever. */
+    for (mt_client *c = n->clients; c; c = c->next) {
+        if (c->role == MANTA__ROLE__ROLE_DRIVER || c->role == MANTA__ROLE__ROLE_WORKER)
+            mt_node_warn_client(c, "workers for %s fail to start (exit %d): %s",
+                                w->runtime[0] ? w->runtime : "python", w->exit_code, h->last_err);
+    }
+    h->failures = 0;
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
+{
+    mt_worker *w = p->data;
+    mt_node *n = p->loop->data;
+    w->exit_code = signal ? -signal : (int)status;
+    int was = w->state;
+    w->state = MT_W_DEAD;
+    if (was == MT_W_STARTING && !n->stopping) {
+        mt_warn("worker pid %d died while starting (exit %d)", (int)w->pid, w->exit_code);
+        fail_runtime(n, w);
+    } else {
+        mt_debug("worker pid %d exited (%d)", (int)w->pid, w->exit_code);
+    }
+    mt_sched_worker_gone(n, w);
+    unlink_worker(n, w);
+    if (w->client) w->client->worker = NULL;
+    w->client = NULL;
+    uv_close((uv_handle_t *)&w->proc, on_handle_closed);
+    mt_session_write_pids(n);
+    if (!n->stopping) {
+        mt_pool_prestart(n);
+        mt_sched_dispatch(n);
+    }
+}
+
+static char *env_kv(const char *k, const char *v)
+{
+    size_t n = strlen(k) + strlen(v) + 2;
+    char *s = mt_malloc(n);
+    snprintf(s, n, "%s=%s", k, v);
+    return s;
+}
+
+/* The environment of a worker: ours, plus where to find the node. */
+static char **worker_env(mt_node *n, mt_worker *w)
+{
+    size_t count = 0;
+    while (environ[count]) count++;
+    char **env = mt_calloc(count + 12, sizeof *env);
+    size_t k = 0;
+    for (size_t i = 0; i < count; i++) {
+        if (!strncmp(environ[i], "MANTA_WORKER", 12) || !strncmp(environ[i], "MANTA_NODE", 10))
+            continue;
+        env[k++] = mt_strdup(environ[i]);
+    }
+    char hex[2 * MT_WORKER_ID_LEN + 1], nhex[2 * MT_NODE_ID_LEN + 1], pid[16];
+    snprintf(pid, sizeof pid, "%d", (int)getpid());
+    env[k++] = env_kv("MANTA_WORKER", "1");
+    env[k++] = env_kv("MANTA_WORKER_ID", mt_hex(w->wid.b, MT_WORKER_ID_LEN, hex));
+    env[k++] = env_kv("MANTA_NODE_ID", mt_hex(n->node_id.b, MT_NODE_ID_LEN, nhex));
+    env[k++] = env_kv("MANTA_NODE_SOCKET", n->sock_path);
+    env[k++] = env_kv("MANTA_NODE_PID", pid);
+    env[k++] = env_kv("MANTA_SESSION_DIR", n->session_dir);
+    env[k++] = env_kv("PYTHONUNBUFFERED", "1");
+    return env;
+}
+
+static void free_strv(char **v)
+{
+    for (size_t i = 0; v && v[i]; i++) free(v[i]);
+    free(v);
+}
+
+/* argv for a runtime: python, the driver's binary, or manta-worker + library. */
+static char **worker_argv(mt_node *n, const char *runtime)
+{
+    char **argv = mt_calloc(6, sizeof *argv);
+    if (!runtime[0]) {
+        argv[0] = mt_strdup(n->python ? n->python : "python3");
+        argv[1] = mt_strdup("-m");
+        argv[2] = mt_strdup("manta._private.worker_main");
+    } else if (!strncmp(runtime, "exe:", 4)) {
+        argv[0] = mt_strdup(runtime + 4);
+    } else if (!strncmp(runtime, "lib:", 4)) {
+        size_t len = strlen(n->bin_dir) + 32;
+        argv[0] = mt_malloc(len);
+        snprintf(argv[0], len, "%s/manta-worker", n->bin_dir);
+        argv[1] = mt_strdup("--library");
+        argv[2] = mt_strdup(runtime + 4);
+    } else {
+        free(argv);
+        return NULL;
+    }
+    return argv;
+}
+
+mt_worker *mt_pool_start(mt_node *n, const char *runtime, int lang)
+{
+    char **argv = worker_argv(n, runtime);
+    if (!argv) {
+        mt_warn("unknown worker runtime '%s'", runtime);
+        return NULL;
+    }
+    mt_worker *w = mt_calloc(1, sizeof *w);
+    mt_random_bytes(w->wid.b, sizeof w->wid.b);
+    w->runtime = mt_strdup(runtime);
+    w->lang = lang;
+    w->state = MT_W_STARTING;
+    w->started_at = mt_now_s();
+    mt_res_init(&w->held);
+    char **env = worker_env(n, w);
+    uv_pipe_init(n->loop, &w->out, 0);
+    uv_pipe_init(n->loop, &w->err, 0);
+    w->out.data = w->err.data = w->proc.data = w;
+    uv_stdio_container_t stdio[3] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&w->out},
+        {.flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE, .data.stream = (uv_stream_t *)&w->err},
+    };
+    uv_process_options_t o = {.exit_cb = on_exit_cb, .file = argv[0], .args = argv, .env = env,
+                              .stdio_count = 3, .stdio = stdio};
+    int rc = uv_spawn(n->loop, &w->proc, &o);
+    free_strv(argv);
+    free_strv(env);
+    w->open_handles = 2;
+    if (rc) {
+        mt_error("cannot start worker for '%s': %s", runtime, uv_strerror(rc));
+        uv_close((uv_handle_t *)&w->out, on_handle_closed);
+        uv_close((uv_handle_t *)&w->err, on_handle_closed);
+        return NULL;
+    }
+    w->open_handles = 3;
+    w->pid = w->proc.pid;
+    uv_read_start((uv_stream_t *)&w->out, on_alloc, on_read);
+    uv_read_start((uv_stream_t *)&w->err, on_alloc, on_read);
+    mt_map_put(&n->workers, w);
+    w->next = n->worker_list;
+    if (n->worker_list) n->worker_list->prev = w;
+    n->worker_list = w;
+    mt_session_write_pids(n);
+    mt_debug("started worker pid %d for '%s'", (int)w->pid, runtime);
+    return w;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+mt_worker *mt_pool_take_idle(mt_node *n, const char *runtime, uint32_t job)
+{
+    mt_worker *unbound = NULL;
+    for (mt_worker *w = n->worker_list; w; w = w->next) {
+        if (w->state != MT_W_IDLE || strcmp(w->runtime, runtime) || !w->client) continue;
+        if (w->job_id == job) return w;
+        if (!w->job_id && !unbound) unbound = w;
+    }
+    return unbound;
+}
+
+int mt_pool_count(mt_node *n, const char *runtime, int state)
+{
+    int k = 0;
+    for (mt_worker *w = n->worker_list; w; w = w->next)
+        if (w->state == state && !strcmp(w->runtime, runtime)) k++;
+    return k;
+}
+
+int mt_pool_total(mt_node *n)
+{
+    int k = 0;
+    for (mt_worker *w = n->worker_list; w; w = w->next)
+        if (w->state != MT_W_DEAD) k++;
+    return k;
+}
+
+void mt_pool_worker_registered(mt_node *n, mt_worker *w, mt_client *c)
+{
+    w->client = c;
+    w->state = MT_W_IDLE;
+    w->idle_since = mt_now_s();
+    health_of(w->runtime)->failures = 0;
+    MT_UNUSED(n);
+}
+
+void mt_pool_kill(mt_node *n, mt_worker *w, int sig)
+{
+    MT_UNUSED(n);
+    if (w->state == MT_W_DEAD || w->pid <= 0) return;
+    uv_process_kill(&w->proc, sig);
+}
+
+void mt_pool_kill_job(mt_node *n, uint32_t job)
+{
+    for (mt_worker *w = n->worker_list; w; w = w->next)
+        if (w->job_id == job) mt_pool_kill(n, w, SIGKILL);
+}
+
+void mt_pool_kill_all(mt_node *n)
+{
+    for (mt_worker *w = n->worker_list; w; w = w->next) mt_pool_kill(n, w, SIGKILL);
+}
+
+bool mt_pool_all_closed(mt_node *n) { return n->worker_list == NULL; }
+
+static int prestart_target(mt_node *n)
+{
+    if (!n->python) return 0;
+    if (mt_cfg.prestart_workers >= 0) return (int)mt_cfg.prestart_workers;
+    return (int)(mt_res_get(&n->total, "CPU") / MT_RES_UNIT);
+}
+
+void mt_pool_prestart(mt_node *n)
+{
+    int target = prestart_target(n);
+    int have = 0;
+    for (mt_worker *w = n->worker_list; w; w = w->next)
+        if (!w->runtime[0] && !w->job_id && (w->state == MT_W_STARTING || w->state == MT_W_IDLE))
+            have++;
+    if (health_of("")->failures) return; /* do not spin on a broken python */
+    for (; have < target && mt_pool_total(n) < 16 + target; have++) mt_pool_start(n, "", 1);
+}
+
+/* Kill workers stuck starting, and idle workers beyond what we keep warm. */
+void mt_pool_tick(mt_node *n)
+{
+    double now = mt_now_s();
+    double start_limit = (double)mt_cfg.worker_start_timeout_ms / 1000.0;
+    int keep = prestart_target(n);
+    int idle_python = 0;
+    for (mt_worker *w = n->worker_list; w; w = w->next)
+        if (w->state == MT_W_IDLE && !w->runtime[0]) idle_python++;
+    for (mt_worker *w = n->worker_list; w; w = w->next) {
+        if (w->state == MT_W_STARTING && now - w->started_at > start_limit) {
+            mt_warn("worker pid %d did not register within %.0f s; killing it", (int)w->pid,
+                    start_limit);
+            mt_pool_kill(n, w, SIGKILL);
+        } else if (w->state == MT_W_IDLE && now - w->idle_since > 10.0) {
+            bool python = !w->runtime[0];
+            if (python && idle_python <= keep) continue;
+            if (python) idle_python--;
+            mt_pool_kill(n, w, SIGKILL);
+            w->state = MT_W_DEAD; /* not leasable while it goes */
+        }
+    }
+}

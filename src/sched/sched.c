@@ -1,0 +1,305 @@
+/* sched.c -- the node's local scheduler: a FIFO of lease requests, granted
+ * when the demand fits the available resources and a worker of the right
+ * runtime is idle; workers are started for requests that fit but have none.
+ * Requests that can never fit this node stay queued with a warning. */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "mt.h"
+#include "node.h"
+
+typedef struct lease_req {
+    mt_client *client;
+    uint64_t request_id;
+    mt_res_set demand;     /* held while leased */
+    mt_res_set placement;  /* must fit to place (actors: at least 1 CPU) */
+    int lang;
+    char *runtime;
+    char *name;
+    bool for_actor;
+    bool warned;
+    bool waiting_worker;
+    struct lease_req *next, *prev;
+} lease_req;
+
+struct mt_sched {
+    lease_req *head, *tail;
+    uint32_t count;
+};
+
+void mt_sched_init(mt_node *n) { n->sched = mt_calloc(1, sizeof *n->sched); }
+
+static void req_free(lease_req *r)
+{
+    mt_res_free(&r->demand);
+    mt_res_free(&r->placement);
+    free(r->runtime);
+    free(r->name);
+    free(r);
+}
+
+static void req_unlink(mt_sched *s, lease_req *r)
+{
+    if (r->prev) r->prev->next = r->next;
+    else s->head = r->next;
+    if (r->next) r->next->prev = r->prev;
+    else s->tail = r->prev;
+    s->count--;
+}
+
+void mt_sched_free(mt_node *n)
+{
+    mt_sched *s = n->sched;
+    if (!s) return;
+    for (lease_req *r = s->head, *next; r; r = next) {
+        next = r->next;
+        req_free(r);
+    }
+    free(s);
+    n->sched = NULL;
+}
+
+uint32_t mt_sched_pending(mt_node *n) { return n->sched->count; }
+
+static int res_from_proto(mt_res_set *out, Manta__Resource **v, size_t nv)
+{
+    for (size_t i = 0; i < nv; i++) {
+        if (!v[i]->name || !v[i]->name[0] || v[i]->amount < 0)
+            return mt_err(MANTA_EPROTO, "bad resource in lease request");
+        mt_res_put(out, v[i]->name, mt_res_get(out, v[i]->name) + v[i]->amount);
+    }
+    return 0;
+}
+
+int mt_sched_request(mt_node *n, mt_client *c, const Manta__LeaseRequest *m)
+{
+    if (c->role != MANTA__ROLE__ROLE_DRIVER && c->role != MANTA__ROLE__ROLE_WORKER)
+        return mt_err(MANTA_EPROTO, "lease request from a non-client");
+    lease_req *r = mt_calloc(1, sizeof *r);
+    mt_res_init(&r->demand);
+    mt_res_init(&r->placement);
+    if (res_from_proto(&r->demand, m->demand, m->n_demand) ||
+        res_from_proto(&r->placement, m->placement, m->n_placement)) {
+        req_free(r);
+        return MANTA_EPROTO;
+    }
+    if (m->n_placement == 0) mt_res_copy(&r->placement, &r->demand);
+    r->client = c;
+    r->request_id = m->request_id;
+    r->lang = m->language;
+    r->runtime = mt_strdup(m->runtime ? m->runtime : "");
+    r->name = mt_strdup(m->name ? m->name : "");
+    r->for_actor = m->for_actor;
+    mt_sched *s = n->sched;
+    r->prev = s->tail;
+    if (s->tail) s->tail->next = r;
+    else s->head = r;
+    s->tail = r;
+    s->count++;
+    mt_sched_dispatch(n);
+    return 0;
+}
+
+static void send_grant(mt_client *c, uint64_t req, int status, mt_worker *w, const char *err)
+{
+    Manta__LeaseGrant g = MANTA__LEASE_GRANT__INIT;
+    Manta__Address a = MANTA__ADDRESS__INIT;
+    Manta__Resource *rs = NULL, **rp = NULL;
+    g.request_id = req;
+    g.status = status;
+    g.error = (char *)(err ? err : "");
+    if (w) {
+        a.worker_id = MT_BIN(w->wid.b, MT_WORKER_ID_LEN);
+        a.node_id = MT_BIN(w->client->node->node_id.b, MT_NODE_ID_LEN);
+        a.endpoint = w->client->endpoint ? w->client->endpoint : "";
+        g.worker = &a;
+        g.worker_pid = (uint32_t)w->pid;
+        rs = mt_calloc(w->held.n + 1, sizeof *rs);
+        rp = mt_calloc(w->held.n + 1, sizeof *rp);
+        for (uint32_t i = 0; i < w->held.n; i++) {
+            manta__resource__init(&rs[i]);
+            rs[i].name = w->held.v[i].name;
+            rs[i].amount = w->held.v[i].amount;
+            rp[i] = &rs[i];
+        }
+        g.assigned = rp;
+        g.n_assigned = w->held.n;
+        g.gpu_ids = w->gpu_ids;
+        g.n_gpu_ids = w->ngpu;
+    }
+    mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_LEASE_GRANT, &g.base);
+    free(rs);
+    free(rp);
+}
+
+void mt_sched_cancel(mt_node *n, mt_client *c, uint64_t request_id)
+{
+    mt_sched *s = n->sched;
+    for (lease_req *r = s->head; r; r = r->next) {
+        if (r->client != c || r->request_id != request_id) continue;
+        req_unlink(s, r);
+        send_grant(c, request_id, MANTA_ECANCELLED, NULL, "cancelled");
+        req_free(r);
+        return;
+    }
+}
+
+/* The part of a worker's lease that is lent back while it blocks. */
+static int64_t cpu_of(const mt_worker *w) { return mt_res_get(&w->held, "CPU"); }
+
+static void lend_cpu(mt_node *n, mt_worker *w, int sign)
+{
+    int64_t cpu = cpu_of(w);
+    if (cpu) mt_res_put(&n->avail, "CPU", mt_res_get(&n->avail, "CPU") + sign * cpu);
+}
+
+static void release_lease(mt_node *n, mt_worker *w)
+{
+    if (w->blocked) lend_cpu(n, w, -1); /* take the lent CPU back first */
+    w->blocked = false;
+    mt_res_add(&n->avail, &w->held);
+    if (w->ngpu) mt_gpu_release(n->gpus, w->gpu_amount, w->gpu_ids, w->ngpu);
+    w->ngpu = 0;
+    w->gpu_amount = 0;
+    mt_res_free(&w->held);
+    mt_res_init(&w->held);
+    w->lessee = NULL;
+    w->for_actor = false;
+}
+
+static int grant(mt_node *n, lease_req *r, mt_worker *w)
+{
+    int64_t gpu = mt_res_get(&r->demand, "GPU");
+    size_t ngpu = 0;
+    if (gpu > 0 && mt_gpu_acquire(n->gpus, gpu, w->gpu_ids, MT_ARRAY_LEN(w->gpu_ids), &ngpu))
+        return MANTA_ENOMEM;
+    w->ngpu = ngpu;
+    w->gpu_amount = gpu;
+    mt_res_copy(&w->held, &r->demand);
+    mt_res_sub(&n->avail, &r->demand);
+    w->state = MT_W_LEASED;
+    w->lessee = r->client;
+    w->for_actor = r->for_actor;
+    if (!w->job_id) {
+        w->job_id = r->client->job_id;
+        if (w->client) w->client->job_id = w->job_id;
+    }
+    send_grant(r->client, r->request_id, 0, w, NULL);
+    return 0;
+}
+
+static void warn_infeasible(lease_req *r)
+{
+    if (r->warned) return;
+    r->warned = true;
+    char *want = mt_res_to_json(&r->placement);
+    mt_node_warn_client(r->client,
+                        "The resource request %s%s%s cannot be scheduled: no node in the cluster "
+                        "has that many resources. It stays pending until a node that fits joins.",
+                        want, r->name[0] ? " of " : "", r->name);
+    free(want);
+}
+
+static int max_workers(mt_node *n)
+{
+    int cpus = (int)(mt_res_get(&n->total, "CPU") / MT_RES_UNIT);
+    int m = cpus * (int)mt_cfg.max_workers_factor;
+    return m < 16 ? 16 : m;
+}
+
+/* Start workers for requests that fit but found none idle. */
+static void start_needed(mt_node *n)
+{
+    mt_sched *s = n->sched;
+    for (lease_req *r = s->head; r; r = r->next) {
+        if (!r->waiting_worker) continue;
+        int waiting = 0;
+        for (lease_req *q = s->head; q; q = q->next)
+            if (q->waiting_worker && !strcmp(q->runtime, r->runtime)) waiting++;
+        int starting = mt_pool_count(n, r->runtime, MT_W_STARTING);
+        if (starting >= waiting) continue;
+        if (mt_pool_total(n) >= max_workers(n)) return;
+        mt_pool_start(n, r->runtime, r->lang);
+    }
+}
+
+void mt_sched_dispatch(mt_node *n)
+{
+    mt_sched *s = n->sched;
+    if (n->stopping) return;
+    for (lease_req *r = s->head, *next; r; r = next) {
+        next = r->next;
+        r->waiting_worker = false;
+        if (!mt_res_fits(&n->total, &r->placement)) {
+            warn_infeasible(r);
+            continue;
+        }
+        if (!mt_res_fits(&n->avail, &r->placement) || !mt_res_fits(&n->avail, &r->demand))
+            continue;
+        mt_worker *w = mt_pool_take_idle(n, r->runtime, r->client->job_id);
+        if (!w) {
+            r->waiting_worker = true;
+            continue;
+        }
+        if (grant(n, r, w)) {
+            w->state = MT_W_IDLE;
+            continue;
+        }
+        req_unlink(s, r);
+        req_free(r);
+    }
+    start_needed(n);
+}
+
+void mt_sched_return(mt_node *n, mt_client *c, const mt_wid *wid, bool failed)
+{
+    mt_worker *w = mt_map_get(&n->workers, wid->b);
+    if (!w || w->state != MT_W_LEASED || w->lessee != c) {
+        mt_debug("ignoring return of a worker not leased by %s", c->conn->desc);
+        return;
+    }
+    release_lease(n, w);
+    if (failed) {
+        mt_pool_kill(n, w, SIGKILL);
+    } else {
+        w->state = MT_W_IDLE;
+        w->idle_since = mt_now_s();
+    }
+    mt_sched_dispatch(n);
+}
+
+void mt_sched_blocked(mt_node *n, mt_worker *w, bool blocked)
+{
+    if (w->state != MT_W_LEASED || w->blocked == blocked) return;
+    w->blocked = blocked;
+    lend_cpu(n, w, blocked ? 1 : -1);
+    if (blocked) mt_sched_dispatch(n);
+}
+
+void mt_sched_client_gone(mt_node *n, mt_client *c)
+{
+    mt_sched *s = n->sched;
+    for (lease_req *r = s->head, *next; r; r = next) {
+        next = r->next;
+        if (r->client != c) continue;
+        req_unlink(s, r);
+        req_free(r);
+    }
+    /* Workers leased by a process that is gone run work nobody will read:
+     * stop them (Ray does the same for a dead owner's leases). */
+    for (mt_worker *w = n->worker_list; w; w = w->next) {
+        if (w->state != MT_W_LEASED || w->lessee != c) continue;
+        release_lease(n, w);
+        mt_pool_kill(n, w, SIGKILL);
+    }
+}
+
+void mt_sched_worker_gone(mt_node *n, mt_worker *w)
+{
+    /* Leases this worker held as a submitter end with its connection
+     * (mt_sched_client_gone); here only its own lease. */
+    if (w->state == MT_W_LEASED) release_lease(n, w);
+}
