@@ -1,0 +1,193 @@
+"""Starting and finding nodes on this machine.
+
+A node is one ``mantad`` process with a session directory under
+``/tmp/manta-<uid>`` (see docs/architecture.md).  ``init()`` starts an
+embedded node that stops when the driver leaves; ``manta start --head``
+starts one that lives until ``manta stop``.
+"""
+
+import itertools
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+_PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_counter = itertools.count()
+
+
+def mantad_path():
+    env = os.environ.get("MANTA_DAEMON")
+    if env:
+        return env
+    return os.path.join(_PKG_DIR, "_bin", "mantad")
+
+
+def session_root():
+    root = os.environ.get("MANTA_TEMP_DIR") or f"/tmp/manta-{os.getuid()}"
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    os.chmod(root, 0o700)
+    return root
+
+
+def new_session_dir():
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    return os.path.join(session_root(), f"s-{stamp}-{os.getpid()}-{next(_counter)}")
+
+
+def read_info(session_dir):
+    info = {}
+    try:
+        with open(os.path.join(session_dir, "info")) as f:
+            for line in f:
+                key, _, value = line.rstrip("\n").partition("=")
+                info[key] = value
+    except OSError:
+        return None
+    return info
+
+
+def _pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def live_sessions():
+    """(session_dir, info) of every running node of this user, newest first."""
+    root = session_root()
+    out = []
+    for name in sorted(os.listdir(root), reverse=True):
+        if not name.startswith("s-"):
+            continue
+        d = os.path.join(root, name)
+        info = read_info(d)
+        if info and info.get("pid", "").isdigit() and _pid_alive(int(info["pid"])):
+            out.append((d, info))
+    return out
+
+
+def find(address):
+    """The daemon socket of the cluster at ``address`` ("auto" or "host:port")."""
+    root = session_root()
+    if address == "auto":
+        link = os.path.join(root, "latest")
+        target = os.path.realpath(link) if os.path.islink(link) else None
+        info = read_info(target) if target else None
+        if info and _pid_alive(int(info.get("pid", "0") or 0)):
+            return info["socket"]
+        raise ConnectionError(
+            "Could not find any running manta instance. Please specify the one to connect "
+            "to by setting `address`, or start one with `manta start --head`.")
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"address must be 'auto' or 'host:port', got {address!r}")
+    for _d, info in live_sessions():
+        if info.get("port") == port:
+            return info["socket"]
+    raise ConnectionError(
+        f"No manta cluster of this user on this machine listens on {address}. "
+        "Start one with `manta start --head`.")
+
+
+def _env_for_node():
+    env = dict(os.environ)
+    # Workers must import this very manta package.
+    parent = os.path.dirname(_PKG_DIR)
+    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
+    if parent not in paths:
+        paths.insert(0, parent)
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=None,
+          num_gpus=None, resources=None, object_store_memory=None, detach=False):
+    """Start a node daemon; returns (socket_path, pid, session_dir, tcp_port)."""
+    import json
+
+    d = new_session_dir()
+    r, w = os.pipe()
+    args = [mantad_path(), "--session-dir", d, "--ready-fd", str(w), "--python", sys.executable]
+    args += ["--embedded"] if embedded else ["--head"] if head else []
+    if port is not None:
+        args += ["--port", str(port), "--host", host]
+    if num_cpus is not None:
+        args += ["--num-cpus", repr(float(num_cpus))]
+    if num_gpus is not None:
+        args += ["--num-gpus", repr(float(num_gpus))]
+    if resources:
+        args += ["--resources", json.dumps(resources)]
+    if object_store_memory:
+        args += ["--object-store-memory", str(int(object_store_memory))]
+    if not os.path.exists(args[0]):
+        os.close(r)
+        os.close(w)
+        raise RuntimeError(f"manta's node daemon is missing ({args[0]}): is manta built?")
+    try:
+        proc = subprocess.Popen(args, pass_fds=(w,), env=_env_for_node(), stdin=subprocess.DEVNULL,
+                                start_new_session=detach)
+    finally:
+        os.close(w)
+    line = b""
+    deadline = time.monotonic() + 30
+    try:
+        while not line.endswith(b"\n"):
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([r], [], [], left)[0]:
+                break
+            chunk = os.read(r, 64)
+            if not chunk:
+                break
+            line += chunk
+    finally:
+        os.close(r)
+    if not line.startswith(b"ready"):
+        try:
+            proc.kill()
+            proc.wait(5)
+        except Exception:
+            pass
+        raise RuntimeError(f"manta's node daemon failed to start (exit {proc.poll()})")
+    tcp_port = int(line.split()[1])
+    if not embedded:
+        link = os.path.join(session_root(), "latest")
+        tmp = f"{link}.{os.getpid()}"
+        try:
+            os.symlink(d, tmp)
+            os.replace(tmp, link)
+        except OSError:
+            pass
+    return os.path.join(d, "daemon.sock"), proc.pid, d, tcp_port, proc
+
+
+def stop_all(timeout=10.0):
+    """Stop every node of this user on this machine by its recorded pid."""
+    stopped = 0
+    sessions = live_sessions()
+    for _d, info in sessions:
+        try:
+            os.kill(int(info["pid"]), signal.SIGTERM)
+            stopped += 1
+        except (ProcessLookupError, ValueError, KeyError):
+            pass
+    deadline = time.monotonic() + timeout
+    for d, info in sessions:
+        pid = int(info.get("pid", 0) or 0)
+        while pid and _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if pid and _pid_alive(pid):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    link = os.path.join(session_root(), "latest")
+    if os.path.islink(link) and not os.path.exists(link):
+        os.unlink(link)
+    return stopped

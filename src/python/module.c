@@ -1,0 +1,633 @@
+/* module.c -- the _manta extension: connecting this process to a node and
+ * the driver-side calls (submit, put, get, wait, control store). */
+#include "mpy.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "config.h"
+#include "mt.h"
+
+mt_core *mpy_core;
+uint64_t mpy_gen = 1;
+mpy_hooks mpy_h;
+
+PyObject *mpy_raise(int rc, const char *what)
+{
+    const char *detail = manta_last_error();
+    if (rc == MANTA_ETIMEDOUT && mpy_h.get_timeout_error) {
+        PyErr_Format(mpy_h.get_timeout_error, "%s", what);
+        return NULL;
+    }
+    PyObject *type = PyExc_RuntimeError;
+    if (rc == MANTA_EINVAL) type = PyExc_ValueError;
+    else if (rc == MANTA_ENOMEM) type = PyExc_MemoryError;
+    PyErr_Format(type, "%s: %s%s%s", what, manta_strerror(rc), detail[0] ? ": " : "", detail);
+    return NULL;
+}
+
+/* ---------------------------------------------------------------- setup */
+
+static PyObject *py_setup(PyObject *self, PyObject *args)
+{
+    mpy_hooks h = {0};
+    if (!PyArg_ParseTuple(args, "OOOOOO", &h.pickle_dumps, &h.pickle_loads, &h.cloud_dumps,
+                          &h.error_value, &h.ref_reducer, &h.get_timeout_error))
+        return NULL;
+    Py_XINCREF(h.pickle_dumps);
+    Py_XINCREF(h.pickle_loads);
+    Py_XINCREF(h.cloud_dumps);
+    Py_XINCREF(h.error_value);
+    Py_XINCREF(h.ref_reducer);
+    Py_XINCREF(h.get_timeout_error);
+    mpy_h = h;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_connect(PyObject *self, PyObject *args, PyObject *kw)
+{
+    static char *names[] = {"node_socket", "role", "worker_id", "owns_cluster", "daemon_pid", NULL};
+    const char *sock, *role, *wid = NULL;
+    int owns = 0, dpid = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|zpi", names, &sock, &role, &wid, &owns, &dpid))
+        return NULL;
+    if (mpy_core) {
+        PyErr_SetString(PyExc_RuntimeError, "already connected");
+        return NULL;
+    }
+    mt_core_opts o = {.role = !strcmp(role, "worker") ? MANTA__ROLE__ROLE_WORKER
+                                                      : MANTA__ROLE__ROLE_DRIVER,
+                      .lang = MANTA__LANGUAGE__LANG_PYTHON, .node_socket = sock, .worker_id = wid,
+                      .owns_cluster = owns, .daemon_pid = dpid};
+    mt_core *c = NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = mt_core_connect(&o, &c);
+    Py_END_ALLOW_THREADS if (rc) return mpy_raise(rc, "cannot connect to the node");
+    mpy_core = c;
+    mpy_gen++;
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_disconnect(PyObject *self, PyObject *args)
+{
+    int stop = 0;
+    if (!PyArg_ParseTuple(args, "|p", &stop)) return NULL;
+    mt_core *c = mpy_core;
+    if (!c) Py_RETURN_NONE;
+    mpy_core = NULL;
+    mpy_gen++;
+    Py_BEGIN_ALLOW_THREADS if (stop) mt_core_request_shutdown(c);
+    mt_core_disconnect(c);
+    Py_END_ALLOW_THREADS Py_RETURN_NONE;
+}
+
+static PyObject *py_info(PyObject *self, PyObject *unused)
+{
+    MPY_NEED_CORE(NULL);
+    char w[2 * MT_WORKER_ID_LEN + 1], n[2 * MT_NODE_ID_LEN + 1];
+    mt_core *c = mpy_core;
+    return Py_BuildValue("{s:s,s:s,s:I,s:s,s:s,s:i}", "worker_id",
+                         mt_hex(c->wid.b, MT_WORKER_ID_LEN, w), "node_id",
+                         mt_hex(c->nid.b, MT_NODE_ID_LEN, n), "job_id", c->job_id, "session_dir",
+                         c->session_dir, "endpoint", c->endpoint, "pid", (int)c->pid);
+}
+
+/* ---------------------------------------------------------------- options */
+
+/* Scheduling options of a remote function, parsed once and reused. */
+typedef struct {
+    PyObject_HEAD
+    char **names;
+    int64_t *amounts;
+    uint32_t nres;
+    uint32_t num_returns;
+    int max_retries;
+} mpy_opts;
+
+static void opts_dealloc(mpy_opts *o)
+{
+    for (uint32_t i = 0; i < o->nres; i++) PyMem_Free(o->names[i]);
+    PyMem_Free(o->names);
+    PyMem_Free(o->amounts);
+    Py_TYPE(o)->tp_free((PyObject *)o);
+}
+
+/* TaskOptions(resources: dict[str, float], num_returns: int, max_retries: int) */
+static int opts_init(mpy_opts *o, PyObject *args, PyObject *kw)
+{
+    PyObject *res;
+    unsigned int nret;
+    int retries;
+    if (!PyArg_ParseTuple(args, "O!Ii", &PyDict_Type, &res, &nret, &retries)) return -1;
+    PyObject *keys = PyDict_Keys(res);
+    if (!keys || PyList_Sort(keys) < 0) return -1;
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    o->names = PyMem_Calloc((size_t)n + 1, sizeof *o->names);
+    o->amounts = PyMem_Calloc((size_t)n + 1, sizeof *o->amounts);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *k = PyList_GET_ITEM(keys, i);
+        const char *name = PyUnicode_AsUTF8(k);
+        double v = PyFloat_AsDouble(PyDict_GetItem(res, k));
+        if (!name || PyErr_Occurred()) {
+            Py_DECREF(keys);
+            return -1;
+        }
+        if (v <= 0) continue;
+        size_t len = strlen(name) + 1;
+        o->names[o->nres] = PyMem_Malloc(len);
+        memcpy(o->names[o->nres], name, len);
+        o->amounts[o->nres++] = (int64_t)(v * 10000 + 0.5);
+    }
+    Py_DECREF(keys);
+    o->num_returns = nret;
+    o->max_retries = retries;
+    return 0;
+}
+
+static PyTypeObject mpy_opts_type = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "manta._manta.TaskOptions",
+    .tp_basicsize = sizeof(mpy_opts),
+    .tp_dealloc = (destructor)opts_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_init = (initproc)opts_init,
+    .tp_new = PyType_GenericNew,
+};
+
+/* ---------------------------------------------------------------- submit */
+
+/* Serialize `obj` as a task argument value: in line if small, else put in
+ * the store (the task then holds it by reference). */
+static int make_value_arg(PyObject *obj, mt_targ *a, mpy_ser *s, mt_obj **tmp_ref)
+{
+    if (mpy_serialize(obj, s) < 0) return -1;
+    size_t n;
+    mt_obj **inner = mpy_ser_objs(s, &n);
+    a->contained = inner;
+    a->ncontained = (uint32_t)n;
+    if (s->size <= (uint64_t)mt_cfg.max_inline_bytes) {
+        a->kind = MT_ARG_VALUE;
+        a->data = PyMem_Malloc(s->size ? s->size : 1);
+        a->size = s->size;
+        mpy_ser_write(s, a->data, MT_FMT_PICKLE);
+        return 0;
+    }
+    mt_put p;
+    uint8_t *dst;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = mt_core_put_begin(mpy_core, s->size, &p, &dst);
+    if (!rc) mpy_ser_write(s, dst, MT_FMT_PICKLE);
+    Py_END_ALLOW_THREADS if (rc) {
+        mpy_raise(rc, "cannot store a task argument");
+        return -1;
+    }
+    rc = mt_core_put_end(mpy_core, &p, inner, n, tmp_ref);
+    a->kind = MT_ARG_REF;
+    a->ref = *tmp_ref;
+    a->contained = NULL;
+    a->ncontained = 0;
+    PyMem_Free(inner);
+    return rc ? (mpy_raise(rc, "cannot store a task argument"), -1) : 0;
+}
+
+/* Top-level refs of args/kwargs become reference arguments 1..k; argument
+ * 0 is the pickled (args, kwargs, slots) with those places left None. */
+static PyObject *split_refs(PyObject *args, PyObject *kwargs, PyObject **refs, PyObject **tmpl)
+{
+    *refs = PyList_New(0);
+    PyObject *slots = PyList_New(0);
+    PyObject *a2 = PySequence_List(args);
+    PyObject *k2 = kwargs && kwargs != Py_None ? PyDict_Copy(kwargs) : Py_NewRef(Py_None);
+    if (!*refs || !slots || !a2 || !k2) goto fail;
+    for (Py_ssize_t i = 0; i < PyList_GET_SIZE(a2); i++) {
+        PyObject *x = PyList_GET_ITEM(a2, i);
+        if (!MPY_IS_REF(x)) continue;
+        PyObject *pos = PyLong_FromSsize_t(i);
+        if (!pos || PyList_Append(*refs, x) < 0 || PyList_Append(slots, pos) < 0) goto fail;
+        Py_DECREF(pos);
+        Py_INCREF(Py_None);
+        PyList_SetItem(a2, i, Py_None);
+    }
+    if (k2 != Py_None) {
+        PyObject *k, *v;
+        Py_ssize_t pos = 0;
+        PyObject *items = PyDict_Items(k2);
+        for (Py_ssize_t i = 0; items && i < PyList_GET_SIZE(items); i++) {
+            PyObject *it = PyList_GET_ITEM(items, i);
+            k = PyTuple_GET_ITEM(it, 0);
+            v = PyTuple_GET_ITEM(it, 1);
+            if (!MPY_IS_REF(v)) continue;
+            if (PyList_Append(*refs, v) < 0 || PyList_Append(slots, k) < 0 ||
+                PyDict_SetItem(k2, k, Py_None) < 0) {
+                Py_DECREF(items);
+                goto fail;
+            }
+        }
+        Py_XDECREF(items);
+        MT_UNUSED(pos);
+    }
+    if (PyList_GET_SIZE(*refs) == 0) {
+        *tmpl = Py_BuildValue("(OOO)", args, kwargs ? kwargs : Py_None, Py_None);
+    } else {
+        PyObject *at = PyList_AsTuple(a2);
+        PyObject *st = PyList_AsTuple(slots);
+        *tmpl = at && st ? Py_BuildValue("(OOO)", at, k2, st) : NULL;
+        Py_XDECREF(at);
+        Py_XDECREF(st);
+    }
+    Py_DECREF(slots);
+    Py_DECREF(a2);
+    Py_DECREF(k2);
+    return *tmpl;
+fail:
+    Py_XDECREF(slots);
+    Py_XDECREF(a2);
+    Py_XDECREF(k2);
+    Py_CLEAR(*refs);
+    return NULL;
+}
+
+static PyObject *wrap_returns(mt_obj **rets, uint32_t n, bool single)
+{
+    if (single && n == 1) return mpy_ref_new(rets[0]);
+    PyObject *list = PyList_New(n);
+    for (uint32_t i = 0; list && i < n; i++) {
+        PyObject *r = mpy_ref_new(rets[i]);
+        if (!r) {
+            for (uint32_t j = i + 1; j < n; j++) mt_obj_decref(mpy_core, rets[j]);
+            Py_CLEAR(list);
+            break;
+        }
+        PyList_SET_ITEM(list, i, r);
+    }
+    return list;
+}
+
+/* submit(kind, fn_id: bytes, name: str, args: tuple, kwargs: dict|None, opts) */
+static PyObject *py_submit(PyObject *self, PyObject *a)
+{
+    int kind;
+    Py_buffer fn_id;
+    const char *name;
+    PyObject *args, *kwargs;
+    mpy_opts *opts;
+    if (!PyArg_ParseTuple(a, "iy*sO!OO!", &kind, &fn_id, &name, &PyTuple_Type, &args, &kwargs,
+                          &mpy_opts_type, &opts))
+        return NULL;
+    PyObject *result = NULL, *refs = NULL, *tmpl = NULL;
+    mt_targ *targs = NULL;
+    mt_obj *tmp_ref = NULL, **rets = NULL;
+    mpy_ser s = {0};
+    if (!mpy_core) {
+        PyErr_SetString(PyExc_RuntimeError, "manta is not initialized");
+        goto out;
+    }
+    if (fn_id.len != MT_FN_ID_LEN) {
+        PyErr_SetString(PyExc_ValueError, "bad function id");
+        goto out;
+    }
+    if (!split_refs(args, kwargs, &refs, &tmpl)) goto out;
+    Py_ssize_t nref = PyList_GET_SIZE(refs);
+    targs = PyMem_Calloc((size_t)nref + 1, sizeof *targs);
+    if (make_value_arg(tmpl, &targs[0], &s, &tmp_ref) < 0) goto out;
+    for (Py_ssize_t i = 0; i < nref; i++) {
+        mpy_ref *r = (mpy_ref *)PyList_GET_ITEM(refs, i);
+        if (r->gen != mpy_gen) {
+            PyErr_SetString(PyExc_ValueError, "an ObjectRef argument belongs to a previous session");
+            goto out;
+        }
+        targs[i + 1].kind = MT_ARG_REF;
+        targs[i + 1].ref = r->obj;
+    }
+    mt_task_desc d = {.kind = kind, .fn_id = fn_id.buf, .name = name,
+                      .lang = MANTA__LANGUAGE__LANG_PYTHON, .args = targs,
+                      .nargs = (uint32_t)nref + 1, .num_returns = opts->num_returns,
+                      .res_names = (const char *const *)opts->names, .res_amounts = opts->amounts,
+                      .nres = opts->nres, .max_retries = opts->max_retries};
+    rets = PyMem_Calloc(opts->num_returns + 1, sizeof *rets);
+    int rc = mt_core_submit(mpy_core, &d, rets);
+    if (rc) {
+        mpy_raise(rc, "cannot submit the task");
+        goto out;
+    }
+    result = wrap_returns(rets, opts->num_returns, opts->num_returns == 1);
+out:
+    if (tmp_ref) mt_obj_decref(mpy_core, tmp_ref); /* the task holds it now */
+    if (targs) {
+        PyMem_Free(targs[0].data);
+        PyMem_Free(targs[0].contained);
+        PyMem_Free(targs);
+    }
+    mpy_ser_free(&s);
+    PyMem_Free(rets);
+    Py_XDECREF(refs);
+    Py_XDECREF(tmpl);
+    PyBuffer_Release(&fn_id);
+    return result;
+}
+
+/* ---------------------------------------------------------------- put / get / wait */
+
+static PyObject *py_put(PyObject *self, PyObject *obj)
+{
+    MPY_NEED_CORE(NULL);
+    if (MPY_IS_REF(obj)) {
+        PyErr_SetString(PyExc_TypeError,
+                        "Calling 'put' on an ObjectRef is not allowed. If you really want to do "
+                        "this, you can wrap the ObjectRef in a list and call 'put' on it.");
+        return NULL;
+    }
+    mpy_ser s;
+    if (mpy_serialize(obj, &s) < 0) return NULL;
+    mt_put p;
+    uint8_t *dst;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = mt_core_put_begin(mpy_core, s.size, &p, &dst);
+    if (!rc) mpy_ser_write(&s, dst, MT_FMT_PICKLE);
+    Py_END_ALLOW_THREADS if (rc) {
+        mpy_ser_free(&s);
+        return mpy_raise(rc, "put failed");
+    }
+    size_t n;
+    mt_obj **inner = mpy_ser_objs(&s, &n), *o;
+    rc = mt_core_put_end(mpy_core, &p, inner, n, &o);
+    PyMem_Free(inner);
+    mpy_ser_free(&s);
+    if (rc) return mpy_raise(rc, "put failed");
+    return mpy_ref_new(o);
+}
+
+static mt_obj **refs_of(PyObject *list, Py_ssize_t *n)
+{
+    *n = PyList_GET_SIZE(list);
+    mt_obj **objs = PyMem_Calloc((size_t)*n + 1, sizeof *objs);
+    for (Py_ssize_t i = 0; objs && i < *n; i++) {
+        PyObject *x = PyList_GET_ITEM(list, i);
+        if (!MPY_IS_REF(x) || ((mpy_ref *)x)->gen != mpy_gen) {
+            PyErr_Format(PyExc_TypeError, "expected ObjectRefs of this session, got %.100s",
+                         Py_TYPE(x)->tp_name);
+            PyMem_Free(objs);
+            return NULL;
+        }
+        objs[i] = ((mpy_ref *)x)->obj;
+    }
+    return objs;
+}
+
+/* get(refs: list, timeout: float (<0 forever)) -> list of values */
+static PyObject *py_get(PyObject *self, PyObject *args)
+{
+    PyObject *list;
+    double timeout;
+    if (!PyArg_ParseTuple(args, "O!d", &PyList_Type, &list, &timeout)) return NULL;
+    MPY_NEED_CORE(NULL);
+    Py_ssize_t n;
+    mt_obj **objs = refs_of(list, &n);
+    if (!objs) return NULL;
+    mt_value **vals = PyMem_Calloc((size_t)n + 1, sizeof *vals);
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = mt_core_get(mpy_core, objs, (size_t)n, timeout, vals);
+    Py_END_ALLOW_THREADS PyMem_Free(objs);
+    if (rc) {
+        PyMem_Free(vals);
+        if (rc == MANTA_ETIMEDOUT)
+            return mpy_raise(rc, "Get timed out: some object(s) not ready.");
+        return mpy_raise(rc, "get failed");
+    }
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *v = out ? mpy_deserialize(vals[i]) : NULL;
+        mt_value_unref(vals[i]);
+        if (!v) {
+            Py_CLEAR(out);
+            continue;
+        }
+        PyList_SET_ITEM(out, i, v);
+    }
+    PyMem_Free(vals);
+    return out;
+}
+
+/* wait(refs, num_returns, timeout (<0 forever), fetch_local) -> list of ready flags */
+static PyObject *py_wait(PyObject *self, PyObject *args)
+{
+    PyObject *list;
+    Py_ssize_t num;
+    double timeout;
+    int fetch = 1;
+    if (!PyArg_ParseTuple(args, "O!nd|p", &PyList_Type, &list, &num, &timeout, &fetch)) return NULL;
+    MPY_NEED_CORE(NULL);
+    Py_ssize_t n;
+    mt_obj **objs = refs_of(list, &n);
+    if (!objs) return NULL;
+    uint8_t *ready = PyMem_Calloc((size_t)n + 1, 1);
+    Py_BEGIN_ALLOW_THREADS mt_core_wait(mpy_core, objs, (size_t)n, (size_t)num, timeout, fetch,
+                                        ready);
+    Py_END_ALLOW_THREADS PyMem_Free(objs);
+    PyObject *out = PyList_New(n);
+    for (Py_ssize_t i = 0; out && i < n; i++) PyList_SET_ITEM(out, i, PyBool_FromLong(ready[i]));
+    PyMem_Free(ready);
+    return out;
+}
+
+/* _rebuild_ref(id: bytes, owner: bytes) -> ObjectRef (a borrowed ref) */
+static PyObject *py_ref_from_wire(PyObject *self, PyObject *args)
+{
+    Py_buffer id, owner;
+    if (!PyArg_ParseTuple(args, "y*y*", &id, &owner)) return NULL;
+    PyObject *res = NULL;
+    Manta__Address *a = NULL;
+    if (!mpy_core) {
+        PyErr_SetString(PyExc_RuntimeError, "manta is not initialized: cannot load an ObjectRef");
+        goto out;
+    }
+    if (id.len != MT_OBJECT_ID_LEN ||
+        !(a = manta__address__unpack(NULL, (size_t)owner.len, owner.buf))) {
+        PyErr_SetString(PyExc_ValueError, "malformed ObjectRef");
+        goto out;
+    }
+    mt_oid oid;
+    memcpy(oid.b, id.buf, MT_OBJECT_ID_LEN);
+    int err;
+    mt_obj *o;
+    Py_BEGIN_ALLOW_THREADS o = mt_core_ref_from_wire(mpy_core, &oid, a, &err);
+    Py_END_ALLOW_THREADS res = mpy_ref_new(o);
+out:
+    if (a) manta__address__free_unpacked(a, NULL);
+    PyBuffer_Release(&id);
+    PyBuffer_Release(&owner);
+    return res;
+}
+
+/* ---------------------------------------------------------------- control store */
+
+static PyObject *py_fn_register(PyObject *self, PyObject *args)
+{
+    Py_buffer id, body;
+    const char *name;
+    if (!PyArg_ParseTuple(args, "y*y*s", &id, &body, &name)) return NULL;
+    int rc = MANTA_ENOTINIT;
+    if (mpy_core && id.len == MT_FN_ID_LEN)
+        rc = mt_core_fn_register(mpy_core, id.buf, body.buf, (size_t)body.len, name);
+    PyBuffer_Release(&id);
+    PyBuffer_Release(&body);
+    if (rc) return mpy_raise(rc, "cannot register the function");
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_fn_get(PyObject *self, PyObject *args)
+{
+    Py_buffer id;
+    double timeout;
+    if (!PyArg_ParseTuple(args, "y*d", &id, &timeout)) return NULL;
+    uint8_t *body = NULL;
+    size_t len = 0;
+    int rc = MANTA_ENOTINIT;
+    if (mpy_core && id.len == MT_FN_ID_LEN) {
+        Py_BEGIN_ALLOW_THREADS rc = mt_core_fn_get(mpy_core, id.buf, timeout, &body, &len);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&id);
+    if (rc == MANTA_ENOENT) Py_RETURN_NONE;
+    if (rc) return mpy_raise(rc, "cannot fetch the function");
+    PyObject *r = PyBytes_FromStringAndSize((const char *)body, (Py_ssize_t)len);
+    free(body);
+    return r;
+}
+
+static PyObject *py_kv_put(PyObject *self, PyObject *args)
+{
+    const char *ns;
+    Py_buffer key, val;
+    int overwrite = 1;
+    if (!PyArg_ParseTuple(args, "sy*y*|p", &ns, &key, &val, &overwrite)) return NULL;
+    if (mpy_core)
+        mt_core_kv_put(mpy_core, ns, key.buf, (size_t)key.len, val.buf, (size_t)val.len, overwrite);
+    PyBuffer_Release(&key);
+    PyBuffer_Release(&val);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_kv_get(PyObject *self, PyObject *args)
+{
+    const char *ns;
+    Py_buffer key;
+    double wait = 0;
+    if (!PyArg_ParseTuple(args, "sy*|d", &ns, &key, &wait)) return NULL;
+    uint8_t *val = NULL;
+    size_t len = 0;
+    int rc = MANTA_ENOTINIT;
+    if (mpy_core) {
+        Py_BEGIN_ALLOW_THREADS rc =
+            mt_core_kv_get(mpy_core, ns, key.buf, (size_t)key.len, wait, &val, &len);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&key);
+    if (rc == MANTA_ENOENT) Py_RETURN_NONE;
+    if (rc) return mpy_raise(rc, "kv_get failed");
+    PyObject *r = PyBytes_FromStringAndSize((const char *)val, (Py_ssize_t)len);
+    free(val);
+    return r;
+}
+
+static PyObject *res_dict(Manta__Resource **v, size_t n)
+{
+    PyObject *d = PyDict_New();
+    for (size_t i = 0; d && i < n; i++) {
+        PyObject *x = PyFloat_FromDouble((double)v[i]->amount / 10000.0);
+        if (!x || PyDict_SetItemString(d, v[i]->name, x) < 0) Py_CLEAR(d);
+        Py_XDECREF(x);
+    }
+    return d;
+}
+
+static PyObject *py_status(PyObject *self, PyObject *unused)
+{
+    MPY_NEED_CORE(NULL);
+    uint8_t *p;
+    size_t n;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = mt_core_status(mpy_core, &p, &n);
+    Py_END_ALLOW_THREADS if (rc) return mpy_raise(rc, "status failed");
+    Manta__StatusReply *rep = manta__status_reply__unpack(NULL, n, p);
+    free(p);
+    if (!rep) return mpy_raise(MANTA_EPROTO, "bad status reply");
+    PyObject *nodes = PyList_New(0);
+    for (size_t i = 0; nodes && i < rep->n_nodes; i++) {
+        Manta__NodeStatus *s = rep->nodes[i];
+        char hex[2 * MT_NODE_ID_LEN + 1] = "";
+        if (s->node_id.len == MT_NODE_ID_LEN) mt_hex(s->node_id.data, MT_NODE_ID_LEN, hex);
+        PyObject *d = Py_BuildValue(
+            "{s:s,s:s,s:O,s:N,s:N,s:K,s:K,s:I,s:I,s:I,s:I,s:O}", "node_id", hex, "address",
+            s->address, "alive", s->alive ? Py_True : Py_False, "total",
+            res_dict(s->total, s->n_total), "available", res_dict(s->available, s->n_available),
+            "store_capacity", (unsigned long long)s->store_capacity, "store_used",
+            (unsigned long long)s->store_used, "num_objects", s->num_objects, "num_workers",
+            s->num_workers, "num_drivers", s->num_drivers, "pending_leases", s->pending_leases,
+            "is_head", s->is_head ? Py_True : Py_False);
+        if (!d || PyList_Append(nodes, d) < 0) Py_CLEAR(nodes);
+        Py_XDECREF(d);
+    }
+    PyObject *r = nodes ? Py_BuildValue("{s:N,s:s}", "nodes", nodes, "session_dir",
+                                        rep->session_dir ? rep->session_dir : "")
+                        : NULL;
+    manta__status_reply__free_unpacked(rep, NULL);
+    return r;
+}
+
+static PyObject *py_stats(PyObject *self, PyObject *unused)
+{
+    MPY_NEED_CORE(NULL);
+    mt_core *c = mpy_core;
+    pthread_mutex_lock(&c->mu);
+    PyObject *r = Py_BuildValue("{s:K,s:K,s:n,s:n,s:n}", "tasks_submitted",
+                                (unsigned long long)c->tasks_submitted, "tasks_done",
+                                (unsigned long long)c->tasks_done, "objects", (Py_ssize_t)c->objs.size,
+                                "pending_tasks", (Py_ssize_t)c->tasks.size, "peers",
+                                (Py_ssize_t)c->peers.size);
+    pthread_mutex_unlock(&c->mu);
+    return r;
+}
+
+/* ---------------------------------------------------------------- module */
+
+static PyMethodDef methods[] = {
+    {"_setup", py_setup, METH_VARARGS, "Install the Python hooks the extension calls."},
+    {"connect", (PyCFunction)(void (*)(void))py_connect, METH_VARARGS | METH_KEYWORDS,
+     "Connect this process to a node."},
+    {"disconnect", py_disconnect, METH_VARARGS, "Disconnect (and stop the node if asked)."},
+    {"info", py_info, METH_NOARGS, "Ids of this process, its node and job."},
+    {"submit", py_submit, METH_VARARGS, "Submit a task."},
+    {"put", py_put, METH_O, "Store a value; returns an ObjectRef."},
+    {"get", py_get, METH_VARARGS, "Values of a list of refs."},
+    {"wait", py_wait, METH_VARARGS, "Ready flags of a list of refs."},
+    {"ref_from_wire", py_ref_from_wire, METH_VARARGS, "Rebuild a pickled ObjectRef."},
+    {"fn_register", py_fn_register, METH_VARARGS, "Register a pickled function."},
+    {"fn_get", py_fn_get, METH_VARARGS, "Fetch a pickled function."},
+    {"kv_put", py_kv_put, METH_VARARGS, "Put a key in the control store."},
+    {"kv_get", py_kv_get, METH_VARARGS, "Get a key from the control store."},
+    {"status", py_status, METH_NOARGS, "Status of the cluster's nodes."},
+    {"stats", py_stats, METH_NOARGS, "Counters of this process's runtime."},
+    {"next_task", mpy_next_task, METH_VARARGS, "Worker: the next task to run."},
+    {NULL},
+};
+
+static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_manta",
+                                    "The C core of manta.", -1, methods, NULL, NULL, NULL, NULL};
+
+PyMODINIT_FUNC PyInit__manta(void)
+{
+    PyObject *m = PyModule_Create(&module);
+    if (!m) return NULL;
+    if (mpy_ref_init_type(m) < 0 || mpy_task_init_type(m) < 0) return NULL;
+    if (PyType_Ready(&mpy_opts_type) < 0) return NULL;
+    Py_INCREF(&mpy_opts_type);
+    PyModule_AddObject(m, "TaskOptions", (PyObject *)&mpy_opts_type);
+    PyModule_AddIntConstant(m, "TASK_NORMAL", MANTA__TASK_KIND__TASK_NORMAL);
+    PyModule_AddIntConstant(m, "TASK_ACTOR_CREATE", MANTA__TASK_KIND__TASK_ACTOR_CREATE);
+    PyModule_AddIntConstant(m, "TASK_ACTOR_CALL", MANTA__TASK_KIND__TASK_ACTOR_CALL);
+#define ERRC(name, val, text) PyModule_AddIntConstant(m, #name, val);
+    MANTA_ERRNO_MAP(ERRC)
+#undef ERRC
+    mt_config_load();
+    return m;
+}
