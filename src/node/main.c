@@ -122,7 +122,7 @@ static int setup_resources(mt_node *n, const opts *o, uint64_t store)
     char node_res[300];
     snprintf(node_res, sizeof node_res, "node:%s", o->host);
     mt_res_put(&n->total, node_res, MT_RES_UNIT);
-    if (o->head) mt_res_put(&n->total, "node:__internal_head__", MT_RES_UNIT);
+    if (o->head || o->embedded) mt_res_put(&n->total, "node:__internal_head__", MT_RES_UNIT);
     mt_res_copy(&n->avail, &n->total);
     n->gpus = mt_gpu_pool_new((int)gpus);
     return 0;

@@ -7,6 +7,8 @@
 
 #include "config.h"
 #include "mt.h"
+#include "sock.h"
+#include <unistd.h>
 
 mt_core *mpy_core;
 uint64_t mpy_gen = 1;
@@ -540,6 +542,8 @@ static PyObject *res_dict(Manta__Resource **v, size_t n)
     return d;
 }
 
+static PyObject *status_dict(const uint8_t *p, size_t n);
+
 static PyObject *py_status(PyObject *self, PyObject *unused)
 {
     MPY_NEED_CORE(NULL);
@@ -548,8 +552,24 @@ static PyObject *py_status(PyObject *self, PyObject *unused)
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = mt_core_status(mpy_core, &p, &n);
     Py_END_ALLOW_THREADS if (rc) return mpy_raise(rc, "status failed");
-    Manta__StatusReply *rep = manta__status_reply__unpack(NULL, n, p);
+    PyObject *r = status_dict(p, n);
     free(p);
+    return r;
+}
+
+/* status_from_bytes(payload) -> dict, for the CLI. */
+static PyObject *py_status_from_bytes(PyObject *self, PyObject *arg)
+{
+    Py_buffer b;
+    if (!PyArg_Parse(arg, "y*", &b)) return NULL;
+    PyObject *r = status_dict(b.buf, (size_t)b.len);
+    PyBuffer_Release(&b);
+    return r;
+}
+
+static PyObject *status_dict(const uint8_t *p, size_t n)
+{
+    Manta__StatusReply *rep = manta__status_reply__unpack(NULL, n, p);
     if (!rep) return mpy_raise(MANTA_EPROTO, "bad status reply");
     PyObject *nodes = PyList_New(0);
     for (size_t i = 0; nodes && i < rep->n_nodes; i++) {
@@ -588,6 +608,62 @@ static PyObject *py_stats(PyObject *self, PyObject *unused)
     return r;
 }
 
+/* ---------------------------------------------------------------- CLI */
+
+/* One request/reply with a node as a CLI client (no job, no store). */
+static PyObject *cli_call(const char *sock, uint16_t type, ProtobufCMessage *req,
+                          uint16_t want, double timeout)
+{
+    char ep[4200];
+    snprintf(ep, sizeof ep, "unix:%s", sock);
+    int fd, rc;
+    Manta__Hello h = MANTA__HELLO__INIT;
+    h.version = MT_WIRE_VERSION;
+    h.role = MANTA__ROLE__ROLE_CLI;
+    h.pid = (uint32_t)getpid();
+    mt_buf b;
+    mt_buf_init(&b);
+    mt_wire_append(&b, MANTA__MSG_TYPE__MSG_HELLO, &h.base);
+    mt_wire_append(&b, type, req);
+    uint8_t *payload = NULL;
+    mt_frame f = {0};
+    Py_BEGIN_ALLOW_THREADS rc = mt_sock_connect(ep, timeout, &fd);
+    if (!rc) {
+        rc = mt_sock_write_all(fd, b.data, b.len, timeout);
+        /* Skip frames until the wanted one (the Hello reply comes first). */
+        while (!rc) {
+            uint8_t hdr[MT_FRAME_HDR];
+            rc = mt_sock_read_all(fd, hdr, sizeof hdr, timeout);
+            if (rc) break;
+            rc = mt_wire_peek(hdr, sizeof hdr, 64u << 20, &f);
+            if (rc < 0) break;
+            free(payload);
+            payload = malloc(f.len + 1);
+            rc = mt_sock_read_all(fd, payload, f.len, timeout);
+            if (!rc && (f.type == want || want == 0)) break;
+        }
+        close(fd);
+    }
+    Py_END_ALLOW_THREADS mt_buf_free(&b);
+    if (rc) {
+        free(payload);
+        return mpy_raise(rc, "cannot reach the node");
+    }
+    PyObject *r = PyBytes_FromStringAndSize((const char *)payload, f.len);
+    free(payload);
+    return r;
+}
+
+static PyObject *py_cli_status(PyObject *self, PyObject *args)
+{
+    const char *sock;
+    if (!PyArg_ParseTuple(args, "s", &sock)) return NULL;
+    Manta__StatusRequest m = MANTA__STATUS_REQUEST__INIT;
+    m.request_id = 1;
+    return cli_call(sock, MANTA__MSG_TYPE__MSG_STATUS_REQUEST, &m.base,
+                    MANTA__MSG_TYPE__MSG_STATUS_REPLY, 10);
+}
+
 /* ---------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -607,6 +683,8 @@ static PyMethodDef methods[] = {
     {"kv_get", py_kv_get, METH_VARARGS, "Get a key from the control store."},
     {"status", py_status, METH_NOARGS, "Status of the cluster's nodes."},
     {"stats", py_stats, METH_NOARGS, "Counters of this process's runtime."},
+    {"cli_status", py_cli_status, METH_VARARGS, "Raw status reply of the node at a socket."},
+    {"status_from_bytes", py_status_from_bytes, METH_O, "Decode a raw status reply."},
     {"next_task", mpy_next_task, METH_VARARGS, "Worker: the next task to run."},
     {NULL},
 };
