@@ -7,7 +7,9 @@ class RuntimeContext:
     """Information about the current driver, task or actor."""
 
     def get_job_id(self):
-        return f"{_worker.state.info.get('job_id', 0):08x}"
+        task = _worker.current_task()
+        job = task.job_id if task else _worker.state.info.get("job_id", 0)
+        return f"{job:08x}"
 
     @property
     def job_id(self):

@@ -410,15 +410,16 @@ static int on_daemon_frame(mt_conn *conn, const mt_frame *f, void *ud)
 static void on_daemon_close(mt_conn *conn, int reason, void *ud)
 {
     mt_core *c = ud;
-    MT_UNUSED(conn), MT_UNUSED(reason);
+    MT_UNUSED(conn);
     c->daemon = NULL;
     c->daemon_lost = true;
-    if (!c->stopping) {
+    if (!c->stopping && !c->node_stop_requested) {
         if (c->role == MANTA__ROLE__ROLE_WORKER) {
             /* Our node is gone: a worker has nothing left to do. */
             _exit(0);
         }
-        fprintf(stderr, "manta: lost the connection to the node\n");
+        fprintf(stderr, "manta: lost the connection to the node (%s: %s)\n",
+                manta_strerror(reason), manta_last_error());
     }
     do_notify(c);
     pthread_cond_broadcast(&c->xcv);
@@ -670,6 +671,7 @@ int mt_core_connect(const mt_core_opts *o, mt_core **out)
 void mt_core_request_shutdown(mt_core *c)
 {
     pthread_mutex_lock(&c->mu);
+    c->node_stop_requested = true;
     Manta__Shutdown m = MANTA__SHUTDOWN__INIT;
     do_send_daemon(c, MANTA__MSG_TYPE__MSG_SHUTDOWN, &m.base);
     pthread_mutex_unlock(&c->mu);

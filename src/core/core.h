@@ -194,7 +194,7 @@ struct mt_core {
     mt_conn **to_start;       /* created off the loop thread, started by it */
     size_t nto_start;
     mt_arena arena;           /* decode arena of the I/O thread */
-    bool stopping, stopped, daemon_lost;
+    bool stopping, stopped, daemon_lost, node_stop_requested;
     /* tables */
     mt_map peers;             /* wid -> mt_peer */
     mt_map objs;              /* oid -> mt_obj */

@@ -246,17 +246,17 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
         raise TypeError(f"timeout must be a number or None, got {type(timeout).__name__}")
     if timeout is not None and timeout < 0:
         raise ValueError(f"The 'timeout' argument must be nonnegative. Received {timeout}")
+    if not object_refs:
+        return [], []
+    if len(set(object_refs)) != len(object_refs):
+        raise ValueError("Wait requires a list of unique object refs.")
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
         raise TypeError(f"num_returns must be an int, got {type(num_returns).__name__}")
     if num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
-    if len(set(object_refs)) != len(object_refs):
-        raise ValueError("Wait requires a list of unique object refs.")
     if num_returns > len(object_refs):
         raise ValueError("num_returns cannot be greater than the number of objects provided to "
                          "ray.wait.")
-    if not object_refs:
-        return [], []
     flags = _manta.wait(object_refs, num_returns, _timeout_arg(timeout), bool(fetch_local))
     ready, not_ready = [], []
     for r, f in zip(object_refs, flags):
@@ -280,9 +280,10 @@ def export_function(pickled, name):
 # ---------------------------------------------------------------- context
 
 class _TaskInfo:
-    __slots__ = ("task_id", "name", "resources", "gpu_ids", "actor_id")
+    __slots__ = ("task_id", "name", "resources", "gpu_ids", "actor_id", "job_id")
 
-    def __init__(self, task_id, name, resources, gpu_ids, actor_id=None):
+    def __init__(self, task_id, name, resources, gpu_ids, actor_id=None, job_id=0):
+        self.job_id = job_id
         self.task_id = task_id
         self.name = name
         self.resources = resources

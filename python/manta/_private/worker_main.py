@@ -110,7 +110,8 @@ def _run(task):
         _setup_job(task.job_id)
         fn = _load_function(task)
         args, kwargs = _arguments(task)
-        _worker.set_current_task(_worker._TaskInfo(task.task_id, name, task.resources, gpu_ids))
+        _worker.set_current_task(_worker._TaskInfo(task.task_id, name, task.resources, gpu_ids,
+                                                   job_id=task.job_id))
         if gpu_ids:
             os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
         result = fn(*args, **kwargs)

@@ -1,0 +1,519 @@
+"""The ``manta`` command: start, stop and inspect manta nodes on this machine.
+
+    manta start --head [--port 6379] [--num-cpus 4] [--resources '{"a": 1}']
+    manta status
+    manta stop
+
+The shapes follow Ray's ``ray start`` / ``ray status`` / ``ray stop``.  Nodes
+are found through their session directories under ``/tmp/manta-<uid>`` (see
+docs/architecture.md); ``manta stop`` signals the pids recorded there, never
+processes found by name.
+"""
+
+import argparse
+import json
+import math
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+
+DEFAULT_PORT = 6379
+DEFAULT_HOST = "127.0.0.1"
+
+EXIT_OK, EXIT_ERROR, EXIT_USAGE = 0, 1, 2
+
+
+class CliError(Exception):
+    """An error to print (without a traceback) before exiting with `code`."""
+
+    def __init__(self, message, code=EXIT_ERROR):
+        super().__init__(message)
+        self.code = code
+
+
+def _node():
+    """manta._private.node, imported lazily so `manta --help` stays fast."""
+    try:
+        from manta._private import node
+    except ImportError as e:
+        raise CliError(f"cannot load manta ({e}); is manta built and installed?") from None
+    return node
+
+
+def _ext():
+    try:
+        from manta import _manta
+    except ImportError as e:
+        raise CliError(f"cannot load manta's C extension ({e}); is manta built?") from None
+    return _manta
+
+
+# ---------------------------------------------------------------- argument types
+
+def _non_negative(text, what):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
+    if not math.isfinite(v) or v < 0:
+        raise argparse.ArgumentTypeError(f"{what} must be a non-negative number, got {text!r}")
+    return int(v) if v.is_integer() else v
+
+
+def _amount(what):
+    def parse(text):
+        return _non_negative(text, what)
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+def _port(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid port {text!r}") from None
+    if not 0 <= v <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be in 0..65535, got {v}")
+    return v
+
+
+def _bytes(text):
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of bytes, got {text!r}") from None
+    if not math.isfinite(v) or v <= 0 or not v.is_integer():
+        raise argparse.ArgumentTypeError(f"must be a positive whole number of bytes, got {text!r}")
+    return int(v)
+
+
+def parse_resources(text):
+    """The --resources JSON: an object of resource name to non-negative number."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise CliError(f"--resources must be a JSON object such as '{{\"GPU_TYPE_A\": 2}}': "
+                       f"{e}") from None
+    if not isinstance(value, dict):
+        raise CliError("--resources must be a JSON object of resource name to number, such as "
+                       f"'{{\"GPU_TYPE_A\": 2}}'; got {type(value).__name__}")
+    for name, amount in value.items():
+        if name in ("CPU", "GPU"):
+            raise CliError("Use the '--num-cpus' and '--num-gpus' options instead of 'CPU' and "
+                           "'GPU' in '--resources'.")
+        if not name:
+            raise CliError("--resources: a resource name must not be empty")
+        if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+            raise CliError(f"--resources: the amount of {name!r} must be a number, got "
+                           f"{json.dumps(amount)}")
+        if not math.isfinite(amount) or amount < 0:
+            raise CliError(f"--resources: the amount of {name!r} must be a non-negative number, "
+                           f"got {amount}")
+    return value
+
+
+# ---------------------------------------------------------------- start
+
+def _port_owner(node, port):
+    """The session of a live node of this user that listens on `port`, if any."""
+    for d, info in _live_sessions(node):
+        if info.get("port") == str(port):
+            return d
+    return None
+
+
+def _port_free(host, port):
+    """Whether a TCP listener could bind host:port right now."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as e:
+        raise CliError(f"--node-ip-address {host!r} is not a usable address: {e}") from None
+    family, _type, _proto, _name, addr = infos[0]
+    s = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        s.bind(addr)
+        return True
+    except PermissionError:
+        return True  # let the daemon report what it cannot do
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _start_detached(node, root, **kw):
+    """node.start(detach=True) with the daemon's stdout/stderr sent to a file.
+
+    A detached daemon must not keep the terminal's (or a caller's pipe's)
+    stdout/stderr open: whoever reads our output would wait for the daemon to
+    exit.  What it prints while starting goes to a file that we show if it
+    fails; later it lands in <session>/logs/mantad.out.
+    """
+    out_path = os.path.join(root, f"start-{os.getpid()}.out")
+    out_fd = os.open(out_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    try:
+        os.dup2(out_fd, 1)
+        os.dup2(out_fd, 2)
+        try:
+            result = node.start(embedded=False, head=True, detach=True, **kw)
+        finally:
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+    except BaseException as e:
+        os.lseek(out_fd, 0, os.SEEK_SET)
+        said = os.read(out_fd, 1 << 16).decode(errors="replace").strip()
+        os.close(out_fd)
+        os.unlink(out_path)
+        if isinstance(e, Exception):
+            raise CliError(f"{e}" + (f"\n{said}" if said else "")) from None
+        raise
+    finally:
+        for fd in saved:
+            os.close(fd)
+    session_dir = result[2]
+    try:
+        os.replace(out_path, os.path.join(session_dir, "logs", "mantad.out"))
+    except OSError:
+        try:
+            os.unlink(out_path)
+        except OSError:
+            pass
+    os.close(out_fd)
+    return result
+
+
+def cmd_start(args):
+    if args.address is not None:
+        raise CliError("Joining an existing cluster (`manta start --address ...`) is not "
+                       "supported yet: manta runs one node per cluster for now. Start a head "
+                       "node with `manta start --head`.", EXIT_USAGE)
+    if not args.head:
+        raise CliError("Nothing to start: pass --head to start a head node "
+                       "(`manta start --head`).", EXIT_USAGE)
+    resources = parse_resources(args.resources)
+    node = _node()
+    root = node.session_root()
+    owner = _port_owner(node, args.port) if args.port else None
+    if owner:
+        raise CliError(f"A manta node of this user already listens on port {args.port} "
+                       f"(session {owner}). Stop it with `manta stop`, or choose another "
+                       "port with --port.")
+    if args.port and not _port_free(args.node_ip_address, args.port):
+        raise CliError(f"Port {args.port} on {args.node_ip_address} is already in use by "
+                       "another program. Choose another port with --port.")
+    sock, pid, session_dir, port, _proc = _start_detached(
+        node, root, port=args.port, host=args.node_ip_address, num_cpus=args.num_cpus,
+        num_gpus=args.num_gpus, resources=resources,
+        object_store_memory=args.object_store_memory)
+    info = node.read_info(session_dir) or {}
+    address = f"{args.node_ip_address}:{port}"
+    print(f"""\
+--------------------
+Manta runtime started.
+--------------------
+
+Node {info.get('node_id', '?')} (head), pid {pid}
+  address   {address}
+  session   {session_dir}
+  logs      {os.path.join(session_dir, 'logs')}
+
+Next steps
+  To connect to this manta cluster from Python on this machine:
+    import manta
+    manta.init(address="auto")        # or manta.init(address="{address}")
+
+  To see the state of the cluster:
+    manta status
+
+  To terminate the manta runtime:
+    manta stop""")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- stop
+
+def _read_pids(path):
+    try:
+        with open(path) as f:
+            return [int(x) for x in f.read().split() if x.strip().isdigit()]
+    except OSError:
+        return []
+
+
+def _alive(pid):
+    """Whether `pid` runs. A zombie does not: a detached daemon's parent is
+    init, which may take a while to reap it."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _live_sessions(node):
+    """node.live_sessions() without the nodes whose daemon is a zombie."""
+    return [(d, i) for d, i in node.live_sessions()
+            if i.get("pid", "").isdigit() and _alive(int(i["pid"]))]
+
+
+def _in_session(pid, session_dir):
+    """Whether `pid` is a process of `session_dir` (pids get reused)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        return False
+    return f"MANTA_SESSION_DIR={session_dir}".encode() in env
+
+
+def _reap_dead_sessions(root):
+    """Remove the sessions whose daemon is dead (the leftovers of a kill -9),
+    killing the workers they recorded. Returns how many were removed."""
+    removed = 0
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return 0
+    for name in names:
+        if not name.startswith("s-"):
+            continue
+        d = os.path.join(root, name)
+        pids = _read_pids(os.path.join(d, "daemon.pid"))
+        if not pids or _alive(pids[0]):
+            continue  # being created right now, a kept log folder, or alive
+        for pid in _read_pids(os.path.join(d, "workers.pid")):
+            if pid > 1 and _in_session(pid, d):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+        shutil.rmtree(d, ignore_errors=True)
+        removed += 1
+    link = os.path.join(root, "latest")
+    if os.path.islink(link) and not os.path.exists(link):
+        try:
+            os.unlink(link)
+        except OSError:
+            pass
+    return removed
+
+
+def cmd_stop(args):
+    node = _node()
+    timeout = 0.0 if args.force else args.grace_period
+    daemons = [int(i["pid"]) for _d, i in _live_sessions(node)]
+    node.stop_all(timeout=timeout)
+    stopped = len(daemons)
+    # A daemon that had to be killed leaves its session behind; so does one
+    # killed earlier with kill -9.  Its workers die with it; clean the rest.
+    deadline = time.monotonic() + 2.0
+    while any(_alive(p) for p in daemons) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    reaped = _reap_dead_sessions(node.session_root())
+    if reaped > len(daemons):
+        n = reaped - len(daemons)
+        print(f"Removed {n} session director{'ies' if n != 1 else 'y'} of nodes that had died.")
+    if stopped:
+        print(f"Stopped {stopped} manta node{'s' if stopped != 1 else ''}.")
+    else:
+        print("Did not find any active manta nodes.")
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- status
+
+def _gib(nbytes):
+    return f"{nbytes / (1 << 30):.2f}"
+
+
+def _size(nbytes):
+    for unit, shift in (("GiB", 30), ("MiB", 20), ("KiB", 10)):
+        if nbytes >= 1 << shift:
+            return f"{nbytes / (1 << shift):.2f} {unit}"
+    return f"{int(nbytes)} B"
+
+
+def _num(x):
+    return f"{x:g}" if float(x).is_integer() else f"{x:.4g}"
+
+
+def _node_lines(n, tcp_address):
+    total, avail = n.get("total", {}), n.get("available", {})
+
+    def used(key):
+        return total.get(key, 0.0) - avail.get(key, 0.0)
+
+    rows = []
+    for key in ("CPU", "GPU"):
+        rows.append((key, f"{_num(used(key))}/{_num(total.get(key, 0.0))}"))
+    rows.append(("memory", f"{_gib(used('memory'))}/{_gib(total.get('memory', 0.0))} GiB"))
+    for key in sorted(total):
+        if key in ("CPU", "GPU", "memory", "object_store_memory") or key.startswith("node:"):
+            continue
+        rows.append((key, f"{_num(used(key))}/{_num(total[key])}"))
+    address = n.get("address", "")
+    if tcp_address and address != tcp_address:
+        address = f"{tcp_address}  ({address})" if address else tcp_address
+    lines = [f"Node {n.get('node_id', '?')}{' (head)' if n.get('is_head') else ''}",
+             f"  {'address':<16}{address}",
+             "  Resources (used/total)"]
+    width = max(14, max(len(k) for k, _ in rows) + 2)
+    lines += [f"    {k:<{width}}{v}" for k, v in rows]
+    lines += [
+        f"  {'object store':<16}{_size(n.get('store_used', 0))} used of "
+        f"{_size(n.get('store_capacity', 0))}, {n.get('num_objects', 0)} objects",
+        f"  {'workers':<16}{n.get('num_workers', 0)}",
+        f"  {'drivers':<16}{n.get('num_drivers', 0)}",
+        f"  {'pending leases':<16}{n.get('pending_leases', 0)}",
+    ]
+    if not n.get("alive", True):
+        lines.insert(1, "  (dead)")
+    return lines
+
+
+def cmd_status(args):
+    node = _node()
+    if args.address:
+        try:
+            sock = node.find(args.address)
+        except ValueError as e:
+            raise CliError(str(e), EXIT_USAGE) from None
+        except ConnectionError:
+            print("No cluster is running" + ("." if args.address == "auto" else
+                                             f" at {args.address}."))
+            return EXIT_ERROR
+        sessions = [(d, i) for d, i in _live_sessions(node) if i.get("socket") == sock]
+        if not sessions:
+            sessions = [(os.path.dirname(sock), {"socket": sock})]
+    else:
+        sessions = _live_sessions(node)
+    if not sessions:
+        print("No cluster is running.")
+        return EXIT_ERROR
+    ext = _ext()
+    blocks, seen, errors = [], set(), []
+    for d, info in sessions:
+        try:
+            status = ext.status_from_bytes(ext.cli_status(info["socket"]))
+        except Exception as e:  # the node may be stopping right now
+            errors.append(f"{d}: no answer ({e})")
+            continue
+        port = info.get("port", "-1")
+        tcp = f"{info.get('host', DEFAULT_HOST)}:{port}" if port not in ("", "-1") else ""
+        for n in status.get("nodes", []):
+            if n.get("node_id") in seen:
+                continue
+            seen.add(n.get("node_id"))
+            mine = n.get("node_id") == info.get("node_id")
+            blocks.append(_node_lines(n, tcp if mine else ""))
+    if not blocks:
+        for e in errors:
+            print(e, file=sys.stderr)
+        print("No cluster is running.")
+        return EXIT_ERROR
+    print(f"======== manta status: {time.strftime('%Y-%m-%d %H:%M:%S')} ========")
+    print(f"{len(blocks)} node{'s' if len(blocks) != 1 else ''}")
+    for b in blocks:
+        print()
+        print("\n".join(b))
+    for e in errors:
+        print(e, file=sys.stderr)
+    return EXIT_OK
+
+
+# ---------------------------------------------------------------- parser
+
+def build_parser():
+    from manta import __version__ as version
+
+    p = argparse.ArgumentParser(
+        prog="manta",
+        description="Start, inspect and stop manta nodes on this machine. A Python program "
+                    "connects to a started node with manta.init(address=\"auto\"); "
+                    "manta.init() without an address starts a private node instead.",
+        epilog="Run 'manta COMMAND --help' for the options of a command.")
+    p.add_argument("--version", action="version", version=f"manta {version}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    s = sub.add_parser(
+        "start", help="start a node that runs until `manta stop`",
+        description="Start a manta node that runs in the background until `manta stop`. "
+                    "Programs on this machine connect to it with "
+                    "manta.init(address=\"auto\") or manta.init(address=\"IP:PORT\").",
+        epilog="example: manta start --head --num-cpus 4 --resources '{\"accel\": 2}'")
+    s.add_argument("--head", action="store_true",
+                   help="start the head node of a new cluster (it holds the control store)")
+    s.add_argument("--address", metavar="HOST:PORT",
+                   help="join the cluster whose head node is at HOST:PORT as a worker node "
+                        "(not supported yet)")
+    s.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                   help=f"TCP port of the head node (default {DEFAULT_PORT}; 0 picks a free "
+                        "port)")
+    s.add_argument("--node-ip-address", metavar="IP", default=DEFAULT_HOST,
+                   help=f"IP address the node listens on (default {DEFAULT_HOST})")
+    s.add_argument("--num-cpus", type=_amount("--num-cpus"), metavar="N",
+                   help="CPUs the node offers to tasks (default: the CPUs this process may use)")
+    s.add_argument("--num-gpus", type=_amount("--num-gpus"), metavar="N",
+                   help="GPUs the node offers to tasks (default 0)")
+    s.add_argument("--resources", metavar="JSON",
+                   help="custom resources as a JSON object of name to amount, "
+                        "e.g. '{\"accel\": 2}'")
+    s.add_argument("--object-store-memory", type=_bytes, metavar="BYTES",
+                   help="size of the shared-memory object store in bytes "
+                        "(default: 30%% of the machine's memory)")
+    s.set_defaults(func=cmd_start)
+
+    t = sub.add_parser(
+        "stop", help="stop every manta node of this user on this machine",
+        description="Stop every manta node of this user on this machine, with its workers "
+                    "(including nodes that manta.init() started for running programs), and "
+                    "remove the session directories of nodes that were killed. Processes "
+                    "are found by the pids their nodes recorded, never by name.")
+    t.add_argument("-f", "--force", action="store_true",
+                   help="kill the nodes at once instead of letting them stop cleanly")
+    t.add_argument("--grace-period", type=_amount("--grace-period"), default=10, metavar="S",
+                   help="seconds to wait for a node to stop before killing it (default 10)")
+    t.set_defaults(func=cmd_stop)
+
+    st = sub.add_parser(
+        "status", help="show the nodes, their resources, objects and workers",
+        description="Show every running manta node of this user on this machine (or the one "
+                    "at --address): resources used/total, object store use, workers, "
+                    "drivers and pending leases. Exits with 1 when no node is running.")
+    st.add_argument("--address", metavar="auto|HOST:PORT",
+                    help="only the cluster at this address ('auto': the newest started "
+                         "with `manta start`)")
+    st.set_defaults(func=cmd_status)
+    return p
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except CliError as e:
+        print(f"manta {args.command}: error: {e}", file=sys.stderr)
+        return e.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+#!/usr/bin/env bash
+# test.sh -- build manta and run every test, from a clean clone.
+#
+#   1. scripts/deps.sh (installs what is missing)
+#   2. cmake configure + build into build/ (RelWithDebInfo, tests on,
+#      extension and programs copied into python/manta for in-tree use)
+#   3. ctest: C unit tests, C examples, fuzz replays
+#   4. a check that ctest left no manta process of this checkout alive
+#   5. pytest tests/python (the lead's conftest checks leaks per test)
+#
+# The output ends with pytest's own summary; the exit status is the first
+# failure's (ctest, leak check, pytest).
+#
+#   MANTA_BUILD_DIR=build-x scripts/test.sh   build elsewhere
+#   PYTEST_ARGS="-x -k objects" scripts/test.sh
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+cd "$ROOT"
+BUILD=${MANTA_BUILD_DIR:-build}
+SESSIONS=${MANTA_TEMP_DIR:-/tmp/manta-$(id -u)}
+
+scripts/deps.sh
+
+# The extension must match the python3 that runs pytest (a pyenv shim is
+# resolved to the real interpreter).
+PY=$(python3 -c 'import sys; print(sys.executable)')
+
+# Every process this run starts carries this tag in its environment (drivers
+# pass their environment to the daemons they start, daemons to workers).
+MANTA_TEST_RUN="$$-$(date +%s%N)"
+export MANTA_TEST_RUN
+
+echo "== build ($BUILD, $(nproc) jobs)"
+mkdir -p "$BUILD"
+# Configure quietly; its output is kept in $BUILD/configure.log.
+if ! cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMANTA_BUILD_TESTS=ON \
+  -DMANTA_BUILD_PYTHON=ON -DMANTA_INPLACE=ON -DPython3_EXECUTABLE="$PY" \
+  >"$BUILD/configure.log" 2>&1; then
+  cat "$BUILD/configure.log"
+  echo "test.sh: cmake configure failed" >&2
+  exit 1
+fi
+cmake --build "$BUILD" -j "$(nproc)"
+
+# ---------------------------------------------------------------- leak check
+# A process is alive unless gone or a zombie (init may reap late).
+alive() {
+  local s
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  [ "${s%% *}" != Z ]
+}
+
+# Whether pid $1 was started by this run (our tag), or runs a program of this
+# checkout and started after this script did.
+ours() {
+  local pid=$1 exe
+  if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "MANTA_TEST_RUN=$MANTA_TEST_RUN"; then
+    return 0
+  fi
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+  case "$exe" in "$ROOT"/*) ;; *) return 1 ;; esac
+  local mine theirs
+  mine=$(starttime $$) theirs=$(starttime "$pid") || return 1
+  [ "$theirs" -ge "$mine" ]
+}
+
+starttime() {
+  local s f
+  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=${s##*) }
+  read -r -a f <<<"$s"
+  echo "${f[19]}" # field 22 of stat; fields after the name start at 3
+}
+
+# Print the manta processes of this checkout still alive, by the pids in the
+# session directories (never found by name).
+leaked() {
+  local d f pid
+  for d in "$SESSIONS"/s-*; do
+    [ -d "$d" ] || continue
+    for f in daemon.pid workers.pid; do
+      [ -f "$d/$f" ] || continue
+      while read -r pid; do
+        if ! [[ "$pid" =~ ^[0-9]+$ ]] || [ "$pid" -le 1 ]; then continue; fi
+        if ! alive "$pid" || ! ours "$pid"; then continue; fi
+        echo "$pid ${f%.pid} $d: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)"
+      done <"$d/$f"
+    done
+  done
+}
+
+# Wait a little for daemons to stop after their drivers, then report what is
+# left, kill what this run started, and fail.
+check_leaks() {
+  local what=$1 left i
+  for i in $(seq 50); do
+    left=$(leaked)
+    [ -n "$left" ] || return 0
+    [ "$i" = 50 ] || sleep 0.1
+  done
+  {
+    echo "test.sh: $what left manta processes running (pid, role, session: command):"
+    while read -r line; do echo "  $line"; done <<<"$left"
+  } >&2
+  while read -r pid _; do
+    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "MANTA_TEST_RUN=$MANTA_TEST_RUN"; then
+      kill -KILL "$pid" 2>/dev/null || true
+    fi
+  done <<<"$left"
+  return 1
+}
+
+# ---------------------------------------------------------------- tests
+echo "== ctest"
+ctest_rc=0
+ctest --test-dir "$BUILD" --output-on-failure || ctest_rc=$?
+leak_rc=0
+check_leaks ctest || leak_rc=1
+
+echo "== pytest"
+pytest_rc=0
+# shellcheck disable=SC2086 # PYTEST_ARGS is a list of words
+PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pytest tests/python -q \
+  -p no:cacheprovider --timeout=300 ${PYTEST_ARGS:-} || pytest_rc=$?
+# Exit 5 is "no tests collected": ctest ran the tests there are.
+[ "$pytest_rc" != 5 ] || pytest_rc=0
+
+if [ "$ctest_rc" != 0 ]; then exit "$ctest_rc"; fi
+if [ "$leak_rc" != 0 ]; then exit "$leak_rc"; fi
+exit "$pytest_rc"

@@ -1,0 +1,188 @@
+"""Resources, the runtime context, worker output, clusters started apart."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+import manta as ray
+from conftest import _session_pids, assert_no_leftovers, wait_for
+
+
+def test_init_shutdown_is_initialized(cluster_factory):
+    assert not ray.is_initialized()
+    ctx = cluster_factory(num_cpus=1)
+    assert ray.is_initialized()
+    assert os.path.isdir(ctx["session_dir"])
+    with pytest.raises(RuntimeError, match="twice"):
+        ray.init()
+    ray.init(ignore_reinit_error=True)
+
+
+def test_init_rejects_bad_arguments():
+    with pytest.raises(ValueError, match="num_cpus"):
+        ray.init(num_cpus=-1)
+    with pytest.raises(ValueError, match="CPU"):
+        ray.init(resources={"CPU": 2})
+    with pytest.raises(RuntimeError, match="Unknown keyword"):
+        ray.init(bogus_arg=1)
+    assert not ray.is_initialized()
+
+
+def test_cluster_and_available_resources(cluster_factory):
+    cluster_factory(num_cpus=3, num_gpus=2, resources={"fpga": 4})
+    total = ray.cluster_resources()
+    assert total["CPU"] == 3 and total["GPU"] == 2 and total["fpga"] == 4
+    assert "memory" in total and "object_store_memory" in total
+    assert ray.available_resources()["CPU"] == 3
+
+    @ray.remote(num_cpus=2, resources={"fpga": 3})
+    def hold():
+        time.sleep(1.0)
+        return 1
+
+    ref = hold.remote()
+    assert wait_for(lambda: ray.available_resources().get("fpga") == 1, 10)
+    assert ray.available_resources()["CPU"] == 1
+    ray.get(ref)
+    assert wait_for(lambda: ray.available_resources().get("fpga") == 4, 10)
+
+
+def test_tasks_start_only_when_demand_fits(cluster_factory):
+    cluster_factory(num_cpus=2)
+
+    @ray.remote(num_cpus=2)
+    def whole(t):
+        s = time.monotonic()
+        time.sleep(t)
+        return s, time.monotonic()
+
+    a, b = ray.get([whole.remote(0.4), whole.remote(0.4)])
+    # Each needs both CPUs: they cannot overlap.
+    assert a[1] <= b[0] or b[1] <= a[0]
+
+
+def test_fractional_demands_share_a_cpu(cluster_factory):
+    cluster_factory(num_cpus=1)
+
+    @ray.remote(num_cpus=0.5)
+    def half(t):
+        s = time.monotonic()
+        time.sleep(t)
+        return s, time.monotonic()
+
+    a, b = ray.get([half.remote(0.6), half.remote(0.6)])
+    assert max(a[0], b[0]) < min(a[1], b[1])  # they overlapped
+
+
+def test_infeasible_demand_stays_pending_with_a_warning(cluster_factory, capfd):
+    cluster_factory(num_cpus=1)
+
+    @ray.remote(resources={"unobtainium": 1})
+    def never():
+        return 1
+
+    ref = never.remote()
+    ready, _ = ray.wait([ref], timeout=1.0)
+    assert ready == []
+    assert wait_for(lambda: "cannot be scheduled" in capfd.readouterr().err, 5)
+
+
+def test_runtime_context_and_gpu_ids(cluster_factory):
+    cluster_factory(num_cpus=2, num_gpus=2)
+
+    @ray.remote(num_gpus=1)
+    def info():
+        ctx = ray.get_runtime_context()
+        return (ctx.get_task_id(), ctx.get_node_id(), ctx.get_job_id(),
+                ctx.get_assigned_resources(), ray.get_gpu_ids(),
+                os.environ.get("CUDA_VISIBLE_DEVICES"))
+
+    task_id, node_id, job_id, res, gpus, cvd = ray.get(info.remote())
+    ctx = ray.get_runtime_context()
+    assert task_id and ctx.get_task_id() is None
+    assert node_id == ctx.get_node_id()
+    assert job_id == ctx.get_job_id()
+    assert res == {"CPU": 1.0, "GPU": 1.0}
+    assert len(gpus) == 1 and cvd == str(gpus[0])
+
+    @ray.remote(num_gpus=0.5)
+    def half():
+        return ray.get_gpu_ids()
+
+    assert len(ray.get(half.remote())) == 1
+
+
+def test_worker_output_reaches_the_driver(ray_start, capfd):
+    @ray.remote
+    def talk():
+        print("hello from a task")
+        import logging
+        logging.getLogger("t").warning("a warning from a task")
+        return os.getpid()
+
+    pid = ray.get(talk.remote())
+
+    def seen():
+        out = capfd.readouterr()
+        seen.out += out.out
+        seen.err += out.err
+        return f"(pid={pid}) hello from a task" in seen.out and "a warning from a task" in seen.err
+
+    seen.out = seen.err = ""
+    assert wait_for(seen, 5), (seen.out, seen.err)
+
+
+def test_connect_to_a_started_head_node():
+    from manta._private import node
+
+    sock, pid, session, port, proc = node.start(embedded=False, head=True, port=0, detach=True)
+    try:
+        ray.init(address="auto")
+        assert ray.cluster_resources()["CPU"] >= 1
+
+        @ray.remote
+        def f():
+            return 7
+
+        assert ray.get(f.remote()) == 7
+        ray.shutdown()
+        ray.init(address=f"127.0.0.1:{port}")
+        assert ray.get(f.remote()) == 7
+        ray.shutdown()
+        # The node outlives its drivers.
+        assert proc.poll() is None
+    finally:
+        ray.shutdown()
+        pids = _session_pids(session)
+        proc.terminate()
+        proc.wait(10)
+        assert_no_leftovers(pids, session)
+
+
+def test_connect_to_nothing_is_a_clear_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("MANTA_TEMP_DIR", str(tmp_path))
+    with pytest.raises(ConnectionError, match="manta start --head"):
+        ray.init(address="auto")
+    with pytest.raises(ConnectionError):
+        ray.init(address="127.0.0.1:1")
+    assert not ray.is_initialized()
+
+
+def test_driver_exit_stops_its_local_cluster(tmp_path):
+    script = tmp_path / "drv.py"
+    script.write_text(
+        "import manta, os, sys\n"
+        "ctx = manta.init(num_cpus=1)\n"
+        "@manta.remote\n"
+        "def f(): return os.getpid()\n"
+        "print(ctx['session_dir'], manta.get(f.remote()), flush=True)\n"
+        "os._exit(0)\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(sys.path))
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                         timeout=60, env=env)
+    session, worker_pid = out.stdout.split()
+    assert wait_for(lambda: not os.path.exists(session), 10)
+    assert wait_for(lambda: not os.path.exists(f"/proc/{worker_pid}"), 10)

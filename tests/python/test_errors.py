@@ -1,0 +1,139 @@
+"""How failures reach the caller: task exceptions, crashed workers."""
+
+import os
+import time
+
+import pytest
+
+import manta as ray
+
+
+class MyError(Exception):
+    pass
+
+
+def test_task_exception_is_a_ray_task_error_and_the_cause(ray_start):
+    @ray.remote
+    def boom():
+        raise MyError("kaboom")
+
+    with pytest.raises(MyError) as info:
+        ray.get(boom.remote())
+    e = info.value
+    assert isinstance(e, ray.exceptions.RayTaskError)
+    text = str(e)
+    assert "kaboom" in text and "boom" in text and "Traceback" not in text.split("\n")[0]
+    assert "test_errors.py" in text  # the remote traceback
+
+
+def test_builtin_exception_types_are_kept(ray_start):
+    @ray.remote
+    def f(x):
+        return {}[x]
+
+    with pytest.raises(KeyError):
+        ray.get(f.remote("missing"))
+
+
+def test_errors_flow_through_dependent_tasks(ray_start):
+    @ray.remote
+    def bad():
+        raise ValueError("root cause")
+
+    @ray.remote
+    def dependent(x):
+        return x + 1
+
+    ran = []
+
+    @ray.remote
+    def other(x):
+        ran.append(1)
+        return x
+
+    ref = dependent.remote(dependent.remote(bad.remote()))
+    with pytest.raises(ValueError, match="root cause"):
+        ray.get(ref)
+
+
+def test_one_failure_in_a_list_raises(ray_start):
+    @ray.remote
+    def maybe(i):
+        if i == 3:
+            raise RuntimeError("three")
+        return i
+
+    with pytest.raises(RuntimeError, match="three"):
+        ray.get([maybe.remote(i) for i in range(5)])
+
+
+def test_worker_crash_is_worker_crashed_error(ray_start):
+    @ray.remote(max_retries=0)
+    def die():
+        os._exit(1)
+
+    with pytest.raises(ray.exceptions.WorkerCrashedError):
+        ray.get(die.remote(), timeout=30)
+
+    @ray.remote
+    def fine():
+        return "still works"
+
+    assert ray.get(fine.remote()) == "still works"
+
+
+def test_crashed_task_is_retried(ray_start, tmp_path):
+    marker = tmp_path / "once"
+
+    @ray.remote(max_retries=2)
+    def crash_once(path):
+        if not os.path.exists(path):
+            open(path, "w").close()
+            os._exit(1)
+        return "retried"
+
+    assert ray.get(crash_once.remote(str(marker)), timeout=30) == "retried"
+
+
+def test_exceptions_module_keeps_rays_names():
+    from manta import exceptions as ex
+
+    for name in ["RayError", "RayTaskError", "RayActorError", "ActorDiedError", "GetTimeoutError",
+                 "WorkerCrashedError", "ObjectLostError", "OwnerDiedError", "TaskCancelledError",
+                 "ObjectStoreFullError", "OutOfMemoryError", "RaySystemError"]:
+        assert hasattr(ex, name), name
+    assert issubclass(ex.GetTimeoutError, TimeoutError)
+
+
+def test_error_in_an_argument_that_cannot_be_unpickled(ray_start):
+    class Unloadable:
+        def __reduce__(self):
+            return (_raise_on_load, ())
+
+    @ray.remote
+    def f(x):
+        return 1
+
+    with pytest.raises(ray.exceptions.RayTaskError, match="cannot load me"):
+        ray.get(f.remote(Unloadable()))
+
+
+def _raise_on_load():
+    raise RuntimeError("cannot load me")
+
+
+def test_slow_tasks_do_not_block_others(ray_start):
+    @ray.remote
+    def slow():
+        time.sleep(2)
+        return "slow"
+
+    @ray.remote
+    def fast():
+        return "fast"
+
+    s = slow.remote()
+    t = time.monotonic()
+    assert ray.get(fast.remote(), timeout=10) == "fast"
+    assert time.monotonic() - t < 1.5
+    assert ray.get(s) == "slow"
