@@ -16,7 +16,8 @@ FUZZ_EXPORT int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     size_t pos = 0, k = size ? data[0] : 0;
     int bad = 0;
     while (pos < size && !bad) {
-        size_t n = MT_MIN(size - pos, pieces[k++ % MT_ARRAY_LEN(pieces)]);
+        size_t piece = pieces[k++ % MT_ARRAY_LEN(pieces)];
+        size_t n = MT_MIN(size - pos, piece);
         mt_buf_append(&in, data + pos, n);
         pos += n;
         while (mt_buf_avail(&in) >= MT_FRAME_HDR) {

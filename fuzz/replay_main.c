@@ -24,7 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_INPUT (64 * 1024)
+#define FUZZ_MAX_INPUT (64 * 1024)
 #define MAX_SEED_FILE (1024 * 1024)
 #define MIN_SIZE(a, b) ((a) < (b) ? (a) : (b))
 
@@ -201,7 +201,7 @@ static void put_le(uint8_t *p, uint64_t v, int bytes)
     for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
 }
 
-/* One mutation of buf[0..*n) in place (capacity MAX_INPUT). */
+/* One mutation of buf[0..*n) in place (capacity FUZZ_MAX_INPUT). */
 static void mutate_once(uint8_t *buf, size_t *n)
 {
     size_t len = *n;
@@ -220,7 +220,7 @@ static void mutate_once(uint8_t *buf, size_t *n)
         break;
     case 4: { /* insert random bytes */
         size_t k = 1 + below(rnd() % 4 ? 8 : 256), at = below(len + 1);
-        if (len + k > MAX_INPUT) break;
+        if (len + k > FUZZ_MAX_INPUT) break;
         memmove(buf + at + k, buf + at, len - at);
         for (size_t i = 0; i < k; i++) buf[at + i] = (uint8_t)rnd();
         *n = len + k;
@@ -236,8 +236,8 @@ static void mutate_once(uint8_t *buf, size_t *n)
     case 6: { /* duplicate a range */
         if (!len) break;
         size_t at = below(len), k = 1 + below(len - at), to = below(len + 1);
-        if (len + k > MAX_INPUT) break;
-        static uint8_t tmp[MAX_INPUT];
+        if (len + k > FUZZ_MAX_INPUT) break;
+        static uint8_t tmp[FUZZ_MAX_INPUT];
         memcpy(tmp, buf + at, k);
         memmove(buf + to + k, buf + to, len - to);
         memcpy(buf + to, tmp, k);
@@ -248,7 +248,7 @@ static void mutate_once(uint8_t *buf, size_t *n)
         if (!nseeds) break;
         const seed *s = &seeds[below(nseeds)];
         size_t keep = below(len + 1), from = below(s->size + 1);
-        size_t k = MIN_SIZE(s->size - from, MAX_INPUT - keep);
+        size_t k = MIN_SIZE(s->size - from, FUZZ_MAX_INPUT - keep);
         memcpy(buf + keep, s->data + from, k);
         *n = keep + k;
         break;
@@ -274,7 +274,7 @@ static void mutate_once(uint8_t *buf, size_t *n)
         size_t at = below(len);
         if (rnd() % 2) {
             buf[at] |= 0x80; /* continues into the next byte */
-        } else if (len + 5 <= MAX_INPUT) {
+        } else if (len + 5 <= FUZZ_MAX_INPUT) {
             memmove(buf + at + 5, buf + at, len - at);
             memcpy(buf + at, "\xff\xff\xff\xff\x0f", 5);
             *n = len + 5;
@@ -333,7 +333,7 @@ int main(int argc, char **argv)
     double t0 = now_s();
     for (size_t i = 0; i < nseeds; i++) run_one(seeds[i].data, seeds[i].size, (long)i);
 
-    static uint8_t buf[MAX_INPUT];
+    static uint8_t buf[FUZZ_MAX_INPUT];
     long done = 0;
     for (; done < iterations; done++) {
         if ((done & 63) == 0 && now_s() - t0 > budget) break;
@@ -343,7 +343,7 @@ int main(int argc, char **argv)
             for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)rnd();
         } else {
             const seed *s = &seeds[below(nseeds)];
-            n = s->size < MAX_INPUT ? s->size : MAX_INPUT;
+            n = s->size < FUZZ_MAX_INPUT ? s->size : FUZZ_MAX_INPUT;
             memcpy(buf, s->data, n);
             int rounds = 1 + (int)below(rnd() % 4 ? 3 : 16);
             for (int r = 0; r < rounds; r++) mutate_once(buf, &n);

@@ -47,7 +47,7 @@ cmake --build "$BUILD" -j "$(nproc)"
 # A process is alive unless gone or a zombie (init may reap late).
 alive() {
   local s
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=$(cat 2>/dev/null "/proc/$1/stat") || return 1
   s=${s##*) }
   [ "${s%% *}" != Z ]
 }
@@ -56,7 +56,7 @@ alive() {
 # checkout and started after this script did.
 ours() {
   local pid=$1 exe
-  if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "MANTA_TEST_RUN=$MANTA_TEST_RUN"; then
+  if tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "MANTA_TEST_RUN=$MANTA_TEST_RUN"; then
     return 0
   fi
   exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
@@ -68,7 +68,7 @@ ours() {
 
 starttime() {
   local s f
-  s=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  s=$(cat 2>/dev/null "/proc/$1/stat") || return 1
   s=${s##*) }
   read -r -a f <<<"$s"
   echo "${f[19]}" # field 22 of stat; fields after the name start at 3
@@ -81,12 +81,11 @@ leaked() {
   for d in "$SESSIONS"/s-*; do
     [ -d "$d" ] || continue
     for f in daemon.pid workers.pid; do
-      [ -f "$d/$f" ] || continue
       while read -r pid; do
         if ! [[ "$pid" =~ ^[0-9]+$ ]] || [ "$pid" -le 1 ]; then continue; fi
         if ! alive "$pid" || ! ours "$pid"; then continue; fi
-        echo "$pid ${f%.pid} $d: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-160)"
-      done <"$d/$f"
+        echo "$pid ${f%.pid} $d: $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | cut -c1-160)"
+      done < <(cat 2>/dev/null "$d/$f")
     done
   done
 }
@@ -105,7 +104,7 @@ check_leaks() {
     while read -r line; do echo "  $line"; done <<<"$left"
   } >&2
   while read -r pid _; do
-    if tr '\0' '\n' <"/proc/$pid/environ" 2>/dev/null | grep -qxF "MANTA_TEST_RUN=$MANTA_TEST_RUN"; then
+    if tr '\0' '\n' 2>/dev/null <"/proc/$pid/environ" | grep -qxF "MANTA_TEST_RUN=$MANTA_TEST_RUN"; then
       kill -KILL "$pid" 2>/dev/null || true
     fi
   done <<<"$left"

@@ -68,27 +68,38 @@ void do_notify(mt_core *c)
     pthread_cond_broadcast(&c->cv);
 }
 
-int do_wait(mt_core *c, double deadline)
+/* Leader/follower over the one libuv loop: a thread that must wait runs the
+ * loop itself, so the event it waits for wakes it directly instead of
+ * waking the background thread, which would then wake it (two hops). */
+
+static void deadline_cb(uv_timer_t *t) { MT_UNUSED(t); }
+
+/* Run one loop iteration on this thread.  mu held on entry and exit. */
+static void lead(mt_core *c, double deadline)
 {
-    uint64_t gen = __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE);
-    /* Spin a little: on a small machine the reply often comes in
-     * microseconds, and a futex sleep/wake pair costs tens of them. */
-    if (mt_cfg.spin_us > 0) {
-        pthread_mutex_unlock(&c->mu);
-        uint64_t until = mt_now_ns() + (uint64_t)mt_cfg.spin_us * 1000;
-        bool changed = false;
-        while (mt_now_ns() < until) {
-            if (__atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) != gen) {
-                changed = true;
-                break;
-            }
-            __builtin_ia32_pause();
-        }
-        pthread_mutex_lock(&c->mu);
-        if (changed || __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) != gen) return 0;
+    c->loop_busy = true;
+    c->loop_bg = false;
+    c->cl.thread = pthread_self();
+    if (deadline >= 0) {
+        double left = deadline - mt_now_s();
+        uv_timer_start(&c->deadline_timer, deadline_cb, left > 0 ? (uint64_t)(left * 1000) + 1 : 0,
+                       0);
     }
+    pthread_mutex_unlock(&c->mu);
+    uv_run(&c->loop, UV_RUN_ONCE);
+    pthread_mutex_lock(&c->mu);
+    uv_timer_stop(&c->deadline_timer);
+    c->loop_busy = false;
+    c->lead_ended = mt_now_s();
+    pthread_cond_broadcast(&c->cv);
+    /* No signal to the background thread: it looks again within the grace
+     * period (see io_main), and by then this thread may be leading again. */
+}
+
+static int cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
+{
     if (deadline < 0) {
-        pthread_cond_wait(&c->cv, &c->mu);
+        pthread_cond_wait(cv, mu);
         return 0;
     }
     double now = mt_now_s();
@@ -98,8 +109,34 @@ int do_wait(mt_core *c, double deadline)
     double wake = (double)ts.tv_sec + (double)ts.tv_nsec / 1e9 + (deadline - now);
     ts.tv_sec = (time_t)wake;
     ts.tv_nsec = (long)((wake - (double)ts.tv_sec) * 1e9);
-    int rc = pthread_cond_timedwait(&c->cv, &c->mu, &ts);
-    return rc == ETIMEDOUT && mt_now_s() >= deadline ? MANTA_ETIMEDOUT : 0;
+    pthread_cond_timedwait(cv, mu, &ts);
+    return 0;
+}
+
+int do_wait(mt_core *c, double deadline)
+{
+    uint64_t gen = c->gen;
+    for (;;) {
+        if (c->gen != gen || c->stopping) return 0;
+        if (deadline >= 0 && mt_now_s() >= deadline) return MANTA_ETIMEDOUT;
+        if (c->io_running && !c->loop_busy) {
+            lead(c, deadline);
+            return 0;
+        }
+        if (c->io_running && c->loop_bg) {
+            /* Ask the background thread to leave the loop to us. */
+            c->want_loop++;
+            if (!c->stop_sent) {
+                c->stop_sent = true;
+                mt_conn_loop_wake(&c->cl);
+            }
+            cond_wait_until(&c->cv, &c->mu, deadline);
+            c->want_loop--;
+            continue;
+        }
+        /* Another user thread runs the loop: it will broadcast. */
+        cond_wait_until(&c->cv, &c->mu, deadline);
+    }
 }
 
 /* ---------------------------------------------------------------- ids */
@@ -462,7 +499,7 @@ static void on_wake(mt_conn_loop *l)
     c->to_start = NULL;
     c->nto_start = 0;
     flush_releases(c);
-    if (c->stopping) uv_stop(&c->loop);
+    if (c->stopping || (c->loop_bg && c->want_loop > 0)) uv_stop(&c->loop);
 }
 
 static void on_tick(uv_timer_t *t)
@@ -480,14 +517,41 @@ static void close_walk(uv_handle_t *h, void *arg)
     if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
+/* The background thread runs the loop whenever no user thread does, so
+ * that requests are served while user code runs.  After a user thread's
+ * turn it waits a grace period first: a thread that loops between short
+ * work and waiting (a worker running tiny tasks) keeps the loop without a
+ * hand-off each time. */
 static void *io_main(void *arg)
 {
     mt_core *c = arg;
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL); /* signals belong to the user's threads */
-    c->cl.thread = pthread_self();
-    uv_run(&c->loop, UV_RUN_DEFAULT);
+    double grace = (double)mt_cfg.loop_handoff_us / 1e6;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stopping) {
+        if (c->loop_busy || c->want_loop > 0) {
+            cond_wait_until(&c->bg_cv, &c->mu, mt_now_s() + grace);
+            continue;
+        }
+        double idle = mt_now_s() - c->lead_ended;
+        if (idle < grace) {
+            cond_wait_until(&c->bg_cv, &c->mu, c->lead_ended + grace);
+            continue;
+        }
+        c->loop_busy = true;
+        c->loop_bg = true;
+        c->stop_sent = false;
+        c->cl.thread = pthread_self();
+        pthread_mutex_unlock(&c->mu);
+        uv_run(&c->loop, UV_RUN_DEFAULT);
+        pthread_mutex_lock(&c->mu);
+        c->loop_busy = false;
+        c->loop_bg = false;
+        pthread_cond_broadcast(&c->cv);
+    }
+    pthread_mutex_unlock(&c->mu);
     return NULL;
 }
 
@@ -583,6 +647,7 @@ static void core_init_tables(mt_core *c)
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->xcv, NULL);
+    pthread_cond_init(&c->bg_cv, NULL);
     mt_map_init(&c->peers, offsetof(mt_peer, wid), sizeof(mt_wid));
     mt_map_init(&c->objs, offsetof(mt_obj, id), sizeof(mt_oid));
     mt_map_init(&c->tasks, offsetof(mt_task, id), sizeof(mt_tid));
@@ -619,6 +684,7 @@ static int start_io(mt_core *c, int daemon_fd)
     uv_poll_init(&c->loop, &c->listen_poll, c->listen_fd);
     uv_poll_start(&c->listen_poll, UV_READABLE, on_accept);
     uv_timer_init(&c->loop, &c->tick);
+    uv_timer_init(&c->loop, &c->deadline_timer);
     c->tick.data = c;
     uv_timer_start(&c->tick, on_tick, 50, 50);
     pthread_mutex_lock(&release_mu);
@@ -823,9 +889,17 @@ static void stop_io(mt_core *c)
     c->stopping = true;
     do_notify(c);
     pthread_cond_broadcast(&c->xcv);
+    pthread_cond_broadcast(&c->bg_cv);
     pthread_mutex_unlock(&c->mu);
     mt_conn_loop_wake(&c->cl);
     pthread_join(c->io_thread, NULL);
+    /* A user thread may still be leading: wait until the loop is free. */
+    pthread_mutex_lock(&c->mu);
+    while (c->loop_busy) {
+        mt_conn_loop_wake(&c->cl);
+        cond_wait_until(&c->cv, &c->mu, mt_now_s() + 0.05);
+    }
+    pthread_mutex_unlock(&c->mu);
     c->io_running = false;
     /* Close every handle on this thread, now that the loop is ours. */
     pthread_mutex_lock(&c->mu);

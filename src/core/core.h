@@ -50,6 +50,18 @@ typedef struct mt_refinfo {
     mt_peer *owner; /* NULL: this process */
 } mt_refinfo;
 
+/* A thread waiting in get()/wait() for some objects: each object it waits
+ * for links to it, and readiness counts it down, so a wait over n objects
+ * costs O(n) in all rather than O(n) per wake-up. */
+typedef struct mt_getter {
+    uint32_t remaining;
+} mt_getter;
+
+typedef struct mt_glink {
+    mt_getter *g;
+    struct mt_glink *next;
+} mt_glink;
+
 typedef struct mt_obj_waiter {
     mt_conn *conn;       /* who asked (ObjWait) */
     uint64_t request_id;
@@ -75,6 +87,7 @@ struct mt_obj {
     mt_task **dependents;/* tasks waiting for it as an argument */
     uint32_t ndependents;
     mt_obj_waiter *waiters;
+    mt_glink *getters;
 };
 
 /* ---------------------------------------------------------------- tasks */
@@ -190,6 +203,14 @@ struct mt_core {
     int listen_fd;
     uv_poll_t listen_poll;
     uv_timer_t tick;
+    uv_timer_t deadline_timer;
+    pthread_cond_t bg_cv;     /* the background thread waits here while a user thread leads */
+    bool loop_busy;           /* some thread is inside uv_run */
+    bool loop_bg;             /* ... and it is the background thread */
+    bool stop_sent;           /* asked the background thread to leave the loop */
+    int want_loop;            /* user threads waiting to lead */
+    bool bg_parked;           /* the background thread waits for the loop to be free */
+    double lead_ended;        /* when a user thread last left the loop */
     mt_conn *daemon;
     mt_conn **to_start;       /* created off the loop thread, started by it */
     size_t nto_start;

@@ -173,6 +173,9 @@ static void reply_wait(mt_core *c, mt_obj *o, mt_conn *conn, uint64_t req, int s
 void do_obj_set_ready(mt_core *c, mt_obj *o)
 {
     o->state = MT_OBJ_READY;
+    for (mt_glink *l = o->getters; l; l = l->next)
+        if (l->g->remaining) l->g->remaining--;
+    o->getters = NULL;
     for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
         next = w->next;
         reply_wait(c, o, w->conn, w->request_id, 0);
@@ -478,20 +481,47 @@ static int fetch_plasma(mt_core *c, mt_obj *const *objs, size_t n, double deadli
     return rc;
 }
 
+/* Link a getter to every object of `objs` that is not ready yet. */
+static mt_glink *watch(mt_core *c, mt_obj *const *objs, size_t n, mt_getter *g)
+{
+    mt_glink *links = mt_calloc(n + 1, sizeof *links);
+    g->remaining = 0;
+    for (size_t i = 0; i < n; i++) {
+        mt_obj *o = objs[i];
+        if (o->state == MT_OBJ_READY) continue;
+        do_obj_want(c, o);
+        if (o->state == MT_OBJ_READY) continue;
+        links[i].g = g;
+        links[i].next = o->getters;
+        o->getters = &links[i];
+        g->remaining++;
+    }
+    return links;
+}
+
+static void unwatch(mt_obj *const *objs, size_t n, mt_glink *links)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (!links[i].g || objs[i]->state == MT_OBJ_READY) continue;
+        for (mt_glink **pp = &objs[i]->getters; *pp; pp = &(*pp)->next) {
+            if (*pp == &links[i]) {
+                *pp = links[i].next;
+                break;
+            }
+        }
+    }
+    free(links);
+}
+
 int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_value **values)
 {
     double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
     int rc = 0;
     bool blocked = false;
+    mt_getter g;
     pthread_mutex_lock(&c->mu);
-    for (;;) {
-        size_t missing = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (obj_ready(objs[i])) continue;
-            do_obj_want(c, objs[i]);
-            missing += !obj_ready(objs[i]);
-        }
-        if (!missing) break;
+    mt_glink *links = watch(c, objs, n, &g);
+    while (g.remaining) {
         if (c->daemon_lost) {
             rc = mt_err(MANTA_ECONN, "lost the connection to the node");
             break;
@@ -500,11 +530,12 @@ int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_va
             do_set_blocked(c, true);
             blocked = true;
         }
-        if (do_wait(c, deadline) == MANTA_ETIMEDOUT) {
+        if (do_wait(c, deadline) == MANTA_ETIMEDOUT && g.remaining) {
             rc = MANTA_ETIMEDOUT;
             break;
         }
     }
+    unwatch(objs, n, links);
     if (!rc) rc = fetch_plasma(c, objs, n, deadline);
     if (blocked) do_set_blocked(c, false);
     for (size_t i = 0; !rc && i < n; i++) {
@@ -529,23 +560,24 @@ int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, do
                  bool fetch_local, uint8_t *ready)
 {
     double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
-    size_t count = 0;
     bool blocked = false;
+    mt_getter g;
     MT_UNUSED(fetch_local); /* one node: every object is local once ready */
     pthread_mutex_lock(&c->mu);
-    for (;;) {
-        count = 0;
-        for (size_t i = 0; i < n; i++) {
-            if (!obj_ready(objs[i])) do_obj_want(c, objs[i]);
-            ready[i] = obj_ready(objs[i]);
-            count += ready[i];
-        }
-        if (count >= num_ready || c->daemon_lost) break;
+    mt_glink *links = watch(c, objs, n, &g);
+    size_t need = n - MT_MIN(num_ready, n);
+    while (g.remaining > need && !c->daemon_lost) {
         if (!blocked && mt_tl_current) {
             do_set_blocked(c, true);
             blocked = true;
         }
         if (do_wait(c, deadline) == MANTA_ETIMEDOUT) break;
+    }
+    unwatch(objs, n, links);
+    size_t count = 0;
+    for (size_t i = 0; i < n; i++) {
+        ready[i] = obj_ready(objs[i]);
+        count += ready[i];
     }
     if (blocked) do_set_blocked(c, false);
     pthread_mutex_unlock(&c->mu);

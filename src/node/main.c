@@ -26,6 +26,7 @@ typedef struct opts {
     int port;
     const char *host;
     const char *python;
+    bool python_no_site;
     int ready_fd;
 } opts;
 
@@ -34,7 +35,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: mantad --session-dir DIR [--head] [--embedded] [--num-cpus N]\n"
             "              [--num-gpus N] [--resources JSON] [--object-store-memory BYTES]\n"
-            "              [--port P] [--host H] [--python PATH] [--ready-fd FD]\n");
+            "              [--port P] [--host H] [--python PATH] [--python-no-site]\n"
+            "              [--ready-fd FD]\n");
 }
 
 static int parse(int argc, char **argv, opts *o)
@@ -43,7 +45,8 @@ static int parse(int argc, char **argv, opts *o)
         {"session-dir", 1, 0, 's'}, {"head", 0, 0, 'H'},        {"embedded", 0, 0, 'e'},
         {"num-cpus", 1, 0, 'c'},    {"num-gpus", 1, 0, 'g'},    {"resources", 1, 0, 'r'},
         {"object-store-memory", 1, 0, 'm'}, {"port", 1, 0, 'p'}, {"host", 1, 0, 'h'},
-        {"python", 1, 0, 'P'},      {"ready-fd", 1, 0, 'R'},    {0, 0, 0, 0}};
+        {"python", 1, 0, 'P'},      {"ready-fd", 1, 0, 'R'},    {"python-no-site", 0, 0, 'S'},
+        {0, 0, 0, 0}};
     *o = (opts){.num_cpus = -1, .num_gpus = -1, .port = -1, .host = "127.0.0.1", .ready_fd = -1};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -59,6 +62,7 @@ static int parse(int argc, char **argv, opts *o)
         case 'h': o->host = optarg; break;
         case 'P': o->python = optarg; break;
         case 'R': o->ready_fd = atoi(optarg); break;
+        case 'S': o->python_no_site = true; break;
         default: usage(); return -1;
         }
     }
@@ -194,6 +198,7 @@ int main(int argc, char **argv)
     n->embedded = o.embedded;
     n->parent_pid = getppid();
     n->python = o.python ? mt_strdup(o.python) : NULL;
+    n->python_no_site = o.python_no_site;
     n->bin_dir = self_dir();
     mt_random_bytes(n->node_id.b, sizeof n->node_id.b);
     /* Clean what crashed daemons of this user left behind. */

@@ -72,6 +72,7 @@ struct mt_node {
     char *session_dir;
     char *sock_path;
     char *python;          /* interpreter for python workers */
+    bool python_no_site;   /* run them with -S: PYTHONPATH already holds sys.path */
     char *bin_dir;         /* where mantad and manta-worker live */
     char token[65];
     int listen_fd, tcp_fd, tcp_port;

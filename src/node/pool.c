@@ -214,9 +214,13 @@ static char **worker_argv(mt_node *n, const char *runtime)
 {
     char **argv = mt_calloc(6, sizeof *argv);
     if (!runtime[0]) {
-        argv[0] = mt_strdup(n->python ? n->python : "python3");
-        argv[1] = mt_strdup("-m");
-        argv[2] = mt_strdup("manta._private.worker_main");
+        int k = 0;
+        argv[k++] = mt_strdup(n->python ? n->python : "python3");
+        /* -S: skip site (its .pth hooks cost ~0.1 s per start); the node's
+         * PYTHONPATH carries the starting interpreter's whole sys.path. */
+        if (n->python_no_site) argv[k++] = mt_strdup("-S");
+        argv[k++] = mt_strdup("-m");
+        argv[k++] = mt_strdup("manta._private.worker_main");
     } else if (!strncmp(runtime, "exe:", 4)) {
         argv[0] = mt_strdup(runtime + 4);
     } else if (!strncmp(runtime, "lib:", 4)) {

@@ -96,13 +96,20 @@ def find(address):
         "Start one with `manta start --head`.")
 
 
+def _worker_site():
+    return os.environ.get("MANTA_WORKER_SITE") == "1"
+
+
 def _env_for_node():
     env = dict(os.environ)
-    # Workers must import this very manta package.
+    # Workers must import this very manta package, and (started with -S)
+    # find every package this interpreter finds.
     parent = os.path.dirname(_PKG_DIR)
     paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    if parent not in paths:
-        paths.insert(0, parent)
+    extra = [parent] + ([] if _worker_site() else [p for p in sys.path if p])
+    for p in reversed(extra):
+        if p not in paths:
+            paths.insert(0, p)
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
@@ -115,6 +122,8 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
     d = new_session_dir()
     r, w = os.pipe()
     args = [mantad_path(), "--session-dir", d, "--ready-fd", str(w), "--python", sys.executable]
+    if not _worker_site():
+        args.append("--python-no-site")
     args += ["--embedded"] if embedded else ["--head"] if head else []
     if port is not None:
         args += ["--port", str(port), "--host", host]

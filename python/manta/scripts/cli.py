@@ -127,8 +127,10 @@ def _port_owner(node, port):
     return None
 
 
-def _port_free(host, port):
-    """Whether a TCP listener could bind host:port right now."""
+def _check_listen(host, port):
+    """Fail clearly if a TCP listener could not bind host:port right now."""
+    import errno
+
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as e:
@@ -138,11 +140,15 @@ def _port_free(host, port):
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(addr)
-        return True
-    except PermissionError:
-        return True  # let the daemon report what it cannot do
-    except OSError:
-        return False
+    except OSError as e:
+        if e.errno == errno.EADDRINUSE:
+            raise CliError(f"Port {port} on {host} is already in use by another program. "
+                           "Choose another port with --port.") from None
+        if e.errno == errno.EACCES:
+            return  # let the daemon say what it cannot do
+        raise CliError(f"Cannot listen on {host}:{port}: {e.strerror}"
+                       + (" (is --node-ip-address an address of this machine?)"
+                          if e.errno == errno.EADDRNOTAVAIL else "")) from None
     finally:
         s.close()
 
@@ -207,9 +213,7 @@ def cmd_start(args):
         raise CliError(f"A manta node of this user already listens on port {args.port} "
                        f"(session {owner}). Stop it with `manta stop`, or choose another "
                        "port with --port.")
-    if args.port and not _port_free(args.node_ip_address, args.port):
-        raise CliError(f"Port {args.port} on {args.node_ip_address} is already in use by "
-                       "another program. Choose another port with --port.")
+    _check_listen(args.node_ip_address, args.port)
     sock, pid, session_dir, port, _proc = _start_detached(
         node, root, port=args.port, host=args.node_ip_address, num_cpus=args.num_cpus,
         num_gpus=args.num_gpus, resources=resources,

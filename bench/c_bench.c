@@ -1,0 +1,101 @@
+/* c_bench.c -- the C API's speed beside the machine's floor: empty task
+ * round trip, task throughput, put/get.  Prints a table. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "floor.h"
+#include "manta.h"
+
+static int empty(const manta_arg_view *args, size_t nargs, manta_result *res)
+{
+    (void)args, (void)nargs, (void)res;
+    return 0;
+}
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void die(int rc, const char *what)
+{
+    fprintf(stderr, "%s: %s (%s)\n", what, manta_strerror(rc), manta_last_error());
+    exit(1);
+}
+
+/* Median of n synchronous submit+get round trips, in microseconds. */
+static double sync_task_us(int n)
+{
+    double *t = malloc(sizeof *t * (size_t)n);
+    for (int i = 0; i < n + 200; i++) {
+        double s = now();
+        manta_ref *r;
+        int rc = manta_submit("empty", NULL, 0, NULL, &r);
+        if (rc) die(rc, "submit");
+        manta_value *v;
+        if ((rc = manta_get(r, 30, &v))) die(rc, "get");
+        manta_value_release(v);
+        manta_ref_release(r);
+        if (i >= 200) t[i - 200] = (now() - s) * 1e6;
+    }
+    qsort(t, (size_t)n, sizeof *t, cmp);
+    double med = t[n / 2];
+    free(t);
+    return med;
+}
+
+static double tasks_per_s(int n)
+{
+    manta_ref **refs = malloc(sizeof *refs * (size_t)n);
+    double s = now();
+    for (int i = 0; i < n; i++) {
+        int rc = manta_submit("empty", NULL, 0, NULL, &refs[i]);
+        if (rc) die(rc, "submit");
+    }
+    for (int i = 0; i < n; i++) {
+        manta_value *v;
+        int rc = manta_get(refs[i], 60, &v);
+        if (rc) die(rc, "get");
+        manta_value_release(v);
+        manta_ref_release(refs[i]);
+    }
+    double dt = now() - s;
+    free(refs);
+    return n / dt;
+}
+
+int main(int argc, char **argv)
+{
+    manta_register("empty", empty);
+    manta_config cfg;
+    manta_config_init(&cfg);
+    cfg.num_cpus = 2;
+    int rc = manta_init(&cfg);
+    if (rc) die(rc, "init");
+    int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    mt_floor fl;
+    mt_floor_measure(&fl, quick ? 1.0 : 2.0);
+    double sync_us = sync_task_us(quick ? 500 : 3000);
+    double tput = tasks_per_s(quick ? 20000 : 200000);
+    printf("%-34s | %12s | %-8s | %s\n", "metric", "value", "unit", "vs floor");
+    printf("%-34s-+-%12s-+-%-8s-+-%s\n", "----------------------------------", "------------",
+           "--------", "--------");
+    printf("%-34s | %12.2f | %-8s |\n", "floor: socket rtt cross-core", fl.sock_rtt_cross_us, "us");
+    printf("%-34s | %12.2f | %-8s |\n", "floor: socket rtt same core", fl.sock_rtt_same_us, "us");
+    printf("%-34s | %12.2f | %-8s | %.2fx cross-core rtt (target <= 2x)\n",
+           "C empty task submit+get, p50", sync_us, "us", sync_us / fl.sock_rtt_cross_us);
+    printf("%-34s | %12.0f | %-8s | target >= 150000\n", "C tasks/s, one driver", tput, "tasks/s");
+    manta_shutdown();
+    return 0;
+}
