@@ -83,11 +83,21 @@ int main(int argc, char **argv)
     cfg.num_cpus = 2;
     int rc = manta_init(&cfg);
     if (rc) die(rc, "init");
-    int quick = argc > 1 && !strcmp(argv[1], "--quick");
+    int quick = 0, json = 0;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--quick")) quick = 1;
+        if (!strcmp(argv[i], "--json")) json = 1;
+    }
     mt_floor fl;
     mt_floor_measure(&fl, quick ? 1.0 : 2.0);
     double sync_us = sync_task_us(quick ? 500 : 3000);
     double tput = tasks_per_s(quick ? 20000 : 200000);
+    if (json) {
+        printf("{\"sync_us\": %.3f, \"tasks_per_s\": %.1f, \"rtt_us\": %.3f}\n", sync_us, tput,
+               fl.sock_rtt_cross_us);
+        manta_shutdown();
+        return 0;
+    }
     printf("%-34s | %12s | %-8s | %s\n", "metric", "value", "unit", "vs floor");
     printf("%-34s-+-%12s-+-%-8s-+-%s\n", "----------------------------------", "------------",
            "--------", "--------");

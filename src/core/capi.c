@@ -161,6 +161,7 @@ static int worker_connect(void)
 {
     mt_core_opts o = {.role = MANTA__ROLE__ROLE_WORKER, .lang = MANTA__LANGUAGE__LANG_C};
     o.node_socket = getenv("MANTA_NODE_SOCKET");
+    o.runtime = getenv("MANTA_WORKER_RUNTIME"); /* nested C tasks use our kind of worker */
     o.worker_id = getenv("MANTA_WORKER_ID");
     if (!o.node_socket || !o.worker_id) return mt_err(MANTA_EINVAL, "worker without node info");
     mt_core *c;

@@ -409,8 +409,21 @@ static int handle_grant(mt_core *c, const Manta__LeaseGrant *g)
     cls->pending_requests--;
     free(r);
     if (g->status) {
-        if (g->status != MANTA_ECANCELLED)
-            mt_warn("lease refused: %s", g->error ? g->error : manta_strerror(g->status));
+        if (g->status != MANTA_ECANCELLED) {
+            /* The node can never run this class: fail what waits for it. */
+            mt_value *err = mt_value_error(g->status, "%s",
+                                           g->error && g->error[0] ? g->error
+                                                                   : manta_strerror(g->status));
+            while (cls->qhead) {
+                mt_task *t = cls->qhead;
+                cls->qhead = t->qnext;
+                cls->qlen--;
+                mt_value_ref(err);
+                fail_task(c, t, err);
+            }
+            cls->qtail = NULL;
+            mt_value_unref(err);
+        }
         class_pump(c, cls);
         return 0;
     }

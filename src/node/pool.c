@@ -184,7 +184,7 @@ static char **worker_env(mt_node *n, mt_worker *w)
 {
     size_t count = 0;
     while (environ[count]) count++;
-    char **env = mt_calloc(count + 12, sizeof *env);
+    char **env = mt_calloc(count + 16, sizeof *env);
     size_t k = 0;
     for (size_t i = 0; i < count; i++) {
         if (!strncmp(environ[i], "MANTA_WORKER", 12) || !strncmp(environ[i], "MANTA_NODE", 10))
@@ -200,6 +200,7 @@ static char **worker_env(mt_node *n, mt_worker *w)
     env[k++] = env_kv("MANTA_NODE_PID", pid);
     env[k++] = env_kv("MANTA_SESSION_DIR", n->session_dir);
     env[k++] = env_kv("PYTHONUNBUFFERED", "1");
+    env[k++] = env_kv("MANTA_WORKER_RUNTIME", w->runtime);
     return env;
 }
 
@@ -213,6 +214,10 @@ static void free_strv(char **v)
 static char **worker_argv(mt_node *n, const char *runtime)
 {
     char **argv = mt_calloc(6, sizeof *argv);
+    if (!runtime[0] && !n->python) {
+        free(argv);
+        return NULL; /* started by a C program: no interpreter known */
+    }
     if (!runtime[0]) {
         int k = 0;
         argv[k++] = mt_strdup(n->python ? n->python : "python3");

@@ -239,6 +239,14 @@ void mt_sched_dispatch(mt_node *n)
         }
         if (!mt_res_fits(&n->avail, &r->placement) || !mt_res_fits(&n->avail, &r->demand))
             continue;
+        if (!r->runtime[0] && !n->python) {
+            /* Python tasks on a node a C program started: no interpreter. */
+            send_grant(r->client, r->request_id, MANTA_EINVAL, NULL,
+                       "this node cannot start Python workers (it was not started from Python)");
+            req_unlink(s, r);
+            req_free(r);
+            continue;
+        }
         mt_worker *w = mt_pool_take_idle(n, r->runtime, r->client->job_id);
         if (!w) {
             r->waiting_worker = true;
