@@ -59,7 +59,10 @@ static uint8_t counter = 1;
 
 static void fill_message(ProtobufCMessage *m, mt_arena *a, int depth);
 
-static void *arena_alloc(mt_arena *a, size_t n) { return a->pa.alloc(a->pa.allocator_data, n); }
+static void *arena_alloc(mt_arena *a, size_t n)
+{
+    return a->pa.alloc(a->pa.allocator_data, n);
+}
 
 /* One element of field `fd` at `dst`. */
 static void fill_value(const ProtobufCFieldDescriptor *fd, void *dst, mt_arena *a, int depth)
@@ -68,17 +71,31 @@ static void fill_value(const ProtobufCFieldDescriptor *fd, void *dst, mt_arena *
     switch (fd->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32: *(int32_t *)dst = c % 2 ? -(int32_t)c : c; break;
+    case PROTOBUF_C_TYPE_SFIXED32:
+        *(int32_t *)dst = c % 2 ? -(int32_t)c : c;
+        break;
     case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32: *(uint32_t *)dst = 1000u * c; break;
+    case PROTOBUF_C_TYPE_FIXED32:
+        *(uint32_t *)dst = 1000u * c;
+        break;
     case PROTOBUF_C_TYPE_INT64:
     case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64: *(int64_t *)dst = c % 2 ? -10000LL * c : 10000LL * c; break;
+    case PROTOBUF_C_TYPE_SFIXED64:
+        *(int64_t *)dst = c % 2 ? -10000LL * c : 10000LL * c;
+        break;
     case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64: *(uint64_t *)dst = (uint64_t)c << 33 | c; break;
-    case PROTOBUF_C_TYPE_FLOAT: *(float *)dst = 0.5f * c; break;
-    case PROTOBUF_C_TYPE_DOUBLE: *(double *)dst = 0.25 * c; break;
-    case PROTOBUF_C_TYPE_BOOL: *(protobuf_c_boolean *)dst = 1; break;
+    case PROTOBUF_C_TYPE_FIXED64:
+        *(uint64_t *)dst = (uint64_t)c << 33 | c;
+        break;
+    case PROTOBUF_C_TYPE_FLOAT:
+        *(float *)dst = 0.5f * c;
+        break;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        *(double *)dst = 0.25 * c;
+        break;
+    case PROTOBUF_C_TYPE_BOOL:
+        *(protobuf_c_boolean *)dst = 1;
+        break;
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumDescriptor *ed = fd->descriptor;
         *(int *)dst = ed->values[ed->n_values > 1 ? 1 + c % (ed->n_values - 1) : 0].value;
@@ -94,7 +111,8 @@ static void fill_value(const ProtobufCFieldDescriptor *fd, void *dst, mt_arena *
         size_t n = id_len(fd->name);
         if (!n) n = 8 + c % 24;
         uint8_t *b = arena_alloc(a, n);
-        for (size_t i = 0; i < n; i++) b[i] = (uint8_t)(c + i * 7);
+        for (size_t i = 0; i < n; i++)
+            b[i] = (uint8_t)(c + i * 7);
         *(ProtobufCBinaryData *)dst = MT_BIN(b, n);
         break;
     }
@@ -117,12 +135,17 @@ static size_t elem_size(const ProtobufCFieldDescriptor *fd)
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-    case PROTOBUF_C_TYPE_DOUBLE: return 8;
+    case PROTOBUF_C_TYPE_DOUBLE:
+        return 8;
     case PROTOBUF_C_TYPE_STRING:
-    case PROTOBUF_C_TYPE_MESSAGE: return sizeof(void *);
-    case PROTOBUF_C_TYPE_BYTES: return sizeof(ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_BOOL: return sizeof(protobuf_c_boolean);
-    default: return 4;
+    case PROTOBUF_C_TYPE_MESSAGE:
+        return sizeof(void *);
+    case PROTOBUF_C_TYPE_BYTES:
+        return sizeof(ProtobufCBinaryData);
+    case PROTOBUF_C_TYPE_BOOL:
+        return sizeof(protobuf_c_boolean);
+    default:
+        return 4;
     }
 }
 
@@ -137,7 +160,8 @@ static void fill_message(ProtobufCMessage *m, mt_arena *a, int depth)
         if (fd->label == PROTOBUF_C_LABEL_REPEATED) {
             size_t n = 2;
             uint8_t *arr = arena_alloc(a, n * elem_size(fd));
-            for (size_t k = 0; k < n; k++) fill_value(fd, arr + k * elem_size(fd), a, depth);
+            for (size_t k = 0; k < n; k++)
+                fill_value(fd, arr + k * elem_size(fd), a, depth);
             *(size_t *)(base + fd->quantifier_offset) = n;
             *(void **)(base + fd->offset) = arr;
         } else {
@@ -207,7 +231,8 @@ static int value_seeds(void)
             memset(v->data, 0, size);
             uint64_t meta = mt_valfmt_write(v->data, fmt, fmt == MT_FMT_ERROR ? MANTA_ETIMEDOUT : 0,
                                             meta_len, lens, nbufs);
-            for (uint64_t i = 0; i < meta_len; i++) v->data[meta + i] = (uint8_t)('a' + i);
+            for (uint64_t i = 0; i < meta_len; i++)
+                v->data[meta + i] = (uint8_t)('a' + i);
             for (uint32_t b = 0; b < nbufs; b++)
                 memset(v->data + mt_valfmt_buf_off(v->data, b), 0x30 + (int)b, lens[b]);
             write_seed("fuzz_value", n++, v->data, v->size);

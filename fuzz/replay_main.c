@@ -58,12 +58,15 @@ static void save_current(void)
     if (!dir || !*dir) dir = ".";
     int k = 0;
     long v = cur_index;
-    do num[k++] = (char)('0' + v % 10);
+    do
+        num[k++] = (char)('0' + v % 10);
     while ((v /= 10) && k < 20);
     const char *parts[] = {dir, "/crash-", target_name, "-"};
     for (size_t i = 0; i < 4; i++)
-        for (const char *p = parts[i]; *p && n < sizeof path - 24; p++) path[n++] = *p;
-    while (k) path[n++] = num[--k];
+        for (const char *p = parts[i]; *p && n < sizeof path - 24; p++)
+            path[n++] = *p;
+    while (k)
+        path[n++] = num[--k];
     path[n] = '\0';
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     if (fd >= 0) {
@@ -188,17 +191,51 @@ static uint64_t rnd(void)
     return x * 2685821657736338717ull;
 }
 
-static size_t below(size_t n) { return n ? (size_t)(rnd() % n) : 0; }
+static size_t below(size_t n)
+{
+    return n ? (size_t)(rnd() % n) : 0;
+}
 
 static const uint64_t interesting[] = {
-    0, 1, 2, 7, 8, 15, 16, 19, 20, 21, 24, 63, 64, 65, 127, 128, 255, 256, 4095, 4096,
-    0x7fff, 0x8000, 0xffff, 0x10000, 0x7fffffff, 0x80000000u, 0xffffffffu, 0x100000000ull,
-    0x7fffffffffffffffull, 0x8000000000000000ull, 0xffffffffffffffffull, (1u << 20), (1u << 20) + 1,
+    0,
+    1,
+    2,
+    7,
+    8,
+    15,
+    16,
+    19,
+    20,
+    21,
+    24,
+    63,
+    64,
+    65,
+    127,
+    128,
+    255,
+    256,
+    4095,
+    4096,
+    0x7fff,
+    0x8000,
+    0xffff,
+    0x10000,
+    0x7fffffff,
+    0x80000000u,
+    0xffffffffu,
+    0x100000000ull,
+    0x7fffffffffffffffull,
+    0x8000000000000000ull,
+    0xffffffffffffffffull,
+    (1u << 20),
+    (1u << 20) + 1,
 };
 
 static void put_le(uint8_t *p, uint64_t v, int bytes)
 {
-    for (int i = 0; i < bytes; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < bytes; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* One mutation of buf[0..*n) in place (capacity FUZZ_MAX_INPUT). */
@@ -222,7 +259,8 @@ static void mutate_once(uint8_t *buf, size_t *n)
         size_t k = 1 + below(rnd() % 4 ? 8 : 256), at = below(len + 1);
         if (len + k > FUZZ_MAX_INPUT) break;
         memmove(buf + at + k, buf + at, len - at);
-        for (size_t i = 0; i < k; i++) buf[at + i] = (uint8_t)rnd();
+        for (size_t i = 0; i < k; i++)
+            buf[at + i] = (uint8_t)rnd();
         *n = len + k;
         break;
     }
@@ -263,7 +301,8 @@ static void mutate_once(uint8_t *buf, size_t *n)
         uint64_t v = interesting[below(sizeof interesting / 8)];
         if (rnd() % 3 == 0) { /* near the current value */
             uint64_t cur = 0;
-            for (int i = w - 1; i >= 0; i--) cur = cur << 8 | buf[at + (size_t)i];
+            for (int i = w - 1; i >= 0; i--)
+                cur = cur << 8 | buf[at + (size_t)i];
             v = cur + (uint64_t)(int64_t)(below(33) - 16);
         }
         put_le(buf + at, v, w);
@@ -331,7 +370,8 @@ int main(int argc, char **argv)
         load_corpus(argv[1]);
     }
     double t0 = now_s();
-    for (size_t i = 0; i < nseeds; i++) run_one(seeds[i].data, seeds[i].size, (long)i);
+    for (size_t i = 0; i < nseeds; i++)
+        run_one(seeds[i].data, seeds[i].size, (long)i);
 
     static uint8_t buf[FUZZ_MAX_INPUT];
     long done = 0;
@@ -340,20 +380,23 @@ int main(int argc, char **argv)
         size_t n = 0;
         if (!nseeds || rnd() % 10 == 0) { /* random bytes, short mostly */
             n = below(rnd() % 4 ? 64 : 2048);
-            for (size_t i = 0; i < n; i++) buf[i] = (uint8_t)rnd();
+            for (size_t i = 0; i < n; i++)
+                buf[i] = (uint8_t)rnd();
         } else {
             const seed *s = &seeds[below(nseeds)];
             n = s->size < FUZZ_MAX_INPUT ? s->size : FUZZ_MAX_INPUT;
             memcpy(buf, s->data, n);
             int rounds = 1 + (int)below(rnd() % 4 ? 3 : 16);
-            for (int r = 0; r < rounds; r++) mutate_once(buf, &n);
+            for (int r = 0; r < rounds; r++)
+                mutate_once(buf, &n);
         }
         run_one(buf, n, (long)nseeds + done);
     }
     double dt = now_s() - t0;
     printf("%s: %zu corpus inputs, %ld of %ld mutated inputs in %.2f s%s\n", target_name, nseeds,
            done, iterations, dt, done < iterations ? " (time budget reached)" : "");
-    for (size_t i = 0; i < nseeds; i++) free(seeds[i].data);
+    for (size_t i = 0; i < nseeds; i++)
+        free(seeds[i].data);
     free(seeds);
     return 0;
 }

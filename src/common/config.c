@@ -3,6 +3,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,8 +27,8 @@ static void load_i64(const char *field, int64_t *dst)
     char *end;
     errno = 0;
     long long x = strtoll(v, &end, 10);
-    if (errno || *end) {
-        fprintf(stderr, "manta: ignoring %s=%s: not an integer\n", name, v);
+    if (errno || *end || x < -1) {
+        fprintf(stderr, "manta: ignoring %s=%s: not an integer >= -1\n", name, v);
         return;
     }
     *dst = x;
@@ -42,8 +43,8 @@ static void load_f64(const char *field, double *dst)
     char *end;
     errno = 0;
     double x = strtod(v, &end);
-    if (errno || *end) {
-        fprintf(stderr, "manta: ignoring %s=%s: not a number\n", name, v);
+    if (errno || *end || !isfinite(x) || x < 0) {
+        fprintf(stderr, "manta: ignoring %s=%s: not a finite number >= 0\n", name, v);
         return;
     }
     *dst = x;

@@ -65,6 +65,8 @@ double mt_now_s(void);     /* monotonic seconds */
 double mt_wall_s(void);    /* wall clock seconds since the epoch */
 
 /* ---------------------------------------------------------------- misc */
+/* memcpy for large copies into shared memory (see copy.c). */
+void mt_copy(void *dst, const void *src, size_t n);
 void mt_random_bytes(void *buf, size_t n);
 /* Hex encode n bytes into out (2n+1 bytes). Returns out. */
 char *mt_hex(const void *bytes, size_t n, char *out);

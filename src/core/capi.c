@@ -298,7 +298,7 @@ MANTA_API int manta_put(const void *data, size_t len, manta_ref **out)
     int rc = mt_core_put_begin(G, mt_valfmt_size(len, NULL, 0), &p, &dst);
     if (rc) return rc;
     uint64_t off = mt_valfmt_write(dst, MT_FMT_RAW, 0, len, NULL, 0);
-    if (len) memcpy(dst + off, data, len);
+    if (len) mt_copy(dst + off, data, len);
     mt_obj *o;
     rc = mt_core_put_end(G, &p, NULL, 0, &o);
     if (rc) return rc;
@@ -414,7 +414,7 @@ MANTA_API int manta_result_set(manta_result *res, size_t index, const void *data
     if (!res) return mt_err(MANTA_EINVAL, "manta_result_set: no result");
     void *p = manta_result_alloc(res, index, len);
     if (!p) return MANTA_EINVAL; /* out of range, already set, or no room */
-    if (len) memcpy(p, data, len);
+    if (len) mt_copy(p, data, len);
     return 0;
 }
 

@@ -48,6 +48,12 @@ int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m)
         manta__push_task__free_unpacked(m, NULL);
         return 0;
     }
+    for (size_t i = 0; i < m->n_tasks; i++) {
+        if (m->tasks[i]->task_id.len != MT_TASK_ID_LEN) {
+            manta__push_task__free_unpacked(m, NULL);
+            return mt_err(MANTA_EPROTO, "a pushed task has no task id");
+        }
+    }
     exec_batch *b = mt_calloc(1, sizeof *b);
     b->msg = m;
     b->remaining = (uint32_t)m->n_tasks;
@@ -59,8 +65,8 @@ int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m)
         t->conn = conn;
         mt_conn_ref(conn);
         t->caller = peer;
-        t->args = mt_calloc(s->n_args + 1, sizeof *t->args);
-        t->rets = mt_calloc(s->num_returns + 1, sizeof *t->rets);
+        t->args = mt_calloc((size_t)s->n_args + 1, sizeof *t->args);
+        t->rets = mt_calloc((size_t)s->num_returns + 1, sizeof *t->rets);
         if (c->xq_tail) c->xq_tail->next = t;
         else c->xq_head = t;
         c->xq_tail = t;
@@ -251,8 +257,8 @@ void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error)
 {
     const Manta__TaskSpec *s = t->spec;
     Manta__TaskReply rep = MANTA__TASK_REPLY__INIT;
-    Manta__ReturnObject *ro = mt_calloc(s->num_returns + 1, sizeof *ro);
-    Manta__ReturnObject **rp = mt_calloc(s->num_returns + 1, sizeof *rp);
+    Manta__ReturnObject *ro = mt_calloc((size_t)s->num_returns + 1, sizeof *ro);
+    Manta__ReturnObject **rp = mt_calloc((size_t)s->num_returns + 1, sizeof *rp);
     pthread_mutex_lock(&c->mu);
     for (uint32_t i = 0; i < s->num_returns; i++) {
         exec_ret *r = &t->rets[i];

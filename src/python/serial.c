@@ -103,9 +103,9 @@ void mpy_ser_write(const mpy_ser *s, uint8_t *dst, uint8_t fmt)
 {
     uint64_t mlen = (uint64_t)PyBytes_GET_SIZE(s->meta);
     uint64_t off = mt_valfmt_write(dst, fmt, 0, mlen, s->lens, (uint32_t)s->nviews);
-    memcpy(dst + off, PyBytes_AS_STRING(s->meta), mlen);
+    mt_copy(dst + off, PyBytes_AS_STRING(s->meta), mlen);
     for (Py_ssize_t i = 0; i < s->nviews; i++)
-        memcpy(dst + mt_valfmt_buf_off(dst, (uint32_t)i), s->views[i].buf, s->lens[i]);
+        mt_copy(dst + mt_valfmt_buf_off(dst, (uint32_t)i), s->views[i].buf, s->lens[i]);
 }
 
 void mpy_ser_free(mpy_ser *s)

@@ -230,6 +230,12 @@ void mt_sched_dispatch(mt_node *n)
 {
     mt_sched *s = n->sched;
     if (n->stopping) return;
+    /* `room`: what is left once earlier requests are served, including those
+     * still waiting for a worker to start -- so that each worker started
+     * has a request that can use it. */
+    mt_res_set room;
+    mt_res_init(&room);
+    mt_res_copy(&room, &n->avail);
     for (lease_req *r = s->head, *next; r; r = next) {
         next = r->next;
         r->waiting_worker = false;
@@ -237,8 +243,7 @@ void mt_sched_dispatch(mt_node *n)
             warn_infeasible(r);
             continue;
         }
-        if (!mt_res_fits(&n->avail, &r->placement) || !mt_res_fits(&n->avail, &r->demand))
-            continue;
+        if (!mt_res_fits(&room, &r->placement) || !mt_res_fits(&room, &r->demand)) continue;
         if (!r->runtime[0] && !n->python) {
             /* Python tasks on a node a C program started: no interpreter. */
             send_grant(r->client, r->request_id, MANTA_EINVAL, NULL,
@@ -247,6 +252,7 @@ void mt_sched_dispatch(mt_node *n)
             req_free(r);
             continue;
         }
+        mt_res_sub(&room, &r->demand);
         mt_worker *w = mt_pool_take_idle(n, r->runtime, r->client->job_id);
         if (!w) {
             r->waiting_worker = true;
@@ -259,6 +265,7 @@ void mt_sched_dispatch(mt_node *n)
         req_unlink(s, r);
         req_free(r);
     }
+    mt_res_free(&room);
     start_needed(n);
 }
 

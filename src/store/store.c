@@ -85,7 +85,7 @@ int mt_store_create(mt_store *st, const mt_oid *id, uint64_t size, const mt_wid 
 {
     if (mt_map_get(&st->objs, id)) return MANTA_EEXIST;
     uint64_t alloc_size = size ? size : 1;
-    if (MT_ALIGN_UP(alloc_size, 64) > st->capacity)
+    if (size > st->capacity || MT_ALIGN_UP(alloc_size, 64) > st->capacity)
         return mt_err(MANTA_ETOOBIG, "object of %lu bytes exceeds the store capacity %lu",
                       (unsigned long)size, (unsigned long)st->capacity);
     uint64_t off;

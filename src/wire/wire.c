@@ -274,18 +274,41 @@ static int check_field(const ProtobufCMessage *m, const ProtobufCFieldDescriptor
     return 0;
 }
 
+/* Counts that size allocations on the receiving side. */
+#define MT_MAX_RETURNS 1000000
+
+static int check_limits(const ProtobufCMessage *m, char *err, size_t errlen)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++) {
+        if (m->unknown_fields[i].tag == 0) {
+            snprintf(err, errlen, "field number 0 in %s", m->descriptor->name);
+            return MANTA_EPROTO;
+        }
+    }
+    const ProtobufCFieldDescriptor *f =
+        protobuf_c_message_descriptor_get_field_by_name(m->descriptor, "num_returns");
+    if (f && f->type == PROTOBUF_C_TYPE_UINT32) {
+        uint32_t v = *(const uint32_t *)((const uint8_t *)m + f->offset);
+        if (v > MT_MAX_RETURNS) {
+            snprintf(err, errlen, "num_returns %u exceeds %u", v, MT_MAX_RETURNS);
+            return MANTA_EPROTO;
+        }
+    }
+    return 0;
+}
+
 static int validate_depth(const ProtobufCMessage *m, int depth, char *err, size_t errlen)
 {
     if (depth > 8) {
         snprintf(err, errlen, "message nested too deeply");
         return MANTA_EPROTO;
     }
+    int rc = check_limits(m, err, errlen);
+    if (rc) return rc;
     const ProtobufCMessageDescriptor *d = m->descriptor;
-    for (unsigned i = 0; i < d->n_fields; i++) {
-        int rc = check_field(m, &d->fields[i], depth, err, errlen);
-        if (rc) return rc;
-    }
-    return 0;
+    for (unsigned i = 0; i < d->n_fields && !rc; i++)
+        rc = check_field(m, &d->fields[i], depth, err, errlen);
+    return rc;
 }
 
 int mt_wire_validate(const ProtobufCMessage *m, char *err, size_t errlen)

@@ -24,9 +24,8 @@
  * (CK_FORK), a write per check; hot loops use this quiet form. */
 #define CK(cond)                                                                                   \
     do {                                                                                           \
-        if (!(cond)) ck_abort_msg("check failed: %s", #cond);                                     \
+        if (!(cond)) ck_abort_msg("check failed: %s", #cond);                                      \
     } while (0)
-
 
 static uint64_t rng_state;
 
@@ -123,7 +122,8 @@ START_TEST(test_buf_compaction)
     mt_buf b;
     mt_buf_init(&b);
     uint8_t chunk[100];
-    for (int i = 0; i < 100; i++) chunk[i] = (uint8_t)i;
+    for (int i = 0; i < 100; i++)
+        chunk[i] = (uint8_t)i;
     mt_buf_append(&b, chunk, 100);
     mt_buf_append(&b, chunk, 100);
     size_t cap = b.cap;
@@ -159,13 +159,15 @@ START_TEST(test_buf_stream)
     for (int round = 0; round < 20000; round++) {
         if (rng() % 2) {
             size_t n = rng() % sizeof tmp;
-            for (size_t i = 0; i < n; i++) tmp[i] = (uint8_t)((wr + i) * 7);
+            for (size_t i = 0; i < n; i++)
+                tmp[i] = (uint8_t)((wr + i) * 7);
             mt_buf_append(&b, tmp, n);
             wr += n;
         } else {
             size_t avail = mt_buf_avail(&b);
             size_t n = avail ? rng() % (avail + 1) : 0;
-            for (size_t i = 0; i < n; i++) CK(mt_buf_head(&b)[i] == (uint8_t)((rd + i) * 7));
+            for (size_t i = 0; i < n; i++)
+                CK(mt_buf_head(&b)[i] == (uint8_t)((rd + i) * 7));
             mt_buf_consume(&b, n);
             rd += n;
         }
@@ -232,7 +234,8 @@ static uint64_t item_hash(const uint8_t key[20])
 static void key_from(uint8_t key[20], uint64_t n)
 {
     memset(key, 0, 20);
-    for (int i = 0; i < 8; i++) key[i] = (uint8_t)(n >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(n >> (8 * i));
     key[19] = 0xa5;
 }
 
@@ -332,7 +335,8 @@ START_TEST(test_map_collisions)
         check_map(&m);
         /* Delete in a random order, checking the probe runs every time. */
         int order[N];
-        for (int i = 0; i < N; i++) order[i] = i;
+        for (int i = 0; i < N; i++)
+            order[i] = i;
         for (int i = N - 1; i > 0; i--) {
             int j = (int)(rng() % (uint64_t)(i + 1)), t = order[i];
             order[i] = order[j];
@@ -341,7 +345,8 @@ START_TEST(test_map_collisions)
         for (int i = 0; i < N; i++) {
             ck_assert_ptr_eq(mt_map_del(&m, keys[order[i]]), &items[order[i]]);
             check_map(&m);
-            for (int j = i + 1; j < N; j++) CK(mt_map_get(&m, keys[order[j]]) == &items[order[j]]);
+            for (int j = i + 1; j < N; j++)
+                CK(mt_map_get(&m, keys[order[j]]) == &items[order[j]]);
         }
         ck_assert_uint_eq(m.size, 0);
         mt_map_free(&m);
@@ -366,7 +371,8 @@ START_TEST(test_map_wraparound)
         mt_map m = new_map();
         item items[N];
         int perm[N];
-        for (int i = 0; i < N; i++) perm[i] = i;
+        for (int i = 0; i < N; i++)
+            perm[i] = i;
         for (int i = N - 1; i > 0; i--) {
             int j = (int)(rng() % (uint64_t)(i + 1)), t = perm[i];
             perm[i] = perm[j];
@@ -385,7 +391,8 @@ START_TEST(test_map_wraparound)
             CK(got == (gone[victim] ? NULL : (void *)&items[victim]));
             gone[victim] = true;
             check_map(&m);
-            for (int j = 0; j < N; j++) CK(mt_map_get(&m, keys[j]) == (gone[j] ? NULL : &items[j]));
+            for (int j = 0; j < N; j++)
+                CK(mt_map_get(&m, keys[j]) == (gone[j] ? NULL : &items[j]));
         }
         mt_map_free(&m);
     }
@@ -416,12 +423,15 @@ START_TEST(test_map_iterate)
         count++;
     }
     ck_assert_uint_eq(count, N);
-    for (int i = 0; i < N; i++) ck_assert_int_eq(seen[i], 1);
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(seen[i], 1);
     snap = mt_map_items(&m, &n);
     ck_assert_uint_eq(n, N);
     memset(seen, 0, sizeof seen);
-    for (size_t i = 0; i < n; i++) seen[((item *)snap[i])->value]++;
-    for (int i = 0; i < N; i++) ck_assert_int_eq(seen[i], 1);
+    for (size_t i = 0; i < n; i++)
+        seen[((item *)snap[i])->value]++;
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(seen[i], 1);
     /* The snapshot allows deleting everything while walking it. */
     for (size_t i = 0; i < n; i++)
         ck_assert_ptr_eq(mt_map_del(&m, ((item *)snap[i])->key), snap[i]);
@@ -442,10 +452,11 @@ START_TEST(test_map_model)
     enum { UNIVERSE = 3000, OPS = 100000, COLLIDING = 200 };
     item *items = mt_calloc(UNIVERSE, sizeof *items);
     bool *present = mt_calloc(UNIVERSE, sizeof *present);
-    uint8_t (*keys)[20] = mt_malloc(UNIVERSE * sizeof *keys);
+    uint8_t(*keys)[20] = mt_malloc(UNIVERSE * sizeof *keys);
     uint64_t counter = 1u << 20;
     colliding_keys(keys, COLLIDING, 10, 3, &counter);
-    for (int i = COLLIDING; i < UNIVERSE; i++) key_from(keys[i], (uint64_t)i * 2654435761u);
+    for (int i = COLLIDING; i < UNIVERSE; i++)
+        key_from(keys[i], (uint64_t)i * 2654435761u);
     for (int i = 0; i < UNIVERSE; i++) {
         memcpy(items[i].key, keys[i], 20);
         items[i].value = i;
@@ -483,7 +494,8 @@ START_TEST(test_map_model)
     size_t n;
     void **snap = mt_map_items(&m, &n);
     ck_assert_uint_eq(n, size);
-    for (size_t i = 0; i < n; i++) ck_assert(present[((item *)snap[i])->value]);
+    for (size_t i = 0; i < n; i++)
+        ck_assert(present[((item *)snap[i])->value]);
     free(snap);
     mt_map_free(&m);
     free(keys);
@@ -497,7 +509,8 @@ END_TEST
 START_TEST(test_hex)
 {
     uint8_t bytes[256], back[256];
-    for (int i = 0; i < 256; i++) bytes[i] = (uint8_t)i;
+    for (int i = 0; i < 256; i++)
+        bytes[i] = (uint8_t)i;
     char hex[513];
     ck_assert_ptr_eq(mt_hex(bytes, 256, hex), hex);
     ck_assert_uint_eq(strlen(hex), 512);
@@ -511,7 +524,8 @@ START_TEST(test_hex)
     ck_assert_int_eq(mt_unhex("AbCd", two, 2), 0); /* either case */
     ck_assert_uint_eq(two[0], 0xab);
     ck_assert_uint_eq(two[1], 0xcd);
-    static const char *bad[] = {"abc", "abcde", "", "abcg", "0x12", " 123", "12 3", "zz00", "ab\n1"};
+    static const char *bad[] = {"abc",  "abcde", "",     "abcg", "0x12",
+                                " 123", "12 3",  "zz00", "ab\n1"};
     for (size_t i = 0; i < MT_ARRAY_LEN(bad); i++) {
         two[0] = 0x11;
         int rc = mt_unhex(bad[i], two, 2);
@@ -523,7 +537,8 @@ END_TEST
 START_TEST(test_ids)
 {
     mt_tid t;
-    for (int i = 0; i < MT_TASK_ID_LEN; i++) t.b[i] = (uint8_t)(i + 1);
+    for (int i = 0; i < MT_TASK_ID_LEN; i++)
+        t.b[i] = (uint8_t)(i + 1);
     mt_oid o = mt_oid_for(&t, 0x01020304);
     ck_assert_uint_eq(mt_oid_index(&o), 0x01020304);
     ck_assert_uint_eq(o.b[16], 4);
@@ -556,7 +571,8 @@ static void clear_env(void)
         char env[96] = "MANTA_";                                                                   \
         const char *p = #name;                                                                     \
         size_t k = 6;                                                                              \
-        for (; *p; p++) env[k++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);                  \
+        for (; *p; p++)                                                                            \
+            env[k++] = (char)(*p >= 'a' && *p <= 'z' ? *p - 32 : *p);                              \
         env[k] = '\0';                                                                             \
         unsetenv(env);                                                                             \
     }
@@ -613,7 +629,10 @@ START_TEST(test_config_env)
 }
 END_TEST
 
-static void load_quietly(void) { mt_config_load(); }
+static void load_quietly(void)
+{
+    mt_config_load();
+}
 
 START_TEST(test_config_malformed)
 {
@@ -667,11 +686,12 @@ START_TEST(test_config_dump)
     char out[16384];
     size_t n = 0;
     ssize_t r;
-    while ((r = read(fds[0], out + n, sizeof out - 1 - n)) > 0) n += (size_t)r;
+    while ((r = read(fds[0], out + n, sizeof out - 1 - n)) > 0)
+        n += (size_t)r;
     close(fds[0]);
     out[n] = '\0';
 #define MT_CFG_NAME_(type, name, def, doc)                                                         \
-    ck_assert_msg(strstr(out, #name) != NULL, #name " missing from the dump");                    \
+    ck_assert_msg(strstr(out, #name) != NULL, #name " missing from the dump");                     \
     ck_assert_msg(strstr(out, doc) != NULL, #name "'s doc missing from the dump");
     MT_CONFIG_TABLE(MT_CFG_NAME_)
 #undef MT_CFG_NAME_
@@ -788,7 +808,8 @@ START_TEST(test_alloc_helpers)
     ck_assert_ptr_nonnull(p);
     free(p);
     int *z = mt_calloc(10, sizeof *z);
-    for (int i = 0; i < 10; i++) ck_assert_int_eq(z[i], 0);
+    for (int i = 0; i < 10; i++)
+        ck_assert_int_eq(z[i], 0);
     free(z);
     uint64_t t0 = mt_now_ns();
     ck_assert_uint_ge(mt_now_ns(), t0);

@@ -16,18 +16,19 @@
  * (CK_FORK), a write per check; hot loops use this quiet form. */
 #define CK(cond)                                                                                   \
     do {                                                                                           \
-        if (!(cond)) ck_abort_msg("check failed: %s", #cond);                                     \
+        if (!(cond)) ck_abort_msg("check failed: %s", #cond);                                      \
     } while (0)
-
 
 static void put64(uint8_t *p, uint64_t x)
 {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(x >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(x >> (8 * i));
 }
 
 static void put32(uint8_t *p, uint32_t x)
 {
-    for (int i = 0; i < 4; i++) p[i] = (uint8_t)(x >> (8 * i));
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(x >> (8 * i));
 }
 
 /* A serialized value with `meta_len` bytes of meta and the given buffers,
@@ -40,10 +41,12 @@ static uint8_t *make_value(uint8_t fmt, int32_t code, uint64_t meta_len, const u
     memset(p, 0xcc, *size);
     uint64_t meta_off = mt_valfmt_write(p, fmt, code, meta_len, lens, nbufs);
     ck_assert_uint_eq(meta_off, MT_VAL_HDR + 16ull * nbufs);
-    for (uint64_t i = 0; i < meta_len; i++) p[meta_off + i] = (uint8_t)(i * 3 + 1);
+    for (uint64_t i = 0; i < meta_len; i++)
+        p[meta_off + i] = (uint8_t)(i * 3 + 1);
     for (uint32_t b = 0; b < nbufs; b++) {
         uint64_t off = mt_valfmt_buf_off(p, b);
-        for (uint64_t i = 0; i < lens[b]; i++) p[off + i] = (uint8_t)(b * 41 + i);
+        for (uint64_t i = 0; i < lens[b]; i++)
+            p[off + i] = (uint8_t)(b * 41 + i);
     }
     return p;
 }
@@ -90,7 +93,8 @@ START_TEST(test_roundtrip)
                 ck_assert_ptr_eq(v.meta, p + MT_VAL_HDR + 16 * nbufs);
                 ck_assert_ptr_eq(v.base, p);
                 ck_assert_uint_eq(v.size, size);
-                for (uint64_t i = 0; i < metas[mi]; i++) CK(v.meta[i] == (uint8_t)(i * 3 + 1));
+                for (uint64_t i = 0; i < metas[mi]; i++)
+                    CK(v.meta[i] == (uint8_t)(i * 3 + 1));
                 uint64_t end = MT_VAL_HDR + 16ull * nbufs + metas[mi];
                 for (uint32_t b = 0; b < nbufs; b++) {
                     const uint8_t *bp = NULL;
@@ -99,11 +103,12 @@ START_TEST(test_roundtrip)
                     ck_assert_uint_eq(len, lens[b]);
                     uint64_t off = (uint64_t)(bp - p);
                     ck_assert_uint_eq(off, mt_valfmt_buf_off(p, b));
-                    ck_assert_uint_eq(off % MT_VAL_ALIGN, 0);  /* aligned in the value */
-                    ck_assert_uint_eq((uintptr_t)bp % 64, 0); /* and in memory */
-                    ck_assert_uint_ge(off, end);              /* no overlap, in order */
+                    ck_assert_uint_eq(off % MT_VAL_ALIGN, 0);   /* aligned in the value */
+                    ck_assert_uint_eq((uintptr_t)bp % 64, 0);   /* and in memory */
+                    ck_assert_uint_ge(off, end);                /* no overlap, in order */
                     ck_assert_uint_lt(off - end, MT_VAL_ALIGN); /* no waste */
-                    for (uint64_t i = 0; i < len; i++) CK(bp[i] == (uint8_t)(b * 41 + i));
+                    for (uint64_t i = 0; i < len; i++)
+                        CK(bp[i] == (uint8_t)(b * 41 + i));
                     end = off + len;
                 }
                 ck_assert_uint_eq(end, size); /* nothing after the last section */
@@ -134,9 +139,8 @@ START_TEST(test_sizes)
     /* Header fields are little endian at fixed places. */
     uint8_t h[MT_VAL_HDR];
     mt_valfmt_write(h, MT_FMT_ERROR, -3, 0x0102030405060708ull, NULL, 0);
-    static const uint8_t want[MT_VAL_HDR] = {'M', 'T', 'V', '1', 4,    0,    0,    0,
-                                             0,   0,   0,   0,   0xfd, 0xff, 0xff, 0xff,
-                                             8,   7,   6,   5,   4,    3,    2,    1};
+    static const uint8_t want[MT_VAL_HDR] = {'M',  'T',  'V',  '1',  4, 0, 0, 0, 0, 0, 0, 0,
+                                             0xfd, 0xff, 0xff, 0xff, 8, 7, 6, 5, 4, 3, 2, 1};
     ck_assert_mem_eq(h, want, MT_VAL_HDR);
 }
 END_TEST
@@ -232,16 +236,16 @@ START_TEST(test_corrupted)
         uint64_t off, len;
         bool ok;
     } bufs[] = {
-        {0, 0, 0, true},          /* may point anywhere inside */
-        {1, size, 0, true},       /* empty at the very end */
-        {1, size - 1, 1, true},   /* last byte */
-        {1, size + 1, 0, false},  /* past the end */
+        {0, 0, 0, true},         /* may point anywhere inside */
+        {1, size, 0, true},      /* empty at the very end */
+        {1, size - 1, 1, true},  /* last byte */
+        {1, size + 1, 0, false}, /* past the end */
         {1, size, 1, false},
         {0, 64, size, false},
         {0, UINT64_MAX, 0, false},
         {0, UINT64_MAX - 10, 20, false}, /* off + len wraps */
         {1, 0, UINT64_MAX, false},
-        {1, 8, UINT64_MAX - 7, false},  /* wraps to 0 */
+        {1, 8, UINT64_MAX - 7, false}, /* wraps to 0 */
         {0, 1ull << 63, 1ull << 63, false},
     };
     for (size_t i = 0; i < MT_ARRAY_LEN(bufs); i++) {

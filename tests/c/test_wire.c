@@ -19,16 +19,16 @@
  * (CK_FORK), a write per check; hot loops use this quiet form. */
 #define CK(cond)                                                                                   \
     do {                                                                                           \
-        if (!(cond)) ck_abort_msg("check failed: %s", #cond);                                     \
+        if (!(cond)) ck_abort_msg("check failed: %s", #cond);                                      \
     } while (0)
-
 
 static uint8_t idbuf[8][64];
 
 /* A byte id of `n` bytes whose content depends on `seed` (n <= 64). */
 static ProtobufCBinaryData id_of(int slot, size_t n, uint8_t seed)
 {
-    for (size_t i = 0; i < n; i++) idbuf[slot][i] = (uint8_t)(seed + i * 13);
+    for (size_t i = 0; i < n; i++)
+        idbuf[slot][i] = (uint8_t)(seed + i * 13);
     return MT_BIN(idbuf[slot], n);
 }
 
@@ -111,7 +111,8 @@ START_TEST(test_roundtrip_many)
     mt_wire_append(&b, MANTA__MSG_TYPE__MSG_SHUTDOWN, &shut.base);
 
     static uint8_t big[100000];
-    for (size_t i = 0; i < sizeof big; i++) big[i] = (uint8_t)(i * 31);
+    for (size_t i = 0; i < sizeof big; i++)
+        big[i] = (uint8_t)(i * 31);
     Manta__KvPut kv = MANTA__KV_PUT__INIT;
     kv.ns = "fn";
     kv.key = MT_BIN("k", 1);
@@ -142,8 +143,8 @@ START_TEST(test_roundtrip_many)
     mt_arena a;
     mt_arena_init(&a);
     char err[256];
-    static const uint16_t want[] = {MANTA__MSG_TYPE__MSG_HELLO, MANTA__MSG_TYPE__MSG_OBJ_GET,
-                                    MANTA__MSG_TYPE__MSG_SHUTDOWN, MANTA__MSG_TYPE__MSG_KV_PUT,
+    static const uint16_t want[] = {MANTA__MSG_TYPE__MSG_HELLO,      MANTA__MSG_TYPE__MSG_OBJ_GET,
+                                    MANTA__MSG_TYPE__MSG_SHUTDOWN,   MANTA__MSG_TYPE__MSG_KV_PUT,
                                     MANTA__MSG_TYPE__MSG_TASK_REPLY, MANTA__MSG_TYPE__MSG_WARNING};
     for (size_t k = 0; k < MT_ARRAY_LEN(want); k++) {
         mt_frame f;
@@ -398,12 +399,12 @@ START_TEST(test_decode_garbage)
         const char *bytes;
         size_t n;
     } bad[] = {
-        {"\xff", 1},                 /* wire type 7 */
-        {"\x08", 1},                 /* tag without its varint */
-        {"\x08\x80", 2},             /* varint cut short */
-        {"\x12\x05\x61", 3},         /* length beyond the payload */
-        {"\x12\xff\xff\xff\xff\x0f", 6}, /* 4 GB length */
-        {"\x00\x01", 2},             /* field number 0 */
+        {"\xff", 1},                                              /* wire type 7 */
+        {"\x08", 1},                                              /* tag without its varint */
+        {"\x08\x80", 2},                                          /* varint cut short */
+        {"\x12\x05\x61", 3},                                      /* length beyond the payload */
+        {"\x12\xff\xff\xff\xff\x0f", 6},                          /* 4 GB length */
+        {"\x00\x01", 2},                                          /* field number 0 */
         {"\x08\x80\x80\x80\x80\x80\x80\x80\x80\x80\x80\x01", 12}, /* 11-byte varint */
     };
     mt_arena a;
