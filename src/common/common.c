@@ -165,6 +165,13 @@ uint64_t mt_now_ns(void)
 
 double mt_now_s(void) { return (double)mt_now_ns() / 1e9; }
 
+double mt_now_coarse(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
 double mt_wall_s(void)
 {
     struct timespec ts;

@@ -62,6 +62,7 @@ int mt_err_sys(const char *what);
 /* ---------------------------------------------------------------- time */
 uint64_t mt_now_ns(void);  /* monotonic */
 double mt_now_s(void);     /* monotonic seconds */
+double mt_now_coarse(void); /* monotonic seconds, ~4 ms resolution, cheaper */
 double mt_wall_s(void);    /* wall clock seconds since the epoch */
 
 /* ---------------------------------------------------------------- misc */

@@ -85,15 +85,44 @@ static void lead(mt_core *c, double deadline)
         uv_timer_start(&c->deadline_timer, deadline_cb, left > 0 ? (uint64_t)(left * 1000) + 1 : 0,
                        0);
     }
+    uint64_t gen = c->gen;
     pthread_mutex_unlock(&c->mu);
-    uv_run(&c->loop, UV_RUN_ONCE);
+    /* Poll without sleeping for a short while first: a reply that lands
+     * within microseconds then costs no sleep/wake pair on either side. */
+    uint64_t until = mt_now_ns() + (uint64_t)mt_cfg.spin_us * 1000;
+    bool got = false;
+    while (mt_cfg.spin_us > 0 && mt_now_ns() < until) {
+        uv_run(&c->loop, UV_RUN_NOWAIT);
+        if (__atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) != gen || c->stopping) {
+            got = true;
+            break;
+        }
+    }
+    if (!got) uv_run(&c->loop, UV_RUN_ONCE);
     pthread_mutex_lock(&c->mu);
     uv_timer_stop(&c->deadline_timer);
     c->loop_busy = false;
-    c->lead_ended = mt_now_s();
+    c->last_active = mt_now_coarse();
     pthread_cond_broadcast(&c->cv);
     /* No signal to the background thread: it looks again within the grace
      * period (see io_main), and by then this thread may be leading again. */
+}
+
+/* Handle whatever has arrived, without waiting, if the loop is free.  A
+ * thread that submits in a tight loop calls this now and then, so replies
+ * are read in batches by the busy thread instead of waking another. */
+void do_poll_now(mt_core *c)
+{
+    if (!c->io_running || c->loop_busy || c->stopping) return;
+    c->loop_busy = true;
+    c->loop_bg = false;
+    c->cl.thread = pthread_self();
+    pthread_mutex_unlock(&c->mu);
+    uv_run(&c->loop, UV_RUN_NOWAIT);
+    pthread_mutex_lock(&c->mu);
+    c->loop_busy = false;
+    c->last_active = mt_now_coarse();
+    pthread_cond_broadcast(&c->cv);
 }
 
 static int cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
@@ -116,6 +145,7 @@ static int cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadl
 int do_wait(mt_core *c, double deadline)
 {
     uint64_t gen = c->gen;
+    if (c->nheld) do_exec_flush_held(c); /* never sleep on replies held back */
     for (;;) {
         if (c->gen != gen || c->stopping) return 0;
         if (deadline >= 0 && mt_now_s() >= deadline) return MANTA_ETIMEDOUT;
@@ -507,6 +537,7 @@ static void on_tick(uv_timer_t *t)
     mt_core *c = t->data;
     pthread_mutex_lock(&c->mu);
     flush_releases(c);
+    do_exec_flush_held(c);
     do_sub_tick(c);
     pthread_mutex_unlock(&c->mu);
 }
@@ -535,9 +566,9 @@ static void *io_main(void *arg)
             cond_wait_until(&c->bg_cv, &c->mu, mt_now_s() + grace);
             continue;
         }
-        double idle = mt_now_s() - c->lead_ended;
+        double idle = mt_now_coarse() - c->last_active;
         if (idle < grace) {
-            cond_wait_until(&c->bg_cv, &c->mu, c->lead_ended + grace);
+            cond_wait_until(&c->bg_cv, &c->mu, c->last_active + grace);
             continue;
         }
         c->loop_busy = true;

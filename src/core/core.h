@@ -210,7 +210,8 @@ struct mt_core {
     bool stop_sent;           /* asked the background thread to leave the loop */
     int want_loop;            /* user threads waiting to lead */
     bool bg_parked;           /* the background thread waits for the loop to be free */
-    double lead_ended;        /* when a user thread last left the loop */
+    double last_active;       /* when a user thread last called in or left the loop */
+    uint32_t since_poll;      /* submissions since the submitting thread polled */
     mt_conn *daemon;
     mt_conn **to_start;       /* created off the loop thread, started by it */
     size_t nto_start;
@@ -232,6 +233,8 @@ struct mt_core {
     size_t xq_len;
     pthread_cond_t xcv;
     bool blocked_sent;
+    mt_conn **held;           /* connections with replies held back */
+    size_t nheld;
     /* statistics */
     uint64_t tasks_submitted, tasks_done;
 };
@@ -246,6 +249,7 @@ void mt_core_disconnect(mt_core *c);
  * the deadline passed, 0 otherwise. */
 int do_wait(mt_core *c, double deadline);
 void do_notify(mt_core *c);
+void do_poll_now(mt_core *c);
 mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint);
 mt_peer *do_peer_from_proto(mt_core *c, const Manta__Address *a);
 /* Our outgoing connection to a peer (connected on demand); NULL if it
@@ -367,6 +371,8 @@ uint8_t *mt_exec_return_alloc(mt_core *c, mt_exec_task *t, uint32_t index, uint6
 /* Send the reply and free the task.  status: MANTA__TASK_STATUS__*. */
 void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error);
 void do_exec_free_all(mt_core *c);
+void do_exec_hold(mt_core *c, mt_conn *conn);
+void do_exec_flush_held(mt_core *c);
 
 /* ---------------------------------------------------------------- plasma.c */
 int do_plasma_create(mt_core *c, const mt_oid *id, uint64_t size, const mt_wid *owner,

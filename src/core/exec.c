@@ -100,6 +100,10 @@ static void task_free(mt_exec_task *t)
 
 void do_exec_free_all(mt_core *c)
 {
+    for (size_t i = 0; i < c->nheld; i++) mt_conn_unref(c->held[i]);
+    free(c->held);
+    c->held = NULL;
+    c->nheld = 0;
     for (mt_exec_task *t = c->xq_head, *next; t; t = next) {
         next = t->next;
         task_free(t);
@@ -142,6 +146,25 @@ static int resolve_args(mt_core *c, mt_exec_task *t)
     return 0;
 }
 
+/* Replies held back while more tasks were queued. */
+void do_exec_hold(mt_core *c, mt_conn *conn)
+{
+    for (size_t i = 0; i < c->nheld; i++)
+        if (c->held[i] == conn) return;
+    c->held = mt_realloc(c->held, (c->nheld + 1) * sizeof *c->held);
+    c->held[c->nheld++] = conn;
+    mt_conn_ref(conn);
+}
+
+void do_exec_flush_held(mt_core *c)
+{
+    for (size_t i = 0; i < c->nheld; i++) {
+        mt_conn_flush(c->held[i]);
+        mt_conn_unref(c->held[i]);
+    }
+    c->nheld = 0;
+}
+
 int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
 {
     double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
@@ -153,6 +176,7 @@ int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
         }
         mt_exec_task *t = c->xq_head;
         if (!t) {
+            do_exec_flush_held(c);
             if (do_wait(c, deadline) == MANTA_ETIMEDOUT) {
                 pthread_mutex_unlock(&c->mu);
                 return MANTA_ETIMEDOUT;
@@ -284,7 +308,11 @@ void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error)
         rep.returns = rp;
         rep.n_returns = s->num_returns;
     }
-    mt_conn_send_now(t->conn, MANTA__MSG_TYPE__MSG_TASK_REPLY, &rep.base);
+    mt_conn_send(t->conn, MANTA__MSG_TYPE__MSG_TASK_REPLY, &rep.base);
+    /* With more tasks queued, replies are batched: they leave when the
+     * queue runs dry (mt_exec_next) or at the next tick, at the latest. */
+    if (c->xq_len == 0) mt_conn_flush(t->conn);
+    else do_exec_hold(c, t->conn);
     if (mt_tl_current == t) mt_tl_current = NULL;
     task_free(t);
     pthread_mutex_unlock(&c->mu);

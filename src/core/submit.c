@@ -19,24 +19,30 @@ static void class_pump(mt_core *c, mt_class *cls);
 
 /* ---------------------------------------------------------------- classes */
 
+/* Two independent 64-bit hashes of everything that picks a worker kind. */
+static void mix(uint64_t *h, const void *p, size_t n, uint64_t prime)
+{
+    const uint8_t *b = p;
+    for (size_t i = 0; i < n; i++) *h = (*h ^ b[i]) * prime;
+}
+
+static void mix2(uint64_t h[2], const void *p, size_t n)
+{
+    mix(&h[0], p, n, 1099511628211ULL);
+    mix(&h[1], p, n, 0x100000001B5ULL);
+}
+
 static void class_key(const mt_task_desc *d, const char *runtime, uint8_t key[16])
 {
-    mt_buf b;
-    mt_buf_init(&b);
-    char head[64];
-    int hl = snprintf(head, sizeof head, "%d|%d|", d->lang, d->kind);
-    mt_buf_append(&b, head, (size_t)hl);
-    mt_buf_append(&b, runtime, strlen(runtime) + 1);
+    uint64_t h[2] = {1469598103934665603ULL, 0x9E3779B97F4A7C15ULL};
+    int head[2] = {d->lang, d->kind};
+    mix2(h, head, sizeof head);
+    mix2(h, runtime, strlen(runtime) + 1);
     for (uint32_t i = 0; i < d->nres; i++) {
-        mt_buf_append(&b, d->res_names[i], strlen(d->res_names[i]) + 1);
-        mt_buf_append(&b, &d->res_amounts[i], sizeof d->res_amounts[i]);
+        mix2(h, d->res_names[i], strlen(d->res_names[i]) + 1);
+        mix2(h, &d->res_amounts[i], sizeof d->res_amounts[i]);
     }
-    uint64_t h1 = mt_hash_bytes(b.data, b.len);
-    mt_buf_append(&b, "#", 1);
-    uint64_t h2 = mt_hash_bytes(b.data, b.len);
-    memcpy(key, &h1, 8);
-    memcpy(key + 8, &h2, 8);
-    mt_buf_free(&b);
+    memcpy(key, h, 16);
 }
 
 static mt_class *class_for(mt_core *c, const mt_task_desc *d)
@@ -216,6 +222,11 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
     }
     t->state = MT_TASK_WAITING;
     if (t->ndeps == 0) enqueue(c, t, false);
+    c->last_active = mt_now_coarse();
+    if (++c->since_poll >= 8) {
+        c->since_poll = 0;
+        do_poll_now(c);
+    }
     pthread_mutex_unlock(&c->mu);
     return 0;
 }
@@ -329,6 +340,8 @@ static Manta__TaskArg *build_arg(mt_core *c, const mt_targ *a, Manta__TaskArg *p
     return pa;
 }
 
+#define PUSH_STACK 8
+
 static void push_task(mt_core *c, mt_lease *l, mt_task *t)
 {
     t->state = MT_TASK_RUNNING;
@@ -341,14 +354,26 @@ static void push_task(mt_core *c, mt_lease *l, mt_task *t)
     Manta__TaskSpec s = MANTA__TASK_SPEC__INIT;
     Manta__TaskSpec *sp = &s;
     Manta__PushTask m = MANTA__PUSH_TASK__INIT;
-    Manta__TaskArg *pa = mt_calloc(t->nargs + 1, sizeof *pa);
-    Manta__TaskArg **pp = mt_calloc(t->nargs + 1, sizeof *pp);
-    Manta__Address *owners = mt_calloc(t->nargs + 1, sizeof *owners);
-    char (*eps)[256] = mt_calloc(t->nargs + 1, sizeof *eps);
+    /* Small tasks (nearly all) build their message on the stack. */
+    Manta__TaskArg pa_s[PUSH_STACK], *pa = pa_s;
+    Manta__TaskArg *pp_s[PUSH_STACK], **pp = pp_s;
+    Manta__Address owners_s[PUSH_STACK], *owners = owners_s;
+    char eps_s[PUSH_STACK][256], (*eps)[256] = eps_s;
+    Manta__Resource rs_s[PUSH_STACK], *rs = rs_s;
+    Manta__Resource *rp_s[PUSH_STACK], **rp = rp_s;
+    bool big_args = t->nargs > PUSH_STACK, big_res = l->cls->nres > PUSH_STACK;
+    if (big_args) {
+        pa = mt_calloc(t->nargs, sizeof *pa);
+        pp = mt_calloc(t->nargs, sizeof *pp);
+        owners = mt_calloc(t->nargs, sizeof *owners);
+        eps = mt_calloc(t->nargs, sizeof *eps);
+    }
+    if (big_res) {
+        rs = mt_calloc(l->cls->nres, sizeof *rs);
+        rp = mt_calloc(l->cls->nres, sizeof *rp);
+    }
     for (uint32_t i = 0; i < t->nargs; i++)
         pp[i] = build_arg(c, &t->args[i], &pa[i], &owners[i], eps[i], sizeof eps[i]);
-    Manta__Resource *rs = mt_calloc(l->cls->nres + 1, sizeof *rs);
-    Manta__Resource **rp = mt_calloc(l->cls->nres + 1, sizeof *rp);
     for (uint32_t i = 0; i < l->cls->nres; i++) {
         manta__resource__init(&rs[i]);
         rs[i].name = l->cls->res_names[i];
@@ -373,16 +398,20 @@ static void push_task(mt_core *c, mt_lease *l, mt_task *t)
     mt_conn *conn = l->worker->conn;
     if (conn) {
         mt_conn_send(conn, MANTA__MSG_TYPE__MSG_PUSH_TASK, &m.base);
-        /* A worker with work queued gets this one with the next flush (after
-         * a reply); an idle one gets it now. */
-        if (l->in_flight <= 2) mt_conn_flush(conn);
+        /* An idle worker gets the task now; one with work queued gets it
+         * with the flush that follows its next reply (batching). */
+        if (l->in_flight == 1) mt_conn_flush(conn);
     }
-    free(pa);
-    free(pp);
-    free(owners);
-    free(eps);
-    free(rs);
-    free(rp);
+    if (big_args) {
+        free(pa);
+        free(pp);
+        free(owners);
+        free(eps);
+    }
+    if (big_res) {
+        free(rs);
+        free(rp);
+    }
 }
 
 static void class_pump(mt_core *c, mt_class *cls)

@@ -16,7 +16,9 @@ mt_value *mt_value_new(uint64_t size)
     v->refs = 1;
     v->kind = MT_VAL_HEAP;
     v->size = size;
-    v->data = aligned_alloc(MT_VAL_ALIGN, MT_ALIGN_UP(size ? size : 1, MT_VAL_ALIGN));
+    /* Small values need no cache-line alignment; large ones hold arrays. */
+    v->data = size < 4096 ? malloc(size ? size : 1)
+                          : aligned_alloc(MT_VAL_ALIGN, MT_ALIGN_UP(size, MT_VAL_ALIGN));
     if (!v->data) mt_assert(!"out of memory");
     return v;
 }

@@ -30,7 +30,8 @@ typedef struct mt_value {
     mt_oid id;
 } mt_value;
 
-/* A heap value of `size` bytes, 64-aligned, contents undefined; refs = 1. */
+/* A heap value of `size` bytes, contents undefined; refs = 1.  From 4 KiB
+ * on it is 64-byte aligned and padded to whole lines (arrays live there). */
 mt_value *mt_value_new(uint64_t size);
 mt_value *mt_value_copy(const void *p, uint64_t size);
 void mt_value_ref(mt_value *v);
