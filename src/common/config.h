@@ -22,6 +22,7 @@
     X(i64, store_full_wait_ms, 10000, "how long a put waits for room before ObjectStoreFullError") \
     X(i64, fn_wait_ms, 30000, "how long a worker waits for a function to be registered")          \
     X(i64, spin_us, 100, "how long a waiting thread polls before it sleeps")                       \
+    X(i64, spin_yield, 1, "yield the core between polls while spinning (1) or not (0)")            \
     X(i64, loop_handoff_us, 2000,                                                                  \
       "a user thread that left the event loop gets it back without a hand-off this long")       \
     X(i64, default_max_retries, 3, "retries of a task whose worker died")                          \

@@ -4,6 +4,7 @@
 #include "core.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -89,14 +90,18 @@ static void lead(mt_core *c, double deadline)
     pthread_mutex_unlock(&c->mu);
     /* Poll without sleeping for a short while first: a reply that lands
      * within microseconds then costs no sleep/wake pair on either side. */
-    uint64_t until = mt_now_ns() + (uint64_t)mt_cfg.spin_us * 1000;
+    uint64_t start = mt_now_ns(), until = start + (uint64_t)mt_cfg.spin_us * 1000;
     bool got = false;
-    while (mt_cfg.spin_us > 0 && mt_now_ns() < until) {
+    for (uint64_t now = start; mt_cfg.spin_us > 0 && now < until; now = mt_now_ns()) {
         uv_run(&c->loop, UV_RUN_NOWAIT);
         if (__atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) != gen || c->stopping) {
             got = true;
             break;
         }
+        /* After the first stretch, let a runnable thread have this core
+         * between polls: on a small machine the thread we wait for may be
+         * the one that needs it. */
+        if (mt_cfg.spin_yield && now - start > 20000) sched_yield();
     }
     if (!got) uv_run(&c->loop, UV_RUN_ONCE);
     pthread_mutex_lock(&c->mu);
