@@ -15,6 +15,8 @@ from manta import exceptions  # noqa: F401
 from manta._manta import ObjectRef
 from manta._private.worker import (available_resources, cluster_resources, get, get_gpu_ids,
                                    init, is_initialized, put, shutdown, wait)
+from manta import actor  # noqa: F401
+from manta.actor import ActorClass, ActorHandle, get_actor, kill, method
 from manta.remote_function import RemoteFunction
 from manta.runtime_context import get_runtime_context
 
@@ -51,7 +53,7 @@ def _make_remote(obj, options):
     import inspect
 
     if inspect.isclass(obj):
-        raise NotImplementedError("actors are not available yet")
+        return ActorClass(obj, options)
     if not callable(obj):
         raise TypeError("The @manta.remote decorator must be applied to either a function or a "
                         "class.")
@@ -74,6 +76,7 @@ def nodes():
 
 
 __all__ = [
+    "ActorClass", "ActorHandle", "get_actor", "kill", "method",
     "ObjectRef", "RemoteFunction", "available_resources", "cluster_resources", "exceptions",
     "get", "get_gpu_ids", "get_runtime_context", "init", "is_initialized", "nodes", "put",
     "remote", "shutdown", "wait", "__version__",

@@ -437,6 +437,10 @@ static uint64_t reply_request_id(const ProtobufCMessage *m, uint16_t type)
     case MANTA__MSG_TYPE__MSG_KV_GET_REPLY: return ((const Manta__KvGetReply *)m)->request_id;
     case MANTA__MSG_TYPE__MSG_STATUS_REPLY: return ((const Manta__StatusReply *)m)->request_id;
     case MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK: return ((const Manta__AddBorrowerAck *)m)->request_id;
+    case MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY:
+        return ((const Manta__ActorRegisterReply *)m)->request_id;
+    case MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP_REPLY:
+        return ((const Manta__ActorLookupReply *)m)->request_id;
     }
     return 0;
 }
@@ -453,7 +457,9 @@ static int on_daemon_frame(mt_conn *conn, const mt_frame *f, void *ud)
         return mt_err(rc, "%s", err);
     }
     uint64_t rid = reply_request_id(m, f->type);
-    if (rid) {
+    if (f->type == MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP_REPLY && mt_map_get(&c->actor_lookups, &rid)) {
+        do_actor_lookup_reply(c, (const Manta__ActorLookupReply *)m);
+    } else if (rid) {
         do_rpc_complete(c, rid, f->type, f->payload, f->len, 0);
     } else {
         switch (f->type) {
@@ -689,6 +695,8 @@ static void core_init_tables(mt_core *c)
     mt_map_init(&c->tasks, offsetof(mt_task, id), sizeof(mt_tid));
     mt_map_init(&c->classes, offsetof(mt_class, key), 16);
     mt_map_init(&c->lease_reqs, 0, sizeof(uint64_t));
+    mt_map_init(&c->actors, offsetof(mt_actor, id), sizeof(mt_aid));
+    mt_map_init(&c->actor_lookups, 0, sizeof(uint64_t));
     mt_map_init(&c->rpcs, offsetof(mt_rpc, id), sizeof(uint64_t));
     mt_arena_init(&c->arena);
     c->listen_fd = -1;
@@ -883,10 +891,15 @@ static void free_tables(mt_core *c)
 {
     do_exec_free_all(c);
     do_sub_free_all(c);
+    do_actors_free_all(c);
     size_t n;
     void **items = mt_map_items(&c->objs, &n);
     for (size_t i = 0; i < n; i++) {
         mt_obj *o = items[i];
+        for (mt_glink *l = o->getters, *next; l; l = next) {
+            next = l->next;
+            if (l->g->watch) free(l->g); /* an unfired future's watch */
+        }
         if (o->value) mt_value_unref(o->value);
         free(o->borrowers);
         free(o->contained);
@@ -911,6 +924,7 @@ static void free_tables(mt_core *c)
         free(items[i]);
     }
     free(items);
+    free(c->ready_tokens);
     mt_map_free(&c->objs);
     mt_map_free(&c->peers);
     mt_map_free(&c->tasks);

@@ -55,6 +55,7 @@ typedef struct mt_refinfo {
  * costs O(n) in all rather than O(n) per wake-up. */
 typedef struct mt_getter {
     uint32_t remaining;
+    bool watch;      /* an mt_watch (futures): fire when remaining hits 0 */
 } mt_getter;
 
 typedef struct mt_glink {
@@ -81,6 +82,7 @@ struct mt_obj {
     bool producing;      /* owner: a task of ours will produce it */
     bool wait_sent;      /* borrower: ObjWait on its way to the owner */
     bool borrow_state;   /* borrower: registered with the owner */
+    bool anchor;         /* owner: stands for an actor's handles (actor.c) */
     mt_value *value;     /* inline value, or a pinned view of the store */
     uint32_t ncontained; /* owner: refs inside the value (credits we hold) */
     mt_refinfo *contained;
@@ -123,7 +125,41 @@ struct mt_task {
     mt_lease *lease;
     mt_task *qnext;      /* class queue / lease in-flight list */
     mt_task *lprev, *lnext;
+    /* actor tasks */
+    struct mt_actor *actor;
+    mt_aid actor_id;
+    char *method;
+    uint64_t seq;
+    mt_obj *anchor;      /* the actor's anchor object, held while the call runs */
+    uint32_t max_concurrency;
+    bool is_async;
 };
+
+/* An actor as one process sees it (actor.c).  Calls wait in `q` until
+ * their arguments are ready and the actor's worker is known, and leave in
+ * submission order. */
+enum { MT_ACTOR_PENDING = 0, MT_ACTOR_ALIVE = 1, MT_ACTOR_DEAD = 2 };
+
+typedef struct mt_actor {
+    mt_aid id;           /* key */
+    int state;
+    mt_peer *worker;
+    bool owned;          /* we created it */
+    bool detached;
+    bool lookup_sent;
+    bool exiting;        /* this process is the actor and exit_actor() was called */
+    uint64_t next_seq;
+    mt_task *qhead, *qtail;
+    mt_task *inflight;   /* sent, linked by lprev/lnext */
+    mt_value *death;     /* what calls get once it is dead */
+    mt_task *create;     /* owner: the constructor task until it replied */
+    int32_t *gpu_ids;
+    size_t ngpu;
+    char **res_names;    /* held resources, reported to the worker */
+    int64_t *res_amounts;
+    uint32_t nres;
+    char *class_name;
+} mt_actor;
 
 /* A scheduling class: tasks that need the same kind of worker. */
 struct mt_class {
@@ -223,6 +259,8 @@ struct mt_core {
     mt_map tasks;             /* tid -> mt_task (submitted, not finished) */
     mt_map classes;           /* key -> mt_class */
     mt_map lease_reqs;        /* request id -> mt_lease_req */
+    mt_map actors;            /* aid -> mt_actor */
+    mt_map actor_lookups;     /* request id -> pending lookup (actor.c) */
     mt_map rpcs;              /* request id -> mt_rpc */
     uint64_t next_req;
     /* store mapping */
@@ -235,6 +273,10 @@ struct mt_core {
     bool blocked_sent;
     mt_conn **held;           /* connections with replies held back */
     size_t nheld;
+    mt_aid my_actor;          /* the actor this worker runs, if any */
+    uint64_t *ready_tokens;   /* futures: watched objects that became ready */
+    size_t nready, ready_cap;
+    bool actor_exiting;       /* exit_actor() was called */
     /* statistics */
     uint64_t tasks_submitted, tasks_done;
 };
@@ -325,6 +367,11 @@ int mt_core_put_begin(mt_core *c, uint64_t size, mt_put *p, uint8_t **data);
 int mt_core_put_end(mt_core *c, mt_put *p, mt_obj *const *contained, size_t ncontained,
                     mt_obj **out);
 void mt_core_put_abort(mt_core *c, mt_put *p);
+/* Futures: when `o` is ready, `token` shows up in mt_core_next_ready. */
+void mt_core_watch(mt_core *c, mt_obj *o, uint64_t token);
+/* Tokens of watched objects that became ready (up to cap); waits up to
+ * `timeout` (<0 forever) for one.  Returns the count, or -1 when stopping. */
+int mt_core_next_ready(mt_core *c, double timeout, uint64_t *tokens, size_t cap);
 /* Add a credit on a ref because a serialized copy of it now exists. */
 void do_credit(mt_core *c, mt_obj *o, int delta);
 void do_credit_ref(mt_core *c, const mt_refinfo *r, int delta);
@@ -353,6 +400,64 @@ void do_sub_obj_ready(mt_core *c, mt_obj *o);
 void do_sub_reclaim(mt_core *c);
 void do_sub_free_all(mt_core *c);
 
+/* internals shared by submit.c and actor.c */
+void do_task_finish(mt_core *c, mt_task *t);
+void do_task_fail(mt_core *c, mt_task *t, mt_value *err);
+bool do_task_fail_on_error_arg(mt_core *c, mt_task *t);
+void do_send_task(mt_core *c, mt_conn *conn, mt_task *t, const int32_t *gpus, size_t ngpu,
+                  char *const *res_names, const int64_t *res_amounts, uint32_t nres);
+uint64_t do_actor_lease(mt_core *c, mt_actor *a, const Manta__LeaseRequest *tmpl);
+
+/* ---------------------------------------------------------------- actor.c */
+/* The anchor object of an actor: owned by its creator, held by every
+ * handle; when it is freed the actor goes out of scope. */
+mt_oid mt_actor_anchor_id(const mt_aid *a);
+
+typedef struct mt_actor_desc {
+    const uint8_t *fn_id;     /* the pickled class (python) */
+    const char *class_name;   /* C: the constructor's registered name */
+    int lang;
+    const char *runtime;
+    const mt_targ *args;
+    uint32_t nargs;
+    const char *const *res_names; /* held for life */
+    const int64_t *res_amounts;
+    uint32_t nres;
+    const char *const *place_names; /* needed to place it */
+    const int64_t *place_amounts;
+    uint32_t nplace;
+    const char *name, *ns;    /* named actors */
+    bool detached;
+    uint32_t max_concurrency;
+    bool is_async;
+    int max_restarts, max_task_retries;
+    const uint8_t *handle;    /* language data for get_actor() */
+    size_t handle_len;
+} mt_actor_desc;
+
+/* Create an actor: 0 with *id set and *anchor a counted ref of its anchor
+ * (NULL for detached actors); MANTA_EEXIST when the name is taken, with
+ * the existing actor's packed ActorInfo in *existing (caller frees). */
+int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj **anchor,
+                         uint8_t **existing, size_t *existing_len);
+/* Call a method.  `anchor`: the handle's anchor ref (held while it runs). */
+int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const mt_targ *args,
+                       uint32_t nargs, uint32_t num_returns, mt_obj *anchor, mt_obj **returns);
+int mt_core_actor_kill(mt_core *c, const mt_aid *id, bool no_restart);
+/* Look an actor up by name (packed ActorInfo in *info, caller frees) or by
+ * id; returns 0, MANTA_ENOENT. */
+int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_aid *id,
+                         uint8_t **info, size_t *len);
+/* This process is the actor and its code called exit_actor(). */
+void mt_core_actor_exit(mt_core *c);
+void do_actor_pump(mt_core *c, mt_actor *a);
+int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply *r);
+int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g);
+void do_actor_peer_died(mt_core *c, mt_peer *p);
+void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r);
+void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor);
+void do_actors_free_all(mt_core *c);
+
 /* ---------------------------------------------------------------- exec.c */
 /* Queue the tasks of a PushTask decoded with the default allocator; takes
  * ownership of `m`.  `peer`: who pushed them (owner of their returns). */
@@ -372,6 +477,8 @@ uint8_t *mt_exec_return_alloc(mt_core *c, mt_exec_task *t, uint32_t index, uint6
 void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error);
 void do_exec_free_all(mt_core *c);
 void do_exec_hold(mt_core *c, mt_conn *conn);
+/* Fail every queued task with `status` (exit_actor: TASK_ACTOR_DEAD). */
+void mt_exec_drain(mt_core *c, int status, const char *error);
 void do_exec_flush_held(mt_core *c);
 
 /* ---------------------------------------------------------------- plasma.c */

@@ -188,6 +188,16 @@ int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
         c->xq_len--;
         t->next = NULL;
         if (!c->job_id) c->job_id = t->spec->job_id;
+        if (t->spec->kind == MANTA__TASK_KIND__TASK_ACTOR_CREATE &&
+            t->spec->actor_id.len == MT_ACTOR_ID_LEN)
+            memcpy(c->my_actor.b, t->spec->actor_id.data, MT_ACTOR_ID_LEN);
+        if (c->actor_exiting) {
+            pthread_mutex_unlock(&c->mu);
+            mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_ACTOR_DEAD,
+                           "The actor exited (exit_actor) before running this call.");
+            pthread_mutex_lock(&c->mu);
+            continue;
+        }
         t->start_ns = mt_now_ns();
         mt_tl_current = t;
         int rc = resolve_args(c, t);
@@ -318,6 +328,23 @@ void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error)
     pthread_mutex_unlock(&c->mu);
     free(ro);
     free(rp);
+}
+
+void mt_exec_drain(mt_core *c, int status, const char *error)
+{
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        mt_exec_task *t = c->xq_head;
+        if (!t) break;
+        c->xq_head = t->next;
+        if (!c->xq_head) c->xq_tail = NULL;
+        c->xq_len--;
+        pthread_mutex_unlock(&c->mu);
+        mt_exec_finish(c, t, status, error);
+        pthread_mutex_lock(&c->mu);
+    }
+    do_exec_flush_held(c);
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ---------------------------------------------------------------- blocking */

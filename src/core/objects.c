@@ -72,7 +72,10 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o)
     mt_refinfo *inner = o->contained;
     o->contained = NULL;
     o->ncontained = 0;
+    bool anchor = o->anchor;
+    mt_oid id = o->id;
     obj_destroy(c, o);
+    if (anchor) do_actor_out_of_scope(c, &id);
     /* The value held credits on the refs inside it. */
     for (uint32_t i = 0; i < n; i++) do_credit_ref(c, &inner[i], -1);
     free(inner);
@@ -137,6 +140,65 @@ static void set_contained(mt_core *c, mt_obj *o, mt_obj *const *inner, size_t n,
     }
 }
 
+/* ---------------------------------------------------------------- futures */
+
+typedef struct mt_watch {
+    mt_getter g; /* first: the object's link points here */
+    mt_glink link;
+    uint64_t token;
+} mt_watch;
+
+static void push_token(mt_core *c, uint64_t token)
+{
+    if (c->nready == c->ready_cap) {
+        c->ready_cap = c->ready_cap ? c->ready_cap * 2 : 64;
+        c->ready_tokens = mt_realloc(c->ready_tokens, c->ready_cap * sizeof *c->ready_tokens);
+    }
+    c->ready_tokens[c->nready++] = token;
+    do_notify(c);
+}
+
+static void watch_fired(mt_core *c, mt_watch *w)
+{
+    push_token(c, w->token);
+    free(w);
+}
+
+void mt_core_watch(mt_core *c, mt_obj *o, uint64_t token)
+{
+    pthread_mutex_lock(&c->mu);
+    if (o->state != MT_OBJ_READY) do_obj_want(c, o);
+    if (o->state == MT_OBJ_READY) {
+        push_token(c, token);
+    } else {
+        mt_watch *w = mt_calloc(1, sizeof *w);
+        w->g.remaining = 1;
+        w->g.watch = true;
+        w->token = token;
+        w->link.g = &w->g;
+        w->link.next = o->getters;
+        o->getters = &w->link;
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+int mt_core_next_ready(mt_core *c, double timeout, uint64_t *tokens, size_t cap)
+{
+    double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
+    pthread_mutex_lock(&c->mu);
+    while (!c->nready && !c->stopping && !c->daemon_lost)
+        if (do_wait(c, deadline) == MANTA_ETIMEDOUT) break;
+    int n = -1;
+    if (c->nready || (!c->stopping && !c->daemon_lost)) {
+        n = (int)MT_MIN(cap, c->nready);
+        memcpy(tokens, c->ready_tokens, (size_t)n * sizeof *tokens);
+        memmove(c->ready_tokens, c->ready_tokens + n, (c->nready - (size_t)n) * sizeof *tokens);
+        c->nready -= (size_t)n;
+    }
+    pthread_mutex_unlock(&c->mu);
+    return n;
+}
+
 /* ---------------------------------------------------------------- readiness */
 
 static void fill_return(const mt_obj *o, Manta__ReturnObject *r)
@@ -173,8 +235,11 @@ static void reply_wait(mt_core *c, mt_obj *o, mt_conn *conn, uint64_t req, int s
 void do_obj_set_ready(mt_core *c, mt_obj *o)
 {
     o->state = MT_OBJ_READY;
-    for (mt_glink *l = o->getters; l; l = l->next)
-        if (l->g->remaining) l->g->remaining--;
+    for (mt_glink *l = o->getters, *next; l; l = next) {
+        next = l->next;
+        if (l->g->remaining && --l->g->remaining == 0 && l->g->watch)
+            watch_fired(c, (mt_watch *)l->g);
+    }
     o->getters = NULL;
     for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
         next = w->next;
@@ -518,7 +583,7 @@ int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_va
     double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
     int rc = 0;
     bool blocked = false;
-    mt_getter g;
+    mt_getter g = {0};
     pthread_mutex_lock(&c->mu);
     mt_glink *links = watch(c, objs, n, &g);
     while (g.remaining) {
@@ -561,7 +626,7 @@ int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, do
 {
     double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
     bool blocked = false;
-    mt_getter g;
+    mt_getter g = {0};
     MT_UNUSED(fetch_local); /* one node: every object is local once ready */
     pthread_mutex_lock(&c->mu);
     mt_glink *links = watch(c, objs, n, &g);

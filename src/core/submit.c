@@ -12,8 +12,22 @@
 typedef struct lease_req {
     uint64_t id; /* key (offset 0) */
     mt_class *cls;
+    struct mt_actor *actor; /* a lease for an actor's life */
     bool cancelled;
 } lease_req;
+
+/* Ask the node for a worker dedicated to an actor (see actor.c). */
+uint64_t do_actor_lease(mt_core *c, struct mt_actor *a, const Manta__LeaseRequest *tmpl)
+{
+    lease_req *r = mt_calloc(1, sizeof *r);
+    r->id = ++c->next_req;
+    r->actor = a;
+    mt_map_put(&c->lease_reqs, r);
+    Manta__LeaseRequest m = *tmpl;
+    m.request_id = r->id;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m.base);
+    return r->id;
+}
 
 static void class_pump(mt_core *c, mt_class *cls);
 
@@ -71,7 +85,7 @@ static mt_class *class_for(mt_core *c, const mt_task_desc *d)
 
 /* ---------------------------------------------------------------- task lifetime */
 
-static void finish_task(mt_core *c, mt_task *t)
+void do_task_finish(mt_core *c, mt_task *t)
 {
     t->state = MT_TASK_DONE;
     mt_map_del(&c->tasks, &t->id);
@@ -94,33 +108,38 @@ static void finish_task(mt_core *c, mt_task *t)
         o->producing = false;
         do_obj_maybe_free(c, o);
     }
+    if (t->anchor) {
+        t->anchor->submitted--;
+        do_obj_maybe_free(c, t->anchor);
+    }
     free(t->args);
     free(t->returns);
     free(t->name);
+    free(t->method);
     free(t);
     c->tasks_done++;
 }
 
 /* Every return of `t` becomes `err` (shared); the task is over. */
-static void fail_task(mt_core *c, mt_task *t, mt_value *err)
+void do_task_fail(mt_core *c, mt_task *t, mt_value *err)
 {
     for (uint32_t i = 0; i < t->num_returns; i++) {
         mt_value_ref(err);
         do_obj_fail(c, t->returns[i], err);
     }
     mt_value_unref(err);
-    finish_task(c, t);
+    do_task_finish(c, t);
 }
 
 /* A dependency failed: the task fails with the same error, without running
  * (a RayTaskError flows through the graph). */
-static bool fail_on_error_arg(mt_core *c, mt_task *t)
+bool do_task_fail_on_error_arg(mt_core *c, mt_task *t)
 {
     for (uint32_t i = 0; i < t->nargs; i++) {
         mt_obj *o = t->args[i].ref;
         if (!o || !o->value || !mt_value_is_error(o->value, NULL)) continue;
         mt_value_ref(o->value);
-        fail_task(c, t, o->value);
+        do_task_fail(c, t, o->value);
         return true;
     }
     return false;
@@ -129,7 +148,12 @@ static bool fail_on_error_arg(mt_core *c, mt_task *t)
 static void enqueue(mt_core *c, mt_task *t, bool front)
 {
     mt_class *cls = t->cls;
-    if (fail_on_error_arg(c, t)) return;
+    if (t->actor) {
+        /* Actor calls wait in their actor's queue, in submission order. */
+        do_actor_pump(c, t->actor);
+        return;
+    }
+    if (do_task_fail_on_error_arg(c, t)) return;
     t->state = MT_TASK_QUEUED;
     t->lease = NULL;
     if (front) {
@@ -265,7 +289,7 @@ static void cancel_requests(mt_core *c, mt_class *cls)
     size_t it = 0;
     lease_req *r;
     while ((r = mt_map_next(&c->lease_reqs, &it))) {
-        if (r->cls != cls || r->cancelled) continue;
+        if (r->actor || r->cls != cls || r->cancelled) continue;
         r->cancelled = true;
         Manta__LeaseCancel m = MANTA__LEASE_CANCEL__INIT;
         m.request_id = r->id;
@@ -342,26 +366,21 @@ static Manta__TaskArg *build_arg(mt_core *c, const mt_targ *a, Manta__TaskArg *p
 
 #define PUSH_STACK 8
 
-static void push_task(mt_core *c, mt_lease *l, mt_task *t)
+/* Write the task's message to `conn` (not flushed).  Small tasks (nearly
+ * all) build their message on the stack. */
+void do_send_task(mt_core *c, mt_conn *conn, mt_task *t, const int32_t *gpus, size_t ngpu,
+                  char *const *res_names, const int64_t *res_amounts, uint32_t nres)
 {
-    t->state = MT_TASK_RUNNING;
-    t->lease = l;
-    t->lprev = NULL;
-    t->lnext = l->tasks;
-    if (l->tasks) l->tasks->lprev = t;
-    l->tasks = t;
-    l->in_flight++;
     Manta__TaskSpec s = MANTA__TASK_SPEC__INIT;
     Manta__TaskSpec *sp = &s;
     Manta__PushTask m = MANTA__PUSH_TASK__INIT;
-    /* Small tasks (nearly all) build their message on the stack. */
     Manta__TaskArg pa_s[PUSH_STACK], *pa = pa_s;
     Manta__TaskArg *pp_s[PUSH_STACK], **pp = pp_s;
     Manta__Address owners_s[PUSH_STACK], *owners = owners_s;
     char eps_s[PUSH_STACK][256], (*eps)[256] = eps_s;
     Manta__Resource rs_s[PUSH_STACK], *rs = rs_s;
     Manta__Resource *rp_s[PUSH_STACK], **rp = rp_s;
-    bool big_args = t->nargs > PUSH_STACK, big_res = l->cls->nres > PUSH_STACK;
+    bool big_args = t->nargs > PUSH_STACK, big_res = nres > PUSH_STACK;
     if (big_args) {
         pa = mt_calloc(t->nargs, sizeof *pa);
         pp = mt_calloc(t->nargs, sizeof *pp);
@@ -369,15 +388,15 @@ static void push_task(mt_core *c, mt_lease *l, mt_task *t)
         eps = mt_calloc(t->nargs, sizeof *eps);
     }
     if (big_res) {
-        rs = mt_calloc(l->cls->nres, sizeof *rs);
-        rp = mt_calloc(l->cls->nres, sizeof *rp);
+        rs = mt_calloc(nres, sizeof *rs);
+        rp = mt_calloc(nres, sizeof *rp);
     }
     for (uint32_t i = 0; i < t->nargs; i++)
         pp[i] = build_arg(c, &t->args[i], &pa[i], &owners[i], eps[i], sizeof eps[i]);
-    for (uint32_t i = 0; i < l->cls->nres; i++) {
+    for (uint32_t i = 0; i < nres; i++) {
         manta__resource__init(&rs[i]);
-        rs[i].name = l->cls->res_names[i];
-        rs[i].amount = l->cls->res_amounts[i];
+        rs[i].name = res_names[i];
+        rs[i].amount = res_amounts[i];
         rp[i] = &rs[i];
     }
     s.task_id = MT_BIN(t->id.b, MT_TASK_ID_LEN);
@@ -389,19 +408,21 @@ static void push_task(mt_core *c, mt_lease *l, mt_task *t)
     s.n_args = t->nargs;
     s.num_returns = t->num_returns;
     s.attempt = t->attempt;
-    s.gpu_ids = l->gpu_ids;
-    s.n_gpu_ids = l->ngpu;
+    s.gpu_ids = (int32_t *)gpus;
+    s.n_gpu_ids = ngpu;
     s.resources = rp;
-    s.n_resources = l->cls->nres;
+    s.n_resources = nres;
+    if (t->actor) {
+        s.actor_id = MT_BIN(t->actor_id.b, MT_ACTOR_ID_LEN);
+        s.seq = t->seq;
+        s.method = t->method ? t->method : "";
+        s.max_concurrency = t->max_concurrency;
+        s.is_async = t->is_async;
+        s.caller_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
+    }
     m.tasks = &sp;
     m.n_tasks = 1;
-    mt_conn *conn = l->worker->conn;
-    if (conn) {
-        mt_conn_send(conn, MANTA__MSG_TYPE__MSG_PUSH_TASK, &m.base);
-        /* An idle worker gets the task now; one with work queued gets it
-         * with the flush that follows its next reply (batching). */
-        if (l->in_flight == 1) mt_conn_flush(conn);
-    }
+    mt_conn_send(conn, MANTA__MSG_TYPE__MSG_PUSH_TASK, &m.base);
     if (big_args) {
         free(pa);
         free(pp);
@@ -412,6 +433,24 @@ static void push_task(mt_core *c, mt_lease *l, mt_task *t)
         free(rs);
         free(rp);
     }
+}
+
+static void push_task(mt_core *c, mt_lease *l, mt_task *t)
+{
+    t->state = MT_TASK_RUNNING;
+    t->lease = l;
+    t->lprev = NULL;
+    t->lnext = l->tasks;
+    if (l->tasks) l->tasks->lprev = t;
+    l->tasks = t;
+    l->in_flight++;
+    mt_conn *conn = l->worker->conn;
+    if (!conn) return;
+    do_send_task(c, conn, t, l->gpu_ids, l->ngpu, l->cls->res_names, l->cls->res_amounts,
+                 l->cls->nres);
+    /* An idle worker gets the task now; one with work queued gets it with
+     * the flush that follows its next reply (batching). */
+    if (l->in_flight == 1) mt_conn_flush(conn);
 }
 
 static void class_pump(mt_core *c, mt_class *cls)
@@ -434,6 +473,11 @@ static int handle_grant(mt_core *c, const Manta__LeaseGrant *g)
 {
     lease_req *r = mt_map_del(&c->lease_reqs, &g->request_id);
     if (!r) return 0;
+    if (r->actor) {
+        struct mt_actor *a = r->actor;
+        free(r);
+        return do_actor_granted(c, a, g);
+    }
     mt_class *cls = r->cls;
     cls->pending_requests--;
     free(r);
@@ -448,7 +492,7 @@ static int handle_grant(mt_core *c, const Manta__LeaseGrant *g)
                 cls->qhead = t->qnext;
                 cls->qlen--;
                 mt_value_ref(err);
-                fail_task(c, t, err);
+                do_task_fail(c, t, err);
             }
             cls->qtail = NULL;
             mt_value_unref(err);
@@ -502,6 +546,7 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
 {
     if (r->task_id.len != MT_TASK_ID_LEN) return mt_err(MANTA_EPROTO, "reply without task id");
     mt_task *t = mt_map_get(&c->tasks, r->task_id.data);
+    if (t && t->actor) return do_actor_reply(c, conn, t, r);
     if (!t || t->state != MT_TASK_RUNNING || !t->lease || t->lease->worker->conn != conn ||
         r->attempt != t->attempt)
         return 0; /* a stale reply (the task was retried elsewhere) */
@@ -520,9 +565,9 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
                             mt_value_error(MANTA_EPROTO, "the worker sent %zu of %u returns",
                                            r->n_returns, t->num_returns));
         }
-        finish_task(c, t);
+        do_task_finish(c, t);
     } else {
-        fail_task(c, t, mt_value_error(MANTA_ETASK, "%s", r->error ? r->error : "task failed"));
+        do_task_fail(c, t, mt_value_error(MANTA_ETASK, "%s", r->error ? r->error : "task failed"));
     }
     class_pump(c, cls);
     mt_conn_flush(conn);
@@ -564,7 +609,7 @@ static void lease_died(mt_core *c, mt_lease *l)
             t->attempt++;
             enqueue(c, t, true);
         } else {
-            fail_task(c, t, crash_error(t, l));
+            do_task_fail(c, t, crash_error(t, l));
         }
         t = next;
     }
@@ -572,6 +617,7 @@ static void lease_died(mt_core *c, mt_lease *l)
 
 void do_sub_peer_died(mt_core *c, mt_peer *p)
 {
+    do_actor_peer_died(c, p);
     size_t it = 0;
     mt_class *cls;
     while ((cls = mt_map_next(&c->classes, &it))) {

@@ -2,6 +2,7 @@
  * (pickled functions by content hash), a namespaced key-value table.  Reads
  * may wait a bounded time for a write that is on its way, because a worker
  * can learn of a function id before the registration reaches us. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,11 +27,38 @@ typedef struct waiter {
     struct waiter *next;
 } waiter;
 
+/* An actor of the cluster: the packed ActorInfo is the record; the fields
+ * next to it are what the table needs to look at. */
+typedef struct actor_ent {
+    mt_aid id; /* key */
+    uint8_t *info;
+    size_t info_len;
+    uint8_t name_key[16];
+    bool named;
+    int state;
+    mt_wid owner, worker;
+    bool has_worker, detached;
+    struct actor_waiter *waiters;
+} actor_ent;
+
+typedef struct actor_name {
+    uint8_t key[16]; /* hash of namespace + name */
+    actor_ent *actor;
+} actor_name;
+
+typedef struct actor_waiter {
+    mt_client *client;
+    uint64_t request_id;
+    struct actor_waiter *next;
+} actor_waiter;
+
 struct mt_gcs {
     mt_node *node;
     uint32_t next_job;
     mt_map kv; /* functions live here too, in namespace "fn" */
     waiter *waiters;
+    mt_map actors; /* aid -> actor_ent */
+    mt_map names;  /* name key -> actor_name */
 };
 
 mt_gcs *mt_gcs_new(mt_node *n)
@@ -39,6 +67,8 @@ mt_gcs *mt_gcs_new(mt_node *n)
     g->node = n;
     g->next_job = 1;
     mt_map_init(&g->kv, offsetof(kv_entry, hkey), 16);
+    mt_map_init(&g->actors, offsetof(actor_ent, id), sizeof(mt_aid));
+    mt_map_init(&g->names, offsetof(actor_name, key), 16);
     return g;
 }
 
@@ -62,6 +92,22 @@ void mt_gcs_free(mt_gcs *g)
         next = w->next;
         free(w);
     }
+    items = mt_map_items(&g->actors, &n);
+    for (size_t i = 0; i < n; i++) {
+        actor_ent *a = items[i];
+        for (actor_waiter *w = a->waiters, *next; w; w = next) {
+            next = w->next;
+            free(w);
+        }
+        free(a->info);
+        free(a);
+    }
+    free(items);
+    items = mt_map_items(&g->names, &n);
+    for (size_t i = 0; i < n; i++) free(items[i]);
+    free(items);
+    mt_map_free(&g->actors);
+    mt_map_free(&g->names);
     free(g);
 }
 
@@ -170,8 +216,231 @@ void mt_gcs_tick(mt_gcs *g)
     }
 }
 
+/* ---------------------------------------------------------------- actors */
+
+static Manta__ActorInfo *actor_info(const actor_ent *a)
+{
+    return manta__actor_info__unpack(NULL, a->info_len, a->info);
+}
+
+static void actor_store(actor_ent *a, const Manta__ActorInfo *info)
+{
+    free(a->info);
+    a->info_len = manta__actor_info__get_packed_size(info);
+    a->info = mt_malloc(a->info_len + 1);
+    manta__actor_info__pack(info, a->info);
+    a->state = info->state;
+    a->has_worker = info->address && info->address->worker_id.len == MT_WORKER_ID_LEN;
+    if (a->has_worker) memcpy(a->worker.b, info->address->worker_id.data, MT_WORKER_ID_LEN);
+}
+
+static void send_lookup_reply(mt_client *c, uint64_t req, int status, actor_ent **as, size_t n)
+{
+    Manta__ActorLookupReply rep = MANTA__ACTOR_LOOKUP_REPLY__INIT;
+    Manta__ActorInfo **infos = mt_calloc(n + 1, sizeof *infos);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if ((infos[k] = actor_info(as[i]))) k++;
+    rep.request_id = req;
+    rep.status = status;
+    rep.actors = infos;
+    rep.n_actors = k;
+    mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP_REPLY, &rep.base);
+    for (size_t i = 0; i < k; i++) manta__actor_info__free_unpacked(infos[i], NULL);
+    free(infos);
+}
+
+/* The actor settled (alive or dead): answer those who waited for that. */
+static void actor_wake(actor_ent *a)
+{
+    if (a->state != MANTA__ACTOR_STATE__ACTOR_ALIVE && a->state != MANTA__ACTOR_STATE__ACTOR_DEAD)
+        return;
+    for (actor_waiter *w = a->waiters, *next; w; w = next) {
+        next = w->next;
+        send_lookup_reply(w->client, w->request_id, 0, &a, 1);
+        free(w);
+    }
+    a->waiters = NULL;
+}
+
+static void actor_unname(mt_gcs *g, actor_ent *a)
+{
+    if (!a->named) return;
+    actor_name *nm = mt_map_get(&g->names, a->name_key);
+    if (nm && nm->actor == a) free(mt_map_del(&g->names, a->name_key));
+    a->named = false;
+}
+
+/* Mark dead, free its name, stop its worker. */
+static void actor_kill(mt_gcs *g, actor_ent *a, const char *cause, bool intentional)
+{
+    Manta__ActorInfo *info = actor_info(a);
+    if (!info) return;
+    if (info->state != MANTA__ACTOR_STATE__ACTOR_DEAD) {
+        char *old = info->death_cause;
+        info->state = MANTA__ACTOR_STATE__ACTOR_DEAD;
+        info->death_cause = (char *)cause;
+        info->intentional = intentional;
+        actor_store(a, info);
+        info->death_cause = old; /* freed with the message */
+    }
+    manta__actor_info__free_unpacked(info, NULL);
+    actor_unname(g, a);
+    if (a->has_worker) {
+        mt_worker *w = mt_map_get(&g->node->workers, a->worker.b);
+        if (w) mt_pool_kill(g->node, w, SIGKILL);
+    }
+    actor_wake(a);
+}
+
+static void name_key(const char *ns, const char *name, uint8_t out[16])
+{
+    hash_key(ns ? ns : "", (const uint8_t *)(name ? name : ""), name ? strlen(name) : 0, out);
+}
+
+static int handle_actor_register(mt_gcs *g, mt_client *c, const Manta__ActorRegister *r)
+{
+    Manta__ActorRegisterReply rep = MANTA__ACTOR_REGISTER_REPLY__INIT;
+    rep.request_id = r->request_id;
+    if (!r->info || r->info->actor_id.len != MT_ACTOR_ID_LEN)
+        return mt_err(MANTA_EPROTO, "ActorRegister without an actor id");
+    const Manta__ActorInfo *in = r->info;
+    bool named = in->name && in->name[0];
+    uint8_t key[16];
+    if (named) {
+        name_key(in->ns, in->name, key);
+        actor_name *nm = mt_map_get(&g->names, key);
+        if (nm) {
+            Manta__ActorInfo *old = actor_info(nm->actor);
+            rep.status = MANTA_EEXIST;
+            rep.info = old;
+            mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
+            if (old) manta__actor_info__free_unpacked(old, NULL);
+            return 0;
+        }
+    }
+    actor_ent *a = mt_map_get(&g->actors, in->actor_id.data);
+    if (!a) {
+        a = mt_calloc(1, sizeof *a);
+        memcpy(a->id.b, in->actor_id.data, MT_ACTOR_ID_LEN);
+        mt_map_put(&g->actors, a);
+    }
+    actor_store(a, in);
+    a->detached = in->detached;
+    if (in->owner && in->owner->worker_id.len == MT_WORKER_ID_LEN)
+        memcpy(a->owner.b, in->owner->worker_id.data, MT_WORKER_ID_LEN);
+    if (named) {
+        actor_name *nm = mt_calloc(1, sizeof *nm);
+        memcpy(nm->key, key, 16);
+        nm->actor = a;
+        mt_map_put(&g->names, nm);
+        memcpy(a->name_key, key, 16);
+        a->named = true;
+    }
+    mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
+    return 0;
+}
+
+static int handle_actor_update(mt_gcs *g, const Manta__ActorUpdate *u)
+{
+    if (!u->info || u->info->actor_id.len != MT_ACTOR_ID_LEN)
+        return mt_err(MANTA_EPROTO, "ActorUpdate without an actor id");
+    actor_ent *a = mt_map_get(&g->actors, u->info->actor_id.data);
+    if (!a) return 0;
+    Manta__ActorInfo *info = actor_info(a);
+    if (!info) return 0;
+    if (info->state == MANTA__ACTOR_STATE__ACTOR_DEAD) {
+        manta__actor_info__free_unpacked(info, NULL);
+        return 0; /* dead is final */
+    }
+    /* Take over what the update carries; keep the rest. */
+    Manta__ActorInfo merged = *info;
+    merged.state = u->info->state;
+    if (u->info->address) merged.address = u->info->address;
+    if (u->info->pid) merged.pid = u->info->pid;
+    if (u->info->death_cause && u->info->death_cause[0]) merged.death_cause = u->info->death_cause;
+    merged.num_restarts = u->info->num_restarts;
+    merged.intentional = u->info->intentional;
+    actor_store(a, &merged);
+    manta__actor_info__free_unpacked(info, NULL);
+    if (a->state == MANTA__ACTOR_STATE__ACTOR_DEAD) actor_unname(g, a);
+    actor_wake(a);
+    return 0;
+}
+
+static int handle_actor_lookup(mt_gcs *g, mt_client *c, const Manta__ActorLookup *l)
+{
+    if (l->list_all) {
+        size_t n;
+        void **items = mt_map_items(&g->actors, &n);
+        send_lookup_reply(c, l->request_id, 0, (actor_ent **)items, n);
+        free(items);
+        return 0;
+    }
+    actor_ent *a = NULL;
+    if (l->actor_id.len == MT_ACTOR_ID_LEN) {
+        a = mt_map_get(&g->actors, l->actor_id.data);
+    } else if (l->name && l->name[0]) {
+        uint8_t key[16];
+        name_key(l->ns, l->name, key);
+        actor_name *nm = mt_map_get(&g->names, key);
+        a = nm ? nm->actor : NULL;
+    }
+    if (!a) {
+        send_lookup_reply(c, l->request_id, MANTA_ENOENT, NULL, 0);
+        return 0;
+    }
+    if (l->wait_alive && a->state != MANTA__ACTOR_STATE__ACTOR_ALIVE &&
+        a->state != MANTA__ACTOR_STATE__ACTOR_DEAD) {
+        actor_waiter *w = mt_calloc(1, sizeof *w);
+        w->client = c;
+        w->request_id = l->request_id;
+        w->next = a->waiters;
+        a->waiters = w;
+        return 0;
+    }
+    send_lookup_reply(c, l->request_id, 0, &a, 1);
+    return 0;
+}
+
+void mt_gcs_actor_worker_died(mt_gcs *g, const mt_wid *wid, int code)
+{
+    size_t n;
+    void **items = mt_map_items(&g->actors, &n);
+    for (size_t i = 0; i < n; i++) {
+        actor_ent *a = items[i];
+        if (!a->has_worker || !MT_ID_EQ(a->worker, *wid) ||
+            a->state == MANTA__ACTOR_STATE__ACTOR_DEAD)
+            continue;
+        char cause[160];
+        snprintf(cause, sizeof cause, "The actor's worker process died (exit %d).", code);
+        actor_kill(g, a, cause, false);
+    }
+    free(items);
+}
+
 void mt_gcs_client_gone(mt_gcs *g, mt_client *c)
 {
+    bool has_id = c->role == MANTA__ROLE__ROLE_DRIVER || c->role == MANTA__ROLE__ROLE_WORKER;
+    size_t n;
+    void **items = mt_map_items(&g->actors, &n);
+    for (size_t i = 0; i < n; i++) {
+        actor_ent *a = items[i];
+        for (actor_waiter **pp = &a->waiters; *pp;) {
+            actor_waiter *w = *pp;
+            if (w->client == c) {
+                *pp = w->next;
+                free(w);
+            } else {
+                pp = &w->next;
+            }
+        }
+        /* Actors whose owner left die with it, unless detached. */
+        if (has_id && !a->detached && a->state != MANTA__ACTOR_STATE__ACTOR_DEAD &&
+            MT_ID_EQ(a->owner, c->wid))
+            actor_kill(g, a, "The actor's owner (the process that created it) has died.", false);
+    }
+    free(items);
     for (waiter **pp = &g->waiters; *pp;) {
         waiter *w = *pp;
         if (w->client == c) {
@@ -209,6 +478,19 @@ int mt_gcs_handle(mt_gcs *g, mt_client *c, uint16_t type, const ProtobufCMessage
         const Manta__KvGet *r = (const Manta__KvGet *)m;
         kv_get(g, c, false, r->request_id, r->ns ? r->ns : "", r->key.data, r->key.len,
                MT_MIN(r->wait_ms, mt_cfg.fn_wait_ms));
+        return 0;
+    }
+    case MANTA__MSG_TYPE__MSG_ACTOR_REGISTER:
+        return handle_actor_register(g, c, (const Manta__ActorRegister *)m);
+    case MANTA__MSG_TYPE__MSG_ACTOR_UPDATE:
+        return handle_actor_update(g, (const Manta__ActorUpdate *)m);
+    case MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP:
+        return handle_actor_lookup(g, c, (const Manta__ActorLookup *)m);
+    case MANTA__MSG_TYPE__MSG_ACTOR_KILL: {
+        const Manta__ActorKill *k = (const Manta__ActorKill *)m;
+        actor_ent *a = k->actor_id.len == MT_ACTOR_ID_LEN ? mt_map_get(&g->actors, k->actor_id.data)
+                                                            : NULL;
+        if (a) actor_kill(g, a, "The actor was killed by ray.kill().", true);
         return 0;
     }
     }

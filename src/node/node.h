@@ -57,6 +57,7 @@ struct mt_worker {
     int64_t gpu_amount;
     bool blocked;          /* lent its CPU back while waiting in get() */
     bool for_actor;
+    bool detached;         /* a detached actor: outlives its job's driver */
     double started_at, idle_since;
     int exit_code;         /* >=0 exit status, <0 -signal */
     struct mt_worker *next, *prev;
@@ -139,6 +140,7 @@ void mt_gcs_free(mt_gcs *g);
 int mt_gcs_handle(mt_gcs *g, mt_client *c, uint16_t type, const ProtobufCMessage *m);
 void mt_gcs_client_gone(mt_gcs *g, mt_client *c);
 void mt_gcs_tick(mt_gcs *g);
+void mt_gcs_actor_worker_died(mt_gcs *g, const mt_wid *wid, int code);
 uint32_t mt_gcs_new_job(mt_gcs *g);
 
 /* session.c */

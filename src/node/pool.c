@@ -151,6 +151,7 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
     mt_worker *w = p->data;
     mt_node *n = p->loop->data;
     w->exit_code = signal ? -signal : (int)status;
+    if (n->gcs) mt_gcs_actor_worker_died(n->gcs, &w->wid, w->exit_code);
     int was = w->state;
     w->state = MT_W_DEAD;
     if (was == MT_W_STARTING && !n->stopping) {
@@ -337,7 +338,7 @@ void mt_pool_kill(mt_node *n, mt_worker *w, int sig)
 void mt_pool_kill_job(mt_node *n, uint32_t job)
 {
     for (mt_worker *w = n->worker_list; w; w = w->next)
-        if (w->job_id == job) mt_pool_kill(n, w, SIGKILL);
+        if (w->job_id == job && !w->detached) mt_pool_kill(n, w, SIGKILL);
 }
 
 void mt_pool_kill_all(mt_node *n)

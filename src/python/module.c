@@ -42,8 +42,52 @@ static PyObject *py_setup(PyObject *self, PyObject *args)
     Py_XINCREF(h.error_value);
     Py_XINCREF(h.ref_reducer);
     Py_XINCREF(h.get_timeout_error);
+    h.make_future = mpy_h.make_future; /* installed by _setup_futures */
+    h.await_ref = mpy_h.await_ref;
     mpy_h = h;
     Py_RETURN_NONE;
+}
+
+static PyObject *py_setup_futures(PyObject *self, PyObject *args)
+{
+    PyObject *mk, *aw;
+    if (!PyArg_ParseTuple(args, "OO", &mk, &aw)) return NULL;
+    Py_INCREF(mk);
+    Py_INCREF(aw);
+    Py_XSETREF(mpy_h.make_future, mk);
+    Py_XSETREF(mpy_h.await_ref, aw);
+    Py_RETURN_NONE;
+}
+
+/* watch(ref, token): token comes out of next_ready() once ref is ready. */
+static PyObject *py_watch(PyObject *self, PyObject *args)
+{
+    PyObject *r;
+    unsigned long long token;
+    if (!PyArg_ParseTuple(args, "OK", &r, &token)) return NULL;
+    MPY_NEED_CORE(NULL);
+    if (!MPY_IS_REF(r) || ((mpy_ref *)r)->gen != mpy_gen) {
+        PyErr_SetString(PyExc_TypeError, "watch() needs an ObjectRef of this session");
+        return NULL;
+    }
+    mt_core_watch(mpy_core, ((mpy_ref *)r)->obj, token);
+    Py_RETURN_NONE;
+}
+
+/* next_ready(timeout) -> list of tokens, or None once disconnected */
+static PyObject *py_next_ready(PyObject *self, PyObject *args)
+{
+    double timeout = -1;
+    if (!PyArg_ParseTuple(args, "|d", &timeout)) return NULL;
+    mt_core *c = mpy_core;
+    if (!c) Py_RETURN_NONE;
+    uint64_t tokens[256];
+    int n;
+    Py_BEGIN_ALLOW_THREADS n = mt_core_next_ready(c, timeout, tokens, 256);
+    Py_END_ALLOW_THREADS if (n < 0) Py_RETURN_NONE;
+    PyObject *l = PyList_New(n);
+    for (int i = 0; l && i < n; i++) PyList_SET_ITEM(l, i, PyLong_FromUnsignedLongLong(tokens[i]));
+    return l;
 }
 
 static PyObject *py_connect(PyObject *self, PyObject *args, PyObject *kw)
@@ -97,14 +141,6 @@ static PyObject *py_info(PyObject *self, PyObject *unused)
 /* ---------------------------------------------------------------- options */
 
 /* Scheduling options of a remote function, parsed once and reused. */
-typedef struct {
-    PyObject_HEAD
-    char **names;
-    int64_t *amounts;
-    uint32_t nres;
-    uint32_t num_returns;
-    int max_retries;
-} mpy_opts;
 
 static void opts_dealloc(mpy_opts *o)
 {
@@ -146,7 +182,7 @@ static int opts_init(mpy_opts *o, PyObject *args, PyObject *kw)
     return 0;
 }
 
-static PyTypeObject mpy_opts_type = {
+PyTypeObject mpy_opts_type = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "manta._manta.TaskOptions",
     .tp_basicsize = sizeof(mpy_opts),
     .tp_dealloc = (destructor)opts_dealloc,
@@ -264,6 +300,51 @@ static PyObject *wrap_returns(mt_obj **rets, uint32_t n, bool single)
     return list;
 }
 
+int mpy_args_build(PyObject *args, PyObject *kwargs, mpy_args *a)
+{
+    memset(a, 0, sizeof *a);
+    if (!split_refs(args, kwargs, &a->refs, &a->tmpl)) return -1;
+    Py_ssize_t nref = PyList_GET_SIZE(a->refs);
+    a->targs = PyMem_Calloc((size_t)nref + 1, sizeof *a->targs);
+    if (!a->targs) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (make_value_arg(a->tmpl, &a->targs[0], &a->ser, &a->tmp_ref) < 0) return -1;
+    for (Py_ssize_t i = 0; i < nref; i++) {
+        mpy_ref *r = (mpy_ref *)PyList_GET_ITEM(a->refs, i);
+        if (r->gen != mpy_gen) {
+            PyErr_SetString(PyExc_ValueError, "an ObjectRef argument belongs to a previous session");
+            return -1;
+        }
+        a->targs[i + 1].kind = MT_ARG_REF;
+        a->targs[i + 1].ref = r->obj;
+    }
+    a->n = (uint32_t)nref + 1;
+    return 0;
+}
+
+void mpy_args_free(mpy_args *a)
+{
+    if (a->tmp_ref && mpy_core) mt_obj_decref(mpy_core, a->tmp_ref); /* the task holds it now */
+    if (a->targs) {
+        PyMem_Free(a->targs[0].data);
+        PyMem_Free(a->targs[0].contained);
+        PyMem_Free(a->targs);
+    }
+    mpy_ser_free(&a->ser);
+    Py_XDECREF(a->refs);
+    Py_XDECREF(a->tmpl);
+    memset(a, 0, sizeof *a);
+}
+
+PyObject *mpy_wrap_returns(mt_obj **rets, uint32_t n)
+{
+    if (n == 1) return mpy_ref_new(rets[0]);
+    if (n == 0) Py_RETURN_NONE;
+    return wrap_returns(rets, n, false);
+}
+
 /* submit(kind, fn_id: bytes, name: str, args: tuple, kwargs: dict|None, opts) */
 static PyObject *py_submit(PyObject *self, PyObject *a)
 {
@@ -275,10 +356,9 @@ static PyObject *py_submit(PyObject *self, PyObject *a)
     if (!PyArg_ParseTuple(a, "iy*sO!OO!", &kind, &fn_id, &name, &PyTuple_Type, &args, &kwargs,
                           &mpy_opts_type, &opts))
         return NULL;
-    PyObject *result = NULL, *refs = NULL, *tmpl = NULL;
-    mt_targ *targs = NULL;
-    mt_obj *tmp_ref = NULL, **rets = NULL;
-    mpy_ser s = {0};
+    PyObject *result = NULL;
+    mt_obj **rets = NULL;
+    mpy_args ar = {0};
     if (!mpy_core) {
         PyErr_SetString(PyExc_RuntimeError, "manta is not initialized");
         goto out;
@@ -287,22 +367,10 @@ static PyObject *py_submit(PyObject *self, PyObject *a)
         PyErr_SetString(PyExc_ValueError, "bad function id");
         goto out;
     }
-    if (!split_refs(args, kwargs, &refs, &tmpl)) goto out;
-    Py_ssize_t nref = PyList_GET_SIZE(refs);
-    targs = PyMem_Calloc((size_t)nref + 1, sizeof *targs);
-    if (make_value_arg(tmpl, &targs[0], &s, &tmp_ref) < 0) goto out;
-    for (Py_ssize_t i = 0; i < nref; i++) {
-        mpy_ref *r = (mpy_ref *)PyList_GET_ITEM(refs, i);
-        if (r->gen != mpy_gen) {
-            PyErr_SetString(PyExc_ValueError, "an ObjectRef argument belongs to a previous session");
-            goto out;
-        }
-        targs[i + 1].kind = MT_ARG_REF;
-        targs[i + 1].ref = r->obj;
-    }
+    if (mpy_args_build(args, kwargs, &ar) < 0) goto out;
     mt_task_desc d = {.kind = kind, .fn_id = fn_id.buf, .name = name,
-                      .lang = MANTA__LANGUAGE__LANG_PYTHON, .args = targs,
-                      .nargs = (uint32_t)nref + 1, .num_returns = opts->num_returns,
+                      .lang = MANTA__LANGUAGE__LANG_PYTHON, .args = ar.targs, .nargs = ar.n,
+                      .num_returns = opts->num_returns,
                       .res_names = (const char *const *)opts->names, .res_amounts = opts->amounts,
                       .nres = opts->nres, .max_retries = opts->max_retries};
     rets = PyMem_Calloc(opts->num_returns + 1, sizeof *rets);
@@ -313,16 +381,8 @@ static PyObject *py_submit(PyObject *self, PyObject *a)
     }
     result = wrap_returns(rets, opts->num_returns, opts->num_returns == 1);
 out:
-    if (tmp_ref) mt_obj_decref(mpy_core, tmp_ref); /* the task holds it now */
-    if (targs) {
-        PyMem_Free(targs[0].data);
-        PyMem_Free(targs[0].contained);
-        PyMem_Free(targs);
-    }
-    mpy_ser_free(&s);
+    mpy_args_free(&ar);
     PyMem_Free(rets);
-    Py_XDECREF(refs);
-    Py_XDECREF(tmpl);
     PyBuffer_Release(&fn_id);
     return result;
 }
@@ -668,6 +728,9 @@ static PyObject *py_cli_status(PyObject *self, PyObject *args)
 
 static PyMethodDef methods[] = {
     {"_setup", py_setup, METH_VARARGS, "Install the Python hooks the extension calls."},
+    {"_setup_futures", py_setup_futures, METH_VARARGS, "Install the future/await hooks."},
+    {"watch", py_watch, METH_VARARGS, "Watch a ref for futures."},
+    {"next_ready", py_next_ready, METH_VARARGS, "Tokens of watched refs that became ready."},
     {"connect", (PyCFunction)(void (*)(void))py_connect, METH_VARARGS | METH_KEYWORDS,
      "Connect this process to a node."},
     {"disconnect", py_disconnect, METH_VARARGS, "Disconnect (and stop the node if asked)."},
@@ -686,6 +749,7 @@ static PyMethodDef methods[] = {
     {"cli_status", py_cli_status, METH_VARARGS, "Raw status reply of the node at a socket."},
     {"status_from_bytes", py_status_from_bytes, METH_O, "Decode a raw status reply."},
     {"next_task", mpy_next_task, METH_VARARGS, "Worker: the next task to run."},
+    MPY_ACTOR_METHODS
     {NULL},
 };
 

@@ -20,6 +20,8 @@ typedef struct mpy_hooks {
     PyObject *rebuild_ref;  /* not used from C; kept for pickling refs */
     PyObject *get_timeout_error;
     PyObject *ref_reducer;  /* manta._private.serialization._rebuild_ref */
+    PyObject *make_future; /* ref -> concurrent.futures.Future */
+    PyObject *await_ref;   /* ref -> iterator for __await__ */
 } mpy_hooks;
 extern mpy_hooks mpy_h;
 
@@ -79,6 +81,45 @@ PyObject *mpy_raise(int rc, const char *what);
             return ret;                                                                            \
         }                                                                                          \
     } while (0)
+
+/* Scheduling options of a remote function (TaskOptions), parsed once. */
+typedef struct {
+    PyObject_HEAD
+    char **names;
+    int64_t *amounts;
+    uint32_t nres;
+    uint32_t num_returns;
+    int max_retries;
+} mpy_opts;
+extern PyTypeObject mpy_opts_type;
+
+/* Task arguments: argument 0 is the pickled (args, kwargs, slots); the
+ * top-level refs follow as reference arguments. */
+typedef struct mpy_args {
+    mt_targ *targs;
+    uint32_t n;
+    mpy_ser ser;
+    mt_obj *tmp_ref;
+    PyObject *refs, *tmpl;
+} mpy_args;
+int mpy_args_build(PyObject *args, PyObject *kwargs, mpy_args *a);
+void mpy_args_free(mpy_args *a);
+/* n refs as Python: one ObjectRef, None for 0, else a list. */
+PyObject *mpy_wrap_returns(mt_obj **rets, uint32_t n);
+
+/* pyactor.c */
+PyObject *mpy_actor_create(PyObject *self, PyObject *args, PyObject *kw);
+PyObject *mpy_actor_call(PyObject *self, PyObject *args);
+PyObject *mpy_actor_kill(PyObject *self, PyObject *args);
+PyObject *mpy_actor_lookup(PyObject *self, PyObject *args);
+PyObject *mpy_actor_exit(PyObject *self, PyObject *args);
+#define MPY_ACTOR_METHODS                                                                          \
+    {"actor_create", (PyCFunction)(void (*)(void))mpy_actor_create, METH_VARARGS | METH_KEYWORDS,  \
+     "Create an actor."},                                                                          \
+        {"actor_call", mpy_actor_call, METH_VARARGS, "Call an actor's method."},                   \
+        {"actor_kill", mpy_actor_kill, METH_VARARGS, "Kill an actor."},                            \
+        {"actor_lookup", mpy_actor_lookup, METH_VARARGS, "Find an actor by name or id."},          \
+        {"actor_exit", mpy_actor_exit, METH_VARARGS, "This actor exits (exit_actor)."},
 
 /* pyexec.c: the worker-side Task type. */
 int mpy_task_init_type(PyObject *m);

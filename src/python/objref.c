@@ -93,6 +93,27 @@ static PyObject *ref_reduce(mpy_ref *r, PyObject *unused)
 
 static PyObject *ref_is_nil(mpy_ref *r, PyObject *unused) { Py_RETURN_FALSE; }
 
+/* future(): a concurrent.futures.Future resolved with the value. */
+static PyObject *ref_future(PyObject *self, PyObject *unused)
+{
+    if (!mpy_h.make_future) {
+        PyErr_SetString(PyExc_RuntimeError, "manta is not set up");
+        return NULL;
+    }
+    return PyObject_CallOneArg(mpy_h.make_future, self);
+}
+
+static PyObject *ref_await(PyObject *self)
+{
+    if (!mpy_h.await_ref) {
+        PyErr_SetString(PyExc_RuntimeError, "manta is not set up");
+        return NULL;
+    }
+    return PyObject_CallOneArg(mpy_h.await_ref, self);
+}
+
+static PyAsyncMethods ref_async = {.am_await = ref_await};
+
 static PyObject *ref_copy(PyObject *self, PyObject *unused)
 {
     Py_INCREF(self);
@@ -104,6 +125,7 @@ static PyMethodDef ref_methods[] = {
     {"binary", (PyCFunction)ref_binary, METH_NOARGS, "The object id as bytes."},
     {"task_id", (PyCFunction)ref_task_id, METH_NOARGS, "Id of the task that made the object."},
     {"is_nil", (PyCFunction)ref_is_nil, METH_NOARGS, "Always False."},
+    {"future", (PyCFunction)ref_future, METH_NOARGS, "A concurrent.futures.Future of the value."},
     {"__reduce__", (PyCFunction)ref_reduce, METH_NOARGS, NULL},
     {"__copy__", ref_copy, METH_NOARGS, NULL},
     {"__deepcopy__", ref_copy, METH_O, NULL},
@@ -116,6 +138,7 @@ PyTypeObject mpy_ref_type = {
     .tp_dealloc = (destructor)ref_dealloc,
     .tp_repr = (reprfunc)ref_repr,
     .tp_hash = (hashfunc)ref_hash,
+    .tp_as_async = &ref_async,
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE,
     .tp_doc = "A reference to an object in the cluster (a distributed future).",
     .tp_richcompare = ref_richcmp,

@@ -50,6 +50,11 @@ static PyObject *task_get(mpy_task *k, void *which)
             PyList_SET_ITEM(l, (Py_ssize_t)i, PyLong_FromLong(s->gpu_ids[i]));
         return l;
     }
+    case 10: return PyUnicode_FromString(s->method ? s->method : "");
+    case 11: return PyBytes_FromStringAndSize((const char *)s->actor_id.data, (Py_ssize_t)s->actor_id.len);
+    case 12: return PyLong_FromUnsignedLong(s->max_concurrency);
+    case 13: return PyBool_FromLong(s->is_async);
+    case 14: return PyLong_FromUnsignedLongLong(s->seq);
     case 9: {
         PyObject *d = PyDict_New();
         for (size_t i = 0; d && i < s->n_resources; i++) {
@@ -74,6 +79,11 @@ static PyGetSetDef task_getset[] = {
     {"nargs", (getter)task_get, NULL, NULL, (void *)7},
     {"gpu_ids", (getter)task_get, NULL, NULL, (void *)8},
     {"resources", (getter)task_get, NULL, NULL, (void *)9},
+    {"method", (getter)task_get, NULL, NULL, (void *)10},
+    {"actor_id", (getter)task_get, NULL, NULL, (void *)11},
+    {"max_concurrency", (getter)task_get, NULL, NULL, (void *)12},
+    {"is_async", (getter)task_get, NULL, NULL, (void *)13},
+    {"seq", (getter)task_get, NULL, NULL, (void *)14},
     {NULL},
 };
 

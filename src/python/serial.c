@@ -221,7 +221,8 @@ PyObject *mpy_deserialize(mt_value *v)
             Py_XDECREF(tb);
             return r;
         }
-        PyObject *r = error_value(MANTA_ETASK, "", 0, exc);
+        /* The code says why: a task's exception, or an actor's constructor. */
+        PyObject *r = error_value(vv.code ? vv.code : MANTA_ETASK, "", 0, exc);
         Py_DECREF(exc);
         return r;
     }

@@ -20,6 +20,7 @@ typedef struct lease_req {
     char *runtime;
     char *name;
     bool for_actor;
+    bool detached;
     bool warned;
     bool waiting_worker;
     struct lease_req *next, *prev;
@@ -93,6 +94,7 @@ int mt_sched_request(mt_node *n, mt_client *c, const Manta__LeaseRequest *m)
     r->runtime = mt_strdup(m->runtime ? m->runtime : "");
     r->name = mt_strdup(m->name ? m->name : "");
     r->for_actor = m->for_actor;
+    r->detached = m->detached;
     mt_sched *s = n->sched;
     r->prev = s->tail;
     if (s->tail) s->tail->next = r;
@@ -183,6 +185,7 @@ static int grant(mt_node *n, lease_req *r, mt_worker *w)
     w->state = MT_W_LEASED;
     w->lessee = r->client;
     w->for_actor = r->for_actor;
+    w->detached = r->for_actor && r->detached;
     if (!w->job_id) {
         w->job_id = r->client->job_id;
         if (w->client) w->client->job_id = w->job_id;

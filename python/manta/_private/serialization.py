@@ -23,6 +23,9 @@ class ErrorValue:
     def as_exception(self, ref_hex=""):
         if self.exc is not None:
             e = self.exc
+            if self.code == _manta.EACTORINIT and isinstance(e, exc.RayTaskError):
+                # The actor's constructor raised: every call sees the actor dead.
+                return exc.ActorDiedError(e)
             if isinstance(e, exc.RayTaskError):
                 return e.as_instanceof_cause()
             return e
@@ -40,7 +43,7 @@ class ErrorValue:
         if code == _manta.EOOM:
             return exc.OutOfMemoryError(self.text)
         if code in (_manta.EACTORDIED, _manta.EACTORINIT):
-            return exc.ActorDiedError(None)
+            return exc.ActorDiedError({"error_message": self.text})
         return exc.RaySystemError(self.text)
 
     def __repr__(self):

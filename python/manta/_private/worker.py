@@ -15,6 +15,7 @@ import cloudpickle
 from manta import _manta
 from manta import exceptions as exc
 from manta._private import node as _node
+from manta._private import futures as _futures  # noqa: F401 - installs future()/await hooks
 from manta._private import serialization
 
 logger = logging.getLogger("manta")
@@ -129,6 +130,12 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None,
                 raise ValueError("When connecting to an existing cluster, resources and "
                                  "object_store_memory must not be provided.")
             _manta.connect(_node.find(address), DRIVER)
+        if namespace is not None:
+            from manta._private.options import validate_namespace
+            validate_namespace(namespace)
+        else:
+            import uuid
+            namespace = str(uuid.uuid4())  # Ray's anonymous namespace of a job
         _connected(DRIVER, namespace)
         _publish_job_config()
         return _context()
@@ -145,7 +152,8 @@ def _connected(mode, namespace=None):
 
 def _publish_job_config():
     """Workers of this job import what the driver can: same sys.path and cwd."""
-    cfg = {"sys_path": [p for p in sys.path if p], "cwd": os.getcwd()}
+    cfg = {"sys_path": [p for p in sys.path if p], "cwd": os.getcwd(),
+           "namespace": state.namespace}
     _manta.kv_put("job", str(state.info["job_id"]).encode(), json.dumps(cfg).encode())
 
 

@@ -1,11 +1,16 @@
 """The Python worker process: connects to its node, then runs the tasks
-pushed to it until the node stops it."""
+pushed to it until the node stops it.  A worker leased for an actor runs
+its constructor, then its method calls: one at a time in arrival order, on
+several threads (max_concurrency > 1), or as coroutines on one asyncio loop
+(an async actor)."""
 
+import atexit
+import inspect
 import json
 import os
 import pickle
-import socket
 import sys
+import threading
 import traceback
 
 from manta import _manta
@@ -13,11 +18,26 @@ from manta import exceptions as exc
 from manta._private import worker as _worker
 from manta._private.serialization import ErrorValue
 
-TASK_OK, TASK_APP_ERROR, TASK_SYSTEM_ERROR = 0, 1, 2
+TASK_OK, TASK_APP_ERROR, TASK_SYSTEM_ERROR, TASK_ACTOR_DEAD = 0, 1, 2, 5
 
 _functions = {}
 _jobs_seen = set()
 _ip = "127.0.0.1"
+
+# The actor this worker runs, once its constructor ran.
+_actor = None
+_actor_name = None
+_actor_async = False
+_actor_id_hex = None
+_exiting = threading.Event()
+
+
+def current_actor():
+    return _actor
+
+
+def actor_is_async():
+    return _actor_async
 
 
 def _die_with_node():
@@ -52,6 +72,8 @@ def _setup_job(job_id):
             os.chdir(cwd)
         except OSError:
             pass
+    if cfg.get("namespace") is not None:
+        _worker.state.namespace = cfg["namespace"]
 
 
 def _load_function(task):
@@ -102,37 +124,199 @@ def _store_returns(task, result):
             task.set_return(i, v)
 
 
-def _run(task):
-    name = task.name
+def _fail(task, name, e):
+    """Store the task's exception as every return."""
+    err = exc.RayTaskError.from_exception(
+        e, name, pid=os.getpid(), ip=_ip,
+        actor_repr=f"{_actor_name}" if _actor is not None else None,
+        actor_id=_actor_id_hex)
+    try:
+        task.set_error(err)
+    except Exception:
+        task.set_error(exc.RayTaskError(name, traceback.format_exc(), exc.RayError(str(e)),
+                                        pid=os.getpid(), ip=_ip))
+
+
+def _begin(task):
     gpu_ids = task.gpu_ids
-    saved_cuda = os.environ.get("CUDA_VISIBLE_DEVICES")
+    _worker.set_current_task(_worker._TaskInfo(
+        task.task_id, task.name, task.resources, gpu_ids, job_id=task.job_id,
+        actor_id=_actor_id_hex))
+    saved = os.environ.get("CUDA_VISIBLE_DEVICES") if gpu_ids else None
+    if gpu_ids:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
+    return gpu_ids, saved
+
+
+def _end(gpu_ids, saved):
+    _worker.set_current_task(None)
+    if gpu_ids:
+        if saved is None:
+            os.environ.pop("CUDA_VISIBLE_DEVICES", None)
+        else:
+            os.environ["CUDA_VISIBLE_DEVICES"] = saved
+
+
+def _target(task):
+    """(callable, name for errors) of a task."""
+    kind = task.kind
+    if kind == _manta.TASK_ACTOR_CALL:
+        if _actor is None:
+            raise RuntimeError("this worker runs no actor")
+        return getattr(_actor, task.method), f"{_actor_name}.{task.method}"
+    return _load_function(task), task.name
+
+
+def _run(task):
+    """Run one task on this thread and send its reply."""
+    if task.kind == _manta.TASK_ACTOR_CREATE:
+        _create_actor(task)
+        return
+    gpu_ids, saved = _begin(task)
+    name = task.name
+    status = TASK_OK
     try:
         _setup_job(task.job_id)
-        fn = _load_function(task)
+        fn, name = _target(task)
         args, kwargs = _arguments(task)
-        _worker.set_current_task(_worker._TaskInfo(task.task_id, name, task.resources, gpu_ids,
-                                                   job_id=task.job_id))
-        if gpu_ids:
-            os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
-        result = fn(*args, **kwargs)
-        _store_returns(task, result)
-        status = TASK_OK
+        _store_returns(task, fn(*args, **kwargs))
     except Exception as e:  # noqa: BLE001 - every task error goes to the caller
-        err = exc.RayTaskError.from_exception(e, name, pid=os.getpid(), ip=_ip)
-        try:
-            task.set_error(err)
-        except Exception:
-            task.set_error(exc.RayTaskError(name, traceback.format_exc(), exc.RayError(str(e)),
-                                            pid=os.getpid(), ip=_ip))
+        _fail(task, name, e)
+        status = TASK_APP_ERROR
+    except BaseException as e:
+        if not _is_exit(e):
+            raise
+        _end(gpu_ids, saved)
+        _exit_actor(task)
+        return
+    finally:
+        _end(gpu_ids, saved)
+    task.finish(status)
+
+
+def _is_exit(e):
+    from manta.actor import _ActorExit
+    return isinstance(e, (_ActorExit, exc.AsyncioActorExit))
+
+
+def _exit_actor(task):
+    """exit_actor(): this call's caller sees the actor die; queued calls
+    fail; atexit handlers run; the process ends."""
+    _exiting.set()
+    _manta.actor_exit()
+    task.finish(TASK_ACTOR_DEAD, "The actor exited intentionally (exit_actor).")
+    _shutdown_process()
+
+
+def _shutdown_process():
+    try:
+        atexit._run_exitfuncs()
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
+
+
+# ---------------------------------------------------------------- actors
+
+def _create_actor(task):
+    global _actor, _actor_name, _actor_async, _actor_id_hex
+    gpu_ids, saved = _begin(task)
+    status = TASK_OK
+    name = task.name
+    try:
+        _setup_job(task.job_id)
+        cls = _load_function(task)
+        _actor_name = getattr(cls, "__name__", name)
+        _actor_id_hex = task.actor_id.hex()
+        args, kwargs = _arguments(task)
+        _actor = cls(*args, **kwargs)
+        _actor_async = task.is_async
+        task.set_return(0, None)
+    except Exception as e:  # noqa: BLE001
+        _fail(task, f"{_actor_name or name}.__init__", e)
         status = TASK_APP_ERROR
     finally:
-        _worker.set_current_task(None)
-        if gpu_ids:
-            if saved_cuda is None:
-                os.environ.pop("CUDA_VISIBLE_DEVICES", None)
-            else:
-                os.environ["CUDA_VISIBLE_DEVICES"] = saved_cuda
+        _end(gpu_ids, saved)
+    conc = task.max_concurrency
     task.finish(status)
+    if status == TASK_OK:
+        _serve_actor(conc)
+
+
+def _serve_threads(n):
+    """max_concurrency > 1: more threads take calls from the same queue."""
+    for _ in range(n - 1):
+        threading.Thread(target=_loop, daemon=True, name="manta-actor").start()
+
+
+def _serve_actor(max_concurrency):
+    if _actor_async:
+        _serve_async(max(1, max_concurrency))
+        _shutdown_process()
+    if max_concurrency > 1:
+        _serve_threads(max_concurrency)
+
+
+def _serve_async(max_concurrency):
+    """Run calls as coroutines on one asyncio loop, up to max_concurrency."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    sem = asyncio.Semaphore(max_concurrency)
+
+    async def run(task):
+        async with sem:
+            gpu_ids, saved = _begin(task)
+            status = TASK_OK
+            name = task.name
+            try:
+                fn, name = _target(task)
+                args, kwargs = _arguments(task)
+                result = fn(*args, **kwargs)
+                if inspect.isawaitable(result):
+                    result = await result
+                _store_returns(task, result)
+            except Exception as e:  # noqa: BLE001
+                _fail(task, name, e)
+                status = TASK_APP_ERROR
+            except BaseException as e:
+                if not _is_exit(e):
+                    raise
+                _end(gpu_ids, saved)
+                _manta.actor_exit()
+                task.finish(TASK_ACTOR_DEAD, "The actor exited intentionally (exit_actor).")
+                loop.stop()
+                return
+            finally:
+                _end(gpu_ids, saved)
+            task.finish(status)
+
+    def start(task):
+        loop.create_task(run(task))
+
+    def dispatch():
+        while not _exiting.is_set():
+            task = _manta.next_task(-1.0)
+            if task is None:
+                break
+            loop.call_soon_threadsafe(start, task)
+        loop.call_soon_threadsafe(loop.stop)
+
+    threading.Thread(target=dispatch, daemon=True, name="manta-dispatch").start()
+    loop.run_forever()
+
+
+# ---------------------------------------------------------------- main loop
+
+def _loop():
+    while not _exiting.is_set():
+        task = _manta.next_task(-1.0)
+        if task is None:
+            break
+        _run(task)
+        del task
 
 
 def main():
@@ -140,12 +324,7 @@ def main():
     _manta.connect(os.environ["MANTA_NODE_SOCKET"], "worker",
                    worker_id=os.environ["MANTA_WORKER_ID"])
     _worker._connected(_worker.WORKER)
-    while True:
-        task = _manta.next_task(-1.0)
-        if task is None:
-            break
-        _run(task)
-        del task
+    _loop()
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)

@@ -1,0 +1,651 @@
+/* actor.c -- actors from a caller's side: creating one (registration in
+ * the control store, a worker leased for the actor's life, the constructor
+ * task) and method calls, which go straight to the actor's worker in the
+ * order they were made.  Handles count as refs of the actor's "anchor"
+ * object, owned by the creator: when the anchor is freed (every handle is
+ * gone and no call of any process is pending) the actor goes out of scope. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "core.h"
+#include "mt.h"
+
+typedef struct actor_lookup {
+    uint64_t id; /* request id: key */
+    mt_aid actor;
+} actor_lookup;
+
+mt_oid mt_actor_anchor_id(const mt_aid *a)
+{
+    mt_tid t;
+    memcpy(t.b, a->b, MT_TASK_ID_LEN);
+    return mt_oid_for(&t, 0xFFFFFFFFu);
+}
+
+static mt_actor *actor_get(mt_core *c, const mt_aid *id, bool create)
+{
+    mt_actor *a = mt_map_get(&c->actors, id->b);
+    if (a || !create) return a;
+    a = mt_calloc(1, sizeof *a);
+    a->id = *id;
+    mt_map_put(&c->actors, a);
+    return a;
+}
+
+static void actor_free(mt_actor *a)
+{
+    if (a->death) mt_value_unref(a->death);
+    for (uint32_t i = 0; i < a->nres; i++) free(a->res_names[i]);
+    free(a->res_names);
+    free(a->res_amounts);
+    free(a->gpu_ids);
+    free(a->class_name);
+    free(a);
+}
+
+void do_actors_free_all(mt_core *c)
+{
+    size_t n;
+    void **items = mt_map_items(&c->actors, &n);
+    for (size_t i = 0; i < n; i++) actor_free(items[i]);
+    free(items);
+    items = mt_map_items(&c->actor_lookups, &n);
+    for (size_t i = 0; i < n; i++) free(items[i]);
+    free(items);
+    mt_map_free(&c->actors);
+    mt_map_free(&c->actor_lookups);
+}
+
+/* ---------------------------------------------------------------- control store */
+
+static void fill_info(mt_core *c, const mt_actor *a, Manta__ActorInfo *info, Manta__Address *addr,
+                      char *ep, size_t cap, int state)
+{
+    manta__actor_info__init(info);
+    info->actor_id = MT_BIN(a->id.b, MT_ACTOR_ID_LEN);
+    info->state = state;
+    if (a->worker && state == MANTA__ACTOR_STATE__ACTOR_ALIVE) {
+        manta__address__init(addr);
+        addr->worker_id = MT_BIN(a->worker->wid.b, MT_WORKER_ID_LEN);
+        addr->node_id = MT_BIN(a->worker->nid.b, MT_NODE_ID_LEN);
+        snprintf(ep, cap, "%s", a->worker->endpoint ? a->worker->endpoint : "");
+        addr->endpoint = ep;
+        info->address = addr;
+    }
+    MT_UNUSED(c);
+}
+
+static void gcs_update(mt_core *c, mt_actor *a, int state, const char *cause, bool intentional)
+{
+    Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
+    Manta__ActorInfo info;
+    Manta__Address addr;
+    char ep[256];
+    fill_info(c, a, &info, &addr, ep, sizeof ep, state);
+    info.death_cause = (char *)(cause ? cause : "");
+    info.intentional = intentional;
+    u.info = &info;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+}
+
+/* ---------------------------------------------------------------- death */
+
+static mt_value *died_value(int code, const char *why)
+{
+    return mt_value_error(code, "%s", why);
+}
+
+/* Fail every call that can fail now: sent, queued and ready, the
+ * constructor.  Calls still waiting for arguments fail once those arrive. */
+static void fail_calls(mt_core *c, mt_actor *a)
+{
+    for (mt_task *t = a->inflight, *next; t; t = next) {
+        next = t->lnext;
+        t->lprev = t->lnext = NULL;
+        mt_value_ref(a->death);
+        do_task_fail(c, t, a->death);
+    }
+    a->inflight = NULL;
+    while (a->qhead && a->qhead->ndeps == 0) {
+        mt_task *t = a->qhead;
+        a->qhead = t->qnext;
+        if (!a->qhead) a->qtail = NULL;
+        mt_value_ref(a->death);
+        do_task_fail(c, t, a->death);
+    }
+    if (a->create && a->create->ndeps == 0) {
+        mt_task *t = a->create;
+        a->create = NULL;
+        mt_value_ref(a->death);
+        do_task_fail(c, t, a->death);
+    }
+}
+
+static void actor_dies(mt_core *c, mt_actor *a, mt_value *death, const char *cause,
+                       bool intentional)
+{
+    if (a->state == MT_ACTOR_DEAD) {
+        mt_value_unref(death);
+        fail_calls(c, a);
+        return;
+    }
+    a->state = MT_ACTOR_DEAD;
+    if (a->death) mt_value_unref(a->death);
+    a->death = death;
+    if (a->owned) gcs_update(c, a, MANTA__ACTOR_STATE__ACTOR_DEAD, cause, intentional);
+    fail_calls(c, a);
+    do_notify(c);
+}
+
+/* ---------------------------------------------------------------- sending */
+
+static void link_inflight(mt_actor *a, mt_task *t)
+{
+    t->state = MT_TASK_RUNNING;
+    t->lprev = NULL;
+    t->lnext = a->inflight;
+    if (a->inflight) a->inflight->lprev = t;
+    a->inflight = t;
+}
+
+static void unlink_inflight(mt_actor *a, mt_task *t)
+{
+    if (t->lprev) t->lprev->lnext = t->lnext;
+    else if (a->inflight == t) a->inflight = t->lnext;
+    if (t->lnext) t->lnext->lprev = t->lprev;
+    t->lprev = t->lnext = NULL;
+}
+
+static void send_create(mt_core *c, mt_actor *a)
+{
+    mt_task *t = a->create;
+    mt_conn *conn = do_peer_conn(c, a->worker);
+    if (!conn) return;
+    if (do_task_fail_on_error_arg(c, t)) {
+        /* A constructor argument failed: the actor can never start. */
+        a->create = NULL;
+        actor_dies(c, a, died_value(MANTA_EACTORINIT, "an argument of the constructor failed"),
+                   "an argument of the constructor failed", false);
+        return;
+    }
+    t->state = MT_TASK_RUNNING;
+    do_send_task(c, conn, t, a->gpu_ids, a->ngpu, a->res_names, a->res_amounts, a->nres);
+    mt_conn_flush(conn);
+}
+
+static void request_lookup(mt_core *c, mt_actor *a)
+{
+    if (a->lookup_sent || a->owned) return;
+    a->lookup_sent = true;
+    actor_lookup *l = mt_calloc(1, sizeof *l);
+    l->id = ++c->next_req;
+    l->actor = a->id;
+    mt_map_put(&c->actor_lookups, l);
+    Manta__ActorLookup m = MANTA__ACTOR_LOOKUP__INIT;
+    m.request_id = l->id;
+    m.actor_id = MT_BIN(a->id.b, MT_ACTOR_ID_LEN);
+    m.wait_alive = true;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
+}
+
+void do_actor_pump(mt_core *c, mt_actor *a)
+{
+    if (a->create && a->create->state != MT_TASK_RUNNING && a->create->ndeps == 0 && a->worker &&
+        a->state != MT_ACTOR_DEAD)
+        send_create(c, a);
+    if (a->state == MT_ACTOR_DEAD) {
+        fail_calls(c, a);
+        return;
+    }
+    if (a->state != MT_ACTOR_ALIVE) {
+        request_lookup(c, a);
+        return;
+    }
+    mt_conn *conn = do_peer_conn(c, a->worker);
+    if (!conn) return; /* the close handler fails the calls */
+    bool sent = false;
+    while (a->qhead && a->qhead->ndeps == 0) {
+        mt_task *t = a->qhead;
+        a->qhead = t->qnext;
+        if (!a->qhead) a->qtail = NULL;
+        if (do_task_fail_on_error_arg(c, t)) continue;
+        link_inflight(a, t);
+        do_send_task(c, conn, t, a->gpu_ids, a->ngpu, NULL, NULL, 0);
+        sent = true;
+    }
+    if (sent) mt_conn_flush(conn);
+}
+
+/* ---------------------------------------------------------------- creation */
+
+static mt_task *new_task(mt_core *c, int kind, const mt_targ *args, uint32_t nargs,
+                         uint32_t num_returns, mt_obj **returns)
+{
+    mt_task *t = mt_calloc(1, sizeof *t);
+    t->id = do_new_task_id(c);
+    t->kind = kind;
+    t->nargs = nargs;
+    t->args = mt_calloc(nargs + 1, sizeof *t->args);
+    for (uint32_t i = 0; i < nargs; i++) {
+        const mt_targ *s = &args[i];
+        mt_targ *d = &t->args[i];
+        d->kind = s->kind;
+        if (s->ref) {
+            d->ref = s->ref;
+            d->ref->submitted++;
+        } else {
+            d->data = mt_memdup(s->data, s->size);
+            d->size = s->size;
+        }
+        if (s->ncontained) {
+            d->contained = mt_calloc(s->ncontained, sizeof *d->contained);
+            d->ncontained = s->ncontained;
+            for (uint32_t j = 0; j < s->ncontained; j++) {
+                d->contained[j] = s->contained[j];
+                d->contained[j]->submitted++;
+            }
+        }
+    }
+    t->num_returns = num_returns;
+    t->returns = mt_calloc(num_returns + 1, sizeof *t->returns);
+    for (uint32_t i = 0; i < num_returns; i++) {
+        mt_oid id = mt_oid_for(&t->id, i + 1);
+        mt_obj *o = do_obj_new_owned(c, &id);
+        o->producing = true;
+        t->returns[i] = o;
+        if (returns) {
+            o->local = 1;
+            returns[i] = o;
+        }
+    }
+    mt_map_put(&c->tasks, t);
+    c->tasks_submitted++;
+    return t;
+}
+
+/* Count the task's unready reference arguments and ask for them. */
+static void watch_deps(mt_core *c, mt_task *t)
+{
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        mt_obj *o = t->args[i].ref;
+        if (!o || o->state == MT_OBJ_READY) continue;
+        o->dependents = mt_realloc(o->dependents, (o->ndependents + 1) * sizeof *o->dependents);
+        o->dependents[o->ndependents++] = t;
+        t->ndeps++;
+        do_obj_want(c, o);
+    }
+}
+
+static Manta__Resource **res_list(const char *const *names, const int64_t *amounts, uint32_t n,
+                                  Manta__Resource *store)
+{
+    Manta__Resource **v = mt_calloc(n + 1, sizeof *v);
+    for (uint32_t i = 0; i < n; i++) {
+        manta__resource__init(&store[i]);
+        store[i].name = (char *)names[i];
+        store[i].amount = amounts[i];
+        v[i] = &store[i];
+    }
+    return v;
+}
+
+static int register_actor(mt_core *c, const mt_actor_desc *d, const mt_aid *id, uint8_t **existing,
+                          size_t *existing_len)
+{
+    Manta__ActorRegister m = MANTA__ACTOR_REGISTER__INIT;
+    Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
+    Manta__Address owner;
+    char ep[256];
+    do_address(c, &owner, ep, sizeof ep);
+    info.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
+    info.name = (char *)(d->name ? d->name : "");
+    info.ns = (char *)(d->ns ? d->ns : "");
+    info.state = MANTA__ACTOR_STATE__ACTOR_PENDING;
+    info.owner = &owner;
+    info.detached = d->detached;
+    info.class_name = (char *)(d->class_name ? d->class_name : "");
+    info.max_restarts = d->max_restarts;
+    info.max_task_retries = d->max_task_retries;
+    info.max_concurrency = d->max_concurrency;
+    info.is_async = d->is_async;
+    info.language = d->lang;
+    info.job_id = c->job_id;
+    info.handle = MT_BIN(d->handle, d->handle_len);
+    m.info = &info;
+    mt_rpc *r = do_rpc_new(c);
+    m.request_id = r->id;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
+    int rc = do_rpc_wait(c, r, mt_now_s() + 30);
+    Manta__ActorRegisterReply *rep = NULL;
+    if (!rc && !(rep = manta__actor_register_reply__unpack(NULL, r->len, r->payload)))
+        rc = MANTA_EPROTO;
+    do_rpc_free(c, r);
+    if (rc) return mt_err(rc, "cannot register the actor with the control store");
+    rc = rep->status;
+    if (rc == MANTA_EEXIST && rep->info && existing) {
+        *existing_len = manta__actor_info__get_packed_size(rep->info);
+        *existing = mt_malloc(*existing_len + 1);
+        manta__actor_info__pack(rep->info, *existing);
+    }
+    manta__actor_register_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj **anchor,
+                         uint8_t **existing, size_t *existing_len)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->daemon_lost) {
+        pthread_mutex_unlock(&c->mu);
+        return mt_err(MANTA_ECONN, "not connected to a node");
+    }
+    mt_random_bytes(id->b, MT_ACTOR_ID_LEN);
+    int rc = register_actor(c, d, id, existing, existing_len);
+    if (rc) {
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+    }
+    mt_actor *a = actor_get(c, id, true);
+    a->owned = true;
+    a->detached = d->detached;
+    a->class_name = mt_strdup(d->class_name ? d->class_name : "");
+    a->nres = d->nres;
+    a->res_names = mt_calloc(d->nres + 1, sizeof *a->res_names);
+    a->res_amounts = mt_calloc(d->nres + 1, sizeof *a->res_amounts);
+    for (uint32_t i = 0; i < d->nres; i++) {
+        a->res_names[i] = mt_strdup(d->res_names[i]);
+        a->res_amounts[i] = d->res_amounts[i];
+    }
+    *anchor = NULL;
+    if (!d->detached) {
+        mt_oid aid = mt_actor_anchor_id(id);
+        mt_obj *o = do_obj_new_owned(c, &aid);
+        o->anchor = true;
+        o->value = mt_value_raw("", 0);
+        o->state = MT_OBJ_READY;
+        o->local = 1;
+        *anchor = o;
+    }
+    mt_task *t = new_task(c, MANTA__TASK_KIND__TASK_ACTOR_CREATE, d->args, d->nargs, 1, NULL);
+    if (d->fn_id) memcpy(t->fn_id, d->fn_id, MT_FN_ID_LEN);
+    t->name = mt_strdup(d->class_name ? d->class_name : "");
+    t->actor = a;
+    t->actor_id = *id;
+    t->max_concurrency = d->max_concurrency;
+    t->is_async = d->is_async;
+    a->create = t;
+    t->state = MT_TASK_WAITING;
+    watch_deps(c, t);
+    Manta__LeaseRequest lr = MANTA__LEASE_REQUEST__INIT;
+    Manta__Resource *rs = mt_calloc(d->nres + 1, sizeof *rs);
+    Manta__Resource *ps = mt_calloc(d->nplace + 1, sizeof *ps);
+    lr.demand = res_list(d->res_names, d->res_amounts, d->nres, rs);
+    lr.n_demand = d->nres;
+    lr.placement = res_list(d->place_names, d->place_amounts, d->nplace, ps);
+    lr.n_placement = d->nplace;
+    lr.language = d->lang;
+    lr.runtime = (char *)(d->lang == MANTA__LANGUAGE__LANG_PYTHON ? ""
+                          : d->runtime                          ? d->runtime
+                                                                : c->runtime);
+    lr.for_actor = true;
+    lr.detached = d->detached;
+    lr.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
+    lr.name = a->class_name;
+    do_actor_lease(c, a, &lr);
+    free(lr.demand);
+    free(lr.placement);
+    free(rs);
+    free(ps);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g)
+{
+    if (g->status) {
+        char why[600];
+        snprintf(why, sizeof why, "The actor could not be placed: %s",
+                 g->error && g->error[0] ? g->error : manta_strerror(g->status));
+        actor_dies(c, a, died_value(MANTA_EACTORDIED, why), why, false);
+        return 0;
+    }
+    mt_peer *p = do_peer_from_proto(c, g->worker);
+    if (!p) return mt_err(MANTA_EPROTO, "lease grant without a worker");
+    p->dead = false;
+    a->worker = p;
+    free(a->gpu_ids);
+    a->ngpu = g->n_gpu_ids;
+    a->gpu_ids = mt_calloc(g->n_gpu_ids + 1, sizeof *a->gpu_ids);
+    if (g->n_gpu_ids) memcpy(a->gpu_ids, g->gpu_ids, g->n_gpu_ids * sizeof *g->gpu_ids);
+    if (a->state == MT_ACTOR_DEAD) {
+        /* Killed while it waited for a worker: give the worker back. */
+        Manta__LeaseReturn m = MANTA__LEASE_RETURN__INIT;
+        m.worker_id = MT_BIN(p->wid.b, MT_WORKER_ID_LEN);
+        m.worker_failed = true;
+        do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
+        return 0;
+    }
+    do_actor_pump(c, a);
+    return 0;
+}
+
+/* The constructor replied: the actor lives, or died in __init__. */
+static void created(mt_core *c, mt_actor *a, mt_task *t, const Manta__TaskReply *r)
+{
+    a->create = NULL;
+    if (r->status == MANTA__TASK_STATUS__TASK_OK) {
+        do_task_finish(c, t);
+        if (a->state == MT_ACTOR_DEAD) return;
+        a->state = MT_ACTOR_ALIVE;
+        gcs_update(c, a, MANTA__ACTOR_STATE__ACTOR_ALIVE, NULL, false);
+        do_actor_pump(c, a);
+        do_notify(c);
+        return;
+    }
+    mt_value *death;
+    if (r->n_returns && r->returns[0]->kind == MANTA__RETURN_KIND__RET_INLINE) {
+        /* The constructor's exception, marked as an init failure. */
+        death = mt_value_copy(r->returns[0]->data.data, r->returns[0]->data.len);
+        if (death->size >= MT_VAL_HDR) {
+            int32_t code = MANTA_EACTORINIT;
+            memcpy(death->data + 12, &code, sizeof code);
+        }
+    } else {
+        death = died_value(MANTA_EACTORINIT, r->error && r->error[0] ? r->error
+                                                                      : "the constructor failed");
+    }
+    do_task_finish(c, t);
+    /* Its worker is of no use now: the node kills it. */
+    Manta__LeaseReturn m = MANTA__LEASE_RETURN__INIT;
+    m.worker_id = MT_BIN(a->worker->wid.b, MT_WORKER_ID_LEN);
+    m.worker_failed = true;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
+    actor_dies(c, a, death, "The actor died because of an error raised in its creation task.",
+               false);
+}
+
+int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply *r)
+{
+    mt_actor *a = t->actor;
+    if (t->state != MT_TASK_RUNNING || !a->worker || a->worker->conn != conn) return 0;
+    if (t == a->create) {
+        created(c, a, t, r);
+        return 0;
+    }
+    unlink_inflight(a, t);
+    switch (r->status) {
+    case MANTA__TASK_STATUS__TASK_OK:
+    case MANTA__TASK_STATUS__TASK_APP_ERROR:
+        for (uint32_t i = 0; i < t->num_returns; i++) {
+            if (i < r->n_returns) do_obj_set_return(c, t->returns[i], r->returns[i]);
+            else
+                do_obj_fail(c, t->returns[i],
+                            mt_value_error(MANTA_EPROTO, "the actor sent %zu of %u returns",
+                                           r->n_returns, t->num_returns));
+        }
+        do_task_finish(c, t);
+        break;
+    case MANTA__TASK_STATUS__TASK_ACTOR_DEAD:
+        do_task_fail(c, t, died_value(MANTA_EACTORDIED, r->error && r->error[0]
+                                                            ? r->error
+                                                            : "The actor exited."));
+        break;
+    default:
+        do_task_fail(c, t, mt_value_error(MANTA_ETASK, "%s", r->error ? r->error : "call failed"));
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- calls */
+
+int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const mt_targ *args,
+                       uint32_t nargs, uint32_t num_returns, mt_obj *anchor, mt_obj **returns)
+{
+    if (num_returns > 1000000) return mt_err(MANTA_EINVAL, "num_returns too large");
+    pthread_mutex_lock(&c->mu);
+    if (c->daemon_lost) {
+        pthread_mutex_unlock(&c->mu);
+        return mt_err(MANTA_ECONN, "not connected to a node");
+    }
+    mt_actor *a = actor_get(c, id, true);
+    mt_task *t = new_task(c, MANTA__TASK_KIND__TASK_ACTOR_CALL, args, nargs, num_returns, returns);
+    t->name = mt_strdup(method);
+    t->method = mt_strdup(method);
+    t->actor = a;
+    t->actor_id = *id;
+    t->seq = ++a->next_seq;
+    if (anchor) {
+        t->anchor = anchor;
+        anchor->submitted++;
+    }
+    t->state = MT_TASK_QUEUED;
+    watch_deps(c, t);
+    if (a->qtail) a->qtail->qnext = t;
+    else a->qhead = t;
+    a->qtail = t;
+    do_actor_pump(c, a);
+    c->last_active = mt_now_coarse();
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+int mt_core_actor_kill(mt_core *c, const mt_aid *id, bool no_restart)
+{
+    pthread_mutex_lock(&c->mu);
+    Manta__ActorKill m = MANTA__ACTOR_KILL__INIT;
+    m.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
+    m.no_restart = no_restart;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
+    mt_actor *a = actor_get(c, id, true);
+    actor_dies(c, a, died_value(MANTA_EACTORDIED, "The actor was killed by ray.kill()."),
+               "The actor was killed by ray.kill().", true);
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor)
+{
+    mt_aid id;
+    memcpy(id.b, anchor->b, MT_ACTOR_ID_LEN);
+    mt_actor *a = actor_get(c, &id, false);
+    if (!a || !a->owned || a->detached || a->state == MT_ACTOR_DEAD) return;
+    Manta__ActorKill m = MANTA__ACTOR_KILL__INIT;
+    m.actor_id = MT_BIN(id.b, MT_ACTOR_ID_LEN);
+    m.no_restart = true;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
+    actor_dies(c, a, died_value(MANTA_EACTORDIED, "The actor went out of scope."),
+               "All handles to the actor went out of scope.", true);
+}
+
+void do_actor_peer_died(mt_core *c, mt_peer *p)
+{
+    size_t n;
+    void **items = mt_map_items(&c->actors, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_actor *a = items[i];
+        if (a->worker != p || a->state == MT_ACTOR_DEAD) continue;
+        char why[200];
+        snprintf(why, sizeof why,
+                 "The actor died unexpectedly before finishing this task (its worker exited%s).",
+                 p->exit_code < 0 ? " from a signal" : "");
+        actor_dies(c, a, died_value(MANTA_EACTORDIED, why), why, false);
+    }
+    free(items);
+}
+
+void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r)
+{
+    actor_lookup *l = mt_map_del(&c->actor_lookups, &r->request_id);
+    if (!l) return;
+    mt_actor *a = actor_get(c, &l->actor, false);
+    free(l);
+    if (!a || a->state == MT_ACTOR_DEAD) return;
+    a->lookup_sent = false;
+    const Manta__ActorInfo *info = r->n_actors ? r->actors[0] : NULL;
+    if (r->status || !info) {
+        actor_dies(c, a, died_value(MANTA_EACTORDIED, "No such actor."), "unknown actor", false);
+        return;
+    }
+    if (info->state == MANTA__ACTOR_STATE__ACTOR_DEAD) {
+        int code = MANTA_EACTORDIED;
+        const char *why = info->death_cause && info->death_cause[0] ? info->death_cause
+                                                                     : "The actor is dead.";
+        actor_dies(c, a, died_value(code, why), why, info->intentional);
+        return;
+    }
+    mt_peer *p = do_peer_from_proto(c, info->address);
+    if (!p) return;
+    a->worker = p;
+    a->state = MT_ACTOR_ALIVE;
+    do_actor_pump(c, a);
+}
+
+int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_aid *id,
+                         uint8_t **info, size_t *len)
+{
+    Manta__ActorLookup m = MANTA__ACTOR_LOOKUP__INIT;
+    m.name = (char *)(name ? name : "");
+    m.ns = (char *)(ns ? ns : "");
+    if (id) m.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
+    pthread_mutex_lock(&c->mu);
+    mt_rpc *r = do_rpc_new(c);
+    m.request_id = r->id;
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
+    int rc = do_rpc_wait(c, r, mt_now_s() + 30);
+    Manta__ActorLookupReply *rep = NULL;
+    if (!rc && !(rep = manta__actor_lookup_reply__unpack(NULL, r->len, r->payload)))
+        rc = MANTA_EPROTO;
+    do_rpc_free(c, r);
+    pthread_mutex_unlock(&c->mu);
+    if (rc) return rc;
+    rc = rep->status ? rep->status : rep->n_actors ? 0 : MANTA_ENOENT;
+    if (!rc) {
+        *len = manta__actor_info__get_packed_size(rep->actors[0]);
+        *info = mt_malloc(*len + 1);
+        manta__actor_info__pack(rep->actors[0], *info);
+    }
+    manta__actor_lookup_reply__free_unpacked(rep, NULL);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- exit_actor */
+
+void mt_core_actor_exit(mt_core *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (!MT_ID_IS_NIL(c->my_actor)) {
+        Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
+        Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
+        info.actor_id = MT_BIN(c->my_actor.b, MT_ACTOR_ID_LEN);
+        info.state = MANTA__ACTOR_STATE__ACTOR_DEAD;
+        info.death_cause = "The actor exited intentionally (exit_actor).";
+        info.intentional = true;
+        u.info = &info;
+        do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+    }
+    c->actor_exiting = true;
+    pthread_mutex_unlock(&c->mu);
+}
