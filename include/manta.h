@@ -181,11 +181,15 @@ MANTA_EXPORT int manta_result_error(manta_result *res, const char *fmt, ...)
 #endif
     ;
 
-/* An argument for submission: by value (data/size) or by reference. */
+typedef struct manta_actor manta_actor;
+
+/* An argument for submission: by value (data/size), by reference, or an
+ * actor handle (made with manta_arg_actor). */
 typedef struct manta_arg {
     const manta_ref *ref; /* non-NULL: pass this object */
     const void *data;     /* else: copy these bytes */
     size_t size;
+    const manta_actor *actor; /* set by manta_arg_actor */
 } manta_arg;
 
 MANTA_EXPORT manta_arg manta_arg_bytes(const void *data, size_t size);
@@ -206,6 +210,57 @@ MANTA_EXPORT void manta_task_opts_init(manta_task_opts *o);
  * receives opts->num_returns new refs (the caller releases each). */
 MANTA_EXPORT int manta_submit(const char *fn_name, const manta_arg *args, size_t nargs,
                               const manta_task_opts *opts, manta_ref **out);
+
+/* ------------------------------------------------------------------ actors */
+
+/* An actor is a worker process of its own holding state that its methods
+ * use.  A class is a constructor and methods registered under its name
+ * (before manta_init(), like task functions); in library mode workers find
+ * them with dlsym(): the constructor under the class name, each method as
+ * "<class>_<method>".  Calls from one caller run in the order they were
+ * made, one at a time (unless max_concurrency > 1). */
+
+/* Build the actor's state from the constructor's arguments.  Return the
+ * state, or NULL after writing a reason into err (the actor then dies and
+ * every call fails with MANTA_EACTORINIT). */
+typedef void *(*manta_ctor_fn)(const manta_arg_view *args, size_t nargs, char *err, size_t errcap);
+/* A method: `self` is the state the constructor returned.  Same contract
+ * as manta_task_fn. */
+typedef int (*manta_method_fn)(void *self, const manta_arg_view *args, size_t nargs,
+                               manta_result *res);
+
+MANTA_EXPORT int manta_register_actor(const char *class_name, manta_ctor_fn ctor);
+MANTA_EXPORT int manta_register_method(const char *class_name, const char *method,
+                                       manta_method_fn fn);
+
+typedef struct manta_actor_opts {
+    double num_cpus;            /* <0 (default): needs 1 CPU to be placed, holds none */
+    double num_gpus;            /* default 0 */
+    const char *resources_json; /* custom resources held for the actor's life */
+    const char *name;           /* a named actor (NULL: none) */
+    int max_concurrency;        /* calls run at once; default 1 */
+    int detached;               /* outlives its creator until killed */
+} manta_actor_opts;
+
+MANTA_EXPORT void manta_actor_opts_init(manta_actor_opts *o);
+
+/* Create an actor of `class_name`; *out receives a handle (release it with
+ * manta_actor_release; the actor ends when every handle of every process is
+ * released and its calls are done, unless detached). */
+MANTA_EXPORT int manta_actor_create(const char *class_name, const manta_arg *args, size_t nargs,
+                                    const manta_actor_opts *opts, manta_actor **out);
+/* Call a method; `out` receives num_returns new refs. */
+MANTA_EXPORT int manta_actor_call(const manta_actor *a, const char *method, const manta_arg *args,
+                                  size_t nargs, int num_returns, manta_ref **out);
+/* Kill the actor now: its calls in flight and later ones fail with
+ * MANTA_EACTORDIED. */
+MANTA_EXPORT int manta_actor_kill(const manta_actor *a);
+MANTA_EXPORT void manta_actor_release(manta_actor *a);
+/* Pass a handle to a task or actor (the argument refers to `a`, which must
+ * stay valid until the submission returns). */
+MANTA_EXPORT manta_arg manta_arg_actor(const manta_actor *a);
+/* In a task or method: the handle an argument carries (release it). */
+MANTA_EXPORT int manta_actor_from_arg(const manta_arg_view *arg, manta_actor **out);
 
 /* ------------------------------------------------------------------ cluster */
 

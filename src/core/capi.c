@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "capi.h"
 #include "config.h"
 #include "core.h"
 #include "mt.h"
@@ -17,21 +18,12 @@
 
 #define MANTA_API MANTA_EXPORT
 
-struct manta_ref {
-    mt_obj *o;
-};
-
 struct manta_value {
     mt_value *v;
     const uint8_t *data;
     size_t size;
 };
 
-struct manta_result {
-    mt_exec_task *task;
-    int failed;
-    char error[1024];
-};
 
 typedef struct reg_fn {
     char *name;
@@ -64,6 +56,10 @@ MANTA_API int manta_register(const char *name, manta_task_fn fn)
     pthread_mutex_unlock(&g_mu);
     return 0;
 }
+
+mt_core *capi_core(void) { return G; }
+
+void *capi_dlsym(const char *name) { return g_lib ? dlsym(g_lib, name) : NULL; }
 
 static manta_task_fn lookup_fn(const char *name)
 {
@@ -102,17 +98,9 @@ MANTA_API manta_arg manta_arg_ref(const manta_ref *ref) { return (manta_arg){.re
 
 /* ---------------------------------------------------------------- worker loop */
 
-static int run_one(mt_core *c, mt_exec_task *t)
+manta_arg_view *capi_views(mt_exec_task *t)
 {
     const Manta__TaskSpec *s = mt_exec_spec(t);
-    manta_task_fn fn = lookup_fn(s->name ? s->name : "");
-    if (!fn) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "no C function named '%s' in worker pid %d", s->name,
-                 (int)getpid());
-        mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_SYSTEM_ERROR, msg);
-        return 0;
-    }
     manta_arg_view *views = mt_calloc(s->n_args + 1, sizeof *views);
     for (size_t i = 0; i < s->n_args; i++) {
         mt_value *v = mt_exec_arg(t, i);
@@ -122,20 +110,45 @@ static int run_one(mt_core *c, mt_exec_task *t)
             views[i].size = vv.meta_len;
         }
     }
+    return views;
+}
+
+void capi_fail(mt_core *c, mt_exec_task *t, const char *msg)
+{
+    /* Every return carries the error, so get() reports it. */
+    const Manta__TaskSpec *s = mt_exec_spec(t);
+    size_t len = strlen(msg);
+    for (uint32_t i = 0; i < s->num_returns; i++) {
+        uint8_t *p = mt_exec_return_alloc(c, t, i, mt_valfmt_size(len, NULL, 0), NULL, 0);
+        if (!p) continue;
+        uint64_t off = mt_valfmt_write(p, MT_FMT_C_ERROR, MANTA_ETASK, len, NULL, 0);
+        memcpy(p + off, msg, len);
+    }
+    mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_APP_ERROR, NULL);
+}
+
+static int run_one(mt_core *c, mt_exec_task *t)
+{
+    const Manta__TaskSpec *s = mt_exec_spec(t);
+    if (s->kind != MANTA__TASK_KIND__TASK_NORMAL) {
+        capi_run_actor(c, t);
+        return 0;
+    }
+    manta_task_fn fn = lookup_fn(s->name ? s->name : "");
+    if (!fn) {
+        char msg[512];
+        snprintf(msg, sizeof msg, "no C function named '%s' in worker pid %d", s->name,
+                 (int)getpid());
+        mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_SYSTEM_ERROR, msg);
+        return 0;
+    }
+    manta_arg_view *views = capi_views(t);
     manta_result res = {.task = t};
     int rc = fn(views, s->n_args, &res);
     free(views);
     if (rc || res.failed) {
         if (!res.failed) snprintf(res.error, sizeof res.error, "%s returned %d", s->name, rc);
-        /* Every return carries the error, so get() reports it. */
-        size_t len = strlen(res.error);
-        for (uint32_t i = 0; i < s->num_returns; i++) {
-            uint8_t *p = mt_exec_return_alloc(c, t, i, mt_valfmt_size(len, NULL, 0), NULL, 0);
-            if (!p) continue;
-            uint64_t off = mt_valfmt_write(p, MT_FMT_C_ERROR, MANTA_ETASK, len, NULL, 0);
-            memcpy(p + off, res.error, len);
-        }
-        mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_APP_ERROR, NULL);
+        capi_fail(c, t, res.error);
         return 0;
     }
     /* Returns the function did not set are empty byte strings. */
@@ -282,7 +295,7 @@ MANTA_API int manta_shutdown(void)
 
 /* ---------------------------------------------------------------- objects */
 
-static manta_ref *wrap(mt_obj *o)
+manta_ref *capi_wrap(mt_obj *o)
 {
     manta_ref *r = mt_malloc(sizeof *r);
     r->o = o;
@@ -302,7 +315,7 @@ MANTA_API int manta_put(const void *data, size_t len, manta_ref **out)
     mt_obj *o;
     rc = mt_core_put_end(G, &p, NULL, 0, &o);
     if (rc) return rc;
-    *out = wrap(o);
+    *out = capi_wrap(o);
     return 0;
 }
 
@@ -311,9 +324,11 @@ static int value_error(const mt_valview *vv)
     if (vv->fmt == MT_FMT_ERROR)
         return mt_err(vv->code ? vv->code : MANTA_ETASK, "%.*s", (int)MT_MIN(vv->meta_len, 4000),
                       (const char *)vv->meta);
+    /* The code says whose failure it was: a task's, or an actor's constructor. */
+    int code = vv->code ? vv->code : MANTA_ETASK;
     if (vv->fmt == MT_FMT_C_ERROR)
-        return mt_err(MANTA_ETASK, "%.*s", (int)MT_MIN(vv->meta_len, 4000), (const char *)vv->meta);
-    if (vv->fmt == MT_FMT_PY_ERROR) return mt_err(MANTA_ETASK, "the Python task raised an exception");
+        return mt_err(code, "%.*s", (int)MT_MIN(vv->meta_len, 4000), (const char *)vv->meta);
+    if (vv->fmt == MT_FMT_PY_ERROR) return mt_err(code, "the Python task raised an exception");
     return 0;
 }
 
@@ -378,7 +393,7 @@ MANTA_API manta_ref *manta_ref_dup(const manta_ref *ref)
 {
     if (!ref || !G) return NULL;
     mt_obj_incref(G, ref->o);
-    return wrap(ref->o);
+    return capi_wrap(ref->o);
 }
 
 MANTA_API void manta_ref_release(manta_ref *ref)
@@ -431,6 +446,40 @@ MANTA_API int manta_result_error(manta_result *res, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- submit */
 
+mt_targ *capi_targs(const manta_arg *args, size_t nargs)
+{
+    mt_targ *targs = mt_calloc(nargs + 1, sizeof *targs);
+    for (size_t i = 0; i < nargs; i++) {
+        if (args[i].ref) {
+            targs[i].kind = MT_ARG_REF;
+            targs[i].ref = args[i].ref->o;
+            continue;
+        }
+        targs[i].kind = MT_ARG_VALUE;
+        targs[i].size = mt_valfmt_size(args[i].size, NULL, 0);
+        targs[i].data = mt_malloc(targs[i].size);
+        uint64_t off = mt_valfmt_write(targs[i].data, MT_FMT_RAW, 0, args[i].size, NULL, 0);
+        if (args[i].size) memcpy(targs[i].data + off, args[i].data, args[i].size);
+        const manta_actor *a = args[i].actor;
+        if (a && a->anchor) {
+            /* The handle's anchor is held until the receiver borrowed it. */
+            targs[i].contained = mt_calloc(1, sizeof *targs[i].contained);
+            targs[i].contained[0] = a->anchor;
+            targs[i].ncontained = 1;
+        }
+    }
+    return targs;
+}
+
+void capi_targs_free(mt_targ *t, size_t nargs)
+{
+    for (size_t i = 0; i < nargs; i++) {
+        free(t[i].data);
+        free(t[i].contained);
+    }
+    free(t);
+}
+
 static int parse_resources(const manta_task_opts *o, mt_res_set *rs)
 {
     char err[256];
@@ -468,19 +517,7 @@ MANTA_API int manta_submit(const char *fn_name, const manta_arg *args, size_t na
         mt_res_free(&rs);
         return rc;
     }
-    mt_targ *targs = mt_calloc(nargs + 1, sizeof *targs);
-    for (size_t i = 0; i < nargs; i++) {
-        if (args[i].ref) {
-            targs[i].kind = MT_ARG_REF;
-            targs[i].ref = args[i].ref->o;
-            continue;
-        }
-        targs[i].kind = MT_ARG_VALUE;
-        targs[i].size = mt_valfmt_size(args[i].size, NULL, 0);
-        targs[i].data = mt_malloc(targs[i].size);
-        uint64_t off = mt_valfmt_write(targs[i].data, MT_FMT_RAW, 0, args[i].size, NULL, 0);
-        if (args[i].size) memcpy(targs[i].data + off, args[i].data, args[i].size);
-    }
+    mt_targ *targs = capi_targs(args, nargs);
     const char **names = mt_calloc(rs.n + 1, sizeof *names);
     int64_t *amounts = mt_calloc(rs.n + 1, sizeof *amounts);
     for (uint32_t i = 0; i < rs.n; i++) {
@@ -493,9 +530,8 @@ MANTA_API int manta_submit(const char *fn_name, const manta_arg *args, size_t na
                       .res_amounts = amounts, .nres = rs.n, .max_retries = opts->max_retries};
     mt_obj **rets = mt_calloc((size_t)opts->num_returns + 1, sizeof *rets);
     rc = mt_core_submit(G, &d, rets);
-    for (int i = 0; !rc && i < opts->num_returns; i++) out[i] = wrap(rets[i]);
-    for (size_t i = 0; i < nargs; i++) free(targs[i].data);
-    free(targs);
+    for (int i = 0; !rc && i < opts->num_returns; i++) out[i] = capi_wrap(rets[i]);
+    capi_targs_free(targs, nargs);
     free(rets);
     free(names);
     free(amounts);

@@ -62,6 +62,184 @@ static int nested(const manta_arg_view *args, size_t nargs, manta_result *res)
     return 0;
 }
 
+/* ------------------------------------------------------------------ actors */
+
+typedef struct acc {
+    long total;
+    long calls;
+} acc;
+
+static void *acc_new(const manta_arg_view *args, size_t nargs, char *err, size_t cap)
+{
+    acc *a = calloc(1, sizeof *a);
+    if (nargs == 1 && args[0].size == sizeof(long)) memcpy(&a->total, args[0].data, sizeof(long));
+    if (a->total < 0) {
+        snprintf(err, cap, "a negative start (%ld) is refused", a->total);
+        free(a);
+        return NULL;
+    }
+    return a;
+}
+
+/* add(x): returns the running total; calls in order see increasing totals. */
+static int acc_add(void *self, const manta_arg_view *args, size_t nargs, manta_result *res)
+{
+    acc *a = self;
+    long x = 0;
+    if (nargs == 1 && args[0].size == sizeof x) memcpy(&x, args[0].data, sizeof x);
+    a->total += x;
+    a->calls++;
+    return manta_result_set(res, 0, &a->total, sizeof a->total);
+}
+
+static int acc_pid(void *self, const manta_arg_view *args, size_t nargs, manta_result *res)
+{
+    (void)self, (void)args, (void)nargs;
+    long pid = getpid();
+    return manta_result_set(res, 0, &pid, sizeof pid);
+}
+
+static int acc_nap(void *self, const manta_arg_view *args, size_t nargs, manta_result *res)
+{
+    (void)self, (void)args, (void)nargs;
+    usleep(300000);
+    return manta_result_set(res, 0, "z", 1);
+}
+
+/* A task that adds through a handle it was given. */
+static int add_via(const manta_arg_view *args, size_t nargs, manta_result *res)
+{
+    manta_actor *a;
+    if (nargs != 2 || manta_actor_from_arg(&args[0], &a)) return manta_result_error(res, "bad args");
+    manta_arg x = manta_arg_bytes(args[1].data, args[1].size);
+    manta_ref *r;
+    manta_value *v;
+    if (manta_actor_call(a, "add", &x, 1, 1, &r) || manta_get(r, 30, &v))
+        return manta_result_error(res, "call failed: %s", manta_last_error());
+    manta_result_set(res, 0, manta_value_data(v), manta_value_size(v));
+    manta_value_release(v);
+    manta_ref_release(r);
+    manta_actor_release(a);
+    return 0;
+}
+
+static long long_of(manta_ref *r)
+{
+    manta_value *v;
+    int rc = manta_get(r, 30, &v);
+    ck_assert_msg(rc == 0, "get: %s (%s)", manta_strerror(rc), manta_last_error());
+    long x = 0;
+    ck_assert_uint_eq(manta_value_size(v), sizeof x);
+    memcpy(&x, manta_value_data(v), sizeof x);
+    manta_value_release(v);
+    return x;
+}
+
+START_TEST(actor_calls_in_order)
+{
+    manta_actor *a;
+    long start = 10;
+    manta_arg s = manta_arg_bytes(&start, sizeof start);
+    ck_assert_int_eq(manta_actor_create("Acc", &s, 1, NULL, &a), 0);
+    enum { N = 500 };
+    manta_ref *r[N];
+    long one = 1;
+    manta_arg x = manta_arg_bytes(&one, sizeof one);
+    for (int i = 0; i < N; i++) ck_assert_int_eq(manta_actor_call(a, "add", &x, 1, 1, &r[i]), 0);
+    for (int i = 0; i < N; i++) {
+        ck_assert_int_eq(long_of(r[i]), start + i + 1);
+        manta_ref_release(r[i]);
+    }
+    manta_actor_release(a);
+}
+END_TEST
+
+START_TEST(actor_handle_to_a_task)
+{
+    manta_actor *a;
+    ck_assert_int_eq(manta_actor_create("Acc", NULL, 0, NULL, &a), 0);
+    long five = 5;
+    manta_arg args[2] = {manta_arg_actor(a), manta_arg_bytes(&five, sizeof five)};
+    manta_ref *r1, *r2;
+    ck_assert_int_eq(manta_submit("add_via", args, 2, NULL, &r1), 0);
+    ck_assert_int_eq(long_of(r1), 5);
+    ck_assert_int_eq(manta_actor_call(a, "add", &args[1], 1, 1, &r2), 0);
+    ck_assert_int_eq(long_of(r2), 10);
+    manta_ref_release(r1);
+    manta_ref_release(r2);
+    manta_actor_release(a);
+}
+END_TEST
+
+START_TEST(actor_errors_and_kill)
+{
+    /* A constructor that fails: every call fails with MANTA_EACTORINIT. */
+    manta_actor *bad;
+    long neg = -1;
+    manta_arg s = manta_arg_bytes(&neg, sizeof neg);
+    ck_assert_int_eq(manta_actor_create("Acc", &s, 1, NULL, &bad), 0);
+    manta_ref *r;
+    manta_value *v;
+    ck_assert_int_eq(manta_actor_call(bad, "add", NULL, 0, 1, &r), 0);
+    int rc = manta_get(r, 30, &v);
+    ck_assert_msg(rc == MANTA_EACTORINIT || rc == MANTA_EACTORDIED, "got %s", manta_err_name(rc));
+    ck_assert_msg(strstr(manta_last_error(), "negative start") != NULL, "%s", manta_last_error());
+    manta_ref_release(r);
+    manta_actor_release(bad);
+    /* kill: later calls fail with MANTA_EACTORDIED. */
+    manta_actor *a;
+    ck_assert_int_eq(manta_actor_create("Acc", NULL, 0, NULL, &a), 0);
+    ck_assert_int_eq(manta_actor_call(a, "pid", NULL, 0, 1, &r), 0);
+    ck_assert_int_gt(long_of(r), 0);
+    manta_ref_release(r);
+    ck_assert_int_eq(manta_actor_kill(a), 0);
+    ck_assert_int_eq(manta_actor_call(a, "pid", NULL, 0, 1, &r), 0);
+    ck_assert_int_eq(manta_get(r, 30, &v), MANTA_EACTORDIED);
+    manta_ref_release(r);
+    manta_actor_release(a);
+    /* Unknown class or method. */
+    ck_assert_int_eq(manta_actor_create("NoSuchClass", NULL, 0, NULL, &a), 0);
+    ck_assert_int_eq(manta_actor_call(a, "x", NULL, 0, 1, &r), 0);
+    ck_assert_int_ne(manta_get(r, 30, &v), 0);
+    manta_ref_release(r);
+    manta_actor_release(a);
+}
+END_TEST
+
+START_TEST(actor_names_and_concurrency)
+{
+    manta_actor_opts o;
+    manta_actor_opts_init(&o);
+    o.name = "only-one";
+    manta_actor *a, *b;
+    ck_assert_int_eq(manta_actor_create("Acc", NULL, 0, &o, &a), 0);
+    ck_assert_int_eq(manta_actor_create("Acc", NULL, 0, &o, &b), MANTA_EEXIST);
+    manta_actor_release(a);
+    /* max_concurrency = 4: four naps of 0.3 s overlap. */
+    manta_actor_opts_init(&o);
+    o.max_concurrency = 4;
+    ck_assert_int_eq(manta_actor_create("Acc", NULL, 0, &o, &a), 0);
+    manta_ref *r[4];
+    manta_value *v;
+    ck_assert_int_eq(manta_actor_call(a, "pid", NULL, 0, 1, &r[0]), 0); /* wait until it runs */
+    ck_assert_int_eq(manta_get(r[0], 30, &v), 0);
+    manta_value_release(v);
+    manta_ref_release(r[0]);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int i = 0; i < 4; i++) ck_assert_int_eq(manta_actor_call(a, "nap", NULL, 0, 1, &r[i]), 0);
+    for (int i = 0; i < 4; i++) {
+        ck_assert_int_eq(manta_get(r[i], 30, &v), 0);
+        manta_value_release(v);
+        manta_ref_release(r[i]);
+    }
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double dt = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    ck_assert_msg(dt < 0.9, "4 naps of 0.3 s took %.2f s: not concurrent", dt);
+    manta_actor_release(a);
+}
+END_TEST
+
 static void setup(void)
 {
     manta_config cfg;
@@ -285,6 +463,11 @@ int main(void)
     manta_register("sleepy", sleepy);
     manta_register("crash", crash);
     manta_register("nested", nested);
+    manta_register("add_via", add_via);
+    manta_register_actor("Acc", acc_new);
+    manta_register_method("Acc", "add", acc_add);
+    manta_register_method("Acc", "pid", acc_pid);
+    manta_register_method("Acc", "nap", acc_nap);
     if (getenv("MANTA_WORKER")) return manta_init(NULL); /* serves tasks, never returns */
 
     Suite *s = suite_create("capi");
@@ -299,6 +482,10 @@ int main(void)
     tcase_add_test(tc, crash_and_retry);
     tcase_add_test(tc, resources_and_nesting);
     tcase_add_test(tc, refs_and_init_rules);
+    tcase_add_test(tc, actor_calls_in_order);
+    tcase_add_test(tc, actor_handle_to_a_task);
+    tcase_add_test(tc, actor_errors_and_kill);
+    tcase_add_test(tc, actor_names_and_concurrency);
     suite_add_tcase(s, tc);
     TCase *solo = tcase_create("solo");
     tcase_set_timeout(solo, 60);
