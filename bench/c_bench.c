@@ -15,6 +15,20 @@ static int empty(const manta_arg_view *args, size_t nargs, manta_result *res)
     return 0;
 }
 
+static void *ctr_new(const manta_arg_view *a, size_t n, char *e, size_t c)
+{
+    (void)a, (void)n, (void)e, (void)c;
+    return calloc(1, sizeof(long));
+}
+
+static int ctr_inc(void *self, const manta_arg_view *a, size_t n, manta_result *res)
+{
+    (void)a, (void)n;
+    long *v = self;
+    ++*v;
+    return manta_result_set(res, 0, v, sizeof *v);
+}
+
 static double now(void)
 {
     struct timespec ts;
@@ -55,6 +69,45 @@ static double sync_task_us(int n)
     return med;
 }
 
+/* Median synchronous actor call, in microseconds. */
+static double sync_actor_us(manta_actor *a, int n)
+{
+    double *t = malloc(sizeof *t * (size_t)n);
+    for (int i = 0; i < n + 200; i++) {
+        double s = now();
+        manta_ref *r;
+        int rc = manta_actor_call(a, "inc", NULL, 0, 1, &r);
+        if (rc) die(rc, "call");
+        manta_value *v;
+        if ((rc = manta_get(r, 30, &v))) die(rc, "get");
+        manta_value_release(v);
+        manta_ref_release(r);
+        if (i >= 200) t[i - 200] = (now() - s) * 1e6;
+    }
+    qsort(t, (size_t)n, sizeof *t, cmp);
+    double med = t[n / 2];
+    free(t);
+    return med;
+}
+
+static double actor_calls_per_s(manta_actor *a, int n)
+{
+    manta_ref **refs = malloc(sizeof *refs * (size_t)n);
+    double s = now();
+    for (int i = 0; i < n; i++)
+        if (manta_actor_call(a, "inc", NULL, 0, 1, &refs[i])) die(-1, "call");
+    for (int i = 0; i < n; i++) {
+        manta_value *v;
+        int rc = manta_get(refs[i], 60, &v);
+        if (rc) die(rc, "get");
+        manta_value_release(v);
+        manta_ref_release(refs[i]);
+    }
+    double dt = now() - s;
+    free(refs);
+    return n / dt;
+}
+
 static double tasks_per_s(int n)
 {
     manta_ref **refs = malloc(sizeof *refs * (size_t)n);
@@ -78,6 +131,8 @@ static double tasks_per_s(int n)
 int main(int argc, char **argv)
 {
     manta_register("empty", empty);
+    manta_register_actor("Ctr", ctr_new);
+    manta_register_method("Ctr", "inc", ctr_inc);
     manta_config cfg;
     manta_config_init(&cfg);
     cfg.num_cpus = 2;
@@ -92,9 +147,15 @@ int main(int argc, char **argv)
     mt_floor_measure(&fl, quick ? 1.0 : 2.0);
     double sync_us = sync_task_us(quick ? 500 : 3000);
     double tput = tasks_per_s(quick ? 20000 : 200000);
+    manta_actor *actor;
+    if ((rc = manta_actor_create("Ctr", NULL, 0, NULL, &actor))) die(rc, "actor");
+    double asy = sync_actor_us(actor, quick ? 500 : 3000);
+    double atput = actor_calls_per_s(actor, quick ? 20000 : 200000);
+    manta_actor_release(actor);
     if (json) {
-        printf("{\"sync_us\": %.3f, \"tasks_per_s\": %.1f, \"rtt_us\": %.3f}\n", sync_us, tput,
-               fl.sock_rtt_cross_us);
+        printf("{\"sync_us\": %.3f, \"tasks_per_s\": %.1f, \"actor_sync_us\": %.3f, "
+               "\"actor_calls_per_s\": %.1f, \"rtt_us\": %.3f}\n",
+               sync_us, tput, asy, atput, fl.sock_rtt_cross_us);
         manta_shutdown();
         return 0;
     }
@@ -106,6 +167,9 @@ int main(int argc, char **argv)
     printf("%-34s | %12.2f | %-8s | %.2fx cross-core rtt (target <= 2x)\n",
            "C empty task submit+get, p50", sync_us, "us", sync_us / fl.sock_rtt_cross_us);
     printf("%-34s | %12.0f | %-8s | target >= 150000\n", "C tasks/s, one driver", tput, "tasks/s");
+    printf("%-34s | %12.2f | %-8s | %.2fx cross-core rtt (target <= 1.5x)\n",
+           "C actor call, sync, p50", asy, "us", asy / fl.sock_rtt_cross_us);
+    printf("%-34s | %12.0f | %-8s |\n", "C actor calls/s, one caller", atput, "calls/s");
     manta_shutdown();
     return 0;
 }

@@ -13,8 +13,8 @@ __version__ = "0.1.0"
 
 from manta import exceptions  # noqa: F401
 from manta._manta import ObjectRef
-from manta._private.worker import (available_resources, cluster_resources, get, get_gpu_ids,
-                                   init, is_initialized, put, shutdown, wait)
+from manta._private.worker import (available_resources, cancel, cluster_resources, get,
+                                   get_gpu_ids, init, is_initialized, put, shutdown, wait)
 from manta import actor  # noqa: F401
 from manta.actor import ActorClass, ActorHandle, get_actor, kill, method
 from manta.remote_function import RemoteFunction
@@ -76,7 +76,7 @@ def nodes():
 
 
 __all__ = [
-    "ActorClass", "ActorHandle", "get_actor", "kill", "method",
+    "ActorClass", "ActorHandle", "cancel", "get_actor", "kill", "method",
     "ObjectRef", "RemoteFunction", "available_resources", "cluster_resources", "exceptions",
     "get", "get_gpu_ids", "get_runtime_context", "init", "is_initialized", "nodes", "put",
     "remote", "shutdown", "wait", "__version__",

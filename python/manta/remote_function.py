@@ -19,7 +19,14 @@ def _task_options(opts):
     max_retries = opts.get("max_retries")
     if max_retries is None:
         max_retries = _options.DEFAULT_TASK_MAX_RETRIES
-    return _manta.TaskOptions(demand, int(num_returns), int(max_retries))
+    retry = opts.get("retry_exceptions")
+    if retry is True:
+        retry_exc = b"*"
+    elif retry:
+        retry_exc = cloudpickle.dumps(tuple(retry))
+    else:
+        retry_exc = b""
+    return _manta.TaskOptions(demand, int(num_returns), int(max_retries), retry_exc)
 
 
 class RemoteFunction:

@@ -301,6 +301,9 @@ static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud)
     case MANTA__MSG_TYPE__MSG_TASK_REPLY:
         rc = do_sub_handle(c, conn, f->type, m);
         break;
+    case MANTA__MSG_TYPE__MSG_CANCEL_TASK:
+        rc = do_exec_cancel(c, conn, (const Manta__CancelTask *)m);
+        break;
     default:
         rc = do_obj_handle(c, conn, f->type, m);
         if (rc == 1) rc = mt_err(MANTA_EPROTO, "unexpected %s from a peer", mt_wire_name(f->type));
@@ -412,12 +415,17 @@ static void handle_event(mt_core *c, const Manta__Event *ev)
 {
     if (ev->kind == MANTA__EVENT_KIND__EVENT_WORKER_DIED && ev->id.len == MT_WORKER_ID_LEN) {
         mt_peer *p = mt_map_get(&c->peers, ev->id.data);
+        if (p) {
+            p->exit_code = ev->code;
+            p->death_reason = ev->reason ? (int)ev->reason : MANTA__DEATH_REASON__DEATH_EXITED;
+        }
         if (p && !p->dead) {
             p->dead = true;
-            p->exit_code = ev->code;
             do_sub_peer_died(c, p);
             do_objs_peer_died(c, p);
-        } else if (!p) {
+        }
+        if (p) do_sub_death_reason(c, p, 0);
+        if (!p) {
             /* It may have been a borrower of ours without a peer entry. */
             mt_wid wid;
             memcpy(wid.b, ev->id.data, MT_WORKER_ID_LEN);

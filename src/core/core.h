@@ -39,6 +39,7 @@ typedef struct mt_peer {
     mt_conn *conn;  /* our outgoing connection, NULL until needed */
     bool dead;      /* its node said it died, or we failed to reach it */
     int exit_code;
+    int death_reason; /* MANTA__DEATH_REASON__*, once the node told us */
 } mt_peer;
 
 /* ---------------------------------------------------------------- objects */
@@ -125,6 +126,10 @@ struct mt_task {
     mt_lease *lease;
     mt_task *qnext;      /* class queue / lease in-flight list */
     mt_task *lprev, *lnext;
+    bool cancelled;      /* cancel() was called: never retry, fail as cancelled */
+    mt_tid parent;       /* the task that submitted it (recursive cancel) */
+    uint8_t *retry_exc;  /* python retry_exceptions ("" none, "*" any, pickled types) */
+    size_t retry_exc_len;
     /* actor tasks */
     struct mt_actor *actor;
     mt_aid actor_id;
@@ -271,9 +276,11 @@ struct mt_core {
     size_t xq_len;
     pthread_cond_t xcv;
     bool blocked_sent;
+    mt_exec_task *running;    /* tasks being run, by any thread */
     mt_conn **held;           /* connections with replies held back */
     size_t nheld;
     mt_aid my_actor;          /* the actor this worker runs, if any */
+    struct mt_dying *dying;   /* tasks out of retries, waiting to learn why their worker died */
     uint64_t *ready_tokens;   /* futures: watched objects that became ready */
     size_t nready, ready_cap;
     bool actor_exiting;       /* exit_actor() was called */
@@ -390,15 +397,27 @@ typedef struct mt_task_desc {
     const int64_t *res_amounts;
     uint32_t nres;
     int max_retries;
+    const uint8_t *retry_exc;  /* see mt_task.retry_exc */
+    size_t retry_exc_len;
 } mt_task_desc;
 
 int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns);
+/* Cancel the task that makes `o` (see manta.cancel): a waiting task never
+ * runs, a running one is interrupted (force: its worker is killed); its
+ * returns become MANTA_ECANCELLED. */
+int mt_core_cancel(mt_core *c, mt_obj *o, bool force, bool recursive);
+/* Worker side: a cancel request for a running task (language layers poll
+ * it to raise KeyboardInterrupt in the right task). */
+bool mt_exec_cancel_requested(const mt_exec_task *t);
 int do_sub_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m);
 void do_sub_peer_died(mt_core *c, mt_peer *p);
 void do_sub_tick(mt_core *c);
 void do_sub_obj_ready(mt_core *c, mt_obj *o);
 void do_sub_reclaim(mt_core *c);
 void do_sub_free_all(mt_core *c);
+void do_sub_death_reason(mt_core *c, mt_peer *p, double now);
+void do_sub_cancel_children(mt_core *c, const mt_tid *parent);
+mt_value *cancelled_error(const mt_task *t);
 
 /* internals shared by submit.c and actor.c */
 void do_task_finish(mt_core *c, mt_task *t);
@@ -479,6 +498,9 @@ void do_exec_free_all(mt_core *c);
 void do_exec_hold(mt_core *c, mt_conn *conn);
 /* Fail every queued task with `status` (exit_actor: TASK_ACTOR_DEAD). */
 void mt_exec_drain(mt_core *c, int status, const char *error);
+/* The task raised an exception retry_exceptions allows to retry. */
+void mt_exec_set_retryable(mt_exec_task *t, bool retryable);
+int do_exec_cancel(mt_core *c, mt_conn *conn, const Manta__CancelTask *m);
 void do_exec_flush_held(mt_core *c);
 
 /* ---------------------------------------------------------------- plasma.c */

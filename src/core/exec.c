@@ -6,6 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include "config.h"
 #include "core.h"
 #include "mt.h"
@@ -37,10 +40,15 @@ struct mt_exec_task {
     mt_value **args;
     exec_ret *rets;
     uint64_t start_ns;
+    bool retryable;       /* the language layer: retry_exceptions matched */
+    bool cancel;          /* cancel() asked to interrupt it */
     mt_exec_task *next;
+    mt_exec_task *rprev, *rnext; /* running list */
 };
 
 /* ---------------------------------------------------------------- queue */
+
+static void running_add(mt_core *c, mt_exec_task *t);
 
 int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m)
 {
@@ -200,6 +208,7 @@ int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
         }
         t->start_ns = mt_now_ns();
         mt_tl_current = t;
+        running_add(c, t);
         int rc = resolve_args(c, t);
         if (rc) {
             char msg[512];
@@ -287,13 +296,33 @@ uint8_t *mt_exec_return_alloc(mt_core *c, mt_exec_task *t, uint32_t index, uint6
     return data;
 }
 
-void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error)
+static void running_add(mt_core *c, mt_exec_task *t)
+{
+    t->rprev = NULL;
+    t->rnext = c->running;
+    if (c->running) c->running->rprev = t;
+    c->running = t;
+}
+
+static void running_del(mt_core *c, mt_exec_task *t)
+{
+    if (t->rprev) t->rprev->rnext = t->rnext;
+    else if (c->running == t) c->running = t->rnext;
+    if (t->rnext) t->rnext->rprev = t->rprev;
+    t->rprev = t->rnext = NULL;
+}
+
+/* Send the reply and free the task; lock held. */
+static void do_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error)
 {
     const Manta__TaskSpec *s = t->spec;
     Manta__TaskReply rep = MANTA__TASK_REPLY__INIT;
-    Manta__ReturnObject *ro = mt_calloc((size_t)s->num_returns + 1, sizeof *ro);
-    Manta__ReturnObject **rp = mt_calloc((size_t)s->num_returns + 1, sizeof *rp);
-    pthread_mutex_lock(&c->mu);
+    Manta__ReturnObject ro_s[4], *ro = ro_s;
+    Manta__ReturnObject *rp_s[4], **rp = rp_s;
+    if (s->num_returns > 4) {
+        ro = mt_calloc((size_t)s->num_returns, sizeof *ro);
+        rp = mt_calloc((size_t)s->num_returns, sizeof *rp);
+    }
     for (uint32_t i = 0; i < s->num_returns; i++) {
         exec_ret *r = &t->rets[i];
         manta__return_object__init(&ro[i]);
@@ -313,7 +342,8 @@ void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error)
     rep.status = status;
     rep.error = (char *)(error ? error : "");
     rep.attempt = s->attempt;
-    rep.exec_ns = mt_now_ns() - t->start_ns;
+    rep.exec_ns = t->start_ns ? mt_now_ns() - t->start_ns : 0;
+    rep.retryable = t->retryable;
     if (status == MANTA__TASK_STATUS__TASK_OK || status == MANTA__TASK_STATUS__TASK_APP_ERROR) {
         rep.returns = rp;
         rep.n_returns = s->num_returns;
@@ -324,10 +354,60 @@ void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error)
     if (c->xq_len == 0) mt_conn_flush(t->conn);
     else do_exec_hold(c, t->conn);
     if (mt_tl_current == t) mt_tl_current = NULL;
+    running_del(c, t);
     task_free(t);
+    if (ro != ro_s) {
+        free(ro);
+        free(rp);
+    }
+}
+
+void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error)
+{
+    pthread_mutex_lock(&c->mu);
+    do_exec_finish(c, t, status, error);
     pthread_mutex_unlock(&c->mu);
-    free(ro);
-    free(rp);
+}
+
+void mt_exec_set_retryable(mt_exec_task *t, bool retryable) { t->retryable = retryable; }
+
+bool mt_exec_cancel_requested(const mt_exec_task *t) { return t->cancel; }
+
+/* CancelTask from the task's submitter. */
+int do_exec_cancel(mt_core *c, mt_conn *conn, const Manta__CancelTask *m)
+{
+    MT_UNUSED(conn);
+    if (m->task_id.len != MT_TASK_ID_LEN) return mt_err(MANTA_EPROTO, "CancelTask without a task id");
+    /* Not started: it never runs. */
+    mt_exec_task *prev = NULL;
+    for (mt_exec_task *t = c->xq_head; t; prev = t, t = t->next) {
+        if (memcmp(t->spec->task_id.data, m->task_id.data, MT_TASK_ID_LEN)) continue;
+        if (prev) prev->next = t->next;
+        else c->xq_head = t->next;
+        if (c->xq_tail == t) c->xq_tail = prev;
+        c->xq_len--;
+        do_exec_finish(c, t, MANTA__TASK_STATUS__TASK_CANCELLED, "cancelled before it ran");
+        return 0;
+    }
+    for (mt_exec_task *t = c->running; t; t = t->rnext) {
+        if (memcmp(t->spec->task_id.data, m->task_id.data, MT_TASK_ID_LEN)) continue;
+        if (t->spec->kind != MANTA__TASK_KIND__TASK_NORMAL) return 0; /* running actor calls go on */
+        if (m->recursive) {
+            mt_tid tid;
+            memcpy(tid.b, t->spec->task_id.data, MT_TASK_ID_LEN);
+            do_sub_cancel_children(c, &tid);
+        }
+        if (m->force) {
+            /* The submitter sees the worker die and reports the task cancelled. */
+            mt_debug("cancel(force=True): worker pid %d exits", (int)getpid());
+            _exit(1);
+        }
+        t->cancel = true;
+        /* Python tasks get KeyboardInterrupt from the worker's SIGINT handler. */
+        if (c->lang == MANTA__LANGUAGE__LANG_PYTHON) kill(getpid(), SIGINT);
+        return 0;
+    }
+    return 0;
 }
 
 void mt_exec_drain(mt_core *c, int status, const char *error)

@@ -116,6 +116,7 @@ void do_task_finish(mt_core *c, mt_task *t)
     free(t->returns);
     free(t->name);
     free(t->method);
+    free(t->retry_exc);
     free(t);
     c->tasks_done++;
 }
@@ -202,6 +203,11 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
     t->name = mt_strdup(d->name ? d->name : "");
     t->cls = class_for(c, d);
     t->retries_left = d->max_retries;
+    if (d->retry_exc_len) {
+        t->retry_exc = mt_memdup(d->retry_exc, d->retry_exc_len);
+        t->retry_exc_len = d->retry_exc_len;
+    }
+    if (mt_tl_current) memcpy(t->parent.b, mt_exec_spec(mt_tl_current)->task_id.data, MT_TASK_ID_LEN);
     t->nargs = d->nargs;
     t->args = mt_calloc(d->nargs + 1, sizeof *t->args);
     for (uint32_t i = 0; i < d->nargs; i++) {
@@ -412,6 +418,7 @@ void do_send_task(mt_core *c, mt_conn *conn, mt_task *t, const int32_t *gpus, si
     s.n_gpu_ids = ngpu;
     s.resources = rp;
     s.n_resources = nres;
+    s.retry_exceptions = MT_BIN(t->retry_exc, t->retry_exc_len);
     if (t->actor) {
         s.actor_id = MT_BIN(t->actor_id.b, MT_ACTOR_ID_LEN);
         s.seq = t->seq;
@@ -556,6 +563,14 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
     note_exec_time(cls, r->exec_ns);
     if (r->status == MANTA__TASK_STATUS__TASK_REQUEUE) {
         enqueue(c, t, true);
+    } else if (t->cancelled || r->status == MANTA__TASK_STATUS__TASK_CANCELLED) {
+        do_task_fail(c, t, cancelled_error(t));
+    } else if (r->status == MANTA__TASK_STATUS__TASK_APP_ERROR && r->retryable &&
+               t->retries_left != 0) {
+        /* retry_exceptions: the exception is one the task may retry on. */
+        if (t->retries_left > 0) t->retries_left--;
+        t->attempt++;
+        enqueue(c, t, true);
     } else if (r->status == MANTA__TASK_STATUS__TASK_OK ||
                r->status == MANTA__TASK_STATUS__TASK_APP_ERROR) {
         for (uint32_t i = 0; i < t->num_returns; i++) {
@@ -584,13 +599,64 @@ int do_sub_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessa
 
 /* ---------------------------------------------------------------- failures */
 
-static mt_value *crash_error(const mt_task *t, const mt_lease *l)
+mt_value *cancelled_error(const mt_task *t)
 {
+    char hex[2 * MT_TASK_ID_LEN + 1];
+    return mt_value_error(MANTA_ECANCELLED, "Task %s (%s) was cancelled.",
+                          mt_hex(t->id.b, MT_TASK_ID_LEN, hex), t->name);
+}
+
+/* A task out of retries whose worker died: its error depends on why, which
+ * the node tells us (Event WORKER_DIED) shortly after the connection closes. */
+typedef struct mt_dying {
+    mt_task *task;
+    mt_peer *peer;
+    pid_t pid;
+    double deadline;
+    struct mt_dying *next;
+} mt_dying;
+
+static mt_value *death_error(const mt_task *t, pid_t pid, const mt_peer *p)
+{
+    if (p->death_reason == MANTA__DEATH_REASON__DEATH_OOM)
+        return mt_value_error(MANTA_EOOM,
+                              "Task %s was killed because the node was running low on memory "
+                              "(worker pid=%d). It ran out of retries.",
+                              t->name, (int)pid);
     return mt_value_error(MANTA_EWORKERDIED,
                           "The worker (pid=%d) running task %s died unexpectedly%s. It ran out of "
                           "retries.",
-                          (int)l->pid, t->name,
-                          l->worker->exit_code < 0 ? " from a signal" : "");
+                          (int)pid, t->name, p->exit_code < 0 ? " from a signal" : "");
+}
+
+static void dying_add(mt_core *c, mt_task *t, mt_peer *p, pid_t pid)
+{
+    if (p->death_reason) {
+        do_task_fail(c, t, death_error(t, pid, p));
+        return;
+    }
+    mt_dying *d = mt_calloc(1, sizeof *d);
+    d->task = t;
+    d->peer = p;
+    d->pid = pid;
+    d->deadline = mt_now_s() + 1.0;
+    d->next = c->dying;
+    c->dying = d;
+}
+
+/* The node told us why `p` died (or time is up: p NULL, `now` given). */
+void do_sub_death_reason(mt_core *c, mt_peer *p, double now)
+{
+    for (mt_dying **pp = &c->dying; *pp;) {
+        mt_dying *d = *pp;
+        if (d->peer != p && !(p == NULL && now >= d->deadline)) {
+            pp = &d->next;
+            continue;
+        }
+        *pp = d->next;
+        do_task_fail(c, d->task, death_error(d->task, d->pid, d->peer));
+        free(d);
+    }
 }
 
 /* A leased worker is gone: retry its tasks or fail them. */
@@ -604,12 +670,14 @@ static void lease_died(mt_core *c, mt_lease *l)
         mt_task *next = t->lnext;
         t->lprev = t->lnext = NULL;
         t->lease = NULL;
-        if (t->retries_left != 0) {
+        if (t->cancelled) {
+            do_task_fail(c, t, cancelled_error(t));
+        } else if (t->retries_left != 0) {
             if (t->retries_left > 0) t->retries_left--;
             t->attempt++;
             enqueue(c, t, true);
         } else {
-            do_task_fail(c, t, crash_error(t, l));
+            dying_add(c, t, l->worker, l->pid);
         }
         t = next;
     }
@@ -631,6 +699,92 @@ void do_sub_peer_died(mt_core *c, mt_peer *p)
     }
 }
 
+/* ---------------------------------------------------------------- cancel */
+
+static void drop_dependent(mt_obj *o, mt_task *t)
+{
+    for (uint32_t i = 0; i < o->ndependents; i++) {
+        if (o->dependents[i] != t) continue;
+        o->dependents[i] = o->dependents[--o->ndependents];
+        return;
+    }
+}
+
+static bool unlink_queue(mt_task **head, mt_task **tail, mt_task *t)
+{
+    mt_task *prev = NULL;
+    for (mt_task *x = *head; x; prev = x, x = x->qnext) {
+        if (x != t) continue;
+        if (prev) prev->qnext = x->qnext;
+        else *head = x->qnext;
+        if (*tail == x) *tail = prev;
+        return true;
+    }
+    return false;
+}
+
+static void send_cancel(mt_core *c, mt_conn *conn, mt_task *t, bool force, bool recursive)
+{
+    MT_UNUSED(c);
+    Manta__CancelTask m = MANTA__CANCEL_TASK__INIT;
+    m.task_id = MT_BIN(t->id.b, MT_TASK_ID_LEN);
+    m.force = force;
+    m.recursive = recursive;
+    mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_CANCEL_TASK, &m.base);
+}
+
+/* Cancel one task of ours; lock held. */
+static int cancel_task(mt_core *c, mt_task *t, bool force, bool recursive)
+{
+    if (t->actor && force)
+        return mt_err(MANTA_EINVAL, "force=True is not supported for actor tasks");
+    if (t->cancelled) return 0;
+    t->cancelled = true;
+    if (t->state == MT_TASK_WAITING || t->state == MT_TASK_QUEUED) {
+        for (uint32_t i = 0; i < t->nargs; i++)
+            if (t->args[i].ref && t->state == MT_TASK_WAITING) drop_dependent(t->args[i].ref, t);
+        if (t->actor) {
+            unlink_queue(&t->actor->qhead, &t->actor->qtail, t);
+        } else if (t->state == MT_TASK_QUEUED && unlink_queue(&t->cls->qhead, &t->cls->qtail, t)) {
+            t->cls->qlen--;
+        }
+        do_task_fail(c, t, cancelled_error(t));
+        return 0;
+    }
+    if (t->state != MT_TASK_RUNNING) return 0;
+    mt_peer *w = t->actor ? t->actor->worker : t->lease ? t->lease->worker : NULL;
+    mt_conn *conn = w ? w->conn : NULL;
+    if (conn) send_cancel(c, conn, t, force, recursive);
+    return 0;
+}
+
+int mt_core_cancel(mt_core *c, mt_obj *o, bool force, bool recursive)
+{
+    pthread_mutex_lock(&c->mu);
+    mt_tid tid = mt_oid_task(&o->id);
+    mt_task *t = o->owner ? NULL : mt_map_get(&c->tasks, tid.b);
+    int rc = 0;
+    if (!o->owner && t) rc = cancel_task(c, t, force, recursive);
+    pthread_mutex_unlock(&c->mu);
+    if (o->owner)
+        return mt_err(MANTA_EINVAL, "only the process that submitted a task can cancel it");
+    return rc;
+}
+
+/* Worker side, recursive cancel: the tasks this process submitted while it
+ * ran task `parent`. */
+void do_sub_cancel_children(mt_core *c, const mt_tid *parent)
+{
+    size_t n;
+    void **items = mt_map_items(&c->tasks, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_task *t = items[i];
+        if (MT_ID_EQ(t->parent, *parent) && mt_map_get(&c->tasks, t->id.b) == t)
+            cancel_task(c, t, false, true);
+    }
+    free(items);
+}
+
 /* ---------------------------------------------------------------- idle leases */
 
 static void return_idle(mt_core *c, double older_than)
@@ -647,12 +801,21 @@ static void return_idle(mt_core *c, double older_than)
     }
 }
 
-void do_sub_tick(mt_core *c) { return_idle(c, (double)mt_cfg.idle_lease_ms / 1000.0); }
+void do_sub_tick(mt_core *c)
+{
+    return_idle(c, (double)mt_cfg.idle_lease_ms / 1000.0);
+    if (c->dying) do_sub_death_reason(c, NULL, mt_now_s());
+}
 
 void do_sub_reclaim(mt_core *c) { return_idle(c, 0); }
 
 void do_sub_free_all(mt_core *c)
 {
+    for (mt_dying *d = c->dying, *next; d; d = next) {
+        next = d->next;
+        free(d);
+    }
+    c->dying = NULL;
     size_t n;
     void **items = mt_map_items(&c->tasks, &n);
     for (size_t i = 0; i < n; i++) {
@@ -665,6 +828,8 @@ void do_sub_free_all(mt_core *c)
         free(t->args);
         free(t->returns);
         free(t->name);
+        free(t->method);
+        free(t->retry_exc);
         free(t);
     }
     free(items);

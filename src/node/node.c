@@ -543,10 +543,13 @@ static void client_gone(mt_node *n, mt_client *c)
         c->worker->client = NULL;
         if (c->worker->state != MT_W_DEAD) mt_pool_kill(n, c->worker, SIGKILL);
     }
-    if (has_id) {
+    if (c->role == MANTA__ROLE__ROLE_DRIVER) {
+        /* Workers are announced when their process exits (pool.c), with
+         * the reason; drivers when they hang up. */
         Manta__Event ev = MANTA__EVENT__INIT;
         ev.kind = MANTA__EVENT_KIND__EVENT_WORKER_DIED;
         ev.id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
+        ev.reason = MANTA__DEATH_REASON__DEATH_EXITED;
         mt_node_broadcast(n, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
     }
     mt_sched_dispatch(n);

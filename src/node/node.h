@@ -60,6 +60,7 @@ struct mt_worker {
     bool detached;         /* a detached actor: outlives its job's driver */
     double started_at, idle_since;
     int exit_code;         /* >=0 exit status, <0 -signal */
+    int death_reason;      /* MANTA__DEATH_REASON__*, set before the node kills it */
     struct mt_worker *next, *prev;
 };
 

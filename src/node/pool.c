@@ -161,6 +161,12 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
         mt_debug("worker pid %d exited (%d)", (int)w->pid, w->exit_code);
     }
     mt_sched_worker_gone(n, w);
+    Manta__Event ev = MANTA__EVENT__INIT;
+    ev.kind = MANTA__EVENT_KIND__EVENT_WORKER_DIED;
+    ev.id = MT_BIN(w->wid.b, MT_WORKER_ID_LEN);
+    ev.code = w->exit_code;
+    ev.reason = w->death_reason ? w->death_reason : MANTA__DEATH_REASON__DEATH_EXITED;
+    if (!n->stopping) mt_node_broadcast(n, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
     unlink_worker(n, w);
     if (w->client) w->client->worker = NULL;
     w->client = NULL;

@@ -144,6 +144,7 @@ static PyObject *py_info(PyObject *self, PyObject *unused)
 
 static void opts_dealloc(mpy_opts *o)
 {
+    Py_XDECREF(o->retry_exc);
     for (uint32_t i = 0; i < o->nres; i++) PyMem_Free(o->names[i]);
     PyMem_Free(o->names);
     PyMem_Free(o->amounts);
@@ -153,10 +154,14 @@ static void opts_dealloc(mpy_opts *o)
 /* TaskOptions(resources: dict[str, float], num_returns: int, max_retries: int) */
 static int opts_init(mpy_opts *o, PyObject *args, PyObject *kw)
 {
-    PyObject *res;
+    PyObject *res, *rexc = NULL;
     unsigned int nret;
     int retries;
-    if (!PyArg_ParseTuple(args, "O!Ii", &PyDict_Type, &res, &nret, &retries)) return -1;
+    if (!PyArg_ParseTuple(args, "O!Ii|O!", &PyDict_Type, &res, &nret, &retries, &PyBytes_Type,
+                          &rexc))
+        return -1;
+    Py_XINCREF(rexc);
+    o->retry_exc = rexc;
     PyObject *keys = PyDict_Keys(res);
     if (!keys || PyList_Sort(keys) < 0) return -1;
     Py_ssize_t n = PyList_GET_SIZE(keys);
@@ -372,7 +377,10 @@ static PyObject *py_submit(PyObject *self, PyObject *a)
                       .lang = MANTA__LANGUAGE__LANG_PYTHON, .args = ar.targs, .nargs = ar.n,
                       .num_returns = opts->num_returns,
                       .res_names = (const char *const *)opts->names, .res_amounts = opts->amounts,
-                      .nres = opts->nres, .max_retries = opts->max_retries};
+                      .nres = opts->nres, .max_retries = opts->max_retries,
+                      .retry_exc = opts->retry_exc ? (const uint8_t *)PyBytes_AS_STRING(opts->retry_exc)
+                                                   : NULL,
+                      .retry_exc_len = opts->retry_exc ? (size_t)PyBytes_GET_SIZE(opts->retry_exc) : 0};
     rets = PyMem_Calloc(opts->num_returns + 1, sizeof *rets);
     int rc = mt_core_submit(mpy_core, &d, rets);
     if (rc) {
@@ -385,6 +393,28 @@ out:
     PyMem_Free(rets);
     PyBuffer_Release(&fn_id);
     return result;
+}
+
+/* cancel(ref, force, recursive) */
+static PyObject *py_cancel(PyObject *self, PyObject *args)
+{
+    PyObject *r;
+    int force = 0, recursive = 1;
+    if (!PyArg_ParseTuple(args, "O|pp", &r, &force, &recursive)) return NULL;
+    MPY_NEED_CORE(NULL);
+    if (!MPY_IS_REF(r) || ((mpy_ref *)r)->gen != mpy_gen) {
+        PyErr_SetString(PyExc_TypeError, "cancel() needs an ObjectRef of this session");
+        return NULL;
+    }
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = mt_core_cancel(mpy_core, ((mpy_ref *)r)->obj, force, recursive);
+    Py_END_ALLOW_THREADS if (rc == MANTA_EINVAL)
+    {
+        PyErr_SetString(PyExc_ValueError, manta_last_error());
+        return NULL;
+    }
+    if (rc) return mpy_raise(rc, "cancel failed");
+    Py_RETURN_NONE;
 }
 
 /* ---------------------------------------------------------------- put / get / wait */
@@ -737,6 +767,7 @@ static PyMethodDef methods[] = {
     {"info", py_info, METH_NOARGS, "Ids of this process, its node and job."},
     {"submit", py_submit, METH_VARARGS, "Submit a task."},
     {"put", py_put, METH_O, "Store a value; returns an ObjectRef."},
+    {"cancel", py_cancel, METH_VARARGS, "Cancel the task that makes a ref."},
     {"get", py_get, METH_VARARGS, "Values of a list of refs."},
     {"wait", py_wait, METH_VARARGS, "Ready flags of a list of refs."},
     {"ref_from_wire", py_ref_from_wire, METH_VARARGS, "Rebuild a pickled ObjectRef."},

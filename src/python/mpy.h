@@ -90,6 +90,7 @@ typedef struct {
     uint32_t nres;
     uint32_t num_returns;
     int max_retries;
+    PyObject *retry_exc; /* bytes */
 } mpy_opts;
 extern PyTypeObject mpy_opts_type;
 

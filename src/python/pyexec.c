@@ -55,6 +55,9 @@ static PyObject *task_get(mpy_task *k, void *which)
     case 12: return PyLong_FromUnsignedLong(s->max_concurrency);
     case 13: return PyBool_FromLong(s->is_async);
     case 14: return PyLong_FromUnsignedLongLong(s->seq);
+    case 15: return PyBytes_FromStringAndSize((const char *)s->retry_exceptions.data,
+                                              (Py_ssize_t)s->retry_exceptions.len);
+    case 16: return PyBool_FromLong(mt_exec_cancel_requested(k->t));
     case 9: {
         PyObject *d = PyDict_New();
         for (size_t i = 0; d && i < s->n_resources; i++) {
@@ -84,6 +87,8 @@ static PyGetSetDef task_getset[] = {
     {"max_concurrency", (getter)task_get, NULL, NULL, (void *)12},
     {"is_async", (getter)task_get, NULL, NULL, (void *)13},
     {"seq", (getter)task_get, NULL, NULL, (void *)14},
+    {"retry_exceptions", (getter)task_get, NULL, NULL, (void *)15},
+    {"cancel_requested", (getter)task_get, NULL, NULL, (void *)16},
     {NULL},
 };
 
@@ -139,6 +144,13 @@ static PyObject *task_set_error(mpy_task *k, PyObject *exc)
     Py_RETURN_NONE;
 }
 
+static PyObject *task_set_retryable(mpy_task *k, PyObject *unused)
+{
+    NEED_TASK(k);
+    mt_exec_set_retryable(k->t, true);
+    Py_RETURN_NONE;
+}
+
 /* finish(status, error=None) */
 static PyObject *task_finish(mpy_task *k, PyObject *args)
 {
@@ -157,6 +169,8 @@ static PyMethodDef task_methods[] = {
     {"set_return", (PyCFunction)task_set_return, METH_VARARGS, "Set return i."},
     {"set_error", (PyCFunction)task_set_error, METH_O, "Fail every return with an exception."},
     {"finish", (PyCFunction)task_finish, METH_VARARGS, "Send the reply."},
+    {"set_retryable", (PyCFunction)task_set_retryable, METH_NOARGS,
+     "The exception raised is one retry_exceptions allows to retry."},
     {NULL},
 };
 

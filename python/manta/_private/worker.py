@@ -272,6 +272,17 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     return ready, not_ready
 
 
+def cancel(ref, *, force=False, recursive=True):
+    """Cancel the task that makes `ref`: a queued task never runs, a running
+    one gets KeyboardInterrupt (force=True kills its worker); get() then
+    raises TaskCancelledError."""
+    ensure_initialized()
+    if not isinstance(ref, _manta.ObjectRef):
+        raise TypeError("ray.cancel() only supported for object refs. For actors, try "
+                        f"ray.kill(). Got: {type(ref)}.")
+    _manta.cancel(ref, bool(force), bool(recursive))
+
+
 # ---------------------------------------------------------------- functions
 
 def export_function(pickled, name):
@@ -288,7 +299,7 @@ def export_function(pickled, name):
 # ---------------------------------------------------------------- context
 
 class _TaskInfo:
-    __slots__ = ("task_id", "name", "resources", "gpu_ids", "actor_id", "job_id")
+    __slots__ = ("task_id", "name", "resources", "gpu_ids", "actor_id", "job_id", "cancel_check")
 
     def __init__(self, task_id, name, resources, gpu_ids, actor_id=None, job_id=0):
         self.job_id = job_id

@@ -18,7 +18,7 @@ from manta import exceptions as exc
 from manta._private import worker as _worker
 from manta._private.serialization import ErrorValue
 
-TASK_OK, TASK_APP_ERROR, TASK_SYSTEM_ERROR, TASK_ACTOR_DEAD = 0, 1, 2, 5
+TASK_OK, TASK_APP_ERROR, TASK_SYSTEM_ERROR, TASK_CANCELLED, TASK_ACTOR_DEAD = 0, 1, 2, 4, 5
 
 _functions = {}
 _jobs_seen = set()
@@ -124,6 +124,19 @@ def _store_returns(task, result):
             task.set_return(i, v)
 
 
+def _retryable(task, e):
+    """Whether retry_exceptions lets the submitter retry on `e`."""
+    spec = task.retry_exceptions
+    if not spec:
+        return False
+    if spec == b"*":
+        return True
+    try:
+        return isinstance(e, pickle.loads(spec))
+    except Exception:
+        return False
+
+
 def _fail(task, name, e):
     """Store the task's exception as every return."""
     err = exc.RayTaskError.from_exception(
@@ -139,9 +152,10 @@ def _fail(task, name, e):
 
 def _begin(task):
     gpu_ids = task.gpu_ids
-    _worker.set_current_task(_worker._TaskInfo(
-        task.task_id, task.name, task.resources, gpu_ids, job_id=task.job_id,
-        actor_id=_actor_id_hex))
+    info = _worker._TaskInfo(task.task_id, task.name, task.resources, gpu_ids,
+                             job_id=task.job_id, actor_id=_actor_id_hex)
+    info.cancel_check = lambda: task.cancel_requested
+    _worker.set_current_task(info)
     saved = os.environ.get("CUDA_VISIBLE_DEVICES") if gpu_ids else None
     if gpu_ids:
         os.environ["CUDA_VISIBLE_DEVICES"] = ",".join(str(g) for g in gpu_ids)
@@ -182,7 +196,13 @@ def _run(task):
         _store_returns(task, fn(*args, **kwargs))
     except Exception as e:  # noqa: BLE001 - every task error goes to the caller
         _fail(task, name, e)
+        if _retryable(task, e):
+            task.set_retryable()
         status = TASK_APP_ERROR
+    except KeyboardInterrupt:
+        if not task.cancel_requested:
+            raise
+        status = TASK_CANCELLED
     except BaseException as e:
         if not _is_exit(e):
             raise
@@ -319,7 +339,17 @@ def _loop():
         del task
 
 
+def _on_sigint(signum, frame):
+    """cancel(): the runtime sends SIGINT to interrupt a running task."""
+    task = _worker.current_task()
+    if task is not None and getattr(task, "cancel_check", lambda: False)():
+        raise KeyboardInterrupt
+
+
 def main():
+    import signal
+
+    signal.signal(signal.SIGINT, _on_sigint)
     _die_with_node()
     _manta.connect(os.environ["MANTA_NODE_SOCKET"], "worker",
                    worker_id=os.environ["MANTA_WORKER_ID"])
