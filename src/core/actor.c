@@ -37,6 +37,7 @@ static mt_actor *actor_get(mt_core *c, const mt_aid *id, bool create)
 
 static void actor_free(mt_actor *a)
 {
+    free(a->lease_tmpl);
     if (a->death) mt_value_unref(a->death);
     for (uint32_t i = 0; i < a->nres; i++) free(a->res_names[i]);
     free(a->res_names);
@@ -87,6 +88,7 @@ static void gcs_update(mt_core *c, mt_actor *a, int state, const char *cause, bo
     fill_info(c, a, &info, &addr, ep, sizeof ep, state);
     info.death_cause = (char *)(cause ? cause : "");
     info.intentional = intentional;
+    info.num_restarts = a->num_restarts;
     u.info = &info;
     do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
 }
@@ -135,6 +137,11 @@ static void actor_dies(mt_core *c, mt_actor *a, mt_value *death, const char *cau
     a->state = MT_ACTOR_DEAD;
     if (a->death) mt_value_unref(a->death);
     a->death = death;
+    if (a->ctor) {
+        mt_task *t = a->ctor;
+        a->ctor = NULL;
+        do_task_finish(c, t); /* its arguments are no longer needed */
+    }
     if (a->owned) gcs_update(c, a, MANTA__ACTOR_STATE__ACTOR_DEAD, cause, intentional);
     fail_calls(c, a);
     do_notify(c);
@@ -191,6 +198,8 @@ static void request_lookup(mt_core *c, mt_actor *a)
     do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
 }
 
+static void actor_lost(mt_core *c, mt_actor *a);
+
 void do_actor_pump(mt_core *c, mt_actor *a)
 {
     if (a->create && a->create->state != MT_TASK_RUNNING && a->create->ndeps == 0 && a->worker &&
@@ -205,13 +214,18 @@ void do_actor_pump(mt_core *c, mt_actor *a)
         return;
     }
     mt_conn *conn = do_peer_conn(c, a->worker);
-    if (!conn) return; /* the close handler fails the calls */
+    if (!conn) {
+        /* Its worker is gone: the owner restarts it or it is dead; ask. */
+        actor_lost(c, a);
+        return;
+    }
     bool sent = false;
     while (a->qhead && a->qhead->ndeps == 0) {
         mt_task *t = a->qhead;
         a->qhead = t->qnext;
         if (!a->qhead) a->qtail = NULL;
         if (do_task_fail_on_error_arg(c, t)) continue;
+        if (t->attempt == 0) t->retries_left = a->max_task_retries;
         link_inflight(a, t);
         do_send_task(c, conn, t, a->gpu_ids, a->ngpu, NULL, NULL, 0);
         sent = true;
@@ -351,6 +365,8 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     mt_actor *a = actor_get(c, id, true);
     a->owned = true;
     a->detached = d->detached;
+    a->max_restarts = d->max_restarts;
+    a->max_task_retries = d->max_task_retries;
     a->class_name = mt_strdup(d->class_name ? d->class_name : "");
     a->nres = d->nres;
     a->res_names = mt_calloc(d->nres + 1, sizeof *a->res_names);
@@ -394,6 +410,9 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     lr.detached = d->detached;
     lr.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
     lr.name = a->class_name;
+    a->lease_len = manta__lease_request__get_packed_size(&lr);
+    a->lease_tmpl = mt_malloc(a->lease_len + 1);
+    manta__lease_request__pack(&lr, a->lease_tmpl);
     do_actor_lease(c, a, &lr);
     free(lr.demand);
     free(lr.placement);
@@ -437,7 +456,9 @@ static void created(mt_core *c, mt_actor *a, mt_task *t, const Manta__TaskReply 
 {
     a->create = NULL;
     if (r->status == MANTA__TASK_STATUS__TASK_OK) {
-        do_task_finish(c, t);
+        /* Keep the constructor: a restart runs it again. */
+        a->ctor = t;
+        t->state = MT_TASK_DONE;
         if (a->state == MT_ACTOR_DEAD) return;
         a->state = MT_ACTOR_ALIVE;
         gcs_update(c, a, MANTA__ACTOR_STATE__ACTOR_ALIVE, NULL, false);
@@ -540,8 +561,9 @@ int mt_core_actor_kill(mt_core *c, const mt_aid *id, bool no_restart)
     m.no_restart = no_restart;
     do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
     mt_actor *a = actor_get(c, id, true);
-    actor_dies(c, a, died_value(MANTA_EACTORDIED, "The actor was killed by ray.kill()."),
-               "The actor was killed by ray.kill().", true);
+    if (no_restart)
+        actor_dies(c, a, died_value(MANTA_EACTORDIED, "The actor was killed by ray.kill()."),
+                   "The actor was killed by ray.kill().", true);
     pthread_mutex_unlock(&c->mu);
     return 0;
 }
@@ -560,18 +582,116 @@ void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor)
                "All handles to the actor went out of scope.", true);
 }
 
+static bool restartable(const mt_actor *a)
+{
+    return a->max_restarts < 0 || a->num_restarts < (uint32_t)a->max_restarts;
+}
+
+/* In-flight calls of a lost worker: retried (max_task_retries) at the head
+ * of the queue in their original order, or failed. */
+static void requeue_inflight(mt_core *c, mt_actor *a, mt_value *why)
+{
+    size_t n = 0;
+    for (mt_task *t = a->inflight; t; t = t->lnext) n++;
+    mt_task **v = mt_calloc(n + 1, sizeof *v);
+    size_t k = 0;
+    for (mt_task *t = a->inflight, *next; t; t = next) {
+        next = t->lnext;
+        t->lprev = t->lnext = NULL;
+        v[k++] = t;
+    }
+    a->inflight = NULL;
+    /* Oldest first: sort by submission order. */
+    for (size_t i = 1; i < k; i++)
+        for (size_t j = i; j > 0 && v[j - 1]->seq > v[j]->seq; j--) {
+            mt_task *x = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = x;
+        }
+    for (size_t i = k; i-- > 0;) {
+        mt_task *t = v[i];
+        if (t->retries_left != 0 && !t->cancelled) {
+            if (t->retries_left > 0) t->retries_left--;
+            t->attempt++;
+            t->state = MT_TASK_QUEUED;
+            t->qnext = a->qhead;
+            a->qhead = t;
+            if (!a->qtail) a->qtail = t;
+        } else {
+            mt_value_ref(why);
+            do_task_fail(c, t, why);
+        }
+    }
+    free(v);
+    mt_value_unref(why);
+}
+
+/* Owner: run the constructor again on a new worker. */
+static void restart(mt_core *c, mt_actor *a)
+{
+    a->num_restarts++;
+    a->state = MT_ACTOR_PENDING;
+    a->worker = NULL;
+    gcs_update(c, a, MANTA__ACTOR_STATE__ACTOR_RESTARTING, NULL, false);
+    mt_task *t = a->ctor;
+    a->ctor = NULL;
+    a->create = t;
+    t->attempt++;
+    t->state = MT_TASK_WAITING;
+    Manta__LeaseRequest *lr = manta__lease_request__unpack(NULL, a->lease_len, a->lease_tmpl);
+    if (lr) {
+        do_actor_lease(c, a, lr);
+        manta__lease_request__free_unpacked(lr, NULL);
+    }
+}
+
+/* Our connection to the actor's worker is gone. */
+static void actor_lost(mt_core *c, mt_actor *a)
+{
+    if (a->state == MT_ACTOR_DEAD) return;
+    char why[200];
+    snprintf(why, sizeof why,
+             "The actor died unexpectedly before finishing this task (its worker exited%s).",
+             a->worker && a->worker->exit_code < 0 ? " from a signal" : "");
+    if (a->owned) {
+        if (!a->ctor || !restartable(a)) {
+            actor_dies(c, a, died_value(MANTA_EACTORDIED, why), why, false);
+            return;
+        }
+        requeue_inflight(c, a, died_value(MANTA_EACTORDIED, why));
+        restart(c, a);
+        return;
+    }
+    /* Not ours: the control store knows whether it restarts. */
+    requeue_inflight(c, a, died_value(MANTA_EACTORDIED, why));
+    a->state = MT_ACTOR_PENDING;
+    a->worker = NULL;
+    a->relookup_at = mt_now_s() + 0.02;
+}
+
 void do_actor_peer_died(mt_core *c, mt_peer *p)
 {
     size_t n;
     void **items = mt_map_items(&c->actors, &n);
     for (size_t i = 0; i < n; i++) {
         mt_actor *a = items[i];
-        if (a->worker != p || a->state == MT_ACTOR_DEAD) continue;
-        char why[200];
-        snprintf(why, sizeof why,
-                 "The actor died unexpectedly before finishing this task (its worker exited%s).",
-                 p->exit_code < 0 ? " from a signal" : "");
-        actor_dies(c, a, died_value(MANTA_EACTORDIED, why), why, false);
+        if (a->worker == p && a->state != MT_ACTOR_DEAD) actor_lost(c, a);
+    }
+    free(items);
+}
+
+/* Look up again actors whose worker was lost (not too eagerly: the node may
+ * not have seen the death yet, and would answer with the old address). */
+void do_actors_tick(mt_core *c)
+{
+    double now = mt_now_s();
+    size_t n;
+    void **items = mt_map_items(&c->actors, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_actor *a = items[i];
+        if (!a->relookup_at || now < a->relookup_at || a->state != MT_ACTOR_PENDING) continue;
+        a->relookup_at = 0;
+        request_lookup(c, a);
     }
     free(items);
 }
@@ -596,8 +716,13 @@ void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r)
         actor_dies(c, a, died_value(code, why), why, info->intentional);
         return;
     }
+    a->max_task_retries = info->max_task_retries;
     mt_peer *p = do_peer_from_proto(c, info->address);
-    if (!p) return;
+    if (!p || p->dead) {
+        /* Restarting, or the node has not yet seen its worker die. */
+        a->relookup_at = mt_now_s() + 0.05;
+        return;
+    }
     a->worker = p;
     a->state = MT_ACTOR_ALIVE;
     do_actor_pump(c, a);

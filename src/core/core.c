@@ -558,6 +558,7 @@ static void on_tick(uv_timer_t *t)
     flush_releases(c);
     do_exec_flush_held(c);
     do_sub_tick(c);
+    do_actors_tick(c);
     pthread_mutex_unlock(&c->mu);
 }
 

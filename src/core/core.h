@@ -164,6 +164,14 @@ typedef struct mt_actor {
     int64_t *res_amounts;
     uint32_t nres;
     char *class_name;
+    /* restarts (owner) */
+    int max_restarts;    /* -1: forever */
+    int max_task_retries;
+    uint32_t num_restarts;
+    mt_task *ctor;       /* the constructor task, kept to run again */
+    uint8_t *lease_tmpl; /* packed LeaseRequest to ask again */
+    size_t lease_len;
+    double relookup_at;  /* non-owner: look up again (a stale address) */
 } mt_actor;
 
 /* A scheduling class: tasks that need the same kind of worker. */
@@ -476,6 +484,7 @@ void do_actor_peer_died(mt_core *c, mt_peer *p);
 void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r);
 void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor);
 void do_actors_free_all(mt_core *c);
+void do_actors_tick(mt_core *c);
 
 /* ---------------------------------------------------------------- exec.c */
 /* Queue the tasks of a PushTask decoded with the default allocator; takes

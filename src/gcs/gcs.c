@@ -288,7 +288,10 @@ static void actor_kill(mt_gcs *g, actor_ent *a, const char *cause, bool intentio
     actor_unname(g, a);
     if (a->has_worker) {
         mt_worker *w = mt_map_get(&g->node->workers, a->worker.b);
-        if (w) mt_pool_kill(g->node, w, SIGKILL);
+        if (w) {
+            w->death_reason = MANTA__DEATH_REASON__DEATH_KILLED;
+            mt_pool_kill(g->node, w, SIGKILL);
+        }
     }
     actor_wake(a);
 }
@@ -403,6 +406,13 @@ static int handle_actor_lookup(mt_gcs *g, mt_client *c, const Manta__ActorLookup
     return 0;
 }
 
+/* Its owner restarts it (max_restarts) if the owner is still around. */
+static bool will_restart(mt_gcs *g, const actor_ent *a, Manta__ActorInfo *info)
+{
+    bool more = info->max_restarts < 0 || info->num_restarts < (uint32_t)info->max_restarts;
+    return more && mt_node_find_client_by_wid(g->node, &a->owner) != NULL;
+}
+
 void mt_gcs_actor_worker_died(mt_gcs *g, const mt_wid *wid, int code)
 {
     size_t n;
@@ -412,6 +422,17 @@ void mt_gcs_actor_worker_died(mt_gcs *g, const mt_wid *wid, int code)
         if (!a->has_worker || !MT_ID_EQ(a->worker, *wid) ||
             a->state == MANTA__ACTOR_STATE__ACTOR_DEAD)
             continue;
+        Manta__ActorInfo *info = actor_info(a);
+        if (info && will_restart(g, a, info)) {
+            info->state = MANTA__ACTOR_STATE__ACTOR_RESTARTING;
+            Manta__Address *keep = info->address;
+            info->address = NULL; /* the old worker is gone */
+            actor_store(a, info);
+            info->address = keep;
+            manta__actor_info__free_unpacked(info, NULL);
+            continue;
+        }
+        if (info) manta__actor_info__free_unpacked(info, NULL);
         char cause[160];
         snprintf(cause, sizeof cause, "The actor's worker process died (exit %d).", code);
         actor_kill(g, a, cause, false);
@@ -490,7 +511,17 @@ int mt_gcs_handle(mt_gcs *g, mt_client *c, uint16_t type, const ProtobufCMessage
         const Manta__ActorKill *k = (const Manta__ActorKill *)m;
         actor_ent *a = k->actor_id.len == MT_ACTOR_ID_LEN ? mt_map_get(&g->actors, k->actor_id.data)
                                                             : NULL;
-        if (a) actor_kill(g, a, "The actor was killed by ray.kill().", true);
+        if (!a) return 0;
+        if (k->no_restart) {
+            actor_kill(g, a, "The actor was killed by ray.kill().", true);
+        } else if (a->has_worker) {
+            /* Its worker dies; mt_gcs_actor_worker_died decides: restart or dead. */
+            mt_worker *w = mt_map_get(&g->node->workers, a->worker.b);
+            if (w) {
+                w->death_reason = MANTA__DEATH_REASON__DEATH_KILLED;
+                mt_pool_kill(g->node, w, SIGKILL);
+            }
+        }
         return 0;
     }
     }

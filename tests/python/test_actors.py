@@ -305,15 +305,17 @@ def test_actor_with_num_cpus_holds_its_cpu(cluster_factory):
     ready, _ = ray.wait([ref], timeout=1.0)
     assert not ready, "the second num_cpus=1 actor was placed while the CPU was held"
 
-    ray.kill(a)
-    assert ray.get(ref, timeout=T) == 1
+    ray.kill(a)  # frees its CPU: the second actor is placed
+    assert ray.get(ref, timeout=10) == 1
     ray.kill(b)
     assert wait_for(lambda: ray.available_resources().get("CPU") == 1.0), \
         ray.available_resources()
 
 
 def test_num_gpus_actor_sees_its_gpu_ids(cluster_factory):
-    cluster_factory(num_cpus=2, num_gpus=2)
+    # An actor that asks for a GPU holds 1 CPU too (Ray's
+    # DEFAULT_ACTOR_CREATION_CPU_SPECIFIED): 2 for the GPU actors, 1 to place NoGpu.
+    cluster_factory(num_cpus=3, num_gpus=2)
 
     @ray.remote(num_gpus=1)
     class G:
@@ -353,8 +355,8 @@ def test_custom_resources(cluster_factory):
     ref = second.inc.remote()
     ready, _ = ray.wait([ref], timeout=1.0)
     assert not ready
-    ray.kill(first)
-    assert ray.get(ref, timeout=T) == 1
+    ray.kill(first)  # frees its fpga: the second actor is placed
+    assert ray.get(ref, timeout=10) == 1
 
 
 # --------------------------------------------------------------- names and namespaces

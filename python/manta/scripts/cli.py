@@ -440,6 +440,16 @@ def cmd_status(args):
     return EXIT_OK
 
 
+# ---------------------------------------------------------------- microbenchmark
+
+def cmd_microbenchmark(args):
+    try:
+        from manta._private import microbenchmark
+    except ImportError as e:
+        raise CliError(f"cannot load manta ({e}); is manta built and installed?") from None
+    return microbenchmark.run(args)
+
+
 # ---------------------------------------------------------------- parser
 
 def build_parser():
@@ -504,6 +514,18 @@ def build_parser():
                     help="only the cluster at this address ('auto': the newest started "
                          "with `manta start`)")
     st.set_defaults(func=cmd_status)
+
+    mb = sub.add_parser(
+        "microbenchmark", help="run the rows of `ray microbenchmark` (and compare with Ray)",
+        description="Run the rows of `ray microbenchmark` (same names and shapes) on manta, "
+                    "each in a process and local cluster of its own, then the C API rows "
+                    "beside the machine's floor measured in the same run. With --vs-ray, run "
+                    "every row on Ray as well, alternating manta and Ray row by row, and print "
+                    "manta ops/s, Ray ops/s and their ratio.",
+        epilog="example: manta microbenchmark --vs-ray --rows 'actor'")
+    from manta._private.microbenchmark import add_arguments
+    add_arguments(mb)
+    mb.set_defaults(func=cmd_microbenchmark)
     return p
 
 
