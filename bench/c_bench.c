@@ -1,5 +1,8 @@
 /* c_bench.c -- the C API's speed beside the machine's floor: empty task
- * round trip, task throughput, put/get.  Prints a table. */
+ * round trip, task throughput, actor calls, small put+get round trips, and
+ * an 800 MB put with its zero-copy get.  Prints a table, or with --json one
+ * JSON object that includes the floor measured in the same run (`manta
+ * microbenchmark` prints it beside the floor). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +131,75 @@ static double tasks_per_s(int n)
     return n / dt;
 }
 
+/* Small put + get + release round trips: the median in microseconds of
+ * `n` timed ones, and the rate of `n` back to back. */
+static void small_put_get(int n, double *p50_us, double *per_s)
+{
+    double *t = malloc(sizeof *t * (size_t)n);
+    long x = 0;
+    for (int i = 0; i < n + 200; i++) {
+        double s = now();
+        manta_ref *r;
+        x = i;
+        int rc = manta_put(&x, sizeof x, &r);
+        if (rc) die(rc, "put");
+        manta_value *v;
+        if ((rc = manta_get(r, 30, &v))) die(rc, "get");
+        if (manta_value_size(v) != sizeof x) die(-1, "put/get size");
+        manta_value_release(v);
+        manta_ref_release(r);
+        if (i >= 200) t[i - 200] = (now() - s) * 1e6;
+    }
+    qsort(t, (size_t)n, sizeof *t, cmp);
+    *p50_us = t[n / 2];
+    free(t);
+    double s = now();
+    for (int i = 0; i < n; i++) {
+        manta_ref *r;
+        x = i;
+        int rc = manta_put(&x, sizeof x, &r);
+        if (rc) die(rc, "put");
+        manta_value *v;
+        if ((rc = manta_get(r, 30, &v))) die(rc, "get");
+        manta_value_release(v);
+        manta_ref_release(r);
+    }
+    *per_s = n / (now() - s);
+}
+
+/* Put of an 800 MiB buffer (100 Mi int64, the array of `ray microbenchmark`'s
+ * "put gigabytes"): the best of `reps` puts in GB/s (1e9 bytes), and the best
+ * time of a get + release of the stored object, which maps it in place. */
+static void big_put_get(int reps, double *put_gbps, double *get_us)
+{
+    size_t count = (size_t)100 << 20, len = count * sizeof(int64_t);
+    int64_t *buf = malloc(len);
+    if (!buf) die(-1, "malloc 800 MB");
+    for (size_t i = 0; i < count; i++) buf[i] = (int64_t)i;
+    double best_put = 1e9, best_get = 1e9;
+    for (int k = 0; k < reps; k++) {
+        manta_ref *r;
+        double s = now();
+        int rc = manta_put(buf, len, &r);
+        double dt = now() - s;
+        if (rc) die(rc, "put 800 MB");
+        if (dt < best_put) best_put = dt;
+        s = now();
+        manta_value *v;
+        if ((rc = manta_get(r, 30, &v))) die(rc, "get 800 MB");
+        const int64_t *d = manta_value_data(v);
+        dt = now() - s;
+        if (manta_value_size(v) != len || d[count - 1] != (int64_t)(count - 1))
+            die(-1, "get 800 MB: wrong value");
+        manta_value_release(v);
+        if (dt < best_get) best_get = dt;
+        manta_ref_release(r);
+    }
+    free(buf);
+    *put_gbps = (double)len / 1e9 / best_put;
+    *get_us = best_get * 1e6;
+}
+
 int main(int argc, char **argv)
 {
     manta_register("empty", empty);
@@ -152,10 +224,18 @@ int main(int argc, char **argv)
     double asy = sync_actor_us(actor, quick ? 500 : 3000);
     double atput = actor_calls_per_s(actor, quick ? 20000 : 200000);
     manta_actor_release(actor);
+    double pg_us, pg_per_s, put_gbps, get_us;
+    small_put_get(quick ? 2000 : 20000, &pg_us, &pg_per_s);
+    big_put_get(quick ? 3 : 6, &put_gbps, &get_us);
     if (json) {
+        char floor_json[512];
+        if (mt_floor_json(&fl, floor_json, sizeof floor_json) < 0) strcpy(floor_json, "{}");
         printf("{\"sync_us\": %.3f, \"tasks_per_s\": %.1f, \"actor_sync_us\": %.3f, "
-               "\"actor_calls_per_s\": %.1f, \"rtt_us\": %.3f}\n",
-               sync_us, tput, asy, atput, fl.sock_rtt_cross_us);
+               "\"actor_calls_per_s\": %.1f, \"put_get_us\": %.3f, \"put_get_per_s\": %.1f, "
+               "\"put_gbps\": %.3f, \"get_800mb_us\": %.3f, \"rtt_us\": %.3f, "
+               "\"floor\": %s}\n",
+               sync_us, tput, asy, atput, pg_us, pg_per_s, put_gbps, get_us,
+               fl.sock_rtt_cross_us, floor_json);
         manta_shutdown();
         return 0;
     }
@@ -170,6 +250,13 @@ int main(int argc, char **argv)
     printf("%-34s | %12.2f | %-8s | %.2fx cross-core rtt (target <= 1.5x)\n",
            "C actor call, sync, p50", asy, "us", asy / fl.sock_rtt_cross_us);
     printf("%-34s | %12.0f | %-8s |\n", "C actor calls/s, one caller", atput, "calls/s");
+    printf("%-34s | %12.2f | %-8s | %.2fx cross-core rtt\n", "C small put + get, p50", pg_us, "us",
+           pg_us / fl.sock_rtt_cross_us);
+    printf("%-34s | %12.0f | %-8s |\n", "C small put + get, back to back", pg_per_s, "ops/s");
+    printf("%-34s | %12.2f | %-8s | %.2fx memcpy (%.1f GB/s)\n", "C put 800 MiB, best", put_gbps,
+           "GB/s", put_gbps / fl.memcpy_gbps, fl.memcpy_gbps);
+    printf("%-34s | %12.2f | %-8s | zero-copy: flat in size\n", "C get 800 MiB, best", get_us,
+           "us");
     manta_shutdown();
     return 0;
 }

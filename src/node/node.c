@@ -620,6 +620,12 @@ static void on_tick(uv_timer_t *t)
     }
     mt_pool_tick(n);
     retry_creates(n);
+    static double last_mem;
+    double now = mt_now_s();
+    if (mt_cfg.memory_monitor_ms > 0 && now - last_mem >= (double)mt_cfg.memory_monitor_ms / 1000.0) {
+        last_mem = now;
+        mt_pool_memory_check(n);
+    }
     if (n->gcs) mt_gcs_tick(n->gcs);
     if (n->embedded && getppid() != n->parent_pid) {
         mt_info("parent process %d is gone; stopping", (int)n->parent_pid);

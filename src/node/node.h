@@ -56,6 +56,7 @@ struct mt_worker {
     size_t ngpu;
     int64_t gpu_amount;
     bool blocked;          /* lent its CPU back while waiting in get() */
+    double leased_at;      /* when the current lease began (memory monitor: newest first) */
     bool for_actor;
     bool detached;         /* a detached actor: outlives its job's driver */
     double started_at, idle_since;
@@ -119,6 +120,9 @@ void mt_pool_kill_all(mt_node *n);
 void mt_pool_worker_registered(mt_node *n, mt_worker *w, mt_client *c);
 void mt_pool_tick(mt_node *n);
 void mt_pool_prestart(mt_node *n);
+/* Memory pressure: kill the newest task worker if memory use is above the
+ * threshold (Ray's memory monitor).  Returns whether it killed one. */
+bool mt_pool_memory_check(mt_node *n);
 bool mt_pool_all_closed(mt_node *n);
 
 /* sched.c */

@@ -372,6 +372,46 @@ void mt_pool_prestart(mt_node *n)
     for (; have < target && mt_pool_total(n) < 16 + target; have++) mt_pool_start(n, "", 1);
 }
 
+/* ---------------------------------------------------------------- memory */
+
+static double memory_used_fraction(void)
+{
+    FILE *f = fopen("/proc/meminfo", "r");
+    if (!f) return 0;
+    char line[256];
+    long long total = 0, avail = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (!strncmp(line, "MemTotal:", 9)) total = atoll(line + 9);
+        else if (!strncmp(line, "MemAvailable:", 13)) avail = atoll(line + 13);
+    }
+    fclose(f);
+    if (total <= 0 || avail < 0) return 0;
+    return 1.0 - (double)avail / (double)total;
+}
+
+bool mt_pool_memory_check(mt_node *n)
+{
+    static double last_kill;
+    double now = mt_now_s();
+    if (now - last_kill < 1.0) return false; /* let the last kill free its memory */
+    double used = memory_used_fraction();
+    if (used <= mt_cfg.memory_usage_threshold) return false;
+    /* The newest lease of a task (not an actor): the work least far along,
+     * and the likeliest to be retried. */
+    mt_worker *victim = NULL;
+    for (mt_worker *w = n->worker_list; w; w = w->next) {
+        if (w->state != MT_W_LEASED || w->for_actor) continue;
+        if (!victim || w->leased_at > victim->leased_at) victim = w;
+    }
+    if (!victim) return false;
+    mt_warn("memory use %.1f%% is above the threshold %.1f%%: killing worker pid %d (newest task)",
+            used * 100, mt_cfg.memory_usage_threshold * 100, (int)victim->pid);
+    victim->death_reason = MANTA__DEATH_REASON__DEATH_OOM;
+    mt_pool_kill(n, victim, SIGKILL);
+    last_kill = now;
+    return true;
+}
+
 /* Kill workers stuck starting, and idle workers beyond what we keep warm. */
 void mt_pool_tick(mt_node *n)
 {

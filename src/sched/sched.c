@@ -183,6 +183,7 @@ static int grant(mt_node *n, lease_req *r, mt_worker *w)
     mt_res_copy(&w->held, &r->demand);
     mt_res_sub(&n->avail, &r->demand);
     w->state = MT_W_LEASED;
+    w->leased_at = mt_now_s();
     w->lessee = r->client;
     w->for_actor = r->for_actor;
     w->detached = r->for_actor && r->detached;
