@@ -509,6 +509,9 @@ int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply
         }
         do_task_finish(c, t);
         break;
+    case MANTA__TASK_STATUS__TASK_CANCELLED:
+        do_task_fail(c, t, cancelled_error(t));
+        break;
     case MANTA__TASK_STATUS__TASK_ACTOR_DEAD:
         do_task_fail(c, t, died_value(MANTA_EACTORDIED, r->error && r->error[0]
                                                             ? r->error
@@ -766,7 +769,7 @@ void mt_core_actor_exit(mt_core *c)
         Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
         info.actor_id = MT_BIN(c->my_actor.b, MT_ACTOR_ID_LEN);
         info.state = MANTA__ACTOR_STATE__ACTOR_DEAD;
-        info.death_cause = "The actor exited intentionally (exit_actor).";
+        info.death_cause = "The actor exited intentionally by calling exit_actor().";
         info.intentional = true;
         u.info = &info;
         do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);

@@ -202,7 +202,7 @@ int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
         if (c->actor_exiting) {
             pthread_mutex_unlock(&c->mu);
             mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_ACTOR_DEAD,
-                           "The actor exited (exit_actor) before running this call.");
+                           "The actor exited by calling exit_actor() before running this call.");
             pthread_mutex_lock(&c->mu);
             continue;
         }

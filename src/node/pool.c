@@ -153,6 +153,7 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
     w->exit_code = signal ? -signal : (int)status;
     if (n->gcs) mt_gcs_actor_worker_died(n->gcs, &w->wid, w->exit_code);
     int was = w->state;
+    mt_sched_worker_gone(n, w); /* while it still reads as leased: frees its lease */
     w->state = MT_W_DEAD;
     if (was == MT_W_STARTING && !n->stopping) {
         mt_warn("worker pid %d died while starting (exit %d)", (int)w->pid, w->exit_code);
@@ -160,7 +161,6 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
     } else {
         mt_debug("worker pid %d exited (%d)", (int)w->pid, w->exit_code);
     }
-    mt_sched_worker_gone(n, w);
     Manta__Event ev = MANTA__EVENT__INIT;
     ev.kind = MANTA__EVENT_KIND__EVENT_WORKER_DIED;
     ev.id = MT_BIN(w->wid.b, MT_WORKER_ID_LEN);

@@ -311,6 +311,10 @@ void mt_sched_client_gone(mt_node *n, mt_client *c)
      * stop them (Ray does the same for a dead owner's leases). */
     for (mt_worker *w = n->worker_list; w; w = w->next) {
         if (w->state != MT_W_LEASED || w->lessee != c) continue;
+        if (w->detached) {
+            w->lessee = NULL; /* a detached actor outlives its creator, resources and all */
+            continue;
+        }
         release_lease(n, w);
         mt_pool_kill(n, w, SIGKILL);
     }

@@ -11,6 +11,7 @@ import os
 import pickle
 import sys
 import threading
+import time
 import traceback
 
 from manta import _manta
@@ -224,7 +225,7 @@ def _exit_actor(task):
     fail; atexit handlers run; the process ends."""
     _exiting.set()
     _manta.actor_exit()
-    task.finish(TASK_ACTOR_DEAD, "The actor exited intentionally (exit_actor).")
+    task.finish(TASK_ACTOR_DEAD, "The actor exited intentionally by calling exit_actor().")
     _shutdown_process()
 
 
@@ -298,17 +299,19 @@ def _serve_async(max_concurrency):
                 if inspect.isawaitable(result):
                     result = await result
                 _store_returns(task, result)
-            except Exception as e:  # noqa: BLE001
+            except BaseException as e:  # noqa: BLE001 - exit first, then task errors
+                if _is_exit(e):
+                    _end(gpu_ids, saved)
+                    _exiting.set()
+                    _manta.actor_exit()
+                    task.finish(TASK_ACTOR_DEAD,
+                                "The actor exited intentionally by calling exit_actor().")
+                    loop.stop()
+                    return
+                if not isinstance(e, Exception):
+                    raise
                 _fail(task, name, e)
                 status = TASK_APP_ERROR
-            except BaseException as e:
-                if not _is_exit(e):
-                    raise
-                _end(gpu_ids, saved)
-                _manta.actor_exit()
-                task.finish(TASK_ACTOR_DEAD, "The actor exited intentionally (exit_actor).")
-                loop.stop()
-                return
             finally:
                 _end(gpu_ids, saved)
             task.finish(status)
@@ -349,8 +352,15 @@ def _on_sigint(signum, frame):
 def main():
     import signal
 
+    # Run as `python -m`, this module is __main__; make `import` find this
+    # copy (exit_actor() and friends read the actor state kept here).
+    sys.modules.setdefault("manta._private.worker_main", sys.modules[__name__])
+
     signal.signal(signal.SIGINT, _on_sigint)
     _die_with_node()
+    if os.environ.get("MANTA_TEST_WORKER_HANG") == "1":
+        # Tests of the node's start timeout: a worker that never registers.
+        time.sleep(3600)
     _manta.connect(os.environ["MANTA_NODE_SOCKET"], "worker",
                    worker_id=os.environ["MANTA_WORKER_ID"])
     _worker._connected(_worker.WORKER)
