@@ -323,6 +323,7 @@ static void on_peer_close(mt_conn *conn, int reason, void *ud)
     while ((p = mt_map_next(&c->peers, &it))) {
         if (p->conn != conn) continue;
         p->conn = NULL;
+        mt_conn_unref(conn); /* the peer's reference */
         if (!c->stopping) {
             p->dead = true;
             do_sub_peer_died(c, p);

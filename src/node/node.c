@@ -564,7 +564,8 @@ static void on_close(mt_conn *conn, int reason, void *ud)
     bool owner_left = c->owns_cluster;
     free(c->endpoint);
     free(c);
-    MT_UNUSED(conn), MT_UNUSED(reason);
+    mt_conn_unref(conn); /* the client's reference; the poll handle drops its own */
+    MT_UNUSED(reason);
     if (owner_left && !n->stopping) {
         mt_info("the driver that started this node left; stopping");
         mt_node_stop(n, 0);

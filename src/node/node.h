@@ -59,7 +59,7 @@ struct mt_worker {
     double leased_at;      /* when the current lease began (memory monitor: newest first) */
     bool for_actor;
     bool detached;         /* a detached actor: outlives its job's driver */
-    double started_at, idle_since;
+    double started_at, idle_since, died_at;
     int exit_code;         /* >=0 exit status, <0 -signal */
     int death_reason;      /* MANTA__DEATH_REASON__*, set before the node kills it */
     struct mt_worker *next, *prev;
@@ -92,6 +92,7 @@ struct mt_node {
     uint32_t next_cid;
     mt_map workers;        /* wid -> mt_worker */
     mt_worker *worker_list;
+    mt_worker *dead_list;  /* exited, handles still closing */
     int num_starting_python;
     uint32_t next_job;
     int log_fd;

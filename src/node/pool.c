@@ -68,6 +68,8 @@ static void forward(mt_node *n, mt_worker *w, int is_err, const char *text, size
     free(m.text);
 }
 
+static void on_handle_closed(uv_handle_t *h);
+
 static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     mt_worker *w = h->data;
@@ -88,6 +90,7 @@ static void on_read(uv_stream_t *st, ssize_t nread, const uv_buf_t *buf)
         if (w->outlen[s]) forward(n, w, s, w->outbuf[s], w->outlen[s]);
         w->outlen[s] = 0;
         uv_read_stop(st);
+        if (!uv_is_closing((uv_handle_t *)st)) uv_close((uv_handle_t *)st, on_handle_closed);
         return;
     }
     w->outlen[s] += (size_t)nread;
@@ -121,7 +124,17 @@ static void worker_free(mt_worker *w)
 static void on_handle_closed(uv_handle_t *h)
 {
     mt_worker *w = h->data;
-    if (--w->open_handles == 0) worker_free(w);
+    if (--w->open_handles) return;
+    if (w->died_at) {
+        mt_node *n = h->loop->data;
+        for (mt_worker **pp = &n->dead_list; *pp; pp = &(*pp)->next) {
+            if (*pp == w) {
+                *pp = w->next;
+                break;
+            }
+        }
+    }
+    worker_free(w);
 }
 
 static void unlink_worker(mt_node *n, mt_worker *w)
@@ -170,6 +183,11 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
     unlink_worker(n, w);
     if (w->client) w->client->worker = NULL;
     w->client = NULL;
+    /* Its pipes close at end-of-file (their last lines still go out), or
+     * from the tick if something else holds them open. */
+    w->died_at = mt_now_s();
+    w->next = n->dead_list;
+    n->dead_list = w;
     uv_close((uv_handle_t *)&w->proc, on_handle_closed);
     mt_session_write_pids(n);
     if (!n->stopping) {
@@ -352,7 +370,7 @@ void mt_pool_kill_all(mt_node *n)
     for (mt_worker *w = n->worker_list; w; w = w->next) mt_pool_kill(n, w, SIGKILL);
 }
 
-bool mt_pool_all_closed(mt_node *n) { return n->worker_list == NULL; }
+bool mt_pool_all_closed(mt_node *n) { return n->worker_list == NULL && n->dead_list == NULL; }
 
 static int prestart_target(mt_node *n)
 {
@@ -421,6 +439,12 @@ void mt_pool_tick(mt_node *n)
     int idle_python = 0;
     for (mt_worker *w = n->worker_list; w; w = w->next)
         if (w->state == MT_W_IDLE && !w->runtime[0]) idle_python++;
+    for (mt_worker *w = n->dead_list; w; w = w->next) {
+        if (now - w->died_at < 2.0) continue;
+        uv_handle_t *pipes[2] = {(uv_handle_t *)&w->out, (uv_handle_t *)&w->err};
+        for (int i = 0; i < 2; i++)
+            if (!uv_is_closing(pipes[i])) uv_close(pipes[i], on_handle_closed);
+    }
     for (mt_worker *w = n->worker_list; w; w = w->next) {
         if (w->state == MT_W_STARTING && now - w->started_at > start_limit) {
             mt_warn("worker pid %d did not register within %.0f s; killing it", (int)w->pid,
