@@ -19,6 +19,8 @@
     X(i64, worker_start_timeout_ms, 30000, "a worker that has not registered by then is killed")   \
     X(i64, max_workers_factor, 4, "a node runs at most num_cpus * this many workers (min 16)")     \
     X(i64, prestart_workers, -1, "python workers started with the node; -1: num_cpus")             \
+    X(i64, max_starting_workers, 0, "workers starting at once; 0: max(num_cpus, 2)")               \
+    X(i64, zygote, 1, "fork python workers from a process that imported manta once (0: spawn each)") \
     X(i64, store_full_wait_ms, 10000, "how long a put waits for room before ObjectStoreFullError") \
     X(i64, fn_wait_ms, 30000, "how long a worker waits for a function to be registered")          \
     X(i64, spin_us, 100, "how long a waiting thread polls before it sleeps")                       \

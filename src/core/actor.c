@@ -329,6 +329,13 @@ static int register_actor(mt_core *c, const mt_actor_desc *d, const mt_aid *id, 
     info.job_id = c->job_id;
     info.handle = MT_BIN(d->handle, d->handle_len);
     m.info = &info;
+    if (!info.name[0]) {
+        /* Nothing to check for an unnamed actor: no need to wait (request
+         * id 0 asks for no reply).  Later messages about it follow this
+         * one on the same connection. */
+        do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
+        return 0;
+    }
     mt_rpc *r = do_rpc_new(c);
     m.request_id = r->id;
     do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);

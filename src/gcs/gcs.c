@@ -340,7 +340,7 @@ static int handle_actor_register(mt_gcs *g, mt_client *c, const Manta__ActorRegi
         memcpy(a->name_key, key, 16);
         a->named = true;
     }
-    mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
+    if (r->request_id) mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
     return 0;
 }
 

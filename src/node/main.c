@@ -192,6 +192,13 @@ int main(int argc, char **argv)
     if (parse(argc, argv, &o)) return 2;
     mt_config_load();
     signal(SIGPIPE, SIG_IGN);
+    /* A stop request that arrives before the loop watches for it waits
+     * (mt_node_run unblocks these once its handlers are in place). */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigprocmask(SIG_BLOCK, &stops, NULL);
     mt_node node = {0};
     mt_node *n = &node;
     n->is_head = o.head || o.embedded;

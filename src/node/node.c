@@ -432,6 +432,7 @@ static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
         }
         c->worker = w;
         c->job_id = w->job_id;
+        if (w->forked && w->pid <= 0) w->pid = c->pid; /* before the zygote said so */
         mt_pool_worker_registered(n, w, c);
         break;
     }
@@ -677,6 +678,11 @@ int mt_node_run(mt_node *n)
     n->sigterm.data = n->sigint.data = n;
     uv_signal_start(&n->sigterm, on_signal, SIGTERM);
     uv_signal_start(&n->sigint, on_signal, SIGINT);
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGTERM);
+    sigaddset(&stops, SIGINT);
+    sigprocmask(SIG_UNBLOCK, &stops, NULL); /* blocked by main until now */
     uv_timer_init(n->loop, &n->tick);
     n->tick.data = n;
     uv_timer_start(&n->tick, on_tick, 100, 100);

@@ -62,8 +62,25 @@ struct mt_worker {
     double started_at, idle_since, died_at;
     int exit_code;         /* >=0 exit status, <0 -signal */
     int death_reason;      /* MANTA__DEATH_REASON__*, set before the node kills it */
+    bool forked;           /* forked by the zygote: no uv_process, exit reported by it */
+    int kill_sig;          /* forked, pid not known yet: signal to send once it is */
     struct mt_worker *next, *prev;
 };
+
+/* The fork server of Python workers (pool.c): a Python process that has
+ * imported manta and forks a worker per request, so a worker starts in a
+ * few milliseconds instead of a full interpreter start. */
+typedef struct mt_zygote {
+    uv_process_t proc;
+    uv_poll_t poll;
+    int fd;                /* our end of the control socket (seqpacket) */
+    bool running;          /* proc is alive (exit not yet seen) */
+    bool open;             /* proc handle not yet closed */
+    bool poll_open;
+    pid_t pid;
+    int quick_deaths;      /* died soon after starting: stop using it after 3 */
+    double started_at;
+} mt_zygote;
 
 struct mt_node {
     uv_loop_t *loop;
@@ -93,6 +110,7 @@ struct mt_node {
     mt_map workers;        /* wid -> mt_worker */
     mt_worker *worker_list;
     mt_worker *dead_list;  /* exited, handles still closing */
+    mt_zygote zyg;
     int num_starting_python;
     uint32_t next_job;
     int log_fd;
@@ -115,6 +133,8 @@ mt_worker *mt_pool_start(mt_node *n, const char *runtime, int lang);
 mt_worker *mt_pool_take_idle(mt_node *n, const char *runtime, uint32_t job);
 int mt_pool_count(mt_node *n, const char *runtime, int state);
 int mt_pool_total(mt_node *n);
+/* Workers not held by actors (the pool's cap counts these). */
+int mt_pool_task_workers(mt_node *n);
 void mt_pool_kill(mt_node *n, mt_worker *w, int sig);
 void mt_pool_kill_job(mt_node *n, uint32_t job);
 void mt_pool_kill_all(mt_node *n);

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -39,6 +41,7 @@ static runtime_health *health_of(const char *runtime)
 
 void mt_pool_init(mt_node *n)
 {
+    n->zyg.fd = -1;
     mt_map_init(&n->workers, offsetof(mt_worker, wid), sizeof(mt_wid));
 }
 
@@ -121,12 +124,12 @@ static void worker_free(mt_worker *w)
     free(w);
 }
 
-static void on_handle_closed(uv_handle_t *h)
+/* One of w's handles closed (pipes, process; a forked worker's exit
+ * counts as its process handle): free w after the last. */
+static void handle_done(mt_node *n, mt_worker *w)
 {
-    mt_worker *w = h->data;
     if (--w->open_handles) return;
     if (w->died_at) {
-        mt_node *n = h->loop->data;
         for (mt_worker **pp = &n->dead_list; *pp; pp = &(*pp)->next) {
             if (*pp == w) {
                 *pp = w->next;
@@ -136,6 +139,8 @@ static void on_handle_closed(uv_handle_t *h)
     }
     worker_free(w);
 }
+
+static void on_handle_closed(uv_handle_t *h) { handle_done(h->loop->data, h->data); }
 
 static void unlink_worker(mt_node *n, mt_worker *w)
 {
@@ -159,11 +164,10 @@ static void fail_runtime(mt_node *n, mt_worker *w)
     h->failures = 0;
 }
 
-static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
+/* The worker's process is gone (exit code, or -signal). */
+static void worker_exited(mt_node *n, mt_worker *w, int code)
 {
-    mt_worker *w = p->data;
-    mt_node *n = p->loop->data;
-    w->exit_code = signal ? -signal : (int)status;
+    w->exit_code = code;
     if (n->gcs) mt_gcs_actor_worker_died(n->gcs, &w->wid, w->exit_code);
     int was = w->state;
     mt_sched_worker_gone(n, w); /* while it still reads as leased: frees its lease */
@@ -188,12 +192,18 @@ static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
     w->died_at = mt_now_s();
     w->next = n->dead_list;
     n->dead_list = w;
-    uv_close((uv_handle_t *)&w->proc, on_handle_closed);
     mt_session_write_pids(n);
     if (!n->stopping) {
         mt_pool_prestart(n);
         mt_sched_dispatch(n);
     }
+    if (w->forked) handle_done(n, w); /* last: may free w */
+    else uv_close((uv_handle_t *)&w->proc, on_handle_closed);
+}
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
+{
+    worker_exited(p->loop->data, p->data, signal ? -signal : (int)status);
 }
 
 static char *env_kv(const char *k, const char *v)
@@ -219,13 +229,13 @@ static char **worker_env(mt_node *n, mt_worker *w)
     char hex[2 * MT_WORKER_ID_LEN + 1], nhex[2 * MT_NODE_ID_LEN + 1], pid[16];
     snprintf(pid, sizeof pid, "%d", (int)getpid());
     env[k++] = env_kv("MANTA_WORKER", "1");
-    env[k++] = env_kv("MANTA_WORKER_ID", mt_hex(w->wid.b, MT_WORKER_ID_LEN, hex));
+    if (w) env[k++] = env_kv("MANTA_WORKER_ID", mt_hex(w->wid.b, MT_WORKER_ID_LEN, hex));
     env[k++] = env_kv("MANTA_NODE_ID", mt_hex(n->node_id.b, MT_NODE_ID_LEN, nhex));
     env[k++] = env_kv("MANTA_NODE_SOCKET", n->sock_path);
     env[k++] = env_kv("MANTA_NODE_PID", pid);
     env[k++] = env_kv("MANTA_SESSION_DIR", n->session_dir);
     env[k++] = env_kv("PYTHONUNBUFFERED", "1");
-    env[k++] = env_kv("MANTA_WORKER_RUNTIME", w->runtime);
+    env[k++] = env_kv("MANTA_WORKER_RUNTIME", w ? w->runtime : "");
     return env;
 }
 
@@ -266,20 +276,205 @@ static char **worker_argv(mt_node *n, const char *runtime)
     return argv;
 }
 
-mt_worker *mt_pool_start(mt_node *n, const char *runtime, int lang)
+/* ---------------------------------------------------------------- zygote
+ *
+ * Requests go over a SOCK_SEQPACKET pair, one message each:
+ *   node -> zygote  "F<worker id hex>" with the stdout and stderr write ends (SCM_RIGHTS)
+ *   zygote -> node  "R"                       ready (imports done)
+ *                   "P<worker id hex> <pid>"  forked
+ *                   "X<pid> <code>"           a child exited (code, or -signal)
+ * The zygote dies with the node (PR_SET_PDEATHSIG) and its children with
+ * it; if it dies alone, its workers are killed and reported dead, and the
+ * next start forks from a new zygote (or spawns, after three quick deaths). */
+
+static void zyg_closed(uv_handle_t *h)
 {
-    char **argv = worker_argv(n, runtime);
-    if (!argv) {
-        mt_warn("unknown worker runtime '%s'", runtime);
-        return NULL;
+    mt_node *n = h->loop->data;
+    if (h == (uv_handle_t *)&n->zyg.proc) n->zyg.open = false;
+    else n->zyg.poll_open = false;
+}
+
+/* The zygote is gone (exit or its socket closed): so are its workers. */
+static void zyg_lost(mt_node *n)
+{
+    mt_zygote *z = &n->zyg;
+    if (z->fd >= 0) {
+        uv_poll_stop(&z->poll);
+        uv_close((uv_handle_t *)&z->poll, zyg_closed);
+        close(z->fd);
+        z->fd = -1;
     }
-    mt_worker *w = mt_calloc(1, sizeof *w);
-    mt_random_bytes(w->wid.b, sizeof w->wid.b);
-    w->runtime = mt_strdup(runtime);
-    w->lang = lang;
-    w->state = MT_W_STARTING;
-    w->started_at = mt_now_s();
-    mt_res_init(&w->held);
+    if (z->running) {
+        uv_process_kill(&z->proc, SIGKILL);
+        if (mt_now_s() - z->started_at < 5.0) z->quick_deaths++;
+    }
+    for (mt_worker *w = n->worker_list, *next; w; w = next) {
+        next = w->next;
+        if (!w->forked || w->state == MT_W_DEAD) continue;
+        if (w->pid > 0) kill(w->pid, SIGKILL);
+        worker_exited(n, w, -SIGKILL);
+    }
+}
+
+static void zyg_exit_cb(uv_process_t *p, int64_t status, int signal)
+{
+    mt_node *n = p->loop->data;
+    if (!n->stopping)
+        mt_warn("the worker fork server (pid %d) exited (%d)", (int)n->zyg.pid,
+                signal ? -signal : (int)status);
+    zyg_lost(n);
+    n->zyg.running = false;
+    uv_close((uv_handle_t *)p, zyg_closed);
+}
+
+static mt_worker *worker_by_hex(mt_node *n, const char *hex)
+{
+    mt_wid wid;
+    if (mt_unhex(hex, wid.b, MT_WORKER_ID_LEN)) return NULL;
+    return mt_map_get(&n->workers, wid.b);
+}
+
+static void zyg_message(mt_node *n, char *msg)
+{
+    if (msg[0] == 'P') {
+        char *sp = strchr(msg, ' ');
+        if (!sp) return;
+        *sp = '\0';
+        mt_worker *w = worker_by_hex(n, msg + 1);
+        if (!w || !w->forked || w->state == MT_W_DEAD) return;
+        w->pid = (pid_t)atoi(sp + 1);
+        if (w->kill_sig) kill(w->pid, w->kill_sig);
+        mt_session_write_pids(n);
+    } else if (msg[0] == 'X') {
+        pid_t pid = (pid_t)atoi(msg + 1);
+        char *sp = strchr(msg, ' ');
+        int code = sp ? atoi(sp + 1) : -SIGKILL;
+        for (mt_worker *w = n->worker_list; w; w = w->next) {
+            if (w->forked && w->pid == pid && w->state != MT_W_DEAD) {
+                worker_exited(n, w, code);
+                break;
+            }
+        }
+    }
+}
+
+static void zyg_on_read(uv_poll_t *h, int status, int events)
+{
+    mt_node *n = h->data;
+    MT_UNUSED(events);
+    for (;;) {
+        char msg[128];
+        ssize_t r = status < 0 ? 0 : recv(n->zyg.fd, msg, sizeof msg - 1, MSG_DONTWAIT);
+        if (r < 0 && (errno == EAGAIN || errno == EINTR)) return;
+        if (r <= 0) {
+            if (!n->stopping) mt_warn("lost the worker fork server");
+            zyg_lost(n);
+            if (!n->stopping) mt_sched_dispatch(n);
+            return;
+        }
+        msg[r] = '\0';
+        zyg_message(n, msg);
+    }
+}
+
+static bool zyg_start(mt_node *n)
+{
+    mt_zygote *z = &n->zyg;
+    if (z->fd >= 0 && z->running) return true;
+    if (!mt_cfg.zygote || !n->python || n->stopping || z->quick_deaths >= 3 || z->open ||
+        z->poll_open)
+        return false;
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv)) return false;
+    char **argv = mt_calloc(6, sizeof *argv);
+    int k = 0;
+    argv[k++] = mt_strdup(n->python);
+    if (n->python_no_site) argv[k++] = mt_strdup("-S");
+    argv[k++] = mt_strdup("-m");
+    argv[k++] = mt_strdup("manta._private.zygote");
+    char **env = worker_env(n, NULL);
+    uv_stdio_container_t stdio[4] = {
+        {.flags = UV_IGNORE},
+        {.flags = UV_INHERIT_FD, .data.fd = n->log_fd},
+        {.flags = UV_INHERIT_FD, .data.fd = n->log_fd},
+        {.flags = UV_INHERIT_FD, .data.fd = sv[1]},
+    };
+    uv_process_options_t o = {.exit_cb = zyg_exit_cb, .file = argv[0], .args = argv, .env = env,
+                              .stdio_count = 4, .stdio = stdio};
+    z->proc.data = n;
+    int rc = uv_spawn(n->loop, &z->proc, &o);
+    free_strv(argv);
+    free_strv(env);
+    close(sv[1]);
+    if (rc) {
+        mt_warn("cannot start the worker fork server: %s", uv_strerror(rc));
+        close(sv[0]);
+        z->quick_deaths = 3;
+        return false;
+    }
+    z->open = z->running = true;
+    z->pid = z->proc.pid;
+    z->started_at = mt_now_s();
+    z->fd = sv[0];
+    uv_poll_init(n->loop, &z->poll, z->fd);
+    z->poll.data = n;
+    z->poll_open = true;
+    uv_poll_start(&z->poll, UV_READABLE | UV_DISCONNECT, zyg_on_read);
+    mt_session_write_pids(n);
+    mt_debug("started the worker fork server, pid %d", (int)z->pid);
+    return true;
+}
+
+/* Ask the zygote for a worker whose output goes to w's pipes. */
+static int zyg_fork(mt_node *n, mt_worker *w)
+{
+    if (!zyg_start(n)) return -1;
+    int out[2], err[2];
+    if (pipe2(out, O_CLOEXEC)) return -1;
+    if (pipe2(err, O_CLOEXEC)) {
+        close(out[0]), close(out[1]);
+        return -1;
+    }
+    char msg[2 + 2 * MT_WORKER_ID_LEN];
+    msg[0] = 'F';
+    mt_hex(w->wid.b, MT_WORKER_ID_LEN, msg + 1);
+    int fds[2] = {out[1], err[1]};
+    char cbuf[CMSG_SPACE(sizeof fds)];
+    memset(cbuf, 0, sizeof cbuf);
+    struct iovec iov = {.iov_base = msg, .iov_len = 1 + 2 * MT_WORKER_ID_LEN};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = sizeof cbuf};
+    struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+    cm->cmsg_level = SOL_SOCKET;
+    cm->cmsg_type = SCM_RIGHTS;
+    cm->cmsg_len = CMSG_LEN(sizeof fds);
+    memcpy(CMSG_DATA(cm), fds, sizeof fds);
+    ssize_t r = sendmsg(n->zyg.fd, &mh, MSG_DONTWAIT | MSG_NOSIGNAL);
+    close(out[1]);
+    close(err[1]);
+    if (r < 0) {
+        close(out[0]), close(err[0]);
+        return -1;
+    }
+    uv_pipe_init(n->loop, &w->out, 0);
+    uv_pipe_init(n->loop, &w->err, 0);
+    uv_pipe_open(&w->out, out[0]);
+    uv_pipe_open(&w->err, err[0]);
+    w->out.data = w->err.data = w;
+    w->open_handles = 3; /* the pipes, and the exit the zygote reports */
+    w->forked = true;
+    return 0;
+}
+
+/* Start w's process directly.  Returns 0; -1 (w untouched: free it); -2
+ * (w is freed as its pipes close). */
+static int spawn(mt_node *n, mt_worker *w)
+{
+    char **argv = worker_argv(n, w->runtime);
+    if (!argv) {
+        mt_warn("unknown worker runtime '%s'", w->runtime);
+        return -1;
+    }
     char **env = worker_env(n, w);
     uv_pipe_init(n->loop, &w->out, 0);
     uv_pipe_init(n->loop, &w->err, 0);
@@ -296,13 +491,31 @@ mt_worker *mt_pool_start(mt_node *n, const char *runtime, int lang)
     free_strv(env);
     w->open_handles = 2;
     if (rc) {
-        mt_error("cannot start worker for '%s': %s", runtime, uv_strerror(rc));
+        mt_error("cannot start worker for '%s': %s", w->runtime, uv_strerror(rc));
         uv_close((uv_handle_t *)&w->out, on_handle_closed);
         uv_close((uv_handle_t *)&w->err, on_handle_closed);
-        return NULL;
+        return -2;
     }
     w->open_handles = 3;
     w->pid = w->proc.pid;
+    return 0;
+}
+
+mt_worker *mt_pool_start(mt_node *n, const char *runtime, int lang)
+{
+    mt_worker *w = mt_calloc(1, sizeof *w);
+    mt_random_bytes(w->wid.b, sizeof w->wid.b);
+    w->runtime = mt_strdup(runtime);
+    w->lang = lang;
+    w->state = MT_W_STARTING;
+    w->started_at = mt_now_s();
+    mt_res_init(&w->held);
+    bool forked = !runtime[0] && n->python && mt_cfg.zygote && zyg_fork(n, w) == 0;
+    if (!forked) {
+        int rc = spawn(n, w);
+        if (rc == -1) worker_free(w);
+        if (rc) return NULL;
+    }
     uv_read_start((uv_stream_t *)&w->out, on_alloc, on_read);
     uv_read_start((uv_stream_t *)&w->err, on_alloc, on_read);
     mt_map_put(&n->workers, w);
@@ -310,7 +523,7 @@ mt_worker *mt_pool_start(mt_node *n, const char *runtime, int lang)
     if (n->worker_list) n->worker_list->prev = w;
     n->worker_list = w;
     mt_session_write_pids(n);
-    mt_debug("started worker pid %d for '%s'", (int)w->pid, runtime);
+    mt_debug("started worker pid %d for '%s'%s", (int)w->pid, runtime, forked ? " (fork)" : "");
     return w;
 }
 
@@ -335,6 +548,14 @@ int mt_pool_count(mt_node *n, const char *runtime, int state)
     return k;
 }
 
+int mt_pool_task_workers(mt_node *n)
+{
+    int k = 0;
+    for (mt_worker *w = n->worker_list; w; w = w->next)
+        if (w->state != MT_W_DEAD && !(w->state == MT_W_LEASED && w->for_actor)) k++;
+    return k;
+}
+
 int mt_pool_total(mt_node *n)
 {
     int k = 0;
@@ -355,7 +576,13 @@ void mt_pool_worker_registered(mt_node *n, mt_worker *w, mt_client *c)
 void mt_pool_kill(mt_node *n, mt_worker *w, int sig)
 {
     MT_UNUSED(n);
-    if (w->state == MT_W_DEAD || w->pid <= 0) return;
+    if (w->state == MT_W_DEAD) return;
+    if (w->forked) {
+        if (w->pid > 0) kill(w->pid, sig);
+        else w->kill_sig = sig; /* sent once the zygote says which pid it is */
+        return;
+    }
+    if (w->pid <= 0) return;
     uv_process_kill(&w->proc, sig);
 }
 
@@ -368,9 +595,13 @@ void mt_pool_kill_job(mt_node *n, uint32_t job)
 void mt_pool_kill_all(mt_node *n)
 {
     for (mt_worker *w = n->worker_list; w; w = w->next) mt_pool_kill(n, w, SIGKILL);
+    if (n->zyg.running) uv_process_kill(&n->zyg.proc, SIGKILL);
 }
 
-bool mt_pool_all_closed(mt_node *n) { return n->worker_list == NULL && n->dead_list == NULL; }
+bool mt_pool_all_closed(mt_node *n)
+{
+    return n->worker_list == NULL && n->dead_list == NULL && !n->zyg.open && !n->zyg.poll_open;
+}
 
 static int prestart_target(mt_node *n)
 {
@@ -436,6 +667,7 @@ void mt_pool_tick(mt_node *n)
     double now = mt_now_s();
     double start_limit = (double)mt_cfg.worker_start_timeout_ms / 1000.0;
     int keep = prestart_target(n);
+    if (!n->zyg.running && n->python) zyg_start(n); /* replace a zygote that died */
     int idle_python = 0;
     for (mt_worker *w = n->worker_list; w; w = w->next)
         if (w->state == MT_W_IDLE && !w->runtime[0]) idle_python++;

@@ -58,12 +58,17 @@ void mt_session_write_pids(mt_node *n)
     size_t cap = 4096, len = 0;
     char *text = mt_malloc(cap);
     text[0] = '\0';
+    /* The workers and the zygote that forks them (pool.c). */
+    if (n->zyg.running) len += (size_t)snprintf(text, cap, "%d\n", (int)n->zyg.pid);
     for (mt_worker *w = n->worker_list; w; w = w->next) {
-        if (w->state == MT_W_DEAD) continue;
+        if (w->state == MT_W_DEAD || w->pid <= 0) continue;
         if (cap - len < 32) text = mt_realloc(text, cap *= 2);
         len += (size_t)snprintf(text + len, cap - len, "%d\n", (int)w->pid);
     }
     write_file(n->session_dir, "workers.pid", text, 0600);
+    char zp[32];
+    snprintf(zp, sizeof zp, "%d\n", n->zyg.running ? (int)n->zyg.pid : 0);
+    write_file(n->session_dir, "zygote.pid", zp, 0600);
     free(text);
 }
 

@@ -191,6 +191,7 @@ static int grant(mt_node *n, lease_req *r, mt_worker *w)
         w->job_id = r->client->job_id;
         if (w->client) w->client->job_id = w->job_id;
     }
+    mt_debug("granted worker pid %d to %s (%s)", (int)w->pid, r->client->conn->desc, r->name);
     send_grant(r->client, r->request_id, 0, w, NULL);
     return 0;
 }
@@ -214,19 +215,31 @@ static int max_workers(mt_node *n)
     return m < 16 ? 16 : m;
 }
 
+/* Workers starting at once: more only thrash a small machine (Ray's
+ * maximum_startup_concurrency is the number of CPUs too). */
+static int max_starting(mt_node *n)
+{
+    int cpus = (int)(mt_res_get(&n->total, "CPU") / MT_RES_UNIT);
+    return mt_cfg.max_starting_workers > 0 ? (int)mt_cfg.max_starting_workers : MT_MAX(cpus, 2);
+}
+
 /* Start workers for requests that fit but found none idle. */
 static void start_needed(mt_node *n)
 {
     mt_sched *s = n->sched;
+    int all_starting = 0;
+    for (mt_worker *w = n->worker_list; w; w = w->next) all_starting += w->state == MT_W_STARTING;
     for (lease_req *r = s->head; r; r = r->next) {
         if (!r->waiting_worker) continue;
+        if (all_starting >= max_starting(n)) return;
         int waiting = 0;
         for (lease_req *q = s->head; q; q = q->next)
             if (q->waiting_worker && !strcmp(q->runtime, r->runtime)) waiting++;
         int starting = mt_pool_count(n, r->runtime, MT_W_STARTING);
         if (starting >= waiting) continue;
-        if (mt_pool_total(n) >= max_workers(n)) return;
-        mt_pool_start(n, r->runtime, r->lang);
+        /* The cap is for task workers; each actor has a process of its own. */
+        if (!r->for_actor && mt_pool_task_workers(n) >= max_workers(n)) continue;
+        if (mt_pool_start(n, r->runtime, r->lang)) all_starting++;
     }
 }
 

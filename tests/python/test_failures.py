@@ -457,3 +457,33 @@ def test_random_worker_kills_during_a_mixed_workload(cluster_factory):
         stop.set()
         t.join()
     assert kills[0] > 0
+
+
+def _zygote_pid():
+    sess = ray._private.worker.state.info["session_dir"]
+    with open(os.path.join(sess, "zygote.pid")) as f:
+        return int(f.read().strip() or 0)
+
+
+def test_workers_are_forked_by_the_zygote(ray_start):
+    @ray.remote
+    def parent_pid():
+        return os.getppid()
+
+    zpid = _zygote_pid()
+    assert zpid > 0
+    assert ray.get(parent_pid.remote(), timeout=30) == zpid
+
+
+def test_a_killed_zygote_is_replaced_and_tasks_go_on(ray_start):
+    @ray.remote(max_retries=3)
+    def pid():
+        return os.getpid()
+
+    ray.get([pid.remote() for _ in range(4)], timeout=30)
+    old = _zygote_pid()
+    os.kill(old, signal.SIGKILL)
+    # Its workers die with it; the node starts a new zygote for the next ones.
+    assert wait_for(lambda: _zygote_pid() not in (0, old), timeout=30)
+    pids = ray.get([pid.remote() for _ in range(4)], timeout=30)
+    assert all(p > 0 for p in pids)
