@@ -48,11 +48,8 @@ static void write_seed(const char *target, int n, const void *data, size_t size)
 /* Same table as the validator's: ids have fixed lengths. */
 static size_t id_len(const char *field)
 {
-    if (!strcmp(field, "object_id") || !strcmp(field, "object_ids")) return MT_OBJECT_ID_LEN;
-    if (!strcmp(field, "id")) return MT_WORKER_ID_LEN;
-    size_t n = strlen(field);
-    if (n > 3 && !strcmp(field + n - 3, "_id")) return 16;
-    return 0;
+    if (!strcmp(field, "id")) return MT_WORKER_ID_LEN; /* Event: a worker or node id */
+    return mt_wire_id_len(field);
 }
 
 static uint8_t counter = 1;

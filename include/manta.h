@@ -76,7 +76,9 @@ extern "C" {
     X(ESHUTDOWN, -21, "the cluster is shutting down")                                              \
     X(EOOM, -22, "the task was killed because the node ran out of memory")                        \
     X(EACTORINIT, -23, "the actor's constructor failed")                                           \
-    X(EUNAVAILABLE, -24, "the actor is temporarily unavailable")
+    X(EUNAVAILABLE, -24, "the actor is temporarily unavailable")                                   \
+    X(ERECONSTRUCT, -25, "the object was lost and its task ran out of retries to rebuild it")     \
+    X(EUNSCHEDULABLE, -26, "the task can never be scheduled (its node is gone)")
 
 enum manta_errno {
 #define MANTA_ERR_ENUM_(name, val, text) MANTA_##name = (val),

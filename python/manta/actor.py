@@ -241,10 +241,11 @@ class ActorClass:
             max_conc = (_options.DEFAULT_MAX_CONCURRENCY_ASYNC if self._is_async
                         else _options.DEFAULT_MAX_CONCURRENCY_THREADED)
         meta = pickle.dumps((self._class_name, self._methods, self._is_async))
+        strategy, node, soft = _options.strategy_args(opts.get("scheduling_strategy"))
         r = _manta.actor_create(
             self._fn_id(), self._class_name, args, kwargs or None, held, placement, name or None,
             ns, detached, int(max_conc), self._is_async, int(opts.get("max_restarts") or 0),
-            int(opts.get("max_task_retries") or 0), meta)
+            int(opts.get("max_task_retries") or 0), meta, strategy, node, soft)
         if isinstance(r, dict):
             if opts.get("get_if_exists"):
                 return _handle_from_info(r)

@@ -26,7 +26,9 @@ def _task_options(opts):
         retry_exc = cloudpickle.dumps(tuple(retry))
     else:
         retry_exc = b""
-    return _manta.TaskOptions(demand, int(num_returns), int(max_retries), retry_exc)
+    strategy, node, soft = _options.strategy_args(opts.get("scheduling_strategy"))
+    return _manta.TaskOptions(demand, int(num_returns), int(max_retries), retry_exc, strategy, node,
+                              soft)
 
 
 class RemoteFunction:

@@ -19,6 +19,10 @@
     X(i64, worker_start_timeout_ms, 30000, "a worker that has not registered by then is killed")   \
     X(i64, max_workers_factor, 4, "a node runs at most num_cpus * this many workers (min 16)")     \
     X(i64, prestart_workers, -1, "python workers started with the node; -1: num_cpus")             \
+    X(i64, node_timeout_ms, 10000, "a node silent this long is declared dead")                     \
+    X(i64, report_ms, 100, "how often a node reports its resources to the head (its heartbeat)")   \
+    X(i64, transfer_chunk_bytes, 8 << 20, "objects move between nodes in chunks of this size")      \
+    X(i64, transfer_window, 4, "chunk requests of one transfer in flight")                          \
     X(i64, max_starting_workers, 0, "workers starting at once; 0: max(num_cpus, 2)")               \
     X(i64, zygote, 1, "fork python workers from a process that imported manta once (0: spawn each)") \
     X(i64, store_full_wait_ms, 10000, "how long a put waits for room before ObjectStoreFullError") \
@@ -28,8 +32,6 @@
     X(i64, loop_handoff_us, 2000,                                                                  \
       "a user thread that left the event loop gets it back without a hand-off this long")       \
     X(i64, default_max_retries, 3, "retries of a task whose worker died")                          \
-    X(i64, heartbeat_ms, 1000, "how often a node reports to the control store")                    \
-    X(i64, node_dead_ms, 10000, "a node silent this long is declared dead")                        \
     X(f64, memory_usage_threshold, 0.95, "fraction of memory above which workers are killed")      \
     X(i64, memory_monitor_ms, 250, "how often memory use is checked; 0 disables")                  \
     X(i64, log_level, 1, "0 debug, 1 info, 2 warn, 3 error")

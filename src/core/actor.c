@@ -38,6 +38,7 @@ static mt_actor *actor_get(mt_core *c, const mt_aid *id, bool create)
 static void actor_free(mt_actor *a)
 {
     free(a->lease_tmpl);
+    if (a->daemon) mt_conn_unref(a->daemon);
     if (a->death) mt_value_unref(a->death);
     for (uint32_t i = 0; i < a->nres; i++) free(a->res_names[i]);
     free(a->res_names);
@@ -90,7 +91,7 @@ static void gcs_update(mt_core *c, mt_actor *a, int state, const char *cause, bo
     info.intentional = intentional;
     info.num_restarts = a->num_restarts;
     u.info = &info;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
 }
 
 /* ---------------------------------------------------------------- death */
@@ -195,7 +196,7 @@ static void request_lookup(mt_core *c, mt_actor *a)
     m.request_id = l->id;
     m.actor_id = MT_BIN(a->id.b, MT_ACTOR_ID_LEN);
     m.wait_alive = true;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
+    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
 }
 
 static void actor_lost(mt_core *c, mt_actor *a);
@@ -333,12 +334,12 @@ static int register_actor(mt_core *c, const mt_actor_desc *d, const mt_aid *id, 
         /* Nothing to check for an unnamed actor: no need to wait (request
          * id 0 asks for no reply).  Later messages about it follow this
          * one on the same connection. */
-        do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
+        do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
         return 0;
     }
     mt_rpc *r = do_rpc_new(c);
     m.request_id = r->id;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
+    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
     int rc = do_rpc_wait(c, r, mt_now_s() + 30);
     Manta__ActorRegisterReply *rep = NULL;
     if (!rc && !(rep = manta__actor_register_reply__unpack(NULL, r->len, r->payload)))
@@ -417,6 +418,9 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     lr.detached = d->detached;
     lr.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
     lr.name = a->class_name;
+    lr.strategy = d->strategy;
+    if (d->node) lr.node_id = MT_BIN(d->node, MT_NODE_ID_LEN);
+    lr.soft = d->soft;
     a->lease_len = manta__lease_request__get_packed_size(&lr);
     a->lease_tmpl = mt_malloc(a->lease_len + 1);
     manta__lease_request__pack(&lr, a->lease_tmpl);
@@ -429,13 +433,30 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     return 0;
 }
 
+void do_actor_set_daemon(mt_core *c, mt_actor *a, mt_conn *daemon)
+{
+    MT_UNUSED(c);
+    if (a->daemon) mt_conn_unref(a->daemon);
+    a->daemon = daemon;
+    if (daemon) mt_conn_ref(daemon);
+}
+
+void do_actors_daemon_closed(mt_core *c, mt_conn *conn)
+{
+    size_t it = 0;
+    mt_actor *a;
+    while ((a = mt_map_next(&c->actors, &it)))
+        if (a->daemon == conn) do_actor_set_daemon(c, a, NULL);
+}
+
 int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g)
 {
     if (g->status) {
         char why[600];
         snprintf(why, sizeof why, "The actor could not be placed: %s",
                  g->error && g->error[0] ? g->error : manta_strerror(g->status));
-        actor_dies(c, a, died_value(MANTA_EACTORDIED, why), why, false);
+        int code = g->status == MANTA_EUNSCHEDULABLE ? MANTA_EUNSCHEDULABLE : MANTA_EACTORDIED;
+        actor_dies(c, a, died_value(code, why), why, false);
         return 0;
     }
     mt_peer *p = do_peer_from_proto(c, g->worker);
@@ -448,10 +469,7 @@ int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g)
     if (g->n_gpu_ids) memcpy(a->gpu_ids, g->gpu_ids, g->n_gpu_ids * sizeof *g->gpu_ids);
     if (a->state == MT_ACTOR_DEAD) {
         /* Killed while it waited for a worker: give the worker back. */
-        Manta__LeaseReturn m = MANTA__LEASE_RETURN__INIT;
-        m.worker_id = MT_BIN(p->wid.b, MT_WORKER_ID_LEN);
-        m.worker_failed = true;
-        do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
+        do_send_lease_return(c, a->daemon, &p->wid, true);
         return 0;
     }
     do_actor_pump(c, a);
@@ -487,10 +505,7 @@ static void created(mt_core *c, mt_actor *a, mt_task *t, const Manta__TaskReply 
     }
     do_task_finish(c, t);
     /* Its worker is of no use now: the node kills it. */
-    Manta__LeaseReturn m = MANTA__LEASE_RETURN__INIT;
-    m.worker_id = MT_BIN(a->worker->wid.b, MT_WORKER_ID_LEN);
-    m.worker_failed = true;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
+    do_send_lease_return(c, a->daemon, &a->worker->wid, true);
     actor_dies(c, a, death, "The actor died because of an error raised in its creation task.",
                false);
 }
@@ -508,7 +523,8 @@ int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply
     case MANTA__TASK_STATUS__TASK_OK:
     case MANTA__TASK_STATUS__TASK_APP_ERROR:
         for (uint32_t i = 0; i < t->num_returns; i++) {
-            if (i < r->n_returns) do_obj_set_return(c, t->returns[i], r->returns[i]);
+            if (i < r->n_returns)
+                do_obj_set_return(c, t->returns[i], r->returns[i], &a->worker->nid);
             else
                 do_obj_fail(c, t->returns[i],
                             mt_value_error(MANTA_EPROTO, "the actor sent %zu of %u returns",
@@ -569,7 +585,7 @@ int mt_core_actor_kill(mt_core *c, const mt_aid *id, bool no_restart)
     Manta__ActorKill m = MANTA__ACTOR_KILL__INIT;
     m.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
     m.no_restart = no_restart;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
+    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
     mt_actor *a = actor_get(c, id, true);
     if (no_restart)
         actor_dies(c, a, died_value(MANTA_EACTORDIED, "The actor was killed by ray.kill()."),
@@ -587,7 +603,7 @@ void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor)
     Manta__ActorKill m = MANTA__ACTOR_KILL__INIT;
     m.actor_id = MT_BIN(id.b, MT_ACTOR_ID_LEN);
     m.no_restart = true;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
+    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
     actor_dies(c, a, died_value(MANTA_EACTORDIED, "The actor went out of scope."),
                "All handles to the actor went out of scope.", true);
 }
@@ -748,7 +764,7 @@ int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_
     pthread_mutex_lock(&c->mu);
     mt_rpc *r = do_rpc_new(c);
     m.request_id = r->id;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
+    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
     int rc = do_rpc_wait(c, r, mt_now_s() + 30);
     Manta__ActorLookupReply *rep = NULL;
     if (!rc && !(rep = manta__actor_lookup_reply__unpack(NULL, r->len, r->payload)))
@@ -779,7 +795,7 @@ void mt_core_actor_exit(mt_core *c)
         info.death_cause = "The actor exited intentionally by calling exit_actor().";
         info.intentional = true;
         u.info = &info;
-        do_send_daemon(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+        do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
     }
     c->actor_exiting = true;
     pthread_mutex_unlock(&c->mu);

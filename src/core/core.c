@@ -192,6 +192,40 @@ void do_address(mt_core *c, Manta__Address *a, char *buf, size_t cap)
     a->node_id = MT_BIN(c->nid.b, MT_NODE_ID_LEN);
     snprintf(buf, cap, "%s", c->endpoint);
     a->endpoint = buf;
+    a->tcp_endpoint = c->tcp_endpoint ? c->tcp_endpoint : "";
+}
+
+void do_peer_address(const mt_peer *p, Manta__Address *a)
+{
+    manta__address__init(a);
+    a->worker_id = MT_BIN(p->wid.b, MT_WORKER_ID_LEN);
+    a->node_id = MT_BIN(p->nid.b, MT_NODE_ID_LEN);
+    a->endpoint = p->endpoint ? p->endpoint : "";
+    a->tcp_endpoint = p->tcp_endpoint ? p->tcp_endpoint : "";
+}
+
+ProtobufCBinaryData do_node_bin(mt_core *c, const mt_nid *nid)
+{
+    static const mt_nid zero;
+    if (MT_ID_EQ(*nid, zero) || MT_ID_EQ(*nid, c->nid)) return (ProtobufCBinaryData){0, NULL};
+    return MT_BIN(nid->b, MT_NODE_ID_LEN);
+}
+
+/* The Hello this process sends on a connection it opens. */
+static void fill_hello(mt_core *c, Manta__Hello *h, Manta__Address *a, char *ep, size_t cap,
+                       int role, bool tcp)
+{
+    manta__hello__init(h);
+    do_address(c, a, ep, cap);
+    h->version = MT_WIRE_VERSION;
+    h->role = role;
+    h->worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
+    h->pid = (uint32_t)c->pid;
+    h->job_id = c->job_id;
+    h->address = a;
+    h->language = c->lang;
+    h->node_id = MT_BIN(c->nid.b, MT_NODE_ID_LEN);
+    if (tcp) h->token = MT_BIN(c->token, strlen(c->token));
 }
 
 /* ---------------------------------------------------------------- peers */
@@ -221,10 +255,13 @@ mt_peer *do_peer_from_proto(mt_core *c, const Manta__Address *a)
     mt_nid nid = {{0}};
     memcpy(wid.b, a->worker_id.data, MT_WORKER_ID_LEN);
     if (a->node_id.len == MT_NODE_ID_LEN) memcpy(nid.b, a->node_id.data, MT_NODE_ID_LEN);
-    return do_peer(c, &wid, &nid, a->endpoint);
+    mt_peer *p = do_peer(c, &wid, &nid, a->endpoint);
+    if (!p->tcp_endpoint && a->tcp_endpoint && a->tcp_endpoint[0])
+        p->tcp_endpoint = mt_strdup(a->tcp_endpoint);
+    return p;
 }
 
-static void start_conn(mt_core *c, mt_conn *conn)
+void do_start_conn(mt_core *c, mt_conn *conn)
 {
     if (mt_conn_loop_is_mine(&c->cl)) {
         if (mt_conn_start(conn)) mt_conn_close(conn, MANTA_ESYS);
@@ -239,28 +276,26 @@ static void start_conn(mt_core *c, mt_conn *conn)
 mt_conn *do_peer_conn(mt_core *c, mt_peer *p)
 {
     if (p->conn) return p->conn;
-    if (p->dead || !p->endpoint || c->stopping) return NULL;
+    if (p->dead || c->stopping) return NULL;
+    /* Same node: its unix socket; another node: TCP. */
+    bool same_node = MT_ID_EQ(p->nid, c->nid) || !p->tcp_endpoint;
+    const char *ep_to = same_node ? p->endpoint : p->tcp_endpoint;
+    if (!ep_to) return NULL;
     int fd;
-    if (mt_sock_connect(p->endpoint, 5.0, &fd)) {
-        mt_debug("cannot reach %s: %s", p->endpoint, manta_last_error());
+    if (mt_sock_connect(ep_to, 5.0, &fd)) {
+        mt_debug("cannot reach %s: %s", ep_to, manta_last_error());
         p->dead = true;
         return NULL;
     }
     mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, on_peer_close, c);
-    snprintf(conn->desc, sizeof conn->desc, "peer %.40s", p->endpoint);
+    snprintf(conn->desc, sizeof conn->desc, "peer %.40s", ep_to);
     p->conn = conn;
-    Manta__Hello h = MANTA__HELLO__INIT;
+    Manta__Hello h;
     Manta__Address a;
     char ep[256];
-    do_address(c, &a, ep, sizeof ep);
-    h.version = MT_WIRE_VERSION;
-    h.role = MANTA__ROLE__ROLE_PEER;
-    h.worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
-    h.pid = (uint32_t)c->pid;
-    h.job_id = c->job_id;
-    h.address = &a;
+    fill_hello(c, &h, &a, ep, sizeof ep, MANTA__ROLE__ROLE_PEER, !conn->is_unix);
     mt_conn_send(conn, MANTA__MSG_TYPE__MSG_HELLO, &h.base);
-    start_conn(c, conn);
+    do_start_conn(c, conn);
     return conn;
 }
 
@@ -284,6 +319,10 @@ static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud)
     mt_core *c = ud;
     char err[256];
     ProtobufCMessage *m;
+    /* Over TCP the first frame is a Hello with the cluster token. */
+    if (!conn->is_unix && !conn->tag && f->type != MANTA__MSG_TYPE__MSG_HELLO &&
+        conn->on_close != on_peer_close)
+        return mt_err(MANTA_EAUTH, "a TCP peer spoke before its Hello");
     if (f->type == MANTA__MSG_TYPE__MSG_PUSH_TASK) return take_push(c, conn, f);
     int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, &m, err, sizeof err);
     if (rc) {
@@ -295,7 +334,11 @@ static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud)
         /* Peers introduce themselves; replies go back on this connection. */
         const Manta__Hello *h = (const Manta__Hello *)m;
         if (h->version != MT_WIRE_VERSION) rc = mt_err(MANTA_EVERSION, "peer protocol mismatch");
+        else if (!conn->is_unix && (h->token.len != strlen(c->token) ||
+                                    memcmp(h->token.data, c->token, h->token.len)))
+            rc = mt_err(MANTA_EAUTH, "a TCP peer with a wrong cluster token");
         else if (!conn->tag) conn->tag = do_peer_from_proto(c, h->address);
+        if (!rc && !conn->tag) rc = mt_err(MANTA_EPROTO, "peer Hello without an address");
         break;
     }
     case MANTA__MSG_TYPE__MSG_TASK_REPLY:
@@ -388,6 +431,12 @@ void do_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m)
     mt_conn_send_now(c->daemon, type, m);
 }
 
+void do_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m)
+{
+    if (!c->gcs) return;
+    mt_conn_send_now(c->gcs, type, m);
+}
+
 /* ---------------------------------------------------------------- daemon messages */
 
 static void print_lines(const Manta__LogLines *m)
@@ -414,6 +463,11 @@ static void print_lines(const Manta__LogLines *m)
 
 static void handle_event(mt_core *c, const Manta__Event *ev)
 {
+    if (ev->kind == MANTA__EVENT_KIND__EVENT_NODE_DIED && ev->id.len == MT_NODE_ID_LEN) {
+        mt_nid nid;
+        memcpy(nid.b, ev->id.data, MT_NODE_ID_LEN);
+        do_node_died(c, &nid);
+    }
     if (ev->kind == MANTA__EVENT_KIND__EVENT_WORKER_DIED && ev->id.len == MT_WORKER_ID_LEN) {
         mt_peer *p = mt_map_get(&c->peers, ev->id.data);
         if (p) {
@@ -494,10 +548,22 @@ static int on_daemon_frame(mt_conn *conn, const mt_frame *f, void *ud)
     return rc;
 }
 
+int do_node_frame(mt_conn *conn, const mt_frame *f, void *ud)
+{
+    if (f->type == MANTA__MSG_TYPE__MSG_HELLO_REPLY) {
+        Manta__HelloReply *rep = manta__hello_reply__unpack(NULL, f->len, f->payload);
+        int rc = !rep ? MANTA_EPROTO : rep->status;
+        if (rep && rep->status) mt_err(rep->status, "the control store refused us: %s", rep->error);
+        if (rep) manta__hello_reply__free_unpacked(rep, NULL);
+        return rc;
+    }
+    return on_daemon_frame(conn, f, ud);
+}
+
 static void on_daemon_close(mt_conn *conn, int reason, void *ud)
 {
     mt_core *c = ud;
-    MT_UNUSED(conn);
+    if (c->gcs == conn) c->gcs = NULL;
     c->daemon = NULL;
     c->daemon_lost = true;
     if (!c->stopping && !c->node_stop_requested) {
@@ -517,13 +583,14 @@ static void on_daemon_close(mt_conn *conn, int reason, void *ud)
 static void on_accept(uv_poll_t *h, int status, int events)
 {
     mt_core *c = h->data;
+    bool tcp = h == &c->tcp_poll;
     MT_UNUSED(status), MT_UNUSED(events);
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        int fd = mt_sock_accept(c->listen_fd);
+        int fd = mt_sock_accept(tcp ? c->tcp_fd : c->listen_fd);
         if (fd < 0) break;
         uid_t uid;
-        if (mt_sock_peer_uid(fd, &uid, NULL) == 0 && uid != getuid()) {
+        if (!tcp && mt_sock_peer_uid(fd, &uid, NULL) == 0 && uid != getuid()) {
             close(fd);
             continue;
         }
@@ -611,16 +678,10 @@ static void *io_main(void *arg)
 
 static int hello(mt_core *c, int fd, const mt_core_opts *o, int *shm_fd, Manta__HelloReply **rep)
 {
-    Manta__Hello h = MANTA__HELLO__INIT;
+    Manta__Hello h;
     Manta__Address a;
     char ep[256];
-    do_address(c, &a, ep, sizeof ep);
-    h.version = MT_WIRE_VERSION;
-    h.role = o->role;
-    h.worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
-    h.pid = (uint32_t)c->pid;
-    h.address = &a;
-    h.language = o->lang;
+    fill_hello(c, &h, &a, ep, sizeof ep, o->role, false);
     h.owns_cluster = o->owns_cluster;
     mt_buf b;
     mt_buf_init(&b);
@@ -708,8 +769,11 @@ static void core_init_tables(mt_core *c)
     mt_map_init(&c->actors, offsetof(mt_actor, id), sizeof(mt_aid));
     mt_map_init(&c->actor_lookups, 0, sizeof(uint64_t));
     mt_map_init(&c->rpcs, offsetof(mt_rpc, id), sizeof(uint64_t));
+    mt_map_init(&c->rdaemons, offsetof(mt_rdaemon, nid), sizeof(mt_nid));
+    mt_map_init(&c->lineage, offsetof(mt_task, id), sizeof(mt_tid));
     mt_arena_init(&c->arena);
     c->listen_fd = -1;
+    c->tcp_fd = -1;
 }
 
 static int map_store(mt_core *c, int shm_fd, uint64_t size)
@@ -723,7 +787,45 @@ static int map_store(mt_core *c, int shm_fd, uint64_t size)
     return 0;
 }
 
-static int start_io(mt_core *c, int daemon_fd)
+
+static void on_gcs_close(mt_conn *conn, int reason, void *ud)
+{
+    mt_core *c = ud;
+    MT_UNUSED(reason);
+    if (c->gcs == conn) c->gcs = NULL;
+    mt_conn_unref(conn);
+    if (!c->stopping && c->role == MANTA__ROLE__ROLE_WORKER) {
+        /* The head is gone, and with it the cluster. */
+        _exit(0);
+    }
+    do_rpc_fail_peer(c, NULL);
+    do_notify(c);
+}
+
+/* Our connection to the control store on the head node (TCP, token). */
+static int connect_gcs(mt_core *c, const char *ep)
+{
+    int fd;
+    int rc = mt_sock_connect(ep, 10, &fd);
+    if (rc) return mt_err(rc, "cannot reach the control store at %s: %s", ep, manta_last_error());
+    mt_conn *conn = mt_conn_new(&c->cl, fd, do_node_frame, on_gcs_close, c);
+    snprintf(conn->desc, sizeof conn->desc, "control store");
+    Manta__Hello h;
+    Manta__Address a;
+    char buf[256];
+    fill_hello(c, &h, &a, buf, sizeof buf, MANTA__ROLE__ROLE_GCS_CLIENT, true);
+    mt_conn_send(conn, MANTA__MSG_TYPE__MSG_HELLO, &h.base);
+    rc = mt_conn_start(conn);
+    if (rc) {
+        mt_conn_close(conn, rc);
+        return rc;
+    }
+    mt_conn_flush(conn);
+    c->gcs = conn;
+    return 0;
+}
+
+static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep)
 {
     uv_loop_init(&c->loop);
     mt_conn_loop_init(&c->cl, &c->loop);
@@ -737,6 +839,13 @@ static int start_io(mt_core *c, int daemon_fd)
     c->listen_poll.data = c;
     uv_poll_init(&c->loop, &c->listen_poll, c->listen_fd);
     uv_poll_start(&c->listen_poll, UV_READABLE, on_accept);
+    if (c->tcp_fd >= 0) {
+        c->tcp_poll.data = c;
+        uv_poll_init(&c->loop, &c->tcp_poll, c->tcp_fd);
+        uv_poll_start(&c->tcp_poll, UV_READABLE, on_accept);
+    }
+    c->gcs = c->daemon;
+    if (gcs_ep && gcs_ep[0] && (rc = connect_gcs(c, gcs_ep))) return rc;
     uv_timer_init(&c->loop, &c->tick);
     uv_timer_init(&c->loop, &c->deadline_timer);
     c->tick.data = c;
@@ -765,16 +874,27 @@ int mt_core_connect(const mt_core_opts *o, mt_core **out)
     snprintf(node_ep, sizeof node_ep, "unix:%s", o->node_socket);
     if (!rc) rc = mt_sock_connect(node_ep, 10, &fd);
     if (!rc) rc = hello(c, fd, o, &shm_fd, &rep);
+    char gcs_ep[320] = "";
     if (!rc) {
         c->job_id = rep->job_id;
         if (rep->node_id.len == MT_NODE_ID_LEN) memcpy(c->nid.b, rep->node_id.data, MT_NODE_ID_LEN);
         c->session_dir = mt_strdup(rep->session_dir ? rep->session_dir : "");
+        if (rep->token.len < sizeof c->token) memcpy(c->token, rep->token.data, rep->token.len);
+        snprintf(gcs_ep, sizeof gcs_ep, "%s", rep->gcs_endpoint ? rep->gcs_endpoint : "");
         rc = map_store(c, shm_fd, rep->store_size);
         shm_fd = -1;
+        /* In a cluster, processes of other nodes reach us over TCP. */
+        if (!rc && rep->tcp_host && rep->tcp_host[0]) {
+            int port = 0;
+            rc = mt_sock_listen_tcp(rep->tcp_host, 0, &c->tcp_fd, &port);
+            char ep[320];
+            snprintf(ep, sizeof ep, "tcp:%s:%d", rep->tcp_host, port);
+            if (!rc) c->tcp_endpoint = mt_strdup(ep);
+        }
     }
     if (rep) manta__hello_reply__free_unpacked(rep, NULL);
     if (shm_fd >= 0) close(shm_fd);
-    if (!rc) rc = start_io(c, fd);
+    if (!rc) rc = start_io(c, fd, gcs_ep);
     if (rc) {
         char keep[512];
         snprintf(keep, sizeof keep, "%s", manta_last_error());
@@ -805,20 +925,21 @@ int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size
     m.body = MT_BIN(body, len);
     m.name = (char *)(name ? name : "");
     pthread_mutex_lock(&c->mu);
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_FN_REGISTER, &m.base);
+    do_send_gcs(c, MANTA__MSG_TYPE__MSG_FN_REGISTER, &m.base);
     int rc = c->daemon ? 0 : MANTA_ECONN;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
 
 /* Send a request carrying an rpc id and wait for its raw reply. */
-static int call(mt_core *c, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
+static int call(mt_core *c, bool gcs, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
                 double timeout, uint8_t **payload, size_t *len)
 {
     pthread_mutex_lock(&c->mu);
     mt_rpc *r = do_rpc_new(c);
     *req_field = r->id;
-    do_send_daemon(c, type, m);
+    if (gcs) do_send_gcs(c, type, m);
+    else do_send_daemon(c, type, m);
     int rc = do_rpc_wait(c, r, timeout < 0 ? -1 : mt_now_s() + timeout);
     if (rc == 0) {
         *payload = r->payload;
@@ -837,7 +958,7 @@ int mt_core_fn_get(mt_core *c, const uint8_t *fn_id, double timeout, uint8_t **b
     m.wait_ms = (int64_t)(timeout * 1000);
     uint8_t *p;
     size_t n;
-    int rc = call(c, MANTA__MSG_TYPE__MSG_FN_GET, &m.base, &m.request_id, timeout + 5, &p, &n);
+    int rc = call(c, true, MANTA__MSG_TYPE__MSG_FN_GET, &m.base, &m.request_id, timeout + 5, &p, &n);
     if (rc) return rc;
     Manta__FnGetReply *rep = manta__fn_get_reply__unpack(NULL, n, p);
     free(p);
@@ -860,7 +981,7 @@ int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, con
     m.value = MT_BIN(val, vlen);
     m.overwrite = overwrite;
     pthread_mutex_lock(&c->mu);
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_KV_PUT, &m.base);
+    do_send_gcs(c, MANTA__MSG_TYPE__MSG_KV_PUT, &m.base);
     pthread_mutex_unlock(&c->mu);
     return 0;
 }
@@ -874,7 +995,7 @@ int mt_core_kv_get(mt_core *c, const char *ns, const void *key, size_t klen, dou
     m.wait_ms = (int64_t)(wait_s * 1000);
     uint8_t *p;
     size_t n;
-    int rc = call(c, MANTA__MSG_TYPE__MSG_KV_GET, &m.base, &m.request_id, wait_s + 5, &p, &n);
+    int rc = call(c, true, MANTA__MSG_TYPE__MSG_KV_GET, &m.base, &m.request_id, wait_s + 5, &p, &n);
     if (rc) return rc;
     Manta__KvGetReply *rep = manta__kv_get_reply__unpack(NULL, n, p);
     free(p);
@@ -891,7 +1012,7 @@ int mt_core_kv_get(mt_core *c, const char *ns, const void *key, size_t klen, dou
 int mt_core_status(mt_core *c, uint8_t **payload, size_t *len)
 {
     Manta__StatusRequest m = MANTA__STATUS_REQUEST__INIT;
-    return call(c, MANTA__MSG_TYPE__MSG_STATUS_REQUEST, &m.base, &m.request_id, 10, payload,
+    return call(c, false, MANTA__MSG_TYPE__MSG_STATUS_REQUEST, &m.base, &m.request_id, 10, payload,
                 len);
 }
 
@@ -925,6 +1046,7 @@ static void free_tables(mt_core *c)
     for (size_t i = 0; i < n; i++) {
         mt_peer *p = items[i];
         free(p->endpoint);
+        free(p->tcp_endpoint);
         free(p);
     }
     free(items);
@@ -941,6 +1063,9 @@ static void free_tables(mt_core *c)
     mt_map_free(&c->classes);
     mt_map_free(&c->lease_reqs);
     mt_map_free(&c->rpcs);
+    mt_map_free(&c->rdaemons);
+    mt_map_free(&c->lineage);
+    free(c->dead_nodes);
 }
 
 static void stop_io(mt_core *c)
@@ -968,7 +1093,12 @@ static void stop_io(mt_core *c)
     mt_peer *p;
     while ((p = mt_map_next(&c->peers, &it)))
         if (p->conn) mt_conn_close(p->conn, 0);
+    if (c->gcs && c->gcs != c->daemon) mt_conn_close(c->gcs, 0);
     if (c->daemon) mt_conn_close(c->daemon, 0);
+    size_t nd;
+    void **rds = mt_map_items(&c->rdaemons, &nd);
+    for (size_t i = 0; i < nd; i++) mt_conn_close(((mt_rdaemon *)rds[i])->conn, 0);
+    free(rds);
     for (size_t i = 0; i < c->nto_start; i++) {
         mt_conn_close(c->to_start[i], 0);
         mt_conn_unref(c->to_start[i]);
@@ -999,6 +1129,8 @@ void mt_core_disconnect(mt_core *c)
     pthread_mutex_unlock(&release_mu);
     free_tables(c);
     if (c->listen_fd >= 0) close(c->listen_fd);
+    if (c->tcp_fd >= 0) close(c->tcp_fd);
+    free(c->tcp_endpoint);
     if (c->listen_path) unlink(c->listen_path);
     /* Values read from the store may still be alive (a numpy array the user
      * kept): then the mapping stays, so they stay valid. */

@@ -35,7 +35,8 @@ typedef struct mt_exec_task mt_exec_task;
 typedef struct mt_peer {
     mt_wid wid; /* key */
     mt_nid nid;
-    char *endpoint;
+    char *endpoint;     /* on its node: unix socket */
+    char *tcp_endpoint; /* from other nodes ("" or NULL single-node) */
     mt_conn *conn;  /* our outgoing connection, NULL until needed */
     bool dead;      /* its node said it died, or we failed to reach it */
     int exit_code;
@@ -79,7 +80,10 @@ struct mt_obj {
     uint32_t nborrowers;
     mt_wid *borrowers;   /* owner: processes that hold it */
     uint8_t state;
-    bool in_plasma;      /* the value sits in the node's store */
+    bool in_plasma;      /* the value sits in a node's store ... */
+    mt_nid loc;          /* ... this one (zero: ours) */
+    uint64_t size;       /* in_plasma: its size */
+    mt_task *lineage;    /* owner: the finished task that made it, kept to make it again */
     bool producing;      /* owner: a task of ours will produce it */
     bool wait_sent;      /* borrower: ObjWait on its way to the owner */
     bool borrow_state;   /* borrower: registered with the owner */
@@ -127,6 +131,7 @@ struct mt_task {
     mt_task *qnext;      /* class queue / lease in-flight list */
     mt_task *lprev, *lnext;
     bool cancelled;      /* cancel() was called: never retry, fail as cancelled */
+    uint32_t lineage_refs; /* DONE, kept: returns that may need it to be rebuilt */
     mt_tid parent;       /* the task that submitted it (recursive cancel) */
     uint8_t *retry_exc;  /* python retry_exceptions ("" none, "*" any, pickled types) */
     size_t retry_exc_len;
@@ -172,6 +177,7 @@ typedef struct mt_actor {
     uint8_t *lease_tmpl; /* packed LeaseRequest to ask again */
     size_t lease_len;
     double relookup_at;  /* non-owner: look up again (a stale address) */
+    mt_conn *daemon;     /* owner: the node that leased its worker, if not ours (held) */
 } mt_actor;
 
 /* A scheduling class: tasks that need the same kind of worker. */
@@ -182,6 +188,10 @@ struct mt_class {
     uint32_t nres;
     int lang;
     char *runtime;
+    int strategy;       /* MANTA__SCHED_STRATEGY__* */
+    mt_nid node;        /* NODE_AFFINITY: the node */
+    bool soft;
+    mt_nid preferred;   /* locality: where the arguments' bytes are (zero: none) */
     mt_task *qhead, *qtail;
     size_t qlen;
     mt_lease *leases;
@@ -192,6 +202,7 @@ struct mt_class {
 
 struct mt_lease {
     mt_peer *worker;
+    mt_conn *daemon;    /* the node that granted it, if not ours (held) */
     pid_t pid;
     mt_class *cls;
     uint32_t in_flight;
@@ -202,6 +213,12 @@ struct mt_lease {
     size_t ngpu;
     mt_lease *next;
 };
+
+/* Another node's daemon, for leases it granted after a spill (submit.c). */
+typedef struct mt_rdaemon {
+    mt_nid nid; /* key */
+    mt_conn *conn;
+} mt_rdaemon;
 
 /* ---------------------------------------------------------------- rpc */
 
@@ -238,6 +255,8 @@ struct mt_core {
     uint32_t job_id;
     pid_t pid;
     char *endpoint;
+    char *tcp_endpoint;       /* "tcp:host:port" when our node is part of a cluster, else "" */
+    char token[65];           /* the cluster token (from our node) */
     char *listen_path;
     char *session_dir;
     char *runtime;
@@ -249,8 +268,8 @@ struct mt_core {
     mt_conn_loop cl;
     pthread_t io_thread;
     bool io_running;
-    int listen_fd;
-    uv_poll_t listen_poll;
+    int listen_fd, tcp_fd;
+    uv_poll_t listen_poll, tcp_poll;
     uv_timer_t tick;
     uv_timer_t deadline_timer;
     pthread_cond_t bg_cv;     /* the background thread waits here while a user thread leads */
@@ -262,6 +281,7 @@ struct mt_core {
     double last_active;       /* when a user thread last called in or left the loop */
     uint32_t since_poll;      /* submissions since the submitting thread polled */
     mt_conn *daemon;
+    mt_conn *gcs;             /* the control store: `daemon` on the head, else a TCP connection */
     mt_conn **to_start;       /* created off the loop thread, started by it */
     size_t nto_start;
     mt_arena arena;           /* decode arena of the I/O thread */
@@ -275,6 +295,10 @@ struct mt_core {
     mt_map actors;            /* aid -> mt_actor */
     mt_map actor_lookups;     /* request id -> pending lookup (actor.c) */
     mt_map rpcs;              /* request id -> mt_rpc */
+    mt_map rdaemons;          /* nid -> mt_rdaemon: other nodes' daemons we lease from */
+    mt_map lineage;           /* tid -> finished mt_task kept to rebuild its returns */
+    mt_nid *dead_nodes;       /* nodes the cluster declared dead */
+    size_t ndead_nodes;
     uint64_t next_req;
     /* store mapping */
     uint8_t *shm;
@@ -309,10 +333,23 @@ void do_notify(mt_core *c);
 void do_poll_now(mt_core *c);
 mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint);
 mt_peer *do_peer_from_proto(mt_core *c, const Manta__Address *a);
+/* Fill `a` with p's address (strings point into p). */
+void do_peer_address(const mt_peer *p, Manta__Address *a);
+/* Set a bytes field to a node id, or leave it empty for our own node. */
+ProtobufCBinaryData do_node_bin(mt_core *c, const mt_nid *nid);
 /* Our outgoing connection to a peer (connected on demand); NULL if it
  * cannot be reached (the peer is then marked dead). */
 mt_conn *do_peer_conn(mt_core *c, mt_peer *p);
 void do_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m);
+void do_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m);
+/* Start reading a connection (from any thread). */
+void do_start_conn(mt_core *c, mt_conn *conn);
+/* Frames from a node daemon or the control store (any connection). */
+int do_node_frame(mt_conn *conn, const mt_frame *f, void *ud);
+/* LeaseReturn to `daemon` (NULL: our node). */
+void do_send_lease_return(mt_core *c, mt_conn *daemon, const mt_wid *wid, bool failed);
+/* Connect to `endpoint` and say Hello as `role` (token on TCP). */
+int do_dial(mt_core *c, const char *endpoint, int role, int *fd_out, mt_buf *hello);
 mt_rpc *do_rpc_new(mt_core *c);
 /* Wait for the reply of an rpc; returns 0, MANTA_ETIMEDOUT or MANTA_ECONN. */
 int do_rpc_wait(mt_core *c, mt_rpc *r, double deadline);
@@ -349,10 +386,17 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o);
 /* Ask whoever can make `o` ready (its owner) to tell us. */
 void do_obj_want(mt_core *c, mt_obj *o);
 /* Owner side: a task's return arrived / the task failed for good. */
-void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r);
+/* `loc`: the node of the worker that ran the task. */
+void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r, const mt_nid *loc);
 void do_obj_fail(mt_core *c, mt_obj *o, mt_value *err);
 /* Incoming owner/borrower protocol messages. */
 int do_obj_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m);
+/* The copy of `o` on node `at` is gone: the owner rebuilds it (lineage) or
+ * gives it an error value; a borrower asks the owner again. */
+void do_obj_lost(mt_core *c, mt_obj *o, const mt_nid *at);
+/* A node died: its processes are dead, and the copies it held lost. */
+void do_node_died(mt_core *c, const mt_nid *nid);
+bool do_node_is_dead(const mt_core *c, const mt_nid *nid);
 void do_objs_peer_died(mt_core *c, mt_peer *p);
 /* Give a ref to the language layer / take it back. */
 void mt_obj_incref(mt_core *c, mt_obj *o);
@@ -377,6 +421,7 @@ typedef struct mt_put {
     mt_oid id;
     mt_value *value;
     bool plasma;
+    uint64_t size;
 } mt_put;
 int mt_core_put_begin(mt_core *c, uint64_t size, mt_put *p, uint8_t **data);
 int mt_core_put_end(mt_core *c, mt_put *p, mt_obj *const *contained, size_t ncontained,
@@ -407,6 +452,9 @@ typedef struct mt_task_desc {
     int max_retries;
     const uint8_t *retry_exc;  /* see mt_task.retry_exc */
     size_t retry_exc_len;
+    int strategy;              /* MANTA__SCHED_STRATEGY__*; 0 default */
+    const uint8_t *node;       /* NODE_AFFINITY: MT_NODE_ID_LEN bytes */
+    bool soft;
 } mt_task_desc;
 
 int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns);
@@ -425,6 +473,13 @@ void do_sub_reclaim(mt_core *c);
 void do_sub_free_all(mt_core *c);
 void do_sub_death_reason(mt_core *c, mt_peer *p, double now);
 void do_sub_cancel_children(mt_core *c, const mt_tid *parent);
+/* Run the task that made `o` again (it was lost); false if it cannot be. */
+bool do_sub_reconstruct(mt_core *c, mt_obj *o);
+/* A lineage task's return is gone for good. */
+void do_sub_lineage_release(mt_core *c, mt_obj *o);
+/* Our connection to another node's daemon closed. */
+void do_sub_rdaemon_closed(mt_core *c, mt_conn *conn);
+int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g);
 mt_value *cancelled_error(const mt_task *t);
 
 /* internals shared by submit.c and actor.c */
@@ -460,6 +515,9 @@ typedef struct mt_actor_desc {
     int max_restarts, max_task_retries;
     const uint8_t *handle;    /* language data for get_actor() */
     size_t handle_len;
+    int strategy;             /* MANTA__SCHED_STRATEGY__* */
+    const uint8_t *node;      /* NODE_AFFINITY: MT_NODE_ID_LEN bytes */
+    bool soft;
 } mt_actor_desc;
 
 /* Create an actor: 0 with *id set and *anchor a counted ref of its anchor
@@ -481,6 +539,9 @@ void do_actor_pump(mt_core *c, mt_actor *a);
 int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply *r);
 int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g);
 void do_actor_peer_died(mt_core *c, mt_peer *p);
+/* The actor's worker was granted by `daemon` (NULL: our node). */
+void do_actor_set_daemon(mt_core *c, mt_actor *a, mt_conn *daemon);
+void do_actors_daemon_closed(mt_core *c, mt_conn *conn);
 void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r);
 void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor);
 void do_actors_free_all(mt_core *c);
@@ -518,8 +579,12 @@ int do_plasma_create(mt_core *c, const mt_oid *id, uint64_t size, const mt_wid *
 void do_plasma_seal(mt_core *c, const mt_oid *id);
 void do_plasma_abort(mt_core *c, const mt_oid *id);
 /* Pin and map objects of the local store (waits until sealed). */
-int do_plasma_get(mt_core *c, const mt_oid *ids, size_t n, double deadline, mt_value **out);
-void do_plasma_free(mt_core *c, const mt_oid *id);
+/* `locs` (may be NULL): per object the node holding it (zero: ours); the
+ * node fetches the others.  `status` (may be NULL): per object, 0 or why
+ * it has no value (MANTA_EOBJLOST: its node is gone). */
+int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, double deadline,
+                  mt_value **out, int *status);
+void do_plasma_free(mt_core *c, const mt_oid *id, const mt_nid *loc);
 mt_value *do_value_plasma(mt_core *c, const mt_oid *id, uint64_t offset, uint64_t size);
 /* Values that point into the store, alive in this process. */
 extern int mt_plasma_live_values;

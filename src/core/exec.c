@@ -137,18 +137,22 @@ static int resolve_args(mt_core *c, mt_exec_task *t)
     }
     if (!np) return 0;
     mt_oid *ids = mt_calloc(np, sizeof *ids);
+    mt_nid *locs = mt_calloc(np, sizeof *locs);
     size_t *idx = mt_calloc(np, sizeof *idx);
     size_t k = 0;
     for (size_t i = 0; i < s->n_args; i++) {
-        if (s->args[i]->kind != MANTA__ARG_KIND__ARG_PLASMA) continue;
-        memcpy(ids[k].b, s->args[i]->object_id.data, MT_OBJECT_ID_LEN);
+        const Manta__TaskArg *a = s->args[i];
+        if (a->kind != MANTA__ARG_KIND__ARG_PLASMA) continue;
+        memcpy(ids[k].b, a->object_id.data, MT_OBJECT_ID_LEN);
+        if (a->location.len == MT_NODE_ID_LEN) memcpy(locs[k].b, a->location.data, MT_NODE_ID_LEN);
         idx[k++] = i;
     }
     mt_value **vals = mt_calloc(np, sizeof *vals);
-    int rc = do_plasma_get(c, ids, np, mt_now_s() + 60, vals);
+    int rc = do_plasma_get(c, ids, locs, np, mt_now_s() + 60, vals, NULL);
     for (size_t j = 0; j < np; j++) t->args[idx[j]] = vals[j];
     free(vals);
     free(ids);
+    free(locs);
     free(idx);
     if (rc) return mt_err(MANTA_EOBJLOST, "an argument of the task is not in the object store");
     return 0;
@@ -214,7 +218,10 @@ int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
             char msg[512];
             snprintf(msg, sizeof msg, "%s", manta_last_error());
             pthread_mutex_unlock(&c->mu);
-            mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_SYSTEM_ERROR, msg);
+            mt_exec_finish(c, t,
+                           rc == MANTA_EOBJLOST ? MANTA__TASK_STATUS__TASK_ARG_LOST
+                                                : MANTA__TASK_STATUS__TASK_SYSTEM_ERROR,
+                           msg);
             pthread_mutex_lock(&c->mu);
             continue;
         }

@@ -28,6 +28,7 @@ mt_obj *do_obj_find(mt_core *c, const mt_oid *id) { return mt_map_get(&c->objs, 
 
 static void obj_destroy(mt_core *c, mt_obj *o)
 {
+    if (o->lineage) do_sub_lineage_release(c, o);
     mt_map_del(&c->objs, &o->id);
     if (o->value) mt_value_unref(o->value);
     for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
@@ -67,7 +68,7 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o)
         obj_destroy(c, o);
         return;
     }
-    if (o->in_plasma) do_plasma_free(c, &o->id);
+    if (o->in_plasma) do_plasma_free(c, &o->id, &o->loc);
     uint32_t n = o->ncontained;
     mt_refinfo *inner = o->contained;
     o->contained = NULL;
@@ -225,7 +226,11 @@ static void reply_wait(mt_core *c, mt_obj *o, mt_conn *conn, uint64_t req, int s
         fill_return(o, &r);
         m.value = &r;
         if (o->in_plasma) {
+            /* Where the copy is: a node id (zero: ours, the owner's). */
             do_address(c, &loc, ep, sizeof ep);
+            if (o->loc.b[0] || memcmp(o->loc.b, o->loc.b + 1, MT_NODE_ID_LEN - 1))
+                loc.node_id = MT_BIN(o->loc.b, MT_NODE_ID_LEN);
+            r.size = o->size;
             m.location = &loc;
         }
     }
@@ -252,11 +257,12 @@ void do_obj_set_ready(mt_core *c, mt_obj *o)
     do_notify(c);
 }
 
-/* Ask the owner of a borrowed object to tell us when it is ready. */
-static void request_from_owner(mt_core *c, mt_obj *o)
+/* Ask the owner of a borrowed object to tell us when it is ready
+ * (`lost_at`: the copy we were told of, on that node, is gone). */
+static void ask_owner(mt_core *c, mt_obj *o, const mt_nid *lost_at)
 {
     if (o->wait_sent || o->state == MT_OBJ_READY || !o->owner) return;
-    mt_conn *conn = do_peer_conn(c, o->owner);
+    mt_conn *conn = o->owner->dead ? NULL : do_peer_conn(c, o->owner);
     if (!conn) {
         o->value = mt_value_error(MANTA_EOWNERDIED, "the owner of object %s died", "");
         do_obj_set_ready(c, o);
@@ -264,8 +270,85 @@ static void request_from_owner(mt_core *c, mt_obj *o)
     }
     Manta__ObjWait m = MANTA__OBJ_WAIT__INIT;
     m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
+    if (lost_at) m.lost_at = MT_BIN(lost_at->b, MT_NODE_ID_LEN);
     mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_OBJ_WAIT, &m.base);
     o->wait_sent = true;
+}
+
+static void request_from_owner(mt_core *c, mt_obj *o) { ask_owner(c, o, NULL); }
+
+/* Where o's store copy is (our node when unset). */
+static mt_nid obj_loc(const mt_core *c, const mt_obj *o)
+{
+    static const mt_nid zero;
+    return MT_ID_EQ(o->loc, zero) ? c->nid : o->loc;
+}
+
+void do_obj_lost(mt_core *c, mt_obj *o, const mt_nid *at)
+{
+    if (!o->in_plasma || o->value || o->state != MT_OBJ_READY) return;
+    mt_nid loc = obj_loc(c, o);
+    if (!MT_ID_EQ(loc, *at)) return; /* we know of another copy already */
+    char hex[2 * MT_OBJECT_ID_LEN + 1];
+    mt_hex(o->id.b, MT_OBJECT_ID_LEN, hex);
+    o->in_plasma = false;
+    o->state = MT_OBJ_PENDING;
+    if (o->owner) {
+        /* The owner rebuilds it, or tells us it cannot. */
+        o->wait_sent = false;
+        ask_owner(c, o, at);
+        return;
+    }
+    if (do_sub_reconstruct(c, o)) {
+        mt_debug("object %s was lost with its node; running its task again", hex);
+        return;
+    }
+    if (o->lineage)
+        o->value = mt_value_error(MANTA_ERECONSTRUCT,
+                                  "Object %s was lost with the node that held it, and the task "
+                                  "that made it has no retries left to make it again.",
+                                  hex);
+    else
+        o->value = mt_value_error(MANTA_EOBJLOST,
+                                  "Object %s was lost: the node that held its only copy died, and "
+                                  "it was put rather than made by a task, so it cannot be rebuilt.",
+                                  hex);
+    do_obj_set_ready(c, o);
+}
+
+bool do_node_is_dead(const mt_core *c, const mt_nid *nid)
+{
+    for (size_t i = 0; i < c->ndead_nodes; i++)
+        if (MT_ID_EQ(c->dead_nodes[i], *nid)) return true;
+    return false;
+}
+
+void do_node_died(mt_core *c, const mt_nid *nid)
+{
+    if (do_node_is_dead(c, nid) || MT_ID_EQ(*nid, c->nid)) return;
+    c->dead_nodes = mt_realloc(c->dead_nodes, (c->ndead_nodes + 1) * sizeof *c->dead_nodes);
+    c->dead_nodes[c->ndead_nodes++] = *nid;
+    /* Its processes are gone. */
+    size_t it = 0;
+    mt_peer *p;
+    while ((p = mt_map_next(&c->peers, &it))) {
+        if (p->dead || !MT_ID_EQ(p->nid, *nid)) continue;
+        p->dead = true;
+        if (!p->death_reason) p->death_reason = MANTA__DEATH_REASON__DEATH_EXITED;
+        do_sub_peer_died(c, p);
+        do_objs_peer_died(c, p);
+    }
+    mt_rdaemon *d = mt_map_get(&c->rdaemons, nid->b);
+    if (d) mt_conn_close(d->conn, MANTA_ECONN);
+    /* And the copies it held. */
+    size_t n;
+    void **items = mt_map_items(&c->objs, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_obj *o = items[i];
+        if (mt_map_get(&c->objs, o->id.b) != o) continue; /* freed meanwhile */
+        do_obj_lost(c, o, nid);
+    }
+    free(items);
 }
 
 /* Start whatever makes `o` ready; called before waiting for it. */
@@ -326,6 +409,12 @@ static int handle_wait(mt_core *c, mt_conn *conn, const Manta__ObjWait *m)
         reply_wait(c, NULL, conn, m->request_id, MANTA_EOBJLOST);
         return 0;
     }
+    if (m->lost_at.len == MT_NODE_ID_LEN) {
+        /* A borrower found the copy gone: rebuild it (or fail it) first. */
+        mt_nid at;
+        memcpy(at.b, m->lost_at.data, MT_NODE_ID_LEN);
+        do_obj_lost(c, o, &at);
+    }
     if (o->state == MT_OBJ_READY) {
         reply_wait(c, o, conn, m->request_id, 0);
         return 0;
@@ -352,6 +441,9 @@ static int handle_wait_reply(mt_core *c, const Manta__ObjWaitReply *m)
                                   mt_hex(id.b, MT_OBJECT_ID_LEN, hex));
     } else if (m->value->kind == MANTA__RETURN_KIND__RET_PLASMA) {
         o->in_plasma = true;
+        o->size = m->value->size;
+        if (m->location && m->location->node_id.len == MT_NODE_ID_LEN)
+            memcpy(o->loc.b, m->location->node_id.data, MT_NODE_ID_LEN);
     } else {
         o->value = mt_value_copy(m->value->data.data, m->value->data.len);
     }
@@ -444,10 +536,8 @@ void mt_core_ref_owner(mt_core *c, const mt_obj *o, Manta__Address *a, char *buf
     if (!o->owner) {
         do_address(c, a, buf, cap);
     } else {
-        manta__address__init(a);
-        a->worker_id = MT_BIN(o->owner->wid.b, MT_WORKER_ID_LEN);
-        a->node_id = MT_BIN(o->owner->nid.b, MT_NODE_ID_LEN);
-        snprintf(buf, cap, "%s", o->owner->endpoint ? o->owner->endpoint : "");
+        do_peer_address(o->owner, a);
+        snprintf(buf, cap, "%s", a->endpoint);
         a->endpoint = buf;
     }
     pthread_mutex_unlock(&c->mu);
@@ -533,13 +623,22 @@ static int fetch_plasma(mt_core *c, mt_obj *const *objs, size_t n, double deadli
     int rc = 0;
     if (k) {
         mt_value **vals = mt_calloc(k, sizeof *vals);
-        rc = do_plasma_get(c, ids, k, deadline, vals);
+        mt_nid *locs = mt_calloc(k, sizeof *locs);
+        int *status = mt_calloc(k, sizeof *status);
+        for (size_t j = 0; j < k; j++) locs[j] = which[j]->loc;
+        rc = do_plasma_get(c, ids, locs, k, deadline, vals, status);
         for (size_t j = 0; j < k; j++) {
+            if (status[j] == MANTA_EOBJLOST) {
+                do_obj_lost(c, which[j], &locs[j]); /* rebuilt, or an error value */
+                continue;
+            }
             if (!vals[j]) continue;
             if (which[j]->value) mt_value_unref(vals[j]); /* raced with another getter */
             else which[j]->value = vals[j];
         }
         free(vals);
+        free(locs);
+        free(status);
     }
     free(ids);
     free(which);
@@ -654,6 +753,7 @@ int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, do
 int mt_core_put_begin(mt_core *c, uint64_t size, mt_put *p, uint8_t **data)
 {
     memset(p, 0, sizeof *p);
+    p->size = size;
     pthread_mutex_lock(&c->mu);
     mt_tid t = do_new_task_id(c);
     p->id = mt_oid_for(&t, 0);
@@ -686,6 +786,8 @@ int mt_core_put_end(mt_core *c, mt_put *p, mt_obj *const *contained, size_t ncon
     if (p->plasma) {
         do_plasma_seal(c, &p->id);
         o->in_plasma = true;
+        o->loc = c->nid;
+        o->size = p->size;
     } else {
         o->value = p->value;
         p->value = NULL;
@@ -699,11 +801,13 @@ int mt_core_put_end(mt_core *c, mt_put *p, mt_obj *const *contained, size_t ncon
 }
 
 /* Store a task's return (owner side), from a reply. */
-void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r)
+void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r, const mt_nid *loc)
 {
     if (o->state == MT_OBJ_READY) return;
     if (r->kind == MANTA__RETURN_KIND__RET_PLASMA) {
         o->in_plasma = true;
+        o->size = r->size;
+        o->loc = *loc;
     } else {
         o->value = mt_value_copy(r->data.data, r->data.len);
     }

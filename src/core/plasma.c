@@ -82,20 +82,32 @@ void do_plasma_abort(mt_core *c, const mt_oid *id)
     do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_ABORT, &m.base);
 }
 
-void do_plasma_free(mt_core *c, const mt_oid *id)
+void do_plasma_free(mt_core *c, const mt_oid *id, const mt_nid *loc)
 {
     Manta__ObjFree m = MANTA__OBJ_FREE__INIT;
     ProtobufCBinaryData b = MT_BIN(id->b, MT_OBJECT_ID_LEN);
     m.object_ids = &b;
     m.n_object_ids = 1;
+    if (loc) m.location = do_node_bin(c, loc); /* its node, through ours */
     do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_FREE, &m.base);
 }
 
-int do_plasma_get(mt_core *c, const mt_oid *ids, size_t n, double deadline, mt_value **out)
+int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, double deadline,
+                  mt_value **out, int *status)
 {
     Manta__ObjGet m = MANTA__OBJ_GET__INIT;
     ProtobufCBinaryData *bins = mt_calloc(n, sizeof *bins);
-    for (size_t i = 0; i < n; i++) bins[i] = MT_BIN(ids[i].b, MT_OBJECT_ID_LEN);
+    ProtobufCBinaryData *lbins = mt_calloc(n, sizeof *lbins);
+    bool remote = false;
+    for (size_t i = 0; i < n; i++) {
+        bins[i] = MT_BIN(ids[i].b, MT_OBJECT_ID_LEN);
+        if (locs) lbins[i] = do_node_bin(c, &locs[i]);
+        remote |= lbins[i].len != 0;
+    }
+    if (remote) {
+        m.locations = lbins;
+        m.n_locations = n;
+    }
     mt_rpc *r = do_rpc_new(c);
     m.request_id = r->id;
     m.object_ids = bins;
@@ -105,6 +117,7 @@ int do_plasma_get(mt_core *c, const mt_oid *ids, size_t n, double deadline, mt_v
     if (deadline >= 0 && m.timeout_ms < 1) m.timeout_ms = 1;
     do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_GET, &m.base);
     free(bins);
+    free(lbins);
     /* The node answers by its own deadline; give it a little slack. */
     int rc = do_rpc_wait(c, r, deadline < 0 ? -1 : deadline + 5);
     Manta__ObjGetReply *rep = NULL;
@@ -118,6 +131,7 @@ int do_plasma_get(mt_core *c, const mt_oid *ids, size_t n, double deadline, mt_v
         Manta__ObjLocation *l = rep->objects[i];
         if (l->status || !in_store(c, l->offset, l->size)) {
             rc = l->status ? l->status : MANTA_EPROTO;
+            if (status) status[i] = rc;
             continue;
         }
         out[i] = do_value_plasma(c, &ids[i], l->offset, l->size);

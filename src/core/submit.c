@@ -8,28 +8,114 @@
 #include "config.h"
 #include "core.h"
 #include "mt.h"
+#include "sock.h"
 
 typedef struct lease_req {
     uint64_t id; /* key (offset 0) */
     mt_class *cls;
     struct mt_actor *actor; /* a lease for an actor's life */
     bool cancelled;
+    uint8_t *req;           /* the packed LeaseRequest, to send again after a spill */
+    size_t req_len;
+    uint32_t spills;
+    mt_conn *daemon;        /* where it waits, if not our node (not held) */
 } lease_req;
+
+static void lease_req_free(lease_req *r)
+{
+    free(r->req);
+    free(r);
+}
+
+/* Send (again) to our node, or to `r->daemon` after a spill. */
+static void send_request(mt_core *c, lease_req *r)
+{
+    Manta__LeaseRequest *m = manta__lease_request__unpack(NULL, r->req_len, r->req);
+    if (!m) return;
+    m->spills = r->spills;
+    if (r->daemon) mt_conn_send_now(r->daemon, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
+    else do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
+    manta__lease_request__free_unpacked(m, NULL);
+}
+
+static lease_req *new_request(mt_core *c, Manta__LeaseRequest *m)
+{
+    lease_req *r = mt_calloc(1, sizeof *r);
+    r->id = ++c->next_req;
+    m->request_id = r->id;
+    r->req_len = manta__lease_request__get_packed_size(m);
+    r->req = mt_malloc(r->req_len + 1);
+    manta__lease_request__pack(m, r->req);
+    mt_map_put(&c->lease_reqs, r);
+    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
+    return r;
+}
 
 /* Ask the node for a worker dedicated to an actor (see actor.c). */
 uint64_t do_actor_lease(mt_core *c, struct mt_actor *a, const Manta__LeaseRequest *tmpl)
 {
-    lease_req *r = mt_calloc(1, sizeof *r);
-    r->id = ++c->next_req;
-    r->actor = a;
-    mt_map_put(&c->lease_reqs, r);
     Manta__LeaseRequest m = *tmpl;
-    m.request_id = r->id;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m.base);
+    lease_req *r = new_request(c, &m);
+    r->actor = a;
     return r->id;
 }
 
+/* ---------------------------------------------------------------- other nodes */
+
+static void on_rdaemon_close(mt_conn *conn, int reason, void *ud)
+{
+    mt_core *c = ud;
+    MT_UNUSED(reason);
+    size_t it = 0;
+    mt_rdaemon *d;
+    while ((d = mt_map_next(&c->rdaemons, &it))) {
+        if (d->conn != conn) continue;
+        mt_map_del(&c->rdaemons, d->nid.b);
+        free(d);
+        break;
+    }
+    if (!c->stopping) do_sub_rdaemon_closed(c, conn);
+    mt_conn_unref(conn);
+}
+
+/* Our connection to another node's daemon (a lessee of its workers). */
+static mt_conn *rdaemon_conn(mt_core *c, const mt_nid *nid, const char *endpoint)
+{
+    mt_rdaemon *d = mt_map_get(&c->rdaemons, nid->b);
+    if (d) return d->conn;
+    if (do_node_is_dead(c, nid) || !endpoint || !endpoint[0]) return NULL;
+    int fd;
+    if (mt_sock_connect(endpoint, 5.0, &fd)) {
+        mt_debug("cannot reach node %s: %s", endpoint, manta_last_error());
+        return NULL;
+    }
+    mt_conn *conn = mt_conn_new(&c->cl, fd, do_node_frame, on_rdaemon_close, c);
+    snprintf(conn->desc, sizeof conn->desc, "node %.50s", endpoint);
+    Manta__Hello h = MANTA__HELLO__INIT;
+    Manta__Address a;
+    char ep[256];
+    do_address(c, &a, ep, sizeof ep);
+    h.version = MT_WIRE_VERSION;
+    h.token = MT_BIN(c->token, strlen(c->token));
+    h.role = MANTA__ROLE__ROLE_LESSEE;
+    h.worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
+    h.pid = (uint32_t)c->pid;
+    h.job_id = c->job_id;
+    h.address = &a;
+    h.language = c->lang;
+    h.node_id = MT_BIN(c->nid.b, MT_NODE_ID_LEN);
+    mt_conn_send(conn, MANTA__MSG_TYPE__MSG_HELLO, &h.base);
+    do_start_conn(c, conn);
+    d = mt_calloc(1, sizeof *d);
+    d->nid = *nid;
+    d->conn = conn;
+    mt_map_put(&c->rdaemons, d);
+    return conn;
+}
+
 static void class_pump(mt_core *c, mt_class *cls);
+static void enqueue(mt_core *c, mt_task *t, bool front);
+static void add_dependent(mt_obj *o, mt_task *t);
 
 /* ---------------------------------------------------------------- classes */
 
@@ -46,11 +132,14 @@ static void mix2(uint64_t h[2], const void *p, size_t n)
     mix(&h[1], p, n, 0x100000001B5ULL);
 }
 
-static void class_key(const mt_task_desc *d, const char *runtime, uint8_t key[16])
+static void class_key(const mt_task_desc *d, const char *runtime, const mt_nid *preferred,
+                      uint8_t key[16])
 {
     uint64_t h[2] = {1469598103934665603ULL, 0x9E3779B97F4A7C15ULL};
-    int head[2] = {d->lang, d->kind};
+    int head[4] = {d->lang, d->kind, d->strategy, d->soft};
     mix2(h, head, sizeof head);
+    if (d->node) mix2(h, d->node, MT_NODE_ID_LEN);
+    mix2(h, preferred->b, MT_NODE_ID_LEN);
     mix2(h, runtime, strlen(runtime) + 1);
     for (uint32_t i = 0; i < d->nres; i++) {
         mix2(h, d->res_names[i], strlen(d->res_names[i]) + 1);
@@ -59,12 +148,42 @@ static void class_key(const mt_task_desc *d, const char *runtime, uint8_t key[16
     memcpy(key, h, 16);
 }
 
+/* Locality: the node that holds most of the bytes of the arguments that
+ * sit in a store (zero: ours, or none worth moving for). */
+static mt_nid preferred_node(mt_core *c, const mt_task_desc *d)
+{
+    mt_nid best = {{0}};
+    uint64_t best_bytes = 0, here = 0;
+    for (uint32_t i = 0; i < d->nargs; i++) {
+        const mt_obj *o = d->args[i].ref;
+        if (!o || !o->in_plasma || o->state != MT_OBJ_READY) continue;
+        static const mt_nid zero;
+        if (MT_ID_EQ(o->loc, zero) || MT_ID_EQ(o->loc, c->nid)) {
+            here += o->size;
+            continue;
+        }
+        uint64_t sum = 0;
+        for (uint32_t j = 0; j < d->nargs; j++) {
+            const mt_obj *q = d->args[j].ref;
+            if (q && q->in_plasma && MT_ID_EQ(q->loc, o->loc)) sum += q->size;
+        }
+        if (sum > best_bytes) {
+            best_bytes = sum;
+            best = o->loc;
+        }
+    }
+    if (best_bytes <= here) memset(&best, 0, sizeof best);
+    return best;
+}
+
 static mt_class *class_for(mt_core *c, const mt_task_desc *d)
 {
     const char *runtime = d->runtime ? d->runtime : c->runtime;
     if (d->lang == MANTA__LANGUAGE__LANG_PYTHON) runtime = "";
     uint8_t key[16];
-    class_key(d, runtime, key);
+    mt_nid pref = d->strategy == MANTA__SCHED_STRATEGY__SCHED_DEFAULT ? preferred_node(c, d)
+                                                                      : (mt_nid){{0}};
+    class_key(d, runtime, &pref, key);
     mt_class *cls = mt_map_get(&c->classes, key);
     if (cls) return cls;
     cls = mt_calloc(1, sizeof *cls);
@@ -79,16 +198,19 @@ static mt_class *class_for(mt_core *c, const mt_task_desc *d)
     cls->lang = d->lang;
     cls->runtime = mt_strdup(runtime);
     cls->avg_exec_us = -1;
+    cls->strategy = d->strategy;
+    if (d->node) memcpy(cls->node.b, d->node, MT_NODE_ID_LEN);
+    cls->soft = d->soft;
+    cls->preferred = pref;
     mt_map_put(&c->classes, cls);
     return cls;
 }
 
 /* ---------------------------------------------------------------- task lifetime */
 
-void do_task_finish(mt_core *c, mt_task *t)
+/* Release what a task holds (its arguments) and free it. */
+static void task_free(mt_core *c, mt_task *t)
 {
-    t->state = MT_TASK_DONE;
-    mt_map_del(&c->tasks, &t->id);
     for (uint32_t i = 0; i < t->nargs; i++) {
         mt_targ *a = &t->args[i];
         if (a->ref) {
@@ -103,11 +225,6 @@ void do_task_finish(mt_core *c, mt_task *t)
         free(a->data);
         free(a->keyword);
     }
-    for (uint32_t i = 0; i < t->num_returns; i++) {
-        mt_obj *o = t->returns[i];
-        o->producing = false;
-        do_obj_maybe_free(c, o);
-    }
     if (t->anchor) {
         t->anchor->submitted--;
         do_obj_maybe_free(c, t->anchor);
@@ -118,13 +235,133 @@ void do_task_finish(mt_core *c, mt_task *t)
     free(t->method);
     free(t->retry_exc);
     free(t);
+}
+
+/* Lineage: a finished plain task whose returns sit in a store stays (with
+ * its arguments) while any of those returns lives and retries are left,
+ * so that a return lost with its node can be made again. */
+static bool keep_lineage(const mt_task *t)
+{
+    if (t->kind != MANTA__TASK_KIND__TASK_NORMAL || t->retries_left == 0 || t->cancelled)
+        return false;
+    for (uint32_t i = 0; i < t->num_returns; i++)
+        if (t->returns[i] && t->returns[i]->in_plasma) return true;
+    return false;
+}
+
+static void lineage_drop(mt_core *c, mt_task *t)
+{
+    mt_map_del(&c->lineage, &t->id);
+    for (uint32_t i = 0; i < t->num_returns; i++) {
+        mt_obj *o = t->returns[i];
+        if (o && o->lineage == t) o->lineage = NULL;
+    }
+    task_free(c, t);
+}
+
+void do_sub_lineage_release(mt_core *c, mt_obj *o)
+{
+    mt_task *t = o->lineage;
+    o->lineage = NULL;
+    for (uint32_t i = 0; i < t->num_returns; i++)
+        if (t->returns[i] == o) t->returns[i] = NULL;
+    if (--t->lineage_refs == 0 && t->state == MT_TASK_DONE) lineage_drop(c, t);
+}
+
+void do_task_finish(mt_core *c, mt_task *t)
+{
+    t->state = MT_TASK_DONE;
+    mt_map_del(&c->tasks, &t->id);
     c->tasks_done++;
+    uint32_t n = t->num_returns;
+    mt_obj **rets = mt_memdup(t->returns, (n + 1) * sizeof *rets);
+    if (keep_lineage(t)) {
+        mt_map_put(&c->lineage, t);
+        for (uint32_t i = 0; i < n; i++) {
+            mt_obj *o = t->returns[i];
+            if (!o) continue;
+            o->producing = false;
+            if (!o->in_plasma) {
+                t->returns[i] = NULL; /* lives on its own: nothing to rebuild */
+            } else if (o->lineage != t) {
+                o->lineage = t;
+                t->lineage_refs++;
+            }
+        }
+        t->lineage_refs++; /* while we let go of the returns below */
+        for (uint32_t i = 0; i < n; i++)
+            if (rets[i]) do_obj_maybe_free(c, rets[i]);
+        if (--t->lineage_refs == 0) lineage_drop(c, t);
+    } else {
+        for (uint32_t i = 0; i < n; i++) {
+            mt_obj *o = t->returns[i];
+            if (!o) continue;
+            o->producing = false;
+            if (o->lineage == t) o->lineage = NULL;
+        }
+        mt_map_del(&c->lineage, &t->id);
+        task_free(c, t);
+        for (uint32_t i = 0; i < n; i++)
+            if (rets[i]) do_obj_maybe_free(c, rets[i]);
+    }
+    free(rets);
+}
+
+/* Run t again once its arguments are ready; arguments whose copies went
+ * with a dead node are rebuilt (or fail) first. */
+static void wait_for_args(mt_core *c, mt_task *t, bool front)
+{
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        mt_obj *a = t->args[i].ref;
+        if (a && a->in_plasma && do_node_is_dead(c, &a->loc)) do_obj_lost(c, a, &a->loc);
+    }
+    t->state = MT_TASK_WAITING;
+    t->ndeps = 0;
+    for (uint32_t i = 0; i < t->nargs; i++) {
+        mt_obj *a = t->args[i].ref;
+        if (!a || a->state == MT_OBJ_READY) continue;
+        add_dependent(a, t);
+        t->ndeps++;
+        do_obj_want(c, a);
+    }
+    if (t->ndeps == 0) enqueue(c, t, front);
+}
+
+bool do_sub_reconstruct(mt_core *c, mt_obj *o)
+{
+    mt_task *t = o->lineage;
+    if (!t) return false;
+    if (t->state != MT_TASK_DONE) {
+        o->producing = true;
+        return true; /* already running again */
+    }
+    if (t->retries_left == 0) return false;
+    if (t->retries_left > 0) t->retries_left--;
+    t->attempt++;
+    mt_map_del(&c->lineage, &t->id);
+    /* The returns lost with it are made again; the others stay as they are
+     * (a reply never overwrites a ready object). */
+    for (uint32_t i = 0; i < t->num_returns; i++) {
+        mt_obj *r = t->returns[i];
+        if (!r) continue;
+        if (r == o || (r->in_plasma && !r->value && MT_ID_EQ(r->loc, o->loc))) {
+            r->in_plasma = false;
+            r->state = MT_OBJ_PENDING;
+        }
+        r->producing = r->state != MT_OBJ_READY;
+    }
+    o->producing = true;
+    mt_map_put(&c->tasks, t);
+    t->lease = NULL;
+    wait_for_args(c, t, false);
+    return true;
 }
 
 /* Every return of `t` becomes `err` (shared); the task is over. */
 void do_task_fail(mt_core *c, mt_task *t, mt_value *err)
 {
     for (uint32_t i = 0; i < t->num_returns; i++) {
+        if (!t->returns[i]) continue;
         mt_value_ref(err);
         do_obj_fail(c, t->returns[i], err);
     }
@@ -265,10 +502,7 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
 
 static void request_lease(mt_core *c, mt_class *cls)
 {
-    lease_req *r = mt_calloc(1, sizeof *r);
-    r->id = ++c->next_req;
-    r->cls = cls;
-    mt_map_put(&c->lease_reqs, r);
+    static const mt_nid zero;
     Manta__LeaseRequest m = MANTA__LEASE_REQUEST__INIT;
     Manta__Resource *rs = mt_calloc(cls->nres + 1, sizeof *rs);
     Manta__Resource **rp = mt_calloc(cls->nres + 1, sizeof *rp);
@@ -278,13 +512,18 @@ static void request_lease(mt_core *c, mt_class *cls)
         rs[i].amount = cls->res_amounts[i];
         rp[i] = &rs[i];
     }
-    m.request_id = r->id;
     m.demand = rp;
     m.n_demand = cls->nres;
     m.language = cls->lang;
     m.runtime = cls->runtime;
     m.name = cls->qhead ? cls->qhead->name : "";
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m.base);
+    m.strategy = cls->strategy;
+    if (cls->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY)
+        m.node_id = MT_BIN(cls->node.b, MT_NODE_ID_LEN);
+    m.soft = cls->soft;
+    if (!MT_ID_EQ(cls->preferred, zero)) m.preferred_node = MT_BIN(cls->preferred.b, MT_NODE_ID_LEN);
+    lease_req *r = new_request(c, &m);
+    r->cls = cls;
     free(rs);
     free(rp);
     cls->pending_requests++;
@@ -299,7 +538,8 @@ static void cancel_requests(mt_core *c, mt_class *cls)
         r->cancelled = true;
         Manta__LeaseCancel m = MANTA__LEASE_CANCEL__INIT;
         m.request_id = r->id;
-        do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_CANCEL, &m.base);
+        if (r->daemon) mt_conn_send_now(r->daemon, MANTA__MSG_TYPE__MSG_LEASE_CANCEL, &m.base);
+        else do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_CANCEL, &m.base);
     }
 }
 
@@ -313,12 +553,19 @@ static void return_lease(mt_core *c, mt_lease *l, bool failed)
             break;
         }
     }
-    Manta__LeaseReturn m = MANTA__LEASE_RETURN__INIT;
-    m.worker_id = MT_BIN(l->worker->wid.b, MT_WORKER_ID_LEN);
-    m.worker_failed = failed;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
+    do_send_lease_return(c, l->daemon, &l->worker->wid, failed);
+    if (l->daemon) mt_conn_unref(l->daemon);
     free(l->gpu_ids);
     free(l);
+}
+
+void do_send_lease_return(mt_core *c, mt_conn *daemon, const mt_wid *wid, bool failed)
+{
+    Manta__LeaseReturn m = MANTA__LEASE_RETURN__INIT;
+    m.worker_id = MT_BIN(wid->b, MT_WORKER_ID_LEN);
+    m.worker_failed = failed;
+    if (daemon) mt_conn_send_now(daemon, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
+    else do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
 }
 
 static uint32_t pipeline_depth(const mt_class *cls)
@@ -355,14 +602,14 @@ static Manta__TaskArg *build_arg(mt_core *c, const mt_targ *a, Manta__TaskArg *p
     if (o->in_plasma) {
         pa->kind = MANTA__ARG_KIND__ARG_PLASMA;
         pa->object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
-        if (!o->owner) {
-            do_address(c, owner, ep, cap);
-        } else {
-            manta__address__init(owner);
-            owner->worker_id = MT_BIN(o->owner->wid.b, MT_WORKER_ID_LEN);
-            owner->endpoint = o->owner->endpoint ? o->owner->endpoint : "";
-        }
+        if (!o->owner) do_address(c, owner, ep, cap);
+        else do_peer_address(o->owner, owner);
         pa->owner = owner;
+        /* The worker's node fetches it from there; the worker is on some
+         * node, so say which even when it is ours. */
+        static const mt_nid zero;
+        const mt_nid *loc = MT_ID_EQ(o->loc, zero) ? &c->nid : &o->loc;
+        pa->location = MT_BIN(loc->b, MT_NODE_ID_LEN);
     } else {
         pa->kind = MANTA__ARG_KIND__ARG_INLINE;
         pa->data = MT_BIN(o->value->data, o->value->size);
@@ -476,18 +723,39 @@ static void class_pump(mt_core *c, mt_class *cls)
     if (cls->qlen == 0 && cls->pending_requests) cancel_requests(c, cls);
 }
 
-static int handle_grant(mt_core *c, const Manta__LeaseGrant *g)
+/* The node says another node should run it: ask that one (at most a few
+ * hops; then our own node keeps it). */
+static void spill(mt_core *c, lease_req *r, const Manta__LeaseGrant *g)
 {
-    lease_req *r = mt_map_del(&c->lease_reqs, &g->request_id);
+    mt_nid nid;
+    memcpy(nid.b, g->spill_node.data, MT_NODE_ID_LEN);
+    r->spills++;
+    mt_conn *d = MT_ID_EQ(nid, c->nid) || r->spills > 3 ? NULL
+                                                         : rdaemon_conn(c, &nid, g->spill_endpoint);
+    if (!d && !r->daemon && r->spills <= 3) r->spills = 4; /* unreachable: stay here */
+    r->daemon = d;
+    send_request(c, r);
+}
+
+int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
+{
+    lease_req *r = mt_map_get(&c->lease_reqs, &g->request_id);
     if (!r) return 0;
+    if (g->status == 0 && g->spill_node.len == MT_NODE_ID_LEN && !r->cancelled) {
+        spill(c, r, g);
+        return 0;
+    }
+    mt_map_del(&c->lease_reqs, &g->request_id);
+    mt_conn *granted_by = conn != c->daemon ? conn : NULL;
     if (r->actor) {
         struct mt_actor *a = r->actor;
-        free(r);
+        lease_req_free(r);
+        if (g->status == 0) do_actor_set_daemon(c, a, granted_by);
         return do_actor_granted(c, a, g);
     }
     mt_class *cls = r->cls;
     cls->pending_requests--;
-    free(r);
+    lease_req_free(r);
     if (g->status) {
         if (g->status != MANTA_ECANCELLED) {
             /* The node can never run this class: fail what waits for it. */
@@ -512,6 +780,10 @@ static int handle_grant(mt_core *c, const Manta__LeaseGrant *g)
     p->dead = false;
     mt_lease *l = mt_calloc(1, sizeof *l);
     l->worker = p;
+    if (granted_by) {
+        l->daemon = granted_by;
+        mt_conn_ref(granted_by);
+    }
     l->pid = (pid_t)g->worker_pid;
     l->cls = cls;
     l->idle_since = mt_now_s();
@@ -549,6 +821,20 @@ static void note_exec_time(mt_class *cls, uint64_t exec_ns)
     cls->avg_exec_us = cls->avg_exec_us < 0 ? us : 0.8 * cls->avg_exec_us + 0.2 * us;
 }
 
+/* The worker could not fetch an argument: its node is gone.  Rebuild the
+ * arguments lost (or learn they cannot be), then run the task again. */
+static void args_lost(mt_core *c, mt_task *t, const char *why)
+{
+    if (t->retries_left == 0 || t->cancelled) {
+        do_task_fail(c, t, t->cancelled ? cancelled_error(t)
+                                        : mt_value_error(MANTA_EOBJLOST, "%s", why ? why : ""));
+        return;
+    }
+    if (t->retries_left > 0) t->retries_left--;
+    t->attempt++;
+    wait_for_args(c, t, true);
+}
+
 static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
 {
     if (r->task_id.len != MT_TASK_ID_LEN) return mt_err(MANTA_EPROTO, "reply without task id");
@@ -563,6 +849,8 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
     note_exec_time(cls, r->exec_ns);
     if (r->status == MANTA__TASK_STATUS__TASK_REQUEUE) {
         enqueue(c, t, true);
+    } else if (r->status == MANTA__TASK_STATUS__TASK_ARG_LOST) {
+        args_lost(c, t, r->error);
     } else if (t->cancelled || r->status == MANTA__TASK_STATUS__TASK_CANCELLED) {
         do_task_fail(c, t, cancelled_error(t));
     } else if (r->status == MANTA__TASK_STATUS__TASK_APP_ERROR && r->retryable &&
@@ -574,7 +862,8 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
     } else if (r->status == MANTA__TASK_STATUS__TASK_OK ||
                r->status == MANTA__TASK_STATUS__TASK_APP_ERROR) {
         for (uint32_t i = 0; i < t->num_returns; i++) {
-            if (i < r->n_returns) do_obj_set_return(c, t->returns[i], r->returns[i]);
+            if (!t->returns[i]) continue; /* freed while it ran again */
+            if (i < r->n_returns) do_obj_set_return(c, t->returns[i], r->returns[i], &l->worker->nid);
             else
                 do_obj_fail(c, t->returns[i],
                             mt_value_error(MANTA_EPROTO, "the worker sent %zu of %u returns",
@@ -591,7 +880,8 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
 
 int do_sub_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m)
 {
-    if (type == MANTA__MSG_TYPE__MSG_LEASE_GRANT) return handle_grant(c, (const Manta__LeaseGrant *)m);
+    if (type == MANTA__MSG_TYPE__MSG_LEASE_GRANT)
+        return do_sub_handle_grant(c, conn, (const Manta__LeaseGrant *)m);
     if (type == MANTA__MSG_TYPE__MSG_TASK_REPLY)
         return handle_reply(c, conn, (const Manta__TaskReply *)m);
     return 1;
@@ -818,6 +1108,12 @@ void do_sub_free_all(mt_core *c)
     c->dying = NULL;
     size_t n;
     void **items = mt_map_items(&c->tasks, &n);
+    size_t nl;
+    void **lin = mt_map_items(&c->lineage, &nl);
+    items = mt_realloc(items, (n + nl + 1) * sizeof *items);
+    memcpy(items + n, lin, nl * sizeof *lin);
+    n += nl;
+    free(lin);
     for (size_t i = 0; i < n; i++) {
         mt_task *t = items[i];
         for (uint32_t j = 0; j < t->nargs; j++) {
@@ -849,6 +1145,33 @@ void do_sub_free_all(mt_core *c)
     }
     free(items);
     items = mt_map_items(&c->lease_reqs, &n);
+    for (size_t i = 0; i < n; i++) lease_req_free(items[i]);
+    free(items);
+    items = mt_map_items(&c->rdaemons, &n);
     for (size_t i = 0; i < n; i++) free(items[i]);
     free(items);
+}
+
+void do_sub_rdaemon_closed(mt_core *c, mt_conn *conn)
+{
+    /* Requests that waited there go back to our node, which keeps them. */
+    size_t it = 0;
+    lease_req *r;
+    while ((r = mt_map_next(&c->lease_reqs, &it))) {
+        if (r->daemon != conn) continue;
+        r->daemon = NULL;
+        r->spills = 4;
+        if (!r->cancelled) send_request(c, r);
+    }
+    it = 0;
+    mt_class *cls;
+    while ((cls = mt_map_next(&c->classes, &it))) {
+        for (mt_lease *l = cls->leases; l; l = l->next) {
+            if (l->daemon != conn) continue;
+            mt_conn_unref(conn);
+            l->daemon = NULL;
+            l->dead = true; /* its node is gone; its worker's connection will say so too */
+        }
+    }
+    do_actors_daemon_closed(c, conn);
 }

@@ -37,6 +37,7 @@ typedef struct actor_ent {
     bool named;
     int state;
     mt_wid owner, worker;
+    mt_nid owner_node, worker_node;
     bool has_worker, detached;
     struct actor_waiter *waiters;
 } actor_ent;
@@ -232,6 +233,21 @@ static void actor_store(actor_ent *a, const Manta__ActorInfo *info)
     a->state = info->state;
     a->has_worker = info->address && info->address->worker_id.len == MT_WORKER_ID_LEN;
     if (a->has_worker) memcpy(a->worker.b, info->address->worker_id.data, MT_WORKER_ID_LEN);
+    if (a->has_worker && info->address->node_id.len == MT_NODE_ID_LEN)
+        memcpy(a->worker_node.b, info->address->node_id.data, MT_NODE_ID_LEN);
+}
+
+/* Kill the actor's worker process, on this node or another. */
+static void kill_actor_worker(mt_gcs *g, actor_ent *a)
+{
+    if (!a->has_worker) return;
+    mt_worker *w = mt_map_get(&g->node->workers, a->worker.b);
+    if (w) {
+        w->death_reason = MANTA__DEATH_REASON__DEATH_KILLED;
+        mt_pool_kill(g->node, w, SIGKILL);
+        return;
+    }
+    mt_cluster_kill_worker(g->node, &a->worker_node, &a->worker, MANTA__DEATH_REASON__DEATH_KILLED);
 }
 
 static void send_lookup_reply(mt_client *c, uint64_t req, int status, actor_ent **as, size_t n)
@@ -286,13 +302,7 @@ static void actor_kill(mt_gcs *g, actor_ent *a, const char *cause, bool intentio
     }
     manta__actor_info__free_unpacked(info, NULL);
     actor_unname(g, a);
-    if (a->has_worker) {
-        mt_worker *w = mt_map_get(&g->node->workers, a->worker.b);
-        if (w) {
-            w->death_reason = MANTA__DEATH_REASON__DEATH_KILLED;
-            mt_pool_kill(g->node, w, SIGKILL);
-        }
-    }
+    kill_actor_worker(g, a);
     actor_wake(a);
 }
 
@@ -332,6 +342,8 @@ static int handle_actor_register(mt_gcs *g, mt_client *c, const Manta__ActorRegi
     a->detached = in->detached;
     if (in->owner && in->owner->worker_id.len == MT_WORKER_ID_LEN)
         memcpy(a->owner.b, in->owner->worker_id.data, MT_WORKER_ID_LEN);
+    if (in->owner && in->owner->node_id.len == MT_NODE_ID_LEN)
+        memcpy(a->owner_node.b, in->owner->node_id.data, MT_NODE_ID_LEN);
     if (named) {
         actor_name *nm = mt_calloc(1, sizeof *nm);
         memcpy(nm->key, key, 16);
@@ -413,6 +425,23 @@ static bool will_restart(mt_gcs *g, const actor_ent *a, Manta__ActorInfo *info)
     return more && mt_node_find_client_by_wid(g->node, &a->owner) != NULL;
 }
 
+/* The actor's worker is gone: its owner restarts it, or it is dead. */
+static void actor_lost_worker(mt_gcs *g, actor_ent *a, const char *cause)
+{
+    Manta__ActorInfo *info = actor_info(a);
+    if (info && will_restart(g, a, info)) {
+        info->state = MANTA__ACTOR_STATE__ACTOR_RESTARTING;
+        Manta__Address *keep = info->address;
+        info->address = NULL; /* the old worker is gone */
+        actor_store(a, info);
+        info->address = keep;
+        manta__actor_info__free_unpacked(info, NULL);
+        return;
+    }
+    if (info) manta__actor_info__free_unpacked(info, NULL);
+    actor_kill(g, a, cause, false);
+}
+
 void mt_gcs_actor_worker_died(mt_gcs *g, const mt_wid *wid, int code)
 {
     size_t n;
@@ -422,27 +451,34 @@ void mt_gcs_actor_worker_died(mt_gcs *g, const mt_wid *wid, int code)
         if (!a->has_worker || !MT_ID_EQ(a->worker, *wid) ||
             a->state == MANTA__ACTOR_STATE__ACTOR_DEAD)
             continue;
-        Manta__ActorInfo *info = actor_info(a);
-        if (info && will_restart(g, a, info)) {
-            info->state = MANTA__ACTOR_STATE__ACTOR_RESTARTING;
-            Manta__Address *keep = info->address;
-            info->address = NULL; /* the old worker is gone */
-            actor_store(a, info);
-            info->address = keep;
-            manta__actor_info__free_unpacked(info, NULL);
-            continue;
-        }
-        if (info) manta__actor_info__free_unpacked(info, NULL);
         char cause[160];
         snprintf(cause, sizeof cause, "The actor's worker process died (exit %d).", code);
-        actor_kill(g, a, cause, false);
+        actor_lost_worker(g, a, cause);
+    }
+    free(items);
+}
+
+void mt_gcs_node_died(mt_gcs *g, const mt_nid *nid)
+{
+    size_t n;
+    void **items = mt_map_items(&g->actors, &n);
+    for (size_t i = 0; i < n; i++) {
+        actor_ent *a = items[i];
+        if (a->state == MANTA__ACTOR_STATE__ACTOR_DEAD) continue;
+        if (!a->detached && MT_ID_EQ(a->owner_node, *nid)) {
+            actor_kill(g, a, "The actor's owner (the process that created it) has died: its node died.",
+                       false);
+        } else if (a->has_worker && MT_ID_EQ(a->worker_node, *nid)) {
+            actor_lost_worker(g, a, "The actor died because its node died.");
+        }
     }
     free(items);
 }
 
 void mt_gcs_client_gone(mt_gcs *g, mt_client *c)
 {
-    bool has_id = c->role == MANTA__ROLE__ROLE_DRIVER || c->role == MANTA__ROLE__ROLE_WORKER;
+    bool has_id = c->role == MANTA__ROLE__ROLE_DRIVER || c->role == MANTA__ROLE__ROLE_WORKER ||
+                  c->role == MANTA__ROLE__ROLE_GCS_CLIENT;
     size_t n;
     void **items = mt_map_items(&g->actors, &n);
     for (size_t i = 0; i < n; i++) {
@@ -514,13 +550,9 @@ int mt_gcs_handle(mt_gcs *g, mt_client *c, uint16_t type, const ProtobufCMessage
         if (!a) return 0;
         if (k->no_restart) {
             actor_kill(g, a, "The actor was killed by ray.kill().", true);
-        } else if (a->has_worker) {
+        } else {
             /* Its worker dies; mt_gcs_actor_worker_died decides: restart or dead. */
-            mt_worker *w = mt_map_get(&g->node->workers, a->worker.b);
-            if (w) {
-                w->death_reason = MANTA__DEATH_REASON__DEATH_KILLED;
-                mt_pool_kill(g->node, w, SIGKILL);
-            }
+            kill_actor_worker(g, a);
         }
         return 0;
     }

@@ -28,6 +28,7 @@ typedef struct opts {
     const char *python;
     bool python_no_site;
     int ready_fd;
+    const char *join;
 } opts;
 
 static void usage(void)
@@ -36,7 +37,9 @@ static void usage(void)
             "usage: mantad --session-dir DIR [--head] [--embedded] [--num-cpus N]\n"
             "              [--num-gpus N] [--resources JSON] [--object-store-memory BYTES]\n"
             "              [--port P] [--host H] [--python PATH] [--python-no-site]\n"
-            "              [--ready-fd FD]\n");
+            "              [--ready-fd FD] [--address HEAD_HOST:PORT]\n"
+            "A node joining a cluster (--address) reads the cluster token from\n"
+            "MANTA_CLUSTER_TOKEN.\n");
 }
 
 static int parse(int argc, char **argv, opts *o)
@@ -46,7 +49,7 @@ static int parse(int argc, char **argv, opts *o)
         {"num-cpus", 1, 0, 'c'},    {"num-gpus", 1, 0, 'g'},    {"resources", 1, 0, 'r'},
         {"object-store-memory", 1, 0, 'm'}, {"port", 1, 0, 'p'}, {"host", 1, 0, 'h'},
         {"python", 1, 0, 'P'},      {"ready-fd", 1, 0, 'R'},    {"python-no-site", 0, 0, 'S'},
-        {0, 0, 0, 0}};
+        {"address", 1, 0, 'a'},     {0, 0, 0, 0}};
     *o = (opts){.num_cpus = -1, .num_gpus = -1, .port = -1, .host = "127.0.0.1", .ready_fd = -1};
     int ch;
     while ((ch = getopt_long(argc, argv, "", lo, NULL)) != -1) {
@@ -63,6 +66,7 @@ static int parse(int argc, char **argv, opts *o)
         case 'P': o->python = optarg; break;
         case 'R': o->ready_fd = atoi(optarg); break;
         case 'S': o->python_no_site = true; break;
+        case 'a': o->join = optarg; break;
         default: usage(); return -1;
         }
     }
@@ -70,6 +74,12 @@ static int parse(int argc, char **argv, opts *o)
         usage();
         return -1;
     }
+    if (o->join && (o->head || o->embedded)) {
+        fprintf(stderr, "mantad: --address joins a cluster; it cannot go with --head\n");
+        return -1;
+    }
+    /* A node of a cluster listens for the other nodes. */
+    if (o->join && o->port < 0) o->port = 0;
     return 0;
 }
 
@@ -217,6 +227,19 @@ int main(int argc, char **argv)
         return 1;
     }
     open_log(n);
+    if (o.join) {
+        const char *tok = getenv("MANTA_CLUSTER_TOKEN");
+        uint8_t raw[32];
+        if (!tok || strlen(tok) != 64 || mt_unhex(tok, raw, sizeof raw)) {
+            fprintf(stderr, "mantad: joining a cluster needs its token (64 hex digits) in "
+                            "MANTA_CLUSTER_TOKEN\n");
+            mt_session_remove(n);
+            return 1;
+        }
+        mt_session_set_token(n, tok);
+        unsetenv("MANTA_CLUSTER_TOKEN"); /* workers learn it from us, over the unix socket */
+        n->join = mt_strdup(o.join);
+    }
     int64_t store = o.store_bytes > 0 ? o.store_bytes : meminfo("MemTotal") * 3 / 10;
     if (mt_store_new((uint64_t)store, &n->store)) {
         fprintf(stderr, "mantad: object store: %s\n", manta_last_error());
@@ -234,7 +257,14 @@ int main(int argc, char **argv)
     mt_conn_loop_init(&n->cl, &loop);
     mt_pool_init(n);
     mt_sched_init(n);
+    mt_cluster_init(n);
     if (n->is_head) n->gcs = mt_gcs_new(n);
+    if (n->join && mt_cluster_join(n)) {
+        fprintf(stderr, "mantad: %s\n", manta_last_error());
+        mt_error("%s", manta_last_error());
+        mt_session_remove(n);
+        return 1;
+    }
     write_info(n);
     mt_info("node up: session %s, store %ld bytes", n->session_dir, (long)store);
     if (o.ready_fd >= 0) {
@@ -246,6 +276,8 @@ int main(int argc, char **argv)
     }
     int code = mt_node_run(n);
     mt_sched_free(n);
+    mt_xfer_free_all(n);
+    mt_cluster_free(n);
     mt_gcs_free(n->gcs);
     mt_store_destroy(n->store);
     mt_info("node down");

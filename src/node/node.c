@@ -22,6 +22,7 @@ typedef struct pending_get {
     uint64_t request_id;
     size_t n, remaining;
     mt_oid *ids;
+    int *status;           /* per object: set when it cannot come (a failed pull) */
     bool pin;
     uv_timer_t timer;
     bool has_timer;
@@ -78,7 +79,9 @@ mt_client *mt_node_driver_of_job(mt_node *n, uint32_t job_id)
 void mt_node_broadcast(mt_node *n, uint16_t type, const ProtobufCMessage *msg)
 {
     for (mt_client *c = n->clients; c; c = c->next) {
-        if (c->role != MANTA__ROLE__ROLE_DRIVER && c->role != MANTA__ROLE__ROLE_WORKER) continue;
+        if (c->role != MANTA__ROLE__ROLE_DRIVER && c->role != MANTA__ROLE__ROLE_WORKER &&
+            c->role != MANTA__ROLE__ROLE_LESSEE)
+            continue;
         mt_conn_send_now(c->conn, type, msg);
     }
 }
@@ -110,7 +113,9 @@ static void get_reply(pending_get *g)
         manta__obj_location__init(l);
         l->object_id = MT_BIN(g->ids[i].b, MT_OBJECT_ID_LEN);
         mt_store_obj *o = mt_store_find(n->store, &g->ids[i]);
-        if (o && o->sealed) {
+        if (g->status[i]) {
+            l->status = g->status[i];
+        } else if (o && o->sealed) {
             l->offset = o->offset;
             l->size = o->size;
             if (g->pin) mt_store_pin(n->store, o, g->client->cid);
@@ -127,12 +132,14 @@ static void get_reply(pending_get *g)
     free(ptrs);
 }
 
-static void get_timer_closed(uv_handle_t *h)
+static void get_free(pending_get *g)
 {
-    pending_get *g = h->data;
     free(g->ids);
+    free(g->status);
     free(g);
 }
+
+static void get_timer_closed(uv_handle_t *h) { get_free(h->data); }
 
 static void get_finish(pending_get *g, bool reply)
 {
@@ -142,8 +149,7 @@ static void get_finish(pending_get *g, bool reply)
         uv_timer_stop(&g->timer);
         uv_close((uv_handle_t *)&g->timer, get_timer_closed);
     } else {
-        free(g->ids);
-        free(g);
+        get_free(g);
     }
 }
 
@@ -164,14 +170,28 @@ static int handle_obj_get(mt_node *n, mt_client *c, const Manta__ObjGet *m)
     g->n = m->n_object_ids;
     g->pin = m->pin;
     g->ids = mt_calloc(g->n ? g->n : 1, sizeof *g->ids);
+    g->status = mt_calloc(g->n ? g->n : 1, sizeof *g->status);
+    if (m->n_locations && m->n_locations != g->n) {
+        get_free(g);
+        return mt_err(MANTA_EPROTO, "ObjGet with %zu locations for %zu objects", m->n_locations,
+                      m->n_object_ids);
+    }
     for (size_t i = 0; i < g->n; i++) {
         if (m->object_ids[i].len != MT_OBJECT_ID_LEN) {
-            free(g->ids);
-            free(g);
+            get_free(g);
             return mt_err(MANTA_EPROTO, "ObjGet with a bad object id");
         }
         memcpy(g->ids[i].b, m->object_ids[i].data, MT_OBJECT_ID_LEN);
-        if (!is_sealed(n, &g->ids[i])) g->remaining++;
+        if (is_sealed(n, &g->ids[i])) continue;
+        /* Held by another node: fetch it (or learn that it is lost). */
+        if (m->pin && m->n_locations && m->locations[i].len == MT_NODE_ID_LEN &&
+            memcmp(m->locations[i].data, n->node_id.b, MT_NODE_ID_LEN)) {
+            mt_nid from;
+            memcpy(from.b, m->locations[i].data, MT_NODE_ID_LEN);
+            g->status[i] = mt_xfer_want(n, &g->ids[i], &from);
+            if (g->status[i]) continue;
+        }
+        g->remaining++;
     }
     LIST_PUSH(gets, g);
     if (g->remaining == 0 || m->timeout_ms == 0) {
@@ -187,19 +207,38 @@ static int handle_obj_get(mt_node *n, mt_client *c, const Manta__ObjGet *m)
     return 0;
 }
 
-static void on_sealed(mt_node *n, const mt_oid *id)
+/* `id` was sealed, or cannot come (status != 0): answer the gets that
+ * have nothing left to wait for. */
+static void obj_settled(mt_node *n, const mt_oid *id, int status)
 {
     for (pending_get *g = gets, *next; g; g = next) {
         next = g->next;
         bool hit = false;
-        for (size_t i = 0; i < g->n; i++)
-            if (MT_ID_EQ(g->ids[i], *id)) hit = true;
+        for (size_t i = 0; i < g->n; i++) {
+            if (!MT_ID_EQ(g->ids[i], *id)) continue;
+            hit = true;
+            if (status) g->status[i] = status;
+        }
         if (!hit) continue;
         g->remaining = 0;
         for (size_t i = 0; i < g->n; i++)
-            if (!is_sealed(n, &g->ids[i])) g->remaining++;
+            if (!g->status[i] && !is_sealed(n, &g->ids[i])) g->remaining++;
         if (g->remaining == 0) get_finish(g, true);
     }
+}
+
+static void on_sealed(mt_node *n, const mt_oid *id) { obj_settled(n, id, 0); }
+
+void mt_node_obj_sealed(mt_node *n, const mt_oid *id)
+{
+    on_sealed(n, id);
+    retry_creates(n);
+}
+
+void mt_node_obj_failed(mt_node *n, const mt_oid *id, int status)
+{
+    obj_settled(n, id, status);
+    retry_creates(n);
 }
 
 /* ---------------------------------------------------------------- store: create */
@@ -292,74 +331,39 @@ static int handle_store_msg(mt_node *n, mt_client *c, uint16_t type, const Proto
         }
         return 0;
     }
-    case MANTA__MSG_TYPE__MSG_OBJ_RELEASE:
-    case MANTA__MSG_TYPE__MSG_OBJ_FREE: {
+    case MANTA__MSG_TYPE__MSG_OBJ_RELEASE: {
         const Manta__ObjRelease *r = (const Manta__ObjRelease *)m;
         for (size_t i = 0; i < r->n_object_ids; i++) {
             mt_oid id;
             if (ids_each(&r->object_ids[i], 1, &id)) return MANTA_EPROTO;
-            if (type == MANTA__MSG_TYPE__MSG_OBJ_RELEASE)
-                mt_store_unpin(n->store, &id, c->cid);
-            else
-                mt_store_free_primary(n->store, &id);
+            mt_store_unpin(n->store, &id, c->cid);
         }
         retry_creates(n);
         return 0;
     }
+    case MANTA__MSG_TYPE__MSG_OBJ_FREE:
+        mt_xfer_free(n, (const Manta__ObjFree *)m); /* here, or passed to its node */
+        retry_creates(n);
+        return 0;
     }
     return 1;
 }
 
 /* ---------------------------------------------------------------- status */
 
-static Manta__Resource **res_to_proto(const mt_res_set *s, Manta__Resource *store)
-{
-    Manta__Resource **v = mt_calloc(s->n ? s->n : 1, sizeof *v);
-    for (uint32_t i = 0; i < s->n; i++) {
-        manta__resource__init(&store[i]);
-        store[i].name = s->v[i].name;
-        store[i].amount = s->v[i].amount;
-        v[i] = &store[i];
-    }
-    return v;
-}
-
+/* This node first, then every other node it knows of. */
 static void handle_status(mt_node *n, mt_client *c, const Manta__StatusRequest *m)
 {
-    Manta__NodeStatus ns = MANTA__NODE_STATUS__INIT;
-    Manta__NodeStatus *nsp = &ns;
-    ns.node_id = MT_BIN(n->node_id.b, MT_NODE_ID_LEN);
-    char addr[300];
-    if (n->tcp_fd >= 0)
-        snprintf(addr, sizeof addr, "%s:%d", n->tcp_host, n->tcp_port);
-    else
-        snprintf(addr, sizeof addr, "unix:%s", n->sock_path);
-    ns.address = addr;
-    ns.alive = true;
-    ns.is_head = n->is_head;
-    Manta__Resource *ts = mt_calloc(n->total.n + 1, sizeof *ts);
-    Manta__Resource *as = mt_calloc(n->avail.n + 1, sizeof *as);
-    ns.total = res_to_proto(&n->total, ts);
-    ns.n_total = n->total.n;
-    ns.available = res_to_proto(&n->avail, as);
-    ns.n_available = n->avail.n;
-    ns.store_capacity = mt_store_capacity(n->store);
-    ns.store_used = mt_store_used(n->store);
-    ns.num_objects = mt_store_count(n->store);
-    ns.num_workers = (uint32_t)mt_pool_total(n);
-    for (mt_client *x = n->clients; x; x = x->next)
-        if (x->role == MANTA__ROLE__ROLE_DRIVER) ns.num_drivers++;
-    ns.pending_leases = mt_sched_pending(n);
+    mt_statuses s;
+    mt_cluster_statuses(n, &s);
     Manta__StatusReply rep = MANTA__STATUS_REPLY__INIT;
     rep.request_id = m->request_id;
-    rep.n_nodes = 1;
-    rep.nodes = &nsp;
+    rep.n_nodes = s.n;
+    rep.nodes = s.ptrs;
     rep.session_dir = n->session_dir;
+    rep.gcs_messages = n->gcs_messages;
     mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_STATUS_REPLY, &rep.base);
-    free(ns.total);
-    free(ns.available);
-    free(ts);
-    free(as);
+    mt_cluster_statuses_free(&s);
 }
 
 /* ---------------------------------------------------------------- hello */
@@ -373,16 +377,29 @@ static int hello_reply(mt_node *n, mt_client *c, int status, const char *error, 
     rep.job_id = c->job_id;
     rep.store_size = mt_store_capacity(n->store);
     rep.session_dir = n->session_dir;
-    Manta__Resource *rs = mt_calloc(n->total.n + 1, sizeof *rs);
-    rep.total = res_to_proto(&n->total, rs);
-    rep.n_total = n->total.n;
+    Manta__NodeStatus self;
+    Manta__Resource *store[2];
+    mt_node_fill_status(n, &self, store);
+    rep.total = self.total;
+    rep.n_total = self.n_total;
+    bool local = c->role == MANTA__ROLE__ROLE_DRIVER || c->role == MANTA__ROLE__ROLE_WORKER;
+    char gcs_ep[320] = "";
+    if (local) {
+        /* Our own processes learn the token and where the control store is. */
+        rep.token = MT_BIN(n->token, strlen(n->token));
+        if (n->join) snprintf(gcs_ep, sizeof gcs_ep, "tcp:%s", n->join);
+        rep.tcp_host = n->tcp_fd >= 0 ? n->tcp_host : "";
+    }
+    rep.gcs_endpoint = gcs_ep;
     mt_buf b;
     mt_buf_init(&b);
     mt_wire_append(&b, MANTA__MSG_TYPE__MSG_HELLO_REPLY, &rep.base);
     int rc = mt_sock_send_fd(c->conn->fd, b.data, b.len, pass_fd);
     mt_buf_free(&b);
-    free(rep.total);
-    free(rs);
+    free(self.total);
+    free(self.available);
+    free(store[0]);
+    free(store[1]);
     return rc;
 }
 
@@ -405,7 +422,9 @@ static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
         hello_reply(n, c, MANTA_EVERSION, "protocol version mismatch", -1);
         return mt_err(MANTA_EVERSION, "peer speaks protocol %u", h->version);
     }
-    if (h->worker_id.len != MT_WORKER_ID_LEN && h->role != MANTA__ROLE__ROLE_CLI)
+    bool needs_wid = h->role != MANTA__ROLE__ROLE_CLI && h->role != MANTA__ROLE__ROLE_NODE &&
+                     h->role != MANTA__ROLE__ROLE_NODE_PEER;
+    if (h->worker_id.len != MT_WORKER_ID_LEN && needs_wid)
         return mt_err(MANTA_EPROTO, "Hello without a worker id");
     c->authed = true;
     c->role = h->role;
@@ -413,13 +432,23 @@ static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
     if (h->worker_id.len == MT_WORKER_ID_LEN) memcpy(c->wid.b, h->worker_id.data, MT_WORKER_ID_LEN);
     if (h->address && h->address->endpoint) c->endpoint = mt_strdup(h->address->endpoint);
     snprintf(c->conn->desc, sizeof c->conn->desc, "%s pid %d",
-             h->role == MANTA__ROLE__ROLE_DRIVER   ? "driver"
-             : h->role == MANTA__ROLE__ROLE_WORKER ? "worker"
-                                                   : "client",
+             h->role == MANTA__ROLE__ROLE_DRIVER       ? "driver"
+             : h->role == MANTA__ROLE__ROLE_WORKER     ? "worker"
+             : h->role == MANTA__ROLE__ROLE_LESSEE     ? "remote lessee"
+             : h->role == MANTA__ROLE__ROLE_GCS_CLIENT ? "remote client"
+             : h->role == MANTA__ROLE__ROLE_NODE_PEER  ? "node peer"
+                                                       : "client",
              (int)c->pid);
     int pass_fd = mt_store_fd(n->store);
+    if (h->node_id.len == MT_NODE_ID_LEN) memcpy(c->nid.b, h->node_id.data, MT_NODE_ID_LEN);
     switch (h->role) {
     case MANTA__ROLE__ROLE_DRIVER:
+        if (!n->gcs) {
+            hello_reply(n, c, MANTA_EINVAL,
+                        "drivers connect to the head node of a cluster, not to a node that joined it",
+                        -1);
+            return mt_err(MANTA_EINVAL, "a driver connected to a node that is not the head");
+        }
         c->job_id = mt_gcs_new_job(n->gcs);
         c->owns_cluster = h->owns_cluster && n->embedded;
         mt_info("driver pid %d connected: job %u", (int)c->pid, c->job_id);
@@ -439,6 +468,22 @@ static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
     case MANTA__ROLE__ROLE_CLI:
         pass_fd = -1;
         break;
+    case MANTA__ROLE__ROLE_NODE: {
+        int rc = mt_cluster_node_hello(n, c, h);
+        if (rc) {
+            hello_reply(n, c, rc, manta_last_error(), -1);
+            return rc;
+        }
+        break;
+    }
+    case MANTA__ROLE__ROLE_GCS_CLIENT:
+        if (!n->gcs) return mt_err(MANTA_EPROTO, "control-store client on a node that is not the head");
+        break;
+    case MANTA__ROLE__ROLE_LESSEE:
+        c->job_id = h->job_id;
+        break;
+    case MANTA__ROLE__ROLE_NODE_PEER:
+        break;
     default:
         return mt_err(MANTA_EPROTO, "unexpected role %d", h->role);
     }
@@ -451,13 +496,50 @@ static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
 
 /* ---------------------------------------------------------------- dispatch */
 
+static bool lease_msg(uint16_t type)
+{
+    return type == MANTA__MSG_TYPE__MSG_LEASE_REQUEST || type == MANTA__MSG_TYPE__MSG_LEASE_CANCEL ||
+           type == MANTA__MSG_TYPE__MSG_LEASE_RETURN || type == MANTA__MSG_TYPE__MSG_STATUS_REQUEST;
+}
+
 static int handle_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
 {
-    int rc = handle_store_msg(n, c, type, m);
-    if (rc <= 0) return rc;
-    if (n->gcs) {
+    int rc;
+    /* Connections from other nodes may send what their role allows, no more. */
+    switch (c->role) {
+    case MANTA__ROLE__ROLE_NODE:
+        rc = mt_cluster_handle(n, c, type, m);
+        if (rc != 1) return rc;
+        return mt_err(MANTA_EPROTO, "unexpected %s from a node", mt_wire_name(type));
+    case MANTA__ROLE__ROLE_NODE_PEER:
+        rc = mt_xfer_handle(n, c, type, m);
+        if (rc != 1) return rc;
+        return mt_err(MANTA_EPROTO, "unexpected %s from a node peer", mt_wire_name(type));
+    case MANTA__ROLE__ROLE_GCS_CLIENT:
         rc = mt_gcs_handle(n->gcs, c, type, m);
+        if (rc != 1) {
+            n->gcs_messages++;
+            return rc;
+        }
+        return mt_err(MANTA_EPROTO, "unexpected %s from a control-store client", mt_wire_name(type));
+    case MANTA__ROLE__ROLE_LESSEE:
+        if (!lease_msg(type))
+            return mt_err(MANTA_EPROTO, "unexpected %s from a remote lessee", mt_wire_name(type));
+        break;
+    case MANTA__ROLE__ROLE_CLI:
+        if (type != MANTA__MSG_TYPE__MSG_STATUS_REQUEST && type != MANTA__MSG_TYPE__MSG_SHUTDOWN)
+            return mt_err(MANTA_EPROTO, "unexpected %s from a command", mt_wire_name(type));
+        break;
+    default:
+        rc = handle_store_msg(n, c, type, m);
         if (rc <= 0) return rc;
+        if (n->gcs) {
+            rc = mt_gcs_handle(n->gcs, c, type, m);
+            if (rc <= 0) {
+                n->gcs_messages++;
+                return rc;
+            }
+        }
     }
     switch (type) {
     case MANTA__MSG_TYPE__MSG_LEASE_REQUEST:
@@ -532,12 +614,15 @@ static void client_gone(mt_node *n, mt_client *c)
     }
     mt_sched_client_gone(n, c);
     if (n->gcs) mt_gcs_client_gone(n->gcs, c);
+    mt_cluster_client_gone(n, c);
+    mt_xfer_client_gone(n, c);
     bool has_id = c->role == MANTA__ROLE__ROLE_DRIVER || c->role == MANTA__ROLE__ROLE_WORKER;
     mt_store_client_gone(n->store, c->cid, has_id ? &c->wid : NULL);
     retry_creates(n);
     if (c->role == MANTA__ROLE__ROLE_DRIVER) {
         mt_info("driver pid %d (job %u) left", (int)c->pid, c->job_id);
         mt_pool_kill_job(n, c->job_id);
+        mt_cluster_job_ended(n, c->job_id);
     }
     if (c->worker) {
         /* A worker that hangs up is useless: make sure it is gone. */
@@ -552,6 +637,7 @@ static void client_gone(mt_node *n, mt_client *c)
         ev.id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
         ev.reason = MANTA__DEATH_REASON__DEATH_EXITED;
         mt_node_broadcast(n, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
+        mt_cluster_worker_died(n, &ev);
     }
     mt_sched_dispatch(n);
 }
@@ -629,6 +715,8 @@ static void on_tick(uv_timer_t *t)
         mt_pool_memory_check(n);
     }
     if (n->gcs) mt_gcs_tick(n->gcs);
+    mt_cluster_tick(n);
+    mt_xfer_tick(n);
     if (n->embedded && getppid() != n->parent_pid) {
         mt_info("parent process %d is gone; stopping", (int)n->parent_pid);
         mt_node_stop(n, 0);

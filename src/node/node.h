@@ -32,6 +32,7 @@ typedef struct mt_client {
     mt_worker *worker;     /* role worker: its pool entry */
     bool owns_cluster;
     bool authed;
+    mt_nid nid;            /* clients of other nodes (TCP roles): their node */
     struct mt_client *next, *prev;
 } mt_client;
 
@@ -66,6 +67,22 @@ struct mt_worker {
     int kill_sig;          /* forked, pid not known yet: signal to send once it is */
     struct mt_worker *next, *prev;
 };
+
+/* A node of the cluster as this node knows it (cluster.c): on the head,
+ * from its registration and heartbeats; elsewhere, from the head's view. */
+typedef struct mt_rnode {
+    mt_nid nid;            /* key */
+    char *endpoint;        /* its daemon, "tcp:host:port" */
+    char *session_dir;
+    bool alive, is_head;
+    bool seen;             /* in the latest view */
+    mt_res_set total, avail;
+    uint64_t store_used, store_capacity;
+    uint32_t num_objects, num_workers, num_drivers, pending;
+    double last_report;    /* head: when it last reported */
+    mt_client *client;     /* head: the node's own connection */
+    mt_conn *link;         /* our connection to it for object pulls (transfer.c) */
+} mt_rnode;
 
 /* The fork server of Python workers (pool.c): a Python process that has
  * imported manta and forks a worker per request, so a worker starts in a
@@ -111,6 +128,14 @@ struct mt_node {
     mt_worker *worker_list;
     mt_worker *dead_list;  /* exited, handles still closing */
     mt_zygote zyg;
+    /* cluster (cluster.c) */
+    char *join;            /* non-head: the head's "host:port" */
+    mt_conn *head;         /* non-head: our connection to the head */
+    mt_map rnodes;         /* nid -> mt_rnode; every other node (the head) / all (elsewhere) */
+    bool view_dirty;       /* head: broadcast the view at the next tick */
+    double last_report;
+    uint64_t gcs_messages; /* head: control-store messages handled */
+    uint32_t spread_next;  /* SPREAD: where the last request went */
     int num_starting_python;
     uint32_t next_job;
     int log_fd;
@@ -167,9 +192,64 @@ int mt_gcs_handle(mt_gcs *g, mt_client *c, uint16_t type, const ProtobufCMessage
 void mt_gcs_client_gone(mt_gcs *g, mt_client *c);
 void mt_gcs_tick(mt_gcs *g);
 void mt_gcs_actor_worker_died(mt_gcs *g, const mt_wid *wid, int code);
+/* A node died: its actors restart elsewhere or die; actors its processes
+ * owned die. */
+void mt_gcs_node_died(mt_gcs *g, const mt_nid *nid);
 uint32_t mt_gcs_new_job(mt_gcs *g);
 
+/* cluster.c */
+void mt_cluster_init(mt_node *n);
+void mt_cluster_free(mt_node *n);
+/* Non-head: connect to the head at n->join and register (blocking). */
+int mt_cluster_join(mt_node *n);
+void mt_cluster_tick(mt_node *n);
+/* Head: a node's Hello.  0 or an error (close). */
+int mt_cluster_node_hello(mt_node *n, mt_client *c, const Manta__Hello *h);
+/* Messages of node connections; returns 1 if `type` is not one. */
+int mt_cluster_handle(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m);
+void mt_cluster_client_gone(mt_node *n, mt_client *c);
+/* A worker or driver of this node is gone: tell the rest of the cluster. */
+void mt_cluster_worker_died(mt_node *n, const Manta__Event *ev);
+/* Head: a job's driver left; every node stops its workers. */
+void mt_cluster_job_ended(mt_node *n, uint32_t job);
+/* Head: kill a worker of another node. */
+void mt_cluster_kill_worker(mt_node *n, const mt_nid *nid, const mt_wid *wid, int reason);
+mt_rnode *mt_cluster_node(mt_node *n, const mt_nid *nid);
+/* This node's status (strings and arrays point into n and `store`; free
+ * ns->total and ns->available and `store` after use). */
+void mt_node_fill_status(mt_node *n, Manta__NodeStatus *ns, Manta__Resource **store);
+/* Every node's status, this one first. */
+typedef struct mt_statuses {
+    size_t n;
+    Manta__NodeStatus **ptrs;
+    Manta__NodeStatus *ns;
+    Manta__Resource **stores;
+} mt_statuses;
+void mt_cluster_statuses(mt_node *n, mt_statuses *s);
+void mt_cluster_statuses_free(mt_statuses *s);
+/* mt_rnode's status, the same way. */
+void mt_cluster_fill_status(const mt_rnode *r, Manta__NodeStatus *ns, Manta__Resource **store);
+/* The endpoint of this node's daemon for other nodes ("" single-node). */
+const char *mt_node_endpoint(mt_node *n);
+mt_client *mt_node_client_by_role_nid(mt_node *n, int role, const mt_nid *nid);
+
+/* node.c: store events from transfers */
+void mt_node_obj_sealed(mt_node *n, const mt_oid *id);
+void mt_node_obj_failed(mt_node *n, const mt_oid *id, int status);
+
+/* transfer.c */
+/* Fetch `id` from node `from` into this node's store; MANTA_EOBJLOST if
+ * that node is gone. */
+int mt_xfer_want(mt_node *n, const mt_oid *id, const mt_nid *from);
+int mt_xfer_free(mt_node *n, const Manta__ObjFree *m);
+int mt_xfer_handle(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m);
+void mt_xfer_client_gone(mt_node *n, mt_client *c);
+void mt_xfer_node_dead(mt_node *n, const mt_nid *nid);
+void mt_xfer_tick(mt_node *n);
+void mt_xfer_free_all(mt_node *n);
+
 /* session.c */
+void mt_session_set_token(mt_node *n, const char *token);
 int mt_session_create(mt_node *n, const char *dir);
 void mt_session_write_pids(mt_node *n);
 void mt_session_remove(mt_node *n);

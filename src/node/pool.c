@@ -183,7 +183,10 @@ static void worker_exited(mt_node *n, mt_worker *w, int code)
     ev.id = MT_BIN(w->wid.b, MT_WORKER_ID_LEN);
     ev.code = w->exit_code;
     ev.reason = w->death_reason ? w->death_reason : MANTA__DEATH_REASON__DEATH_EXITED;
-    if (!n->stopping) mt_node_broadcast(n, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
+    if (!n->stopping) {
+        mt_node_broadcast(n, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
+        mt_cluster_worker_died(n, &ev);
+    }
     unlink_worker(n, w);
     if (w->client) w->client->worker = NULL;
     w->client = NULL;

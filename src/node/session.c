@@ -52,6 +52,12 @@ int mt_session_create(mt_node *n, const char *dir)
     return write_file(dir, "daemon.pid", pid, 0600);
 }
 
+void mt_session_set_token(mt_node *n, const char *token)
+{
+    snprintf(n->token, sizeof n->token, "%s", token);
+    write_file(n->session_dir, "token", n->token, 0600);
+}
+
 void mt_session_write_pids(mt_node *n)
 {
     if (!n->session_dir || n->stopping) return;

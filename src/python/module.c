@@ -156,10 +156,23 @@ static int opts_init(mpy_opts *o, PyObject *args, PyObject *kw)
 {
     PyObject *res, *rexc = NULL;
     unsigned int nret;
-    int retries;
-    if (!PyArg_ParseTuple(args, "O!Ii|O!", &PyDict_Type, &res, &nret, &retries, &PyBytes_Type,
-                          &rexc))
+    int retries, strategy = 0, soft = 0;
+    Py_buffer node = {0};
+    MT_UNUSED(kw);
+    if (!PyArg_ParseTuple(args, "O!Ii|O!iy*p", &PyDict_Type, &res, &nret, &retries, &PyBytes_Type,
+                          &rexc, &strategy, &node, &soft))
         return -1;
+    o->strategy = strategy;
+    o->soft = soft;
+    if (node.buf && node.len == MT_NODE_ID_LEN) {
+        memcpy(o->node, node.buf, MT_NODE_ID_LEN);
+        o->has_node = true;
+    }
+    if (node.buf) PyBuffer_Release(&node);
+    if (strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY && !o->has_node) {
+        PyErr_SetString(PyExc_ValueError, "node affinity needs a node id of 16 bytes");
+        return -1;
+    }
     Py_XINCREF(rexc);
     o->retry_exc = rexc;
     PyObject *keys = PyDict_Keys(res);
@@ -380,7 +393,9 @@ static PyObject *py_submit(PyObject *self, PyObject *a)
                       .nres = opts->nres, .max_retries = opts->max_retries,
                       .retry_exc = opts->retry_exc ? (const uint8_t *)PyBytes_AS_STRING(opts->retry_exc)
                                                    : NULL,
-                      .retry_exc_len = opts->retry_exc ? (size_t)PyBytes_GET_SIZE(opts->retry_exc) : 0};
+                      .retry_exc_len = opts->retry_exc ? (size_t)PyBytes_GET_SIZE(opts->retry_exc) : 0,
+                      .strategy = opts->strategy, .node = opts->has_node ? opts->node : NULL,
+                      .soft = opts->soft};
     rets = PyMem_Calloc(opts->num_returns + 1, sizeof *rets);
     int rc = mt_core_submit(mpy_core, &d, rets);
     if (rc) {
@@ -674,11 +689,24 @@ static PyObject *status_dict(const uint8_t *p, size_t n)
             (unsigned long long)s->store_used, "num_objects", s->num_objects, "num_workers",
             s->num_workers, "num_drivers", s->num_drivers, "pending_leases", s->pending_leases,
             "is_head", s->is_head ? Py_True : Py_False);
+        if (d) {
+            PyObject *ep = PyUnicode_FromString(s->endpoint ? s->endpoint : "");
+            PyObject *sd = PyUnicode_FromString(s->session_dir ? s->session_dir : "");
+            PyObject *age = PyFloat_FromDouble(s->last_report_s);
+            if (!ep || !sd || !age || PyDict_SetItemString(d, "endpoint", ep) < 0 ||
+                PyDict_SetItemString(d, "session_dir", sd) < 0 ||
+                PyDict_SetItemString(d, "last_report_s", age) < 0)
+                Py_CLEAR(d);
+            Py_XDECREF(ep);
+            Py_XDECREF(sd);
+            Py_XDECREF(age);
+        }
         if (!d || PyList_Append(nodes, d) < 0) Py_CLEAR(nodes);
         Py_XDECREF(d);
     }
-    PyObject *r = nodes ? Py_BuildValue("{s:N,s:s}", "nodes", nodes, "session_dir",
-                                        rep->session_dir ? rep->session_dir : "")
+    PyObject *r = nodes ? Py_BuildValue("{s:N,s:s,s:K}", "nodes", nodes, "session_dir",
+                                        rep->session_dir ? rep->session_dir : "", "gcs_messages",
+                                        (unsigned long long)rep->gcs_messages)
                         : NULL;
     manta__status_reply__free_unpacked(rep, NULL);
     return r;

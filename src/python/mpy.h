@@ -91,6 +91,9 @@ typedef struct {
     uint32_t num_returns;
     int max_retries;
     PyObject *retry_exc; /* bytes */
+    int strategy;        /* MANTA__SCHED_STRATEGY__* */
+    uint8_t node[16];    /* NODE_AFFINITY */
+    bool has_node, soft;
 } mpy_opts;
 extern PyTypeObject mpy_opts_type;
 

@@ -93,16 +93,18 @@ PyObject *mpy_actor_create(PyObject *self, PyObject *a, PyObject *kw)
 {
     static char *names[] = {"fn_id", "class_name", "args", "kwargs", "held", "placement", "name",
                             "namespace", "detached", "max_concurrency", "is_async",
-                            "max_restarts", "max_task_retries", "handle", NULL};
-    Py_buffer fn_id, handle;
+                            "max_restarts", "max_task_retries", "handle", "strategy", "node",
+                            "soft", NULL};
+    Py_buffer fn_id, handle, node = {0};
     const char *cls, *name, *ns;
     PyObject *args, *kwargs, *held, *place;
-    int detached, is_async, max_restarts, max_task_retries;
+    int detached, is_async, max_restarts, max_task_retries, strategy = 0, soft = 0;
     unsigned int max_conc;
-    if (!PyArg_ParseTupleAndKeywords(a, kw, "y*sO!OO!O!zzpIpiiy*", names, &fn_id, &cls,
+    if (!PyArg_ParseTupleAndKeywords(a, kw, "y*sO!OO!O!zzpIpiiy*|iy*p", names, &fn_id, &cls,
                                      &PyTuple_Type, &args, &kwargs, &PyDict_Type, &held,
                                      &PyDict_Type, &place, &name, &ns, &detached, &max_conc,
-                                     &is_async, &max_restarts, &max_task_retries, &handle))
+                                     &is_async, &max_restarts, &max_task_retries, &handle,
+                                     &strategy, &node, &soft))
         return NULL;
     PyObject *result = NULL;
     mpy_args ar = {0};
@@ -125,7 +127,10 @@ PyObject *mpy_actor_create(PyObject *self, PyObject *a, PyObject *kw)
                        .place_amounts = rp.amounts, .nplace = rp.n, .name = name, .ns = ns,
                        .detached = detached, .max_concurrency = max_conc, .is_async = is_async,
                        .max_restarts = max_restarts, .max_task_retries = max_task_retries,
-                       .handle = handle.buf, .handle_len = (size_t)handle.len};
+                       .handle = handle.buf, .handle_len = (size_t)handle.len,
+                       .strategy = strategy,
+                       .node = node.buf && node.len == MT_NODE_ID_LEN ? node.buf : NULL,
+                       .soft = soft};
     mt_aid id;
     mt_obj *anchor = NULL;
     uint8_t *existing = NULL;
@@ -151,6 +156,7 @@ out:
     res_free(&rp);
     PyBuffer_Release(&fn_id);
     PyBuffer_Release(&handle);
+    if (node.buf) PyBuffer_Release(&node);
     return result;
 }
 

@@ -23,6 +23,12 @@ typedef struct lease_req {
     bool detached;
     bool warned;
     bool waiting_worker;
+    int strategy;          /* MANTA__SCHED_STRATEGY__* */
+    mt_nid node;           /* NODE_AFFINITY */
+    bool has_node, soft;
+    mt_nid preferred;      /* locality */
+    bool has_preferred;
+    uint32_t spills;
     struct lease_req *next, *prev;
 } lease_req;
 
@@ -77,7 +83,8 @@ static int res_from_proto(mt_res_set *out, Manta__Resource **v, size_t nv)
 
 int mt_sched_request(mt_node *n, mt_client *c, const Manta__LeaseRequest *m)
 {
-    if (c->role != MANTA__ROLE__ROLE_DRIVER && c->role != MANTA__ROLE__ROLE_WORKER)
+    if (c->role != MANTA__ROLE__ROLE_DRIVER && c->role != MANTA__ROLE__ROLE_WORKER &&
+        c->role != MANTA__ROLE__ROLE_LESSEE)
         return mt_err(MANTA_EPROTO, "lease request from a non-client");
     lease_req *r = mt_calloc(1, sizeof *r);
     mt_res_init(&r->demand);
@@ -95,6 +102,21 @@ int mt_sched_request(mt_node *n, mt_client *c, const Manta__LeaseRequest *m)
     r->name = mt_strdup(m->name ? m->name : "");
     r->for_actor = m->for_actor;
     r->detached = m->detached;
+    r->strategy = m->strategy;
+    r->soft = m->soft;
+    r->spills = m->spills;
+    if (m->node_id.len == MT_NODE_ID_LEN) {
+        memcpy(r->node.b, m->node_id.data, MT_NODE_ID_LEN);
+        r->has_node = true;
+    }
+    if (m->preferred_node.len == MT_NODE_ID_LEN) {
+        memcpy(r->preferred.b, m->preferred_node.data, MT_NODE_ID_LEN);
+        r->has_preferred = true;
+    }
+    if (r->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY && !r->has_node) {
+        req_free(r);
+        return mt_err(MANTA_EPROTO, "node affinity without a node");
+    }
     mt_sched *s = n->sched;
     r->prev = s->tail;
     if (s->tail) s->tail->next = r;
@@ -196,6 +218,108 @@ static int grant(mt_node *n, lease_req *r, mt_worker *w)
     return 0;
 }
 
+/* Tell the requester to ask node `to` instead. */
+static void send_spill(mt_client *c, uint64_t req, const mt_rnode *to)
+{
+    Manta__LeaseGrant g = MANTA__LEASE_GRANT__INIT;
+    g.request_id = req;
+    g.spill_node = MT_BIN(to->nid.b, MT_NODE_ID_LEN);
+    g.spill_endpoint = to->endpoint;
+    g.error = "";
+    mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_LEASE_GRANT, &g.base);
+}
+
+static bool fits_node(const mt_rnode *x, const lease_req *r, bool now)
+{
+    const mt_res_set *have = now ? &x->avail : &x->total;
+    return x->alive && x->endpoint[0] && mt_res_fits(have, &r->placement) &&
+           mt_res_fits(have, &r->demand);
+}
+
+/* Another live node for r: one with room now, else (if `or_total`) one
+ * whose totals fit.  Nodes are tried starting after the last pick, so
+ * that work spreads. */
+static mt_rnode *pick_node(mt_node *n, const lease_req *r, bool or_total)
+{
+    size_t count;
+    void **items = mt_map_items(&n->rnodes, &count);
+    mt_rnode *found = NULL;
+    for (int pass = 0; pass < (or_total ? 2 : 1) && !found; pass++) {
+        for (size_t k = 0; k < count && !found; k++) {
+            mt_rnode *x = items[(n->spread_next + k) % count];
+            if (fits_node(x, r, pass == 0)) found = x;
+        }
+    }
+    if (found) n->spread_next++;
+    free(items);
+    return found;
+}
+
+/* Forward r to `to`, counting its demand against what we know of `to`
+ * until its next report. */
+static void spill_to(mt_node *n, lease_req *r, mt_rnode *to)
+{
+    mt_sched *s = n->sched;
+    if (mt_res_fits(&to->avail, &r->demand)) mt_res_sub(&to->avail, &r->demand);
+    send_spill(r->client, r->request_id, to);
+    req_unlink(s, r);
+    req_free(r);
+}
+
+/* Where a request that is not for here goes.  Returns true if it left
+ * (spilled or failed), false to keep it in our queue. */
+static bool route_elsewhere(mt_node *n, lease_req *r, bool fits_here_now, bool fits_here)
+{
+    mt_sched *s = n->sched;
+    if (r->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY &&
+        !MT_ID_EQ(r->node, n->node_id)) {
+        mt_rnode *to = mt_cluster_node(n, &r->node);
+        if (to && to->alive && r->spills == 0) {
+            spill_to(n, r, to);
+            return true;
+        }
+        if (!r->soft) {
+            char hex[2 * MT_NODE_ID_LEN + 1];
+            char why[200];
+            snprintf(why, sizeof why, "node %s, which the task must run on, is %s",
+                     mt_hex(r->node.b, MT_NODE_ID_LEN, hex), to ? "dead" : "not in the cluster");
+            send_grant(r->client, r->request_id, MANTA_EUNSCHEDULABLE, NULL, why);
+            req_unlink(s, r);
+            req_free(r);
+            return true;
+        }
+        /* soft: wherever it fits */
+    }
+    if (r->spills > 0 && fits_here) return false; /* forwarded once: it waits here */
+    if (r->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY && fits_here) return false;
+    if (r->strategy == MANTA__SCHED_STRATEGY__SCHED_SPREAD && r->spills == 0 && n->rnodes.size) {
+        /* Take turns: here, then each other node that fits. */
+        uint32_t turn = n->spread_next++ % (uint32_t)(n->rnodes.size + 1);
+        if (turn != 0 || !fits_here) {
+            mt_rnode *to = pick_node(n, r, true);
+            if (to) {
+                spill_to(n, r, to);
+                return true;
+            }
+        }
+        return false;
+    }
+    if (r->has_preferred && r->spills == 0 && !MT_ID_EQ(r->preferred, n->node_id)) {
+        mt_rnode *to = mt_cluster_node(n, &r->preferred);
+        if (to && fits_node(to, r, true)) {
+            spill_to(n, r, to);
+            return true;
+        }
+    }
+    if (fits_here_now) return false;
+    mt_rnode *to = pick_node(n, r, !fits_here);
+    if (to) {
+        spill_to(n, r, to);
+        return true;
+    }
+    return false;
+}
+
 static void warn_infeasible(lease_req *r)
 {
     if (r->warned) return;
@@ -256,11 +380,17 @@ void mt_sched_dispatch(mt_node *n)
     for (lease_req *r = s->head, *next; r; r = next) {
         next = r->next;
         r->waiting_worker = false;
-        if (!mt_res_fits(&n->total, &r->placement)) {
+        bool fits_here = mt_res_fits(&n->total, &r->placement) && mt_res_fits(&n->total, &r->demand);
+        bool fits_now = fits_here && mt_res_fits(&room, &r->placement) &&
+                        mt_res_fits(&room, &r->demand);
+        bool pinned_here = r->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY &&
+                           MT_ID_EQ(r->node, n->node_id) && !r->soft;
+        if (!pinned_here && n->rnodes.size && route_elsewhere(n, r, fits_now, fits_here)) continue;
+        if (!fits_here) {
             warn_infeasible(r);
             continue;
         }
-        if (!mt_res_fits(&room, &r->placement) || !mt_res_fits(&room, &r->demand)) continue;
+        if (!fits_now) continue;
         if (!r->runtime[0] && !n->python) {
             /* Python tasks on a node a C program started: no interpreter. */
             send_grant(r->client, r->request_id, MANTA_EINVAL, NULL,

@@ -186,6 +186,19 @@ void mt_store_client_gone(mt_store *st, uint32_t cid, const mt_wid *wid)
     free(items);
 }
 
+void mt_store_owner_gone(mt_store *st, const mt_wid *wid)
+{
+    size_t n;
+    void **items = mt_map_items(&st->objs, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_store_obj *o = items[i];
+        if (!MT_ID_EQ(o->owner, *wid)) continue;
+        o->primary = false;
+        if (obj_dead(o)) obj_free(st, o);
+    }
+    free(items);
+}
+
 typedef struct trim_ctx {
     mt_store *st;
 } trim_ctx;

@@ -56,6 +56,8 @@ int mt_store_free_primary(mt_store *st, const mt_oid *id);
 /* A client left: drop its pins, abort what it was writing, and free the
  * primary copies owned by `wid` (may be NULL). */
 void mt_store_client_gone(mt_store *st, uint32_t cid, const mt_wid *wid);
+/* The owner `wid` (of another node) is gone: drop what it owned here. */
+void mt_store_owner_gone(mt_store *st, const mt_wid *wid);
 /* Return the pages of large free holes to the OS. */
 void mt_store_trim(mt_store *st, uint64_t min_hole);
 

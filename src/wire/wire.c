@@ -61,6 +61,11 @@ static const type_entry types[] = {
     T(CREDIT, manta__credit__descriptor),
     T(CANCEL_TASK, manta__cancel_task__descriptor),
     T(ACTOR_READY, manta__actor_ready__descriptor),
+    T(KILL_WORKER, manta__kill_worker__descriptor),
+    T(RESOURCE_REPORT, manta__resource_report__descriptor),
+    T(CLUSTER_VIEW, manta__cluster_view__descriptor),
+    T(OBJ_PULL, manta__obj_pull__descriptor),
+    T(OBJ_CHUNK, manta__obj_chunk__descriptor),
 };
 #undef T
 
@@ -221,7 +226,7 @@ void mt_arena_free(mt_arena *a)
 
 /* Fixed lengths of id fields, by field name.  Empty means "not set" and is
  * accepted here; handlers check presence where an id is required. */
-static size_t id_len_for(const char *field)
+size_t mt_wire_id_len(const char *field)
 {
     static const struct {
         const char *name;
@@ -231,7 +236,9 @@ static size_t id_len_for(const char *field)
         {"task_id", MT_TASK_ID_LEN},     {"object_id", MT_OBJECT_ID_LEN},
         {"object_ids", MT_OBJECT_ID_LEN}, {"actor_id", MT_ACTOR_ID_LEN},
         {"function_id", MT_FN_ID_LEN},   {"caller_id", MT_WORKER_ID_LEN},
-        {"borrower_id", MT_WORKER_ID_LEN},
+        {"borrower_id", MT_WORKER_ID_LEN}, {"spill_node", MT_NODE_ID_LEN},
+        {"preferred_node", MT_NODE_ID_LEN}, {"location", MT_NODE_ID_LEN},
+        {"locations", MT_NODE_ID_LEN},     {"lost_at", MT_NODE_ID_LEN},
     };
     for (size_t i = 0; i < MT_ARRAY_LEN(ids); i++)
         if (!strcmp(field, ids[i].name)) return ids[i].len;
@@ -241,7 +248,7 @@ static size_t id_len_for(const char *field)
 static int check_bytes(const ProtobufCFieldDescriptor *fd, const ProtobufCBinaryData *b,
                        char *err, size_t errlen)
 {
-    size_t want = id_len_for(fd->name);
+    size_t want = mt_wire_id_len(fd->name);
     if (want && b->len && b->len != want) {
         snprintf(err, errlen, "field %s has %zu bytes, expected %zu", fd->name, b->len, want);
         return MANTA_EPROTO;

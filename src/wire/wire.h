@@ -59,6 +59,8 @@ int mt_wire_decode(uint16_t type, const uint8_t *p, size_t n, mt_arena *a, Proto
 
 /* Validate a decoded message (exposed for tests). */
 int mt_wire_validate(const ProtobufCMessage *m, char *err, size_t errlen);
+/* The fixed length of an id field by its name (0: not an id field). */
+size_t mt_wire_id_len(const char *field);
 
 /* Helpers for bytes fields. */
 #define MT_BIN(ptr, n) ((ProtobufCBinaryData){.len = (n), .data = (uint8_t *)(ptr)})

@@ -618,7 +618,7 @@ START_TEST(test_config_env)
     ck_assert_int_eq(mt_cfg.max_frame_bytes, INT64_MAX);
     ck_assert(mt_cfg.memory_usage_threshold == 0.5);
     ck_assert_int_eq(mt_cfg.log_level, 1);
-    ck_assert_int_eq(mt_cfg.heartbeat_ms, 1000); /* untouched */
+    ck_assert_int_eq(mt_cfg.report_ms, 100); /* untouched */
     setenv("MANTA_MEMORY_USAGE_THRESHOLD", "1e-1", 1);
     mt_config_load();
     ck_assert(mt_cfg.memory_usage_threshold == 0.1);
@@ -733,7 +733,7 @@ START_TEST(test_err_table)
     }
     ck_assert_str_eq(manta_err_name(MANTA_ETIMEDOUT), "MANTA_ETIMEDOUT");
     ck_assert_str_eq(manta_strerror(MANTA_EPROTO), "malformed or unexpected message");
-    static const int unknown[] = {1, 2, 100, -25, -100, INT32_MIN, INT32_MAX};
+    static const int unknown[] = {1, 2, 100, -27, -100, INT32_MIN, INT32_MAX};
     for (size_t i = 0; i < MT_ARRAY_LEN(unknown); i++) {
         ck_assert_str_eq(manta_strerror(unknown[i]), "unknown error");
         ck_assert_str_eq(manta_err_name(unknown[i]), "MANTA_EUNKNOWN");

@@ -676,6 +676,10 @@ def machine():
     except OSError:
         pass
     try:
+        info["loadavg"] = [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        info["loadavg"] = None
+    try:
         import manta
         info["manta"] = manta.__version__
     except ImportError:
@@ -739,6 +743,8 @@ def _describe(mach, cnt, ray_version):
     mem = f"{mach['mem_total_kb'] / 1024 / 1024:.1f} GiB" if mach["mem_total_kb"] else "?"
     lines = [f"date      {mach['date']}",
              f"machine   {mach['cpus']} cores, {mach['cpu_model']}, {mem} memory",
+             f"load      {' '.join(map(str, mach['loadavg'] or []))} (1, 5, 15 min averages at the "
+             "start; other work on the machine disturbs the figures)",
              f"versions  Python {mach['python']}, manta {mach['manta']}"
              + (f", Ray {ray_version}" if ray_version else ""),
              f"counts    {cnt['actors']} actor(s) in the 1:n and n:n rows (one per two cores), "
@@ -843,6 +849,12 @@ def run(args):
                     continue
                 say(f"{name:<{w}} | {_ops(value):>12} | {unit:<8} | {vs}")
 
+    try:
+        mach["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
+        say()
+        say(f"load at the end: {' '.join(map(str, mach['loadavg_end']))}")
+    except OSError:
+        pass
     errors = [(x["row"], b, x[b]["error"]) for x in results for b in ("manta", "ray")
               if x[b] and "error" in x[b]]
     if errors:

@@ -114,9 +114,33 @@ def _env_for_node():
     return env
 
 
+def read_token(session_dir):
+    with open(os.path.join(session_dir, "token")) as f:
+        return f.read().strip()
+
+
+def token_for(address):
+    """The cluster token of the head at "host:port", if it runs on this
+    machine for this user (MANTA_CLUSTER_TOKEN overrides)."""
+    tok = os.environ.get("MANTA_CLUSTER_TOKEN")
+    if tok:
+        return tok
+    _host, _, port = address.rpartition(":")
+    for d, info in live_sessions():
+        if info.get("port") == port and info.get("head") == "1":
+            return read_token(d)
+    raise ConnectionError(
+        f"No cluster token for {address}: the head is not a node of this user on this machine. "
+        "Set MANTA_CLUSTER_TOKEN to the head's token (its session directory holds it).")
+
+
 def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=None,
-          num_gpus=None, resources=None, object_store_memory=None, detach=False):
-    """Start a node daemon; returns (socket_path, pid, session_dir, tcp_port)."""
+          num_gpus=None, resources=None, object_store_memory=None, detach=False, join=None,
+          token=None, extra_env=None):
+    """Start a node daemon; returns (socket_path, pid, session_dir, tcp_port, proc).
+
+    join="host:port" starts a node that joins the cluster whose head listens
+    there (token: the cluster token; found on this machine if not given)."""
     import json
 
     d = new_session_dir()
@@ -124,9 +148,18 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
     args = [mantad_path(), "--session-dir", d, "--ready-fd", str(w), "--python", sys.executable]
     if not _worker_site():
         args.append("--python-no-site")
+    env = _env_for_node()
+    if extra_env:
+        env.update(extra_env)
+    if join:
+        embedded = head = False
+        args += ["--address", join]
+        env["MANTA_CLUSTER_TOKEN"] = token or token_for(join)
     args += ["--embedded"] if embedded else ["--head"] if head else []
     if port is not None:
         args += ["--port", str(port), "--host", host]
+    elif join:
+        args += ["--host", host]
     if num_cpus is not None:
         args += ["--num-cpus", repr(float(num_cpus))]
     if num_gpus is not None:
@@ -140,7 +173,7 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
         os.close(w)
         raise RuntimeError(f"manta's node daemon is missing ({args[0]}): is manta built?")
     try:
-        proc = subprocess.Popen(args, pass_fds=(w,), env=_env_for_node(), stdin=subprocess.DEVNULL,
+        proc = subprocess.Popen(args, pass_fds=(w,), env=env, stdin=subprocess.DEVNULL,
                                 start_new_session=detach)
     finally:
         os.close(w)
@@ -165,7 +198,7 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
             pass
         raise RuntimeError(f"manta's node daemon failed to start (exit {proc.poll()})")
     tcp_port = int(line.split()[1])
-    if not embedded:
+    if head and not embedded:
         link = os.path.join(session_root(), "latest")
         tmp = f"{link}.{os.getpid()}"
         try:

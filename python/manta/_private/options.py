@@ -553,6 +553,31 @@ def validate_actor_name_and_namespace(name, namespace) -> None:
         validate_namespace(namespace)
 
 
+SCHED_DEFAULT, SCHED_SPREAD, SCHED_NODE_AFFINITY = 0, 1, 2
+
+
+def strategy_args(strategy):
+    """(strategy, node id bytes, soft) for the C layer."""
+    if strategy is None or strategy == "DEFAULT":
+        return SCHED_DEFAULT, b"", False
+    if strategy == "SPREAD":
+        return SCHED_SPREAD, b"", False
+    validate_scheduling_strategy_value(strategy)
+    kind = type(strategy).__name__
+    if kind == "NodeAffinitySchedulingStrategy":
+        node = strategy.node_id
+        try:
+            raw = bytes.fromhex(node) if isinstance(node, str) else bytes(node)
+        except (TypeError, ValueError):
+            raw = b""
+        if len(raw) != 16:
+            raise ValueError(f"NodeAffinitySchedulingStrategy: {node!r} is not a node id "
+                             "(a 32-digit hex string, as get_runtime_context().get_node_id() "
+                             "gives)")
+        return SCHED_NODE_AFFINITY, raw, bool(strategy.soft)
+    raise ValueError(f"scheduling_strategy={kind} is not supported by manta yet")
+
+
 def validate_scheduling_strategy_value(strategy) -> None:
     """Check a string scheduling strategy at submission ("DEFAULT"/"SPREAD")."""
     if isinstance(strategy, str) and strategy not in ("DEFAULT", "SPREAD"):

@@ -36,6 +36,12 @@ class ErrorValue:
             return exc.OwnerDiedError(ref_hex, None, "")
         if code == _manta.EOBJLOST:
             return exc.ObjectLostError(ref_hex, None, "")
+        if code == _manta.ERECONSTRUCT:
+            return exc.ObjectReconstructionFailedMaxAttemptsExceededError(ref_hex, None, "")
+        if code == _manta.EUNSCHEDULABLE:
+            if self.text.startswith("The actor"):
+                return exc.ActorUnschedulableError(self.text)
+            return exc.TaskUnschedulableError(self.text)
         if code == _manta.ECANCELLED:
             return exc.TaskCancelledError(None, self.text or None)
         if code == _manta.ESTOREFULL:
