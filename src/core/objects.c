@@ -627,11 +627,13 @@ static int fetch_plasma(mt_core *c, mt_obj *const *objs, size_t n, double deadli
         int *status = mt_calloc(k, sizeof *status);
         for (size_t j = 0; j < k; j++) locs[j] = which[j]->loc;
         rc = do_plasma_get(c, ids, locs, k, deadline, vals, status);
+        bool only_lost = rc == MANTA_EOBJLOST;
         for (size_t j = 0; j < k; j++) {
             if (status[j] == MANTA_EOBJLOST) {
                 do_obj_lost(c, which[j], &locs[j]); /* rebuilt, or an error value */
                 continue;
             }
+            if (status[j]) only_lost = false;
             if (!vals[j]) continue;
             if (which[j]->value) mt_value_unref(vals[j]); /* raced with another getter */
             else which[j]->value = vals[j];
@@ -639,6 +641,7 @@ static int fetch_plasma(mt_core *c, mt_obj *const *objs, size_t n, double deadli
         free(vals);
         free(locs);
         free(status);
+        if (only_lost) rc = 0; /* the caller waits for them again */
     }
     free(ids);
     free(which);
@@ -684,23 +687,29 @@ int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_va
     bool blocked = false;
     mt_getter g = {0};
     pthread_mutex_lock(&c->mu);
-    mt_glink *links = watch(c, objs, n, &g);
-    while (g.remaining) {
-        if (c->daemon_lost) {
-            rc = mt_err(MANTA_ECONN, "lost the connection to the node");
-            break;
+    for (;;) {
+        mt_glink *links = watch(c, objs, n, &g);
+        while (g.remaining) {
+            if (c->daemon_lost) {
+                rc = mt_err(MANTA_ECONN, "lost the connection to the node");
+                break;
+            }
+            if (!blocked && mt_tl_current) {
+                do_set_blocked(c, true);
+                blocked = true;
+            }
+            if (do_wait(c, deadline) == MANTA_ETIMEDOUT && g.remaining) {
+                rc = MANTA_ETIMEDOUT;
+                break;
+            }
         }
-        if (!blocked && mt_tl_current) {
-            do_set_blocked(c, true);
-            blocked = true;
-        }
-        if (do_wait(c, deadline) == MANTA_ETIMEDOUT && g.remaining) {
-            rc = MANTA_ETIMEDOUT;
-            break;
-        }
+        unwatch(objs, n, links);
+        if (!rc) rc = fetch_plasma(c, objs, n, deadline);
+        /* A copy lost with its node is being made again: wait for it. */
+        bool again = false;
+        for (size_t i = 0; !rc && i < n; i++) again |= objs[i]->state != MT_OBJ_READY;
+        if (!again) break;
     }
-    unwatch(objs, n, links);
-    if (!rc) rc = fetch_plasma(c, objs, n, deadline);
     if (blocked) do_set_blocked(c, false);
     for (size_t i = 0; !rc && i < n; i++) {
         if (!objs[i]->value) {

@@ -293,20 +293,33 @@ static bool route_elsewhere(mt_node *n, lease_req *r, bool fits_here_now, bool f
     if (r->spills > 0 && fits_here) return false; /* forwarded once: it waits here */
     if (r->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY && fits_here) return false;
     if (r->strategy == MANTA__SCHED_STRATEGY__SCHED_SPREAD && r->spills == 0 && n->rnodes.size) {
-        /* Take turns: here, then each other node that fits. */
-        uint32_t turn = n->spread_next++ % (uint32_t)(n->rnodes.size + 1);
-        if (turn != 0 || !fits_here) {
-            mt_rnode *to = pick_node(n, r, true);
-            if (to) {
-                spill_to(n, r, to);
-                return true;
+        /* Take turns over the nodes that fit (this one is turn 0), starting
+         * with one that has room now. */
+        size_t count;
+        void **items = mt_map_items(&n->rnodes, &count);
+        mt_rnode *pick = NULL;
+        bool here = false;
+        for (int pass = 0; pass < 2 && !pick && !here; pass++) {
+            for (size_t k = 0; k <= count && !pick && !here; k++) {
+                size_t turn = (n->spread_next + k) % (count + 1);
+                bool now = pass == 0;
+                if (turn == 0) here = now ? fits_here_now : fits_here;
+                else if (fits_node(items[turn - 1], r, now)) pick = items[turn - 1];
+                if (pick || here) n->spread_next = (uint32_t)(turn + 1);
             }
+        }
+        free(items);
+        if (pick) {
+            spill_to(n, r, pick);
+            return true;
         }
         return false;
     }
     if (r->has_preferred && r->spills == 0 && !MT_ID_EQ(r->preferred, n->node_id)) {
+        /* Moving the task is cheaper than moving its arguments: go there even
+         * if it is busy right now. */
         mt_rnode *to = mt_cluster_node(n, &r->preferred);
-        if (to && fits_node(to, r, true)) {
+        if (to && fits_node(to, r, false)) {
             spill_to(n, r, to);
             return true;
         }
