@@ -14,7 +14,8 @@ __version__ = "0.1.0"
 from manta import exceptions  # noqa: F401
 from manta._manta import ObjectRef
 from manta._private.worker import (available_resources, cancel, cluster_resources, get,
-                                   get_gpu_ids, init, is_initialized, put, shutdown, wait)
+                                   get_gpu_ids, init, is_initialized, nodes, put, shutdown,
+                                   wait)
 from manta import actor  # noqa: F401
 from manta.actor import ActorClass, ActorHandle, get_actor, kill, method
 from manta.remote_function import RemoteFunction
@@ -58,21 +59,6 @@ def _make_remote(obj, options):
         raise TypeError("The @manta.remote decorator must be applied to either a function or a "
                         "class.")
     return RemoteFunction(obj, options)
-
-
-def nodes():
-    """One dict per node, in Ray's format."""
-    from manta._private import worker as _w
-
-    out = []
-    for n in _w.cluster_status()["nodes"]:
-        addr = n["address"]
-        host = addr.rsplit(":", 1)[0] if ":" in addr and not addr.startswith("unix:") else "127.0.0.1"
-        out.append({"NodeID": n["node_id"], "Alive": n["alive"], "Resources": n["total"],
-                    "NodeManagerAddress": host, "NodeManagerHostname": host,
-                    "NodeName": host, "alive": n["alive"], "IsHead": n["is_head"],
-                    "ObjectStoreSocketName": addr, "Labels": {}})
-    return out
 
 
 __all__ = [

@@ -1066,6 +1066,13 @@ static void free_tables(mt_core *c)
     mt_map_free(&c->rdaemons);
     mt_map_free(&c->lineage);
     free(c->dead_nodes);
+    free(c->bq);
+    while (c->batches) {
+        struct mt_borrow_batch *b = c->batches;
+        c->batches = b->next;
+        free(b->ids);
+        free(b);
+    }
 }
 
 static void stop_io(mt_core *c)

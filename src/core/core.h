@@ -86,7 +86,8 @@ struct mt_obj {
     mt_task *lineage;    /* owner: the finished task that made it, kept to make it again */
     bool producing;      /* owner: a task of ours will produce it */
     bool wait_sent;      /* borrower: ObjWait on its way to the owner */
-    bool borrow_state;   /* borrower: registered with the owner */
+    bool borrow_state;   /* borrower: registered with the owner (or on its way) */
+    bool borrow_queued;  /* borrower: registration not sent yet (mt_core_borrow_sync) */
     bool anchor;         /* owner: stands for an actor's handles (actor.c) */
     mt_value *value;     /* inline value, or a pinned view of the store */
     uint32_t ncontained; /* owner: refs inside the value (credits we hold) */
@@ -232,6 +233,14 @@ typedef struct mt_rpc {
     size_t len;
 } mt_rpc;
 
+/* Borrower registrations sent together to one owner (objects.c). */
+typedef struct mt_borrow_batch {
+    mt_rpc *rpc;        /* NULL: the owner could not be reached */
+    mt_oid *ids;
+    size_t n;
+    struct mt_borrow_batch *next;
+} mt_borrow_batch;
+
 /* ---------------------------------------------------------------- runtime */
 
 typedef struct mt_core_opts {
@@ -297,6 +306,9 @@ struct mt_core {
     mt_map rpcs;              /* request id -> mt_rpc */
     mt_map rdaemons;          /* nid -> mt_rdaemon: other nodes' daemons we lease from */
     mt_map lineage;           /* tid -> finished mt_task kept to rebuild its returns */
+    mt_obj **bq;              /* borrowed refs read but not yet registered with their owners */
+    size_t bq_n, bq_cap;
+    struct mt_borrow_batch *batches; /* registrations sent, acks not yet seen */
     mt_nid *dead_nodes;       /* nodes the cluster declared dead */
     size_t ndead_nodes;
     uint64_t next_req;
@@ -407,6 +419,14 @@ void mt_obj_decref(mt_core *c, mt_obj *o);
  * in *err (MANTA_EOWNERDIED, MANTA_EOBJLOST). */
 mt_obj *mt_core_ref_from_wire(mt_core *c, const mt_oid *id, const Manta__Address *owner,
                               int *err);
+/* The same, but the registration with the owner waits (batched, one
+ * message per owner) until mt_core_borrow_sync, which the caller must call
+ * while it still holds the value the refs were read from. */
+mt_obj *mt_core_ref_from_wire_deferred(mt_core *c, const mt_oid *id, const Manta__Address *owner);
+/* Register every deferred borrowed ref and wait for the owners' answers;
+ * a ref whose owner no longer has the object gets an error value. */
+void mt_core_borrow_sync(mt_core *c);
+void do_borrow_send(mt_core *c);
 /* Fill `a` with the owner's address of o (endpoint_buf: storage). */
 void mt_core_ref_owner(mt_core *c, const mt_obj *o, Manta__Address *a, char *buf, size_t cap);
 /* Get values: returns 0 with every values[i] set (counted; an error value

@@ -59,6 +59,7 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o)
 {
     if (!obj_unused(o)) return;
     if (o->owner) {
+        if (o->borrow_queued) do_borrow_send(c); /* its AddBorrower goes first */
         if (o->borrow_state && !o->owner->dead) {
             Manta__RemoveBorrower m = MANTA__REMOVE_BORROWER__INIT;
             m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
@@ -459,24 +460,44 @@ static void add_borrower(mt_obj *o, const mt_wid *w)
     o->borrowers[o->nborrowers++] = *w;
 }
 
-static int handle_add_borrower(mt_core *c, mt_conn *conn, const Manta__AddBorrower *m)
+static int borrow_one(mt_core *c, const ProtobufCBinaryData *b, const mt_wid *w)
 {
     mt_oid id;
-    if (read_oid(&m->object_id, &id)) return MANTA_EPROTO;
+    if (read_oid(b, &id)) return MANTA_EPROTO;
+    mt_obj *o = do_obj_find(c, &id);
+    if (!o || o->owner) return MANTA_EOBJLOST;
+    add_borrower(o, w);
+    return 0;
+}
+
+static int handle_add_borrower(mt_core *c, mt_conn *conn, const Manta__AddBorrower *m)
+{
     if (!m->borrower || m->borrower->worker_id.len != MT_WORKER_ID_LEN)
         return mt_err(MANTA_EPROTO, "AddBorrower without a borrower");
-    mt_obj *o = do_obj_find(c, &id);
+    mt_wid w;
+    memcpy(w.b, m->borrower->worker_id.data, MT_WORKER_ID_LEN);
+    do_peer_from_proto(c, m->borrower); /* know where it lives */
     Manta__AddBorrowerAck ack = MANTA__ADD_BORROWER_ACK__INIT;
     ack.request_id = m->request_id;
-    if (!o || o->owner) {
-        ack.status = MANTA_EOBJLOST;
-    } else {
-        mt_wid w;
-        memcpy(w.b, m->borrower->worker_id.data, MT_WORKER_ID_LEN);
-        do_peer_from_proto(c, m->borrower); /* know where it lives */
-        add_borrower(o, &w);
+    int32_t *st = NULL;
+    if (m->object_id.len) {
+        ack.status = borrow_one(c, &m->object_id, &w);
+        if (ack.status == MANTA_EPROTO) return mt_err(MANTA_EPROTO, "AddBorrower: bad object id");
+    }
+    if (m->n_object_ids) {
+        st = mt_calloc(m->n_object_ids, sizeof *st);
+        for (size_t i = 0; i < m->n_object_ids; i++) {
+            st[i] = borrow_one(c, &m->object_ids[i], &w);
+            if (st[i] == MANTA_EPROTO) {
+                free(st);
+                return mt_err(MANTA_EPROTO, "AddBorrower: bad object id");
+            }
+        }
+        ack.statuses = st;
+        ack.n_statuses = m->n_object_ids;
     }
     mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK, &ack.base);
+    free(st);
     return 0;
 }
 
@@ -599,6 +620,104 @@ mt_obj *mt_core_ref_from_wire(mt_core *c, const mt_oid *id, const Manta__Address
     }
     pthread_mutex_unlock(&c->mu);
     return o;
+}
+
+/* ---------------------------------------------------------------- deferred borrows */
+
+mt_obj *mt_core_ref_from_wire_deferred(mt_core *c, const mt_oid *id, const Manta__Address *owner)
+{
+    pthread_mutex_lock(&c->mu);
+    bool ours = !owner || owner->worker_id.len != MT_WORKER_ID_LEN ||
+                !memcmp(owner->worker_id.data, c->wid.b, MT_WORKER_ID_LEN);
+    mt_obj *o = do_obj_find(c, id);
+    if (o || ours) {
+        pthread_mutex_unlock(&c->mu);
+        int err;
+        return mt_core_ref_from_wire(c, id, owner, &err);
+    }
+    o = obj_new(c, id, do_peer_from_proto(c, owner));
+    o->local = 1;
+    o->borrow_state = true; /* on its way: a later RemoveBorrower follows it */
+    o->borrow_queued = true;
+    if (c->bq_n == c->bq_cap) {
+        c->bq_cap = c->bq_cap ? 2 * c->bq_cap : 64;
+        c->bq = mt_realloc(c->bq, c->bq_cap * sizeof *c->bq);
+    }
+    c->bq[c->bq_n++] = o;
+    pthread_mutex_unlock(&c->mu);
+    return o;
+}
+
+/* Send the queued registrations: one AddBorrower per owner. */
+void do_borrow_send(mt_core *c)
+{
+    Manta__Address self;
+    char ep[256];
+    do_address(c, &self, ep, sizeof ep);
+    for (size_t i = 0; i < c->bq_n; i++) {
+        mt_obj *o = c->bq[i];
+        if (!o || !o->borrow_queued) continue;
+        mt_peer *owner = o->owner;
+        mt_borrow_batch *b = mt_calloc(1, sizeof *b);
+        b->ids = mt_calloc(c->bq_n - i, sizeof *b->ids);
+        ProtobufCBinaryData *bins = mt_calloc(c->bq_n - i, sizeof *bins);
+        for (size_t j = i; j < c->bq_n; j++) {
+            mt_obj *q = c->bq[j];
+            if (!q || !q->borrow_queued || q->owner != owner) continue;
+            q->borrow_queued = false;
+            b->ids[b->n] = q->id;
+            bins[b->n] = MT_BIN(b->ids[b->n].b, MT_OBJECT_ID_LEN);
+            b->n++;
+            c->bq[j] = NULL;
+        }
+        mt_conn *conn = owner->dead ? NULL : do_peer_conn(c, owner);
+        if (conn) {
+            b->rpc = do_rpc_new(c);
+            b->rpc->peer = owner;
+            Manta__AddBorrower m = MANTA__ADD_BORROWER__INIT;
+            m.request_id = b->rpc->id;
+            m.object_ids = bins;
+            m.n_object_ids = b->n;
+            m.borrower = &self;
+            mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_ADD_BORROWER, &m.base);
+        }
+        free(bins);
+        b->next = c->batches;
+        c->batches = b;
+    }
+    c->bq_n = 0;
+}
+
+void mt_core_borrow_sync(mt_core *c)
+{
+    pthread_mutex_lock(&c->mu);
+    do_borrow_send(c);
+    mt_borrow_batch *list = c->batches;
+    c->batches = NULL;
+    double deadline = mt_now_s() + 60;
+    while (list) {
+        mt_borrow_batch *b = list;
+        list = b->next;
+        Manta__AddBorrowerAck *ack = NULL;
+        int rc = b->rpc ? do_rpc_wait(c, b->rpc, deadline) : MANTA_EOWNERDIED;
+        if (!rc) ack = manta__add_borrower_ack__unpack(NULL, b->rpc->len, b->rpc->payload);
+        if (b->rpc) do_rpc_free(c, b->rpc);
+        for (size_t i = 0; i < b->n; i++) {
+            int st = !ack ? MANTA_EOWNERDIED : i < ack->n_statuses ? ack->statuses[i] : ack->status;
+            if (!st) continue;
+            mt_obj *o = do_obj_find(c, &b->ids[i]);
+            if (!o || !o->owner) continue;
+            o->borrow_state = false;
+            if (o->state == MT_OBJ_READY) continue;
+            if (st == MANTA_EOWNERDIED || st == MANTA_ECONN) owner_died_error(o);
+            else o->value = mt_value_error(MANTA_EOBJLOST, "the owner no longer has this object");
+            do_obj_set_ready(c, o);
+        }
+        if (ack) manta__add_borrower_ack__free_unpacked(ack, NULL);
+        free(b->ids);
+        free(b);
+    }
+    pthread_mutex_unlock(&c->mu);
 }
 
 /* ---------------------------------------------------------------- get / wait */

@@ -556,8 +556,15 @@ static PyObject *py_ref_from_wire(PyObject *self, PyObject *args)
     memcpy(oid.b, id.buf, MT_OBJECT_ID_LEN);
     int err;
     mt_obj *o;
-    Py_BEGIN_ALLOW_THREADS o = mt_core_ref_from_wire(mpy_core, &oid, a, &err);
-    Py_END_ALLOW_THREADS res = mpy_ref_new(o);
+    if (mpy_deser_depth > 0) {
+        /* Inside a value being read: registered with the owner, batched,
+         * when the read ends (mpy_deserialize). */
+        o = mt_core_ref_from_wire_deferred(mpy_core, &oid, a);
+    } else {
+        Py_BEGIN_ALLOW_THREADS o = mt_core_ref_from_wire(mpy_core, &oid, a, &err);
+        Py_END_ALLOW_THREADS
+    }
+    res = mpy_ref_new(o);
 out:
     if (a) manta__address__free_unpacked(a, NULL);
     PyBuffer_Release(&id);

@@ -71,6 +71,9 @@ void mpy_ser_free(mpy_ser *s);
 mt_obj **mpy_ser_objs(const mpy_ser *s, size_t *n);
 /* Value -> Python object (an ErrorValue for errors). */
 PyObject *mpy_deserialize(mt_value *v);
+/* Depth of mpy_deserialize calls on this thread (refs read inside one are
+ * registered with their owners in a batch at the end). */
+extern _Thread_local int mpy_deser_depth;
 
 /* Raise the Python exception for a runtime error code. */
 PyObject *mpy_raise(int rc, const char *what);

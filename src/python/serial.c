@@ -193,7 +193,25 @@ static PyObject *loads_value(mt_value *v, const mt_valview *vv)
     return res;
 }
 
+_Thread_local int mpy_deser_depth;
+
+static PyObject *deserialize(mt_value *v);
+
 PyObject *mpy_deserialize(mt_value *v)
+{
+    mpy_deser_depth++;
+    PyObject *r = deserialize(v);
+    if (--mpy_deser_depth == 0 && mpy_core && mpy_core->bq_n) {
+        /* The refs read from v are registered with their owners while v is
+         * still held, so no owner frees one in between. */
+        mt_core *c = mpy_core;
+        Py_BEGIN_ALLOW_THREADS mt_core_borrow_sync(c);
+        Py_END_ALLOW_THREADS
+    }
+    return r;
+}
+
+static PyObject *deserialize(mt_value *v)
 {
     mt_valview vv;
     if (mt_valfmt_parse(v->data, v->size, &vv)) {

@@ -29,6 +29,7 @@ typedef struct lease_req {
     mt_nid preferred;      /* locality */
     bool has_preferred;
     uint32_t spills;
+    bool spread_here;      /* SPREAD took its turn here: it stays */
     struct lease_req *next, *prev;
 } lease_req;
 
@@ -294,7 +295,9 @@ static bool route_elsewhere(mt_node *n, lease_req *r, bool fits_here_now, bool f
     if (r->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY && fits_here) return false;
     if (r->strategy == MANTA__SCHED_STRATEGY__SCHED_SPREAD && r->spills == 0 && n->rnodes.size) {
         /* Take turns over the nodes that fit (this one is turn 0), starting
-         * with one that has room now. */
+         * with one that has room now.  The turn is taken once: a request
+         * that waits here for a worker is not routed again on each pass. */
+        if (r->spread_here) return false;
         size_t count;
         void **items = mt_map_items(&n->rnodes, &count);
         mt_rnode *pick = NULL;
@@ -313,6 +316,7 @@ static bool route_elsewhere(mt_node *n, lease_req *r, bool fits_here_now, bool f
             spill_to(n, r, pick);
             return true;
         }
+        r->spread_here = here;
         return false;
     }
     if (r->has_preferred && r->spills == 0 && !MT_ID_EQ(r->preferred, n->node_id)) {

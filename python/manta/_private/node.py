@@ -9,6 +9,7 @@ starts one that lives until ``manta stop``.
 import itertools
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,6 +60,18 @@ def _pid_alive(pid):
     return True
 
 
+def running(pid):
+    """Whether `pid` runs. A zombie does not: a detached daemon's parent is
+    init, which may take a while to reap it."""
+    if not _pid_alive(pid):
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 def live_sessions():
     """(session_dir, info) of every running node of this user, newest first."""
     root = session_root()
@@ -74,13 +87,14 @@ def live_sessions():
 
 
 def find(address):
-    """The daemon socket of the cluster at ``address`` ("auto" or "host:port")."""
+    """The daemon socket of the head of the cluster at ``address`` ("auto" or
+    "host:port"): drivers connect to the head, never to a node that joined it."""
     root = session_root()
     if address == "auto":
         link = os.path.join(root, "latest")
         target = os.path.realpath(link) if os.path.islink(link) else None
         info = read_info(target) if target else None
-        if info and _pid_alive(int(info.get("pid", "0") or 0)):
+        if info and info.get("head") != "0" and _pid_alive(int(info.get("pid", "0") or 0)):
             return info["socket"]
         raise ConnectionError(
             "Could not find any running manta instance. Please specify the one to connect "
@@ -88,9 +102,16 @@ def find(address):
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
         raise ValueError(f"address must be 'auto' or 'host:port', got {address!r}")
-    for _d, info in live_sessions():
+    joined = None
+    for d, info in live_sessions():
         if info.get("port") == port:
-            return info["socket"]
+            if info.get("head") != "0":
+                return info["socket"]
+            joined = d
+    if joined:
+        raise ConnectionError(
+            f"The manta node at {address} joined a cluster but is not its head (session "
+            f"{joined}); connect drivers to the head's address.")
     raise ConnectionError(
         f"No manta cluster of this user on this machine listens on {address}. "
         "Start one with `manta start --head`.")
@@ -207,6 +228,50 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
         except OSError:
             pass
     return os.path.join(d, "daemon.sock"), proc.pid, d, tcp_port, proc
+
+
+def read_pids(path):
+    """The pids listed in a session's pid file (empty if it is gone)."""
+    try:
+        with open(path) as f:
+            return [int(x) for x in f.read().split() if x.strip().isdigit()]
+    except OSError:
+        return []
+
+
+def session_pids(session_dir):
+    """The daemon's pid, then the pids of its live workers and zygote."""
+    return (read_pids(os.path.join(session_dir, "daemon.pid"))
+            + read_pids(os.path.join(session_dir, "workers.pid")))
+
+
+def in_session(pid, session_dir):
+    """Whether `pid` is a process of `session_dir` (pids get reused)."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as f:
+            env = f.read().split(b"\0")
+    except OSError:
+        return False
+    return f"MANTA_SESSION_DIR={session_dir}".encode() in env
+
+
+def reap_session(session_dir, pids=()):
+    """Clean up after a daemon that died without cleaning up (kill -9): kill
+    the processes of its session among `pids` and the pids it recorded, then
+    remove the session directory."""
+    for pid in set(pids) | set(read_pids(os.path.join(session_dir, "workers.pid"))):
+        if pid > 1 and in_session(pid, session_dir):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    shutil.rmtree(session_dir, ignore_errors=True)
+    link = os.path.join(os.path.dirname(session_dir), "latest")
+    if os.path.islink(link) and not os.path.exists(link):
+        try:
+            os.unlink(link)
+        except OSError:
+            pass
 
 
 def stop_all(timeout=10.0):

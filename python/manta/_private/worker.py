@@ -342,6 +342,45 @@ def available_resources():
     return avail
 
 
+def nodes():
+    """One dict per node the head knows, dead ones too, in Ray's format.
+
+    A node's TCP port serves both its lease requests and its object
+    transfers, so NodeManagerPort and ObjectManagerPort are the same; its
+    unix socket serves both its clients and its store.  A node started by
+    init() alone has no TCP port (0).  Dead nodes have no Resources, as in Ray.
+    """
+    out = []
+    for n in cluster_status()["nodes"]:
+        host, port = "127.0.0.1", 0
+        endpoint = n.get("endpoint") or ""
+        if endpoint.startswith("tcp:"):
+            host, _, p = endpoint[len("tcp:"):].rpartition(":")
+            port = int(p) if p.isdigit() else 0
+        sock = os.path.join(n["session_dir"], "daemon.sock") if n.get("session_dir") else ""
+        alive = bool(n["alive"])
+        out.append({
+            "NodeID": n["node_id"], "Alive": alive,
+            "NodeManagerAddress": host, "NodeManagerHostname": _hostname(host),
+            "NodeManagerPort": port, "ObjectManagerPort": port,
+            "ObjectStoreSocketName": sock, "RayletSocketName": sock,
+            "MetricsExportPort": 0, "NodeName": host, "RuntimeEnvAgentPort": 0,
+            "DeathReason": 0, "DeathReasonMessage": "",
+            "alive": alive, "Resources": dict(n["total"]) if alive else {},
+            "Labels": {"ray.io/node_id": n["node_id"]},
+        })
+    return out
+
+
+def _hostname(host):
+    """The name of the machine at `host`: this one's for a loopback address."""
+    import socket
+
+    if host.startswith("127.") or host in ("::1", "localhost"):
+        return socket.gethostname()
+    return host
+
+
 def get_gpu_ids():
     task = current_task()
     if task is not None:

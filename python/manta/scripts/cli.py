@@ -1,6 +1,7 @@
 """The ``manta`` command: start, stop and inspect manta nodes on this machine.
 
     manta start --head [--port 6379] [--num-cpus 4] [--resources '{"a": 1}']
+    manta start --address HOST:PORT [--num-cpus 4] [--resources '{"a": 1}']
     manta status
     manta stop
 
@@ -14,8 +15,6 @@ import argparse
 import json
 import math
 import os
-import shutil
-import signal
 import socket
 import sys
 import time
@@ -153,7 +152,7 @@ def _check_listen(host, port):
         s.close()
 
 
-def _start_detached(node, root, **kw):
+def _start_detached(node, **kw):
     """node.start(detach=True) with the daemon's stdout/stderr sent to a file.
 
     A detached daemon must not keep the terminal's (or a caller's pipe's)
@@ -161,7 +160,7 @@ def _start_detached(node, root, **kw):
     exit.  What it prints while starting goes to a file that we show if it
     fails; later it lands in <session>/logs/mantad.out.
     """
-    out_path = os.path.join(root, f"start-{os.getpid()}.out")
+    out_path = os.path.join(node.session_root(), f"start-{os.getpid()}.out")
     out_fd = os.open(out_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -180,7 +179,7 @@ def _start_detached(node, root, **kw):
         os.close(out_fd)
         os.unlink(out_path)
         if isinstance(e, Exception):
-            raise CliError(f"{e}" + (f"\n{said}" if said else "")) from None
+            raise CliError(f"{said}\n({e})" if said else f"{e}") from None
         raise
     finally:
         for fd in saved:
@@ -197,29 +196,70 @@ def _start_detached(node, root, **kw):
     return result
 
 
+def _parse_address(text):
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise CliError(f"--address must be the head node's HOST:PORT, got {text!r}", EXIT_USAGE)
+    return host, int(port)
+
+
+def _check_head_reachable(address):
+    """Fail clearly if nothing listens at the head's address."""
+    host, port = _parse_address(address)
+    try:
+        socket.create_connection((host, port), timeout=5).close()
+    except OSError as e:
+        raise CliError(f"No manta head node answers at {address} ({e.strerror or e}). Start "
+                       f"one with `manta start --head --port {port}`, or check the address."
+                       ) from None
+
+
+def _cluster_token(node, address):
+    tok = os.environ.get("MANTA_CLUSTER_TOKEN")
+    if tok is None:
+        try:
+            tok = node.token_for(address)
+        except ConnectionError as e:
+            raise CliError(str(e)) from None
+    if len(tok) != 64 or any(c not in "0123456789abcdefABCDEF" for c in tok):
+        raise CliError("MANTA_CLUSTER_TOKEN must hold the cluster token: the 64 hex digits "
+                       "in the head node's <session>/token file.")
+    return tok
+
+
 def cmd_start(args):
-    if args.address is not None:
-        raise CliError("Joining an existing cluster (`manta start --address ...`) is not "
-                       "supported yet: manta runs one node per cluster for now. Start a head "
-                       "node with `manta start --head`.", EXIT_USAGE)
-    if not args.head:
-        raise CliError("Nothing to start: pass --head to start a head node "
-                       "(`manta start --head`).", EXIT_USAGE)
+    if args.head and args.address is not None:
+        raise CliError("--head starts a new cluster and --address joins an existing one: "
+                       "pass only one of them.", EXIT_USAGE)
+    if not args.head and args.address is None:
+        raise CliError("Nothing to start: pass --head to start the head node of a new cluster "
+                       "(`manta start --head`), or --address HOST:PORT to join the cluster "
+                       "whose head is there.", EXIT_USAGE)
+    if args.address is not None and args.port is not None:
+        raise CliError("--port is the head node's port and goes with --head; a node that "
+                       "joins a cluster picks a free port of its own.", EXIT_USAGE)
     resources = parse_resources(args.resources)
     node = _node()
-    root = node.session_root()
-    owner = _port_owner(node, args.port) if args.port else None
+    if args.head:
+        return _start_head(node, args, resources)
+    return _start_joining(node, args, resources)
+
+
+def _start_head(node, args, resources):
+    port = DEFAULT_PORT if args.port is None else args.port
+    owner = _port_owner(node, port) if port else None
     if owner:
-        raise CliError(f"A manta node of this user already listens on port {args.port} "
+        raise CliError(f"A manta node of this user already listens on port {port} "
                        f"(session {owner}). Stop it with `manta stop`, or choose another "
                        "port with --port.")
-    _check_listen(args.node_ip_address, args.port)
-    sock, pid, session_dir, port, _proc = _start_detached(
-        node, root, port=args.port, host=args.node_ip_address, num_cpus=args.num_cpus,
+    _check_listen(args.node_ip_address, port)
+    _sock, pid, session_dir, port, _proc = _start_detached(
+        node, port=port, host=args.node_ip_address, num_cpus=args.num_cpus,
         num_gpus=args.num_gpus, resources=resources,
         object_store_memory=args.object_store_memory)
     info = node.read_info(session_dir) or {}
     address = f"{args.node_ip_address}:{port}"
+    token = os.path.join(session_dir, "token")
     print(f"""\
 --------------------
 Manta runtime started.
@@ -229,8 +269,15 @@ Node {info.get('node_id', '?')} (head), pid {pid}
   address   {address}
   session   {session_dir}
   logs      {os.path.join(session_dir, 'logs')}
+  token     {token} (readable by you only)
 
 Next steps
+  To add another node to this cluster, run on this machine:
+    manta start --address='{address}'
+  or anywhere that reaches {address} (it must listen on an address other nodes
+  can reach: see --node-ip-address), with the cluster token:
+    MANTA_CLUSTER_TOKEN=$(cat {token}) manta start --address='{address}'
+
   To connect to this manta cluster from Python on this machine:
     import manta
     manta.init(address="auto")        # or manta.init(address="{address}")
@@ -243,51 +290,51 @@ Next steps
     return EXIT_OK
 
 
+def _start_joining(node, args, resources):
+    address = args.address
+    _check_head_reachable(address)
+    token = _cluster_token(node, address)
+    _check_listen(args.node_ip_address, 0)
+    _sock, pid, session_dir, port, _proc = _start_detached(
+        node, join=address, token=token, host=args.node_ip_address, num_cpus=args.num_cpus,
+        num_gpus=args.num_gpus, resources=resources,
+        object_store_memory=args.object_store_memory)
+    info = node.read_info(session_dir) or {}
+    print(f"""\
+--------------------
+Manta runtime started.
+--------------------
+
+Node {info.get('node_id', '?')}, pid {pid}, joined the cluster at {address}
+  address   {args.node_ip_address}:{port}
+  session   {session_dir}
+  logs      {os.path.join(session_dir, 'logs')}
+
+Next steps
+  Drivers connect to the head node:
+    import manta
+    manta.init(address="{address}")
+
+  To see the state of the cluster:
+    manta status
+
+  To terminate the manta runtime (every node of this user on this machine):
+    manta stop""")
+    return EXIT_OK
+
+
 # ---------------------------------------------------------------- stop
-
-def _read_pids(path):
-    try:
-        with open(path) as f:
-            return [int(x) for x in f.read().split() if x.strip().isdigit()]
-    except OSError:
-        return []
-
-
-def _alive(pid):
-    """Whether `pid` runs. A zombie does not: a detached daemon's parent is
-    init, which may take a while to reap it."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
 
 def _live_sessions(node):
     """node.live_sessions() without the nodes whose daemon is a zombie."""
     return [(d, i) for d, i in node.live_sessions()
-            if i.get("pid", "").isdigit() and _alive(int(i["pid"]))]
+            if i.get("pid", "").isdigit() and node.running(int(i["pid"]))]
 
 
-def _in_session(pid, session_dir):
-    """Whether `pid` is a process of `session_dir` (pids get reused)."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            env = f.read().split(b"\0")
-    except OSError:
-        return False
-    return f"MANTA_SESSION_DIR={session_dir}".encode() in env
-
-
-def _reap_dead_sessions(root):
+def _reap_dead_sessions(node):
     """Remove the sessions whose daemon is dead (the leftovers of a kill -9),
     killing the workers they recorded. Returns how many were removed."""
+    root = node.session_root()
     removed = 0
     try:
         names = os.listdir(root)
@@ -297,23 +344,11 @@ def _reap_dead_sessions(root):
         if not name.startswith("s-"):
             continue
         d = os.path.join(root, name)
-        pids = _read_pids(os.path.join(d, "daemon.pid"))
-        if not pids or _alive(pids[0]):
+        pids = node.read_pids(os.path.join(d, "daemon.pid"))
+        if not pids or node.running(pids[0]):
             continue  # being created right now, a kept log folder, or alive
-        for pid in _read_pids(os.path.join(d, "workers.pid")):
-            if pid > 1 and _in_session(pid, d):
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-        shutil.rmtree(d, ignore_errors=True)
+        node.reap_session(d)
         removed += 1
-    link = os.path.join(root, "latest")
-    if os.path.islink(link) and not os.path.exists(link):
-        try:
-            os.unlink(link)
-        except OSError:
-            pass
     return removed
 
 
@@ -326,9 +361,9 @@ def cmd_stop(args):
     # A daemon that had to be killed leaves its session behind; so does one
     # killed earlier with kill -9.  Its workers die with it; clean the rest.
     deadline = time.monotonic() + 2.0
-    while any(_alive(p) for p in daemons) and time.monotonic() < deadline:
+    while any(node.running(p) for p in daemons) and time.monotonic() < deadline:
         time.sleep(0.02)
-    reaped = _reap_dead_sessions(node.session_root())
+    reaped = _reap_dead_sessions(node)
     if reaped > len(daemons):
         n = reaped - len(daemons)
         print(f"Removed {n} session director{'ies' if n != 1 else 'y'} of nodes that had died.")
@@ -356,7 +391,7 @@ def _num(x):
     return f"{x:g}" if float(x).is_integer() else f"{x:.4g}"
 
 
-def _node_lines(n, tcp_address):
+def _node_lines(n):
     total, avail = n.get("total", {}), n.get("available", {})
 
     def used(key):
@@ -370,9 +405,9 @@ def _node_lines(n, tcp_address):
         if key in ("CPU", "GPU", "memory", "object_store_memory") or key.startswith("node:"):
             continue
         rows.append((key, f"{_num(used(key))}/{_num(total[key])}"))
-    address = n.get("address", "")
-    if tcp_address and address != tcp_address:
-        address = f"{tcp_address}  ({address})" if address else tcp_address
+    address = n.get("endpoint") or n.get("address", "")  # tcp:HOST:PORT, else the socket
+    if address.startswith("tcp:"):
+        address = address[len("tcp:"):]
     lines = [f"Node {n.get('node_id', '?')}{' (head)' if n.get('is_head') else ''}",
              f"  {'address':<16}{address}",
              "  Resources (used/total)"]
@@ -406,32 +441,45 @@ def cmd_status(args):
             sessions = [(os.path.dirname(sock), {"socket": sock})]
     else:
         sessions = _live_sessions(node)
+    # Ask heads first: a head knows every node of its cluster (dead ones too),
+    # a node that joined knows little about the others.
+    sessions.sort(key=lambda s: s[1].get("head") == "0")
     if not sessions:
         print("No cluster is running.")
         return EXIT_ERROR
     ext = _ext()
-    blocks, seen, errors = [], set(), []
+    # Each node on this machine describes itself (workers, drivers and store
+    # use are not in its reports to the head); the head adds the nodes of its
+    # cluster that are elsewhere or dead.
+    views, own, errors = [], {}, []
     for d, info in sessions:
         try:
             status = ext.status_from_bytes(ext.cli_status(info["socket"]))
         except Exception as e:  # the node may be stopping right now
             errors.append(f"{d}: no answer ({e})")
             continue
-        port = info.get("port", "-1")
-        tcp = f"{info.get('host', DEFAULT_HOST)}:{port}" if port not in ("", "-1") else ""
+        views.append(status)
+        for n in status.get("nodes", []):
+            if n.get("node_id") == info.get("node_id"):
+                own[n["node_id"]] = n
+    blocks, seen, dead = [], set(), 0
+    for status in views:
         for n in status.get("nodes", []):
             if n.get("node_id") in seen:
                 continue
             seen.add(n.get("node_id"))
-            mine = n.get("node_id") == info.get("node_id")
-            blocks.append(_node_lines(n, tcp if mine else ""))
+            if n.get("alive", True):
+                n = own.get(n.get("node_id"), n)
+            dead += not n.get("alive", True)
+            blocks.append(_node_lines(n))
     if not blocks:
         for e in errors:
             print(e, file=sys.stderr)
         print("No cluster is running.")
         return EXIT_ERROR
     print(f"======== manta status: {time.strftime('%Y-%m-%d %H:%M:%S')} ========")
-    print(f"{len(blocks)} node{'s' if len(blocks) != 1 else ''}")
+    print(f"{len(blocks)} node{'s' if len(blocks) != 1 else ''}"
+          + (f" ({dead} dead)" if dead else ""))
     for b in blocks:
         print()
         print("\n".join(b))
@@ -467,20 +515,24 @@ def build_parser():
 
     s = sub.add_parser(
         "start", help="start a node that runs until `manta stop`",
-        description="Start a manta node that runs in the background until `manta stop`. "
-                    "Programs on this machine connect to it with "
-                    "manta.init(address=\"auto\") or manta.init(address=\"IP:PORT\").",
-        epilog="example: manta start --head --num-cpus 4 --resources '{\"accel\": 2}'")
+        description="Start a manta node that runs in the background until `manta stop`: "
+                    "the head of a new cluster (--head), or a node that joins the cluster "
+                    "whose head is at --address. Programs on this machine connect to the "
+                    "head with manta.init(address=\"auto\") or "
+                    "manta.init(address=\"IP:PORT\").",
+        epilog="examples: manta start --head --port 6379 --num-cpus 4; "
+               "manta start --address=127.0.0.1:6379 --resources '{\"accel\": 2}'")
     s.add_argument("--head", action="store_true",
                    help="start the head node of a new cluster (it holds the control store)")
     s.add_argument("--address", metavar="HOST:PORT",
-                   help="join the cluster whose head node is at HOST:PORT as a worker node "
-                        "(not supported yet)")
-    s.add_argument("--port", type=_port, default=DEFAULT_PORT,
+                   help="join the cluster whose head node is at HOST:PORT; the cluster token "
+                        "is found on this machine or read from MANTA_CLUSTER_TOKEN")
+    s.add_argument("--port", type=_port,
                    help=f"TCP port of the head node (default {DEFAULT_PORT}; 0 picks a free "
-                        "port)")
+                        "port); a node that joins picks a free port")
     s.add_argument("--node-ip-address", metavar="IP", default=DEFAULT_HOST,
-                   help=f"IP address the node listens on (default {DEFAULT_HOST})")
+                   help=f"IP address the node listens on (default {DEFAULT_HOST}: only this "
+                        "machine can reach it)")
     s.add_argument("--num-cpus", type=_amount("--num-cpus"), metavar="N",
                    help="CPUs the node offers to tasks (default: the CPUs this process may use)")
     s.add_argument("--num-gpus", type=_amount("--num-gpus"), metavar="N",
