@@ -270,6 +270,7 @@ static mt_task *new_task(mt_core *c, int kind, const mt_targ *args, uint32_t nar
         mt_oid id = mt_oid_for(&t->id, i + 1);
         mt_obj *o = do_obj_new_owned(c, &id);
         o->producing = true;
+        o->actor_ret = kind == MANTA__TASK_KIND__TASK_ACTOR_CALL;
         t->returns[i] = o;
         if (returns) {
             o->local = 1;

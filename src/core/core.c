@@ -67,6 +67,17 @@ void do_notify(mt_core *c)
 {
     __atomic_add_fetch(&c->gen, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&c->cv);
+    if (c->task_efd >= 0 && (c->xq_head || c->stopping || c->daemon_lost)) do_task_signal(c);
+}
+
+/* Wake the event loop that watches task_efd (once until it drains it). */
+void do_task_signal(mt_core *c)
+{
+    if (c->task_efd < 0 || c->task_efd_armed) return;
+    c->task_efd_armed = true;
+    uint64_t one = 1;
+    ssize_t w = write(c->task_efd, &one, sizeof one);
+    MT_UNUSED(w); /* EAGAIN: the counter is full, so it is readable anyway */
 }
 
 /* Leader/follower over the one libuv loop: a thread that must wait runs the
@@ -130,7 +141,7 @@ void do_poll_now(mt_core *c)
     pthread_cond_broadcast(&c->cv);
 }
 
-static int cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
+int do_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
 {
     if (deadline < 0) {
         pthread_cond_wait(cv, mu);
@@ -165,12 +176,12 @@ int do_wait(mt_core *c, double deadline)
                 c->stop_sent = true;
                 mt_conn_loop_wake(&c->cl);
             }
-            cond_wait_until(&c->cv, &c->mu, deadline);
+            do_cond_wait_until(&c->cv, &c->mu, deadline);
             c->want_loop--;
             continue;
         }
         /* Another user thread runs the loop: it will broadcast. */
-        cond_wait_until(&c->cv, &c->mu, deadline);
+        do_cond_wait_until(&c->cv, &c->mu, deadline);
     }
 }
 
@@ -651,12 +662,12 @@ static void *io_main(void *arg)
     pthread_mutex_lock(&c->mu);
     while (!c->stopping) {
         if (c->loop_busy || c->want_loop > 0) {
-            cond_wait_until(&c->bg_cv, &c->mu, mt_now_s() + grace);
+            do_cond_wait_until(&c->bg_cv, &c->mu, mt_now_s() + grace);
             continue;
         }
         double idle = mt_now_coarse() - c->last_active;
         if (idle < grace) {
-            cond_wait_until(&c->bg_cv, &c->mu, c->last_active + grace);
+            do_cond_wait_until(&c->bg_cv, &c->mu, c->last_active + grace);
             continue;
         }
         c->loop_busy = true;
@@ -865,6 +876,7 @@ int mt_core_connect(const mt_core_opts *o, mt_core **out)
     mt_log_set_level((int)mt_cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
     mt_core *c = mt_calloc(1, sizeof *c);
+    c->task_efd = -1;
     core_init_tables(c);
     int rc = setup_identity(c, o);
     if (!rc) rc = mt_sock_listen_unix(c->listen_path, &c->listen_fd);
@@ -1020,6 +1032,8 @@ int mt_core_status(mt_core *c, uint8_t **payload, size_t *len)
 
 static void free_tables(mt_core *c)
 {
+    if (c->task_efd >= 0) close(c->task_efd);
+    c->task_efd = -1;
     do_exec_free_all(c);
     do_sub_free_all(c);
     do_actors_free_all(c);
@@ -1089,7 +1103,7 @@ static void stop_io(mt_core *c)
     pthread_mutex_lock(&c->mu);
     while (c->loop_busy) {
         mt_conn_loop_wake(&c->cl);
-        cond_wait_until(&c->cv, &c->mu, mt_now_s() + 0.05);
+        do_cond_wait_until(&c->cv, &c->mu, mt_now_s() + 0.05);
     }
     pthread_mutex_unlock(&c->mu);
     c->io_running = false;

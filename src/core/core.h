@@ -89,6 +89,7 @@ struct mt_obj {
     bool borrow_state;   /* borrower: registered with the owner (or on its way) */
     bool borrow_queued;  /* borrower: registration not sent yet (mt_core_borrow_sync) */
     bool anchor;         /* owner: stands for an actor's handles (actor.c) */
+    bool actor_ret;      /* owner: returned by an actor call */
     mt_value *value;     /* inline value, or a pinned view of the store */
     uint32_t ncontained; /* owner: refs inside the value (credits we hold) */
     mt_refinfo *contained;
@@ -319,6 +320,11 @@ struct mt_core {
     mt_exec_task *xq_head, *xq_tail;
     size_t xq_len;
     pthread_cond_t xcv;
+    bool xq_waiter;           /* a thread waits for tasks (and leads the loop) */
+    int xq_idle;              /* other threads waiting for tasks, on xcv */
+    int task_efd;             /* eventfd an event loop watches for tasks, or -1 */
+    bool task_efd_armed;      /* written and not yet drained */
+    uint64_t async_cancels;   /* cancel() of running async actor calls so far */
     bool blocked_sent;
     mt_exec_task *running;    /* tasks being run, by any thread */
     mt_conn **held;           /* connections with replies held back */
@@ -342,6 +348,8 @@ void mt_core_disconnect(mt_core *c);
  * the deadline passed, 0 otherwise. */
 int do_wait(mt_core *c, double deadline);
 void do_notify(mt_core *c);
+void do_task_signal(mt_core *c);
+int do_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline);
 void do_poll_now(mt_core *c);
 mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint);
 mt_peer *do_peer_from_proto(mt_core *c, const Manta__Address *a);
@@ -576,6 +584,14 @@ extern _Thread_local mt_exec_task *mt_tl_current;
 /* Take the next task to run; blocks up to `timeout` (<0 forever).
  * Returns 0, MANTA_ETIMEDOUT or MANTA_ESHUTDOWN. */
 int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out);
+/* The next task if one is queued that can start without waiting (its
+ * arguments are all in line), else MANTA_ETIMEDOUT; never blocks. */
+int mt_exec_try_next(mt_core *c, mt_exec_task **out);
+/* For workers that run their own event loop (async actors): an fd that
+ * turns readable when tasks are queued, a cancel arrives or the worker must
+ * stop; mt_exec_ready() drains it.  Tasks are then taken with a timeout of 0. */
+int mt_exec_notify_fd(mt_core *c);
+void mt_exec_ready(mt_core *c, bool *stop, uint64_t *cancels);
 const Manta__TaskSpec *mt_exec_spec(const mt_exec_task *t);
 /* The value of argument i (resolved; counted by the task). */
 mt_value *mt_exec_arg(const mt_exec_task *t, size_t i);

@@ -8,6 +8,8 @@
 
 #include <signal.h>
 #include <unistd.h>
+#include <errno.h>
+#include <sys/eventfd.h>
 
 #include "config.h"
 #include "core.h"
@@ -177,6 +179,46 @@ void do_exec_flush_held(mt_core *c)
     c->nheld = 0;
 }
 
+/* Unlink the first queued task; mu held. */
+static void take_head(mt_core *c)
+{
+    mt_exec_task *t = c->xq_head;
+    c->xq_head = t->next;
+    if (!c->xq_head) c->xq_tail = NULL;
+    c->xq_len--;
+    t->next = NULL;
+    if (c->xq_idle && !c->xq_waiter) pthread_cond_signal(&c->xcv); /* the next one waits */
+    if (!c->job_id) c->job_id = t->spec->job_id;
+    if (t->spec->kind == MANTA__TASK_KIND__TASK_ACTOR_CREATE &&
+        t->spec->actor_id.len == MT_ACTOR_ID_LEN)
+        memcpy(c->my_actor.b, t->spec->actor_id.data, MT_ACTOR_ID_LEN);
+}
+
+int mt_exec_try_next(mt_core *c, mt_exec_task **out)
+{
+    pthread_mutex_lock(&c->mu);
+    mt_exec_task *t = c->xq_head;
+    bool ok = t && !c->stopping && !c->daemon_lost && !c->actor_exiting;
+    for (size_t i = 0; ok && i < t->spec->n_args; i++)
+        ok = t->spec->args[i]->kind != MANTA__ARG_KIND__ARG_PLASMA;
+    if (!ok) {
+        pthread_mutex_unlock(&c->mu);
+        return MANTA_ETIMEDOUT;
+    }
+    take_head(c);
+    t->start_ns = mt_now_ns();
+    mt_tl_current = t;
+    running_add(c, t);
+    int rc = resolve_args(c, t); /* in line arguments only: copies */
+    pthread_mutex_unlock(&c->mu);
+    if (rc) {
+        mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_SYSTEM_ERROR, manta_last_error());
+        return MANTA_ETIMEDOUT;
+    }
+    *out = t;
+    return 0;
+}
+
 int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
 {
     double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
@@ -189,20 +231,26 @@ int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
         mt_exec_task *t = c->xq_head;
         if (!t) {
             do_exec_flush_held(c);
-            if (do_wait(c, deadline) == MANTA_ETIMEDOUT) {
+            int rc;
+            if (c->xq_waiter) {
+                /* Threads of a threaded actor: one waits for tasks, the
+                 * others sleep until it leaves with one, so that a task
+                 * wakes one thread, not all. */
+                c->xq_idle++;
+                rc = do_cond_wait_until(&c->xcv, &c->mu, deadline);
+                c->xq_idle--;
+            } else {
+                c->xq_waiter = true;
+                rc = do_wait(c, deadline);
+                c->xq_waiter = false;
+            }
+            if (rc == MANTA_ETIMEDOUT || (deadline >= 0 && !c->xq_head && mt_now_s() >= deadline)) {
                 pthread_mutex_unlock(&c->mu);
                 return MANTA_ETIMEDOUT;
             }
             continue;
         }
-        c->xq_head = t->next;
-        if (!c->xq_head) c->xq_tail = NULL;
-        c->xq_len--;
-        t->next = NULL;
-        if (!c->job_id) c->job_id = t->spec->job_id;
-        if (t->spec->kind == MANTA__TASK_KIND__TASK_ACTOR_CREATE &&
-            t->spec->actor_id.len == MT_ACTOR_ID_LEN)
-            memcpy(c->my_actor.b, t->spec->actor_id.data, MT_ACTOR_ID_LEN);
+        take_head(c);
         if (c->actor_exiting) {
             pthread_mutex_unlock(&c->mu);
             mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_ACTOR_DEAD,
@@ -229,6 +277,37 @@ int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
         *out = t;
         return 0;
     }
+}
+
+int mt_exec_notify_fd(mt_core *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->task_efd < 0) {
+        c->task_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        if (c->task_efd < 0) {
+            pthread_mutex_unlock(&c->mu);
+            return mt_err(MANTA_ESYS, "eventfd: %s", strerror(errno));
+        }
+        c->task_efd_armed = false;
+        if (c->xq_head || c->stopping) do_task_signal(c);
+    }
+    int fd = c->task_efd;
+    pthread_mutex_unlock(&c->mu);
+    return fd;
+}
+
+void mt_exec_ready(mt_core *c, bool *stop, uint64_t *cancels)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->task_efd >= 0 && c->task_efd_armed) {
+        uint64_t n;
+        ssize_t r = read(c->task_efd, &n, sizeof n);
+        MT_UNUSED(r);
+        c->task_efd_armed = false;
+    }
+    *stop = c->stopping || c->daemon_lost;
+    *cancels = c->async_cancels;
+    pthread_mutex_unlock(&c->mu);
 }
 
 const Manta__TaskSpec *mt_exec_spec(const mt_exec_task *t) { return t->spec; }
@@ -398,6 +477,14 @@ int do_exec_cancel(mt_core *c, mt_conn *conn, const Manta__CancelTask *m)
     }
     for (mt_exec_task *t = c->running; t; t = t->rnext) {
         if (memcmp(t->spec->task_id.data, m->task_id.data, MT_TASK_ID_LEN)) continue;
+        if (t->spec->kind == MANTA__TASK_KIND__TASK_ACTOR_CALL && c->task_efd >= 0) {
+            /* An async actor (it watches task_efd): its event loop cancels
+             * the call's coroutine. */
+            t->cancel = true;
+            c->async_cancels++;
+            do_task_signal(c);
+            return 0;
+        }
         if (t->spec->kind != MANTA__TASK_KIND__TASK_NORMAL) return 0; /* running actor calls go on */
         if (m->recursive) {
             mt_tid tid;

@@ -1051,6 +1051,10 @@ static int cancel_task(mt_core *c, mt_task *t, bool force, bool recursive)
 int mt_core_cancel(mt_core *c, mt_obj *o, bool force, bool recursive)
 {
     pthread_mutex_lock(&c->mu);
+    if (force && o->actor_ret) {
+        pthread_mutex_unlock(&c->mu);
+        return mt_err(MANTA_EINVAL, "force=True is not supported for actor tasks");
+    }
     mt_tid tid = mt_oid_task(&o->id);
     mt_task *t = o->owner ? NULL : mt_map_get(&c->tasks, tid.b);
     int rc = 0;

@@ -514,7 +514,16 @@ static PyObject *py_get(PyObject *self, PyObject *args)
     return out;
 }
 
-/* wait(refs, num_returns, timeout (<0 forever), fetch_local) -> list of ready flags */
+static int cmp_ptr(const void *a, const void *b)
+{
+    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* wait(refs, num_returns, timeout (<0 forever), fetch_local) -> (ready, not_ready)
+ * Checks what ray.wait checks of the list itself: ObjectRefs only, no
+ * duplicates (a ref's object is unique per process, so equal refs share
+ * one mt_obj); the first num_returns ready refs in list order are ready. */
 static PyObject *py_wait(PyObject *self, PyObject *args)
 {
     PyObject *list;
@@ -523,17 +532,69 @@ static PyObject *py_wait(PyObject *self, PyObject *args)
     int fetch = 1;
     if (!PyArg_ParseTuple(args, "O!nd|p", &PyList_Type, &list, &num, &timeout, &fetch)) return NULL;
     MPY_NEED_CORE(NULL);
-    Py_ssize_t n;
+    Py_ssize_t n = PyList_GET_SIZE(list);
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *x = PyList_GET_ITEM(list, i);
+        if (!MPY_IS_REF(x)) {
+            PyErr_Format(PyExc_TypeError,
+                         "wait() expected a list of ray.ObjectRef, got list containing %R",
+                         (PyObject *)Py_TYPE(x));
+            return NULL;
+        }
+    }
     mt_obj **objs = refs_of(list, &n);
     if (!objs) return NULL;
+    mt_obj **sorted = PyMem_Malloc(((size_t)n + 1) * sizeof *sorted);
+    if (!sorted) {
+        PyMem_Free(objs);
+        return PyErr_NoMemory();
+    }
+    memcpy(sorted, objs, (size_t)n * sizeof *sorted);
+    qsort(sorted, (size_t)n, sizeof *sorted, cmp_ptr);
+    for (Py_ssize_t i = 1; i < n; i++) {
+        if (sorted[i] == sorted[i - 1]) {
+            PyMem_Free(sorted);
+            PyMem_Free(objs);
+            PyErr_SetString(PyExc_ValueError, "Wait requires a list of unique object refs.");
+            return NULL;
+        }
+    }
+    PyMem_Free(sorted);
+    if (num > n) {
+        PyMem_Free(objs);
+        PyErr_SetString(PyExc_ValueError,
+                        "num_returns cannot be greater than the number of objects provided to "
+                        "ray.wait.");
+        return NULL;
+    }
     uint8_t *ready = PyMem_Calloc((size_t)n + 1, 1);
+    if (!ready) {
+        PyMem_Free(objs);
+        return PyErr_NoMemory();
+    }
     Py_BEGIN_ALLOW_THREADS mt_core_wait(mpy_core, objs, (size_t)n, (size_t)num, timeout, fetch,
                                         ready);
     Py_END_ALLOW_THREADS PyMem_Free(objs);
-    PyObject *out = PyList_New(n);
-    for (Py_ssize_t i = 0; out && i < n; i++) PyList_SET_ITEM(out, i, PyBool_FromLong(ready[i]));
+    Py_ssize_t nready = 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (ready[i] && nready < num) nready++;
+        else ready[i] = 0;
+    PyObject *r = PyList_New(nready), *nr = PyList_New(n - nready);
+    if (r && nr) {
+        for (Py_ssize_t i = 0, a = 0, b = 0; i < n; i++) {
+            PyObject *x = PyList_GET_ITEM(list, i);
+            Py_INCREF(x);
+            if (ready[i]) PyList_SET_ITEM(r, a++, x);
+            else PyList_SET_ITEM(nr, b++, x);
+        }
+    }
     PyMem_Free(ready);
-    return out;
+    if (!r || !nr) {
+        Py_XDECREF(r);
+        Py_XDECREF(nr);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", r, nr);
 }
 
 /* _rebuild_ref(id: bytes, owner: bytes) -> ObjectRef (a borrowed ref) */
@@ -815,6 +876,8 @@ static PyMethodDef methods[] = {
     {"cli_status", py_cli_status, METH_VARARGS, "Raw status reply of the node at a socket."},
     {"status_from_bytes", py_status_from_bytes, METH_O, "Decode a raw status reply."},
     {"next_task", mpy_next_task, METH_VARARGS, "Worker: the next task to run."},
+    {"task_fd", mpy_task_fd, METH_NOARGS, "Worker: an fd readable when tasks wait."},
+    {"task_ready", mpy_task_ready, METH_NOARGS, "Worker: drain task_fd; (stop, cancels)."},
     MPY_ACTOR_METHODS
     {NULL},
 };

@@ -131,5 +131,7 @@ PyObject *mpy_actor_exit(PyObject *self, PyObject *args);
 /* pyexec.c: the worker-side Task type. */
 int mpy_task_init_type(PyObject *m);
 PyObject *mpy_next_task(PyObject *self, PyObject *args);
+PyObject *mpy_task_fd(PyObject *self, PyObject *unused);
+PyObject *mpy_task_ready(PyObject *self, PyObject *unused);
 
 #endif

@@ -160,8 +160,10 @@ static PyObject *task_finish(mpy_task *k, PyObject *args)
     if (!PyArg_ParseTuple(args, "i|z", &status, &err)) return NULL;
     mt_exec_task *t = k->t;
     k->t = NULL;
-    Py_BEGIN_ALLOW_THREADS mt_exec_finish(mpy_core, t, status, err);
-    Py_END_ALLOW_THREADS Py_RETURN_NONE;
+    /* Sending the reply does not block (what the socket does not take now
+     * leaves later); keeping the GIL saves a hand-off to another thread. */
+    mt_exec_finish(mpy_core, t, status, err);
+    Py_RETURN_NONE;
 }
 
 static PyMethodDef task_methods[] = {
@@ -190,9 +192,14 @@ PyObject *mpy_next_task(PyObject *self, PyObject *args)
     if (!PyArg_ParseTuple(args, "|d", &timeout)) return NULL;
     MPY_NEED_CORE(NULL);
     mt_exec_task *t = NULL;
-    int rc;
-    Py_BEGIN_ALLOW_THREADS rc = mt_exec_next(mpy_core, timeout, &t);
-    Py_END_ALLOW_THREADS if (rc) Py_RETURN_NONE;
+    /* A task already queued is taken without letting go of the GIL: each
+     * release hands the GIL to another thread (a threaded actor's), and
+     * each hand-off wakes one. */
+    int rc = mt_exec_try_next(mpy_core, &t);
+    if (rc) {
+        Py_BEGIN_ALLOW_THREADS rc = mt_exec_next(mpy_core, timeout, &t);
+        Py_END_ALLOW_THREADS if (rc) Py_RETURN_NONE;
+    }
     mpy_task *k = PyObject_New(mpy_task, &mpy_task_type);
     if (!k) {
         mt_exec_finish(mpy_core, t, MANTA__TASK_STATUS__TASK_SYSTEM_ERROR, "out of memory");
@@ -200,6 +207,26 @@ PyObject *mpy_next_task(PyObject *self, PyObject *args)
     }
     k->t = t;
     return (PyObject *)k;
+}
+
+/* task_fd() -> an fd that turns readable when tasks wait (see ready()) */
+PyObject *mpy_task_fd(PyObject *self, PyObject *unused)
+{
+    MPY_NEED_CORE(NULL);
+    int fd = mt_exec_notify_fd(mpy_core);
+    if (fd < 0) return mpy_raise(fd, "cannot watch for tasks");
+    return PyLong_FromLong(fd);
+}
+
+/* ready() -> (stop, cancels): drains task_fd; `stop` when the worker must
+ * exit, `cancels` counts the cancel() calls of running async calls so far. */
+PyObject *mpy_task_ready(PyObject *self, PyObject *unused)
+{
+    MPY_NEED_CORE(NULL);
+    bool stop;
+    uint64_t cancels;
+    mt_exec_ready(mpy_core, &stop, &cancels);
+    return Py_BuildValue("(OK)", stop ? Py_True : Py_False, (unsigned long long)cancels);
 }
 
 int mpy_task_init_type(PyObject *m)

@@ -760,6 +760,34 @@ def test_async_actor_max_concurrency_limits_the_overlap(ray_start):
     assert ray.get(a.read_peak.remote(), timeout=T) == 2
 
 
+def test_cancel_of_a_running_async_call_cancels_its_coroutine(ray_start):
+    @ray.remote
+    class Sleeper:
+        def __init__(self):
+            self.state = "idle"
+
+        async def nap(self):
+            self.state = "napping"
+            try:
+                await asyncio.sleep(60)
+            except asyncio.CancelledError:
+                self.state = "cancelled"
+                raise
+            self.state = "woke"
+
+        async def read(self):
+            return self.state
+
+    s = Sleeper.remote()
+    ref = s.nap.remote()
+    assert wait_for(lambda: ray.get(s.read.remote(), timeout=T) == "napping", T)
+    ray.cancel(ref)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(ref, timeout=T)
+    # The coroutine saw the cancellation; the actor goes on.
+    assert ray.get(s.read.remote(), timeout=T) == "cancelled"
+
+
 def test_await_refs_inside_an_async_actor(ray_start):
     @ray.remote
     def double(x):

@@ -246,30 +246,18 @@ def wait(object_refs, *, num_returns=1, timeout=None, fetch_local=True):
     ensure_initialized()
     if isinstance(object_refs, _manta.ObjectRef) or not isinstance(object_refs, list):
         raise TypeError(f"wait() expected a list of ray.ObjectRef, got {type(object_refs)}")
-    for r in object_refs:
-        if not isinstance(r, _manta.ObjectRef):
-            raise TypeError(
-                f"wait() expected a list of ray.ObjectRef, got list containing {type(r)}")
     if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))):
         raise TypeError(f"timeout must be a number or None, got {type(timeout).__name__}")
     if timeout is not None and timeout < 0:
         raise ValueError(f"The 'timeout' argument must be nonnegative. Received {timeout}")
     if not object_refs:
         return [], []
-    if len(set(object_refs)) != len(object_refs):
-        raise ValueError("Wait requires a list of unique object refs.")
     if isinstance(num_returns, bool) or not isinstance(num_returns, int):
         raise TypeError(f"num_returns must be an int, got {type(num_returns).__name__}")
     if num_returns <= 0:
         raise ValueError(f"Invalid number of objects to return {num_returns}.")
-    if num_returns > len(object_refs):
-        raise ValueError("num_returns cannot be greater than the number of objects provided to "
-                         "ray.wait.")
-    flags = _manta.wait(object_refs, num_returns, _timeout_arg(timeout), bool(fetch_local))
-    ready, not_ready = [], []
-    for r, f in zip(object_refs, flags):
-        (ready if f and len(ready) < num_returns else not_ready).append(r)
-    return ready, not_ready
+    # The refs' types, duplicates and num_returns > len are checked there.
+    return _manta.wait(object_refs, num_returns, _timeout_arg(timeout), bool(fetch_local))
 
 
 def cancel(ref, *, force=False, recursive=True):

@@ -280,19 +280,28 @@ def _serve_actor(max_concurrency):
 
 
 def _serve_async(max_concurrency):
-    """Run calls as coroutines on one asyncio loop, up to max_concurrency."""
+    """Run calls as coroutines on one asyncio loop, up to max_concurrency.
+
+    The loop watches an fd that the runtime makes readable when calls are
+    queued, so a call reaches its coroutine without a hand-off between
+    threads; cancel() of a running call cancels its asyncio task."""
     import asyncio
 
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     sem = asyncio.Semaphore(max_concurrency)
+    running = {}          # manta task -> asyncio task, for cancel()
+    cancels_seen = [0]
 
     async def run(task):
         async with sem:
             gpu_ids, saved = _begin(task)
-            status = TASK_OK
+            status, error = TASK_OK, None
             name = task.name
             try:
+                running[task] = asyncio.current_task()
+                if task.cancel_requested:
+                    raise asyncio.CancelledError
                 fn, name = _target(task)
                 args, kwargs = _arguments(task)
                 result = fn(*args, **kwargs)
@@ -302,32 +311,43 @@ def _serve_async(max_concurrency):
             except BaseException as e:  # noqa: BLE001 - exit first, then task errors
                 if _is_exit(e):
                     _end(gpu_ids, saved)
+                    running.pop(task, None)
                     _exiting.set()
                     _manta.actor_exit()
                     task.finish(TASK_ACTOR_DEAD,
                                 "The actor exited intentionally by calling exit_actor().")
                     loop.stop()
                     return
-                if not isinstance(e, Exception):
+                if isinstance(e, asyncio.CancelledError) and task.cancel_requested:
+                    status, error = TASK_CANCELLED, f"{name} was cancelled"
+                elif not isinstance(e, Exception):
                     raise
-                _fail(task, name, e)
-                status = TASK_APP_ERROR
+                else:
+                    _fail(task, name, e)
+                    status = TASK_APP_ERROR
             finally:
                 _end(gpu_ids, saved)
-            task.finish(status)
+                running.pop(task, None)
+            task.finish(status, error)
 
-    def start(task):
-        loop.create_task(run(task))
-
-    def dispatch():
-        while not _exiting.is_set():
-            task = _manta.next_task(-1.0)
+    def ready():
+        stop, cancels = _manta.task_ready()
+        if stop or _exiting.is_set():
+            loop.stop()
+            return
+        if cancels != cancels_seen[0]:
+            cancels_seen[0] = cancels
+            for task, fut in list(running.items()):
+                if task.cancel_requested:
+                    fut.cancel()
+        while True:
+            task = _manta.next_task(0.0)
             if task is None:
-                break
-            loop.call_soon_threadsafe(start, task)
-        loop.call_soon_threadsafe(loop.stop)
+                return
+            loop.create_task(run(task))
 
-    threading.Thread(target=dispatch, daemon=True, name="manta-dispatch").start()
+    loop.add_reader(_manta.task_fd(), ready)
+    loop.call_soon(ready)
     loop.run_forever()
 
 
