@@ -126,6 +126,69 @@ PROBES = {
         out = {"daemon_bytes_per_task": (d1 - d0) / N, "driver_bytes_per_task": (m1 - m0) / N}
         ray.shutdown()
     """,
+    "actor_sync": """
+        import time
+        ray.init(num_cpus=2)
+        @ray.remote
+        class A:
+            def f(self):
+                return None
+        a = A.remote()
+        for _ in range(300):
+            ray.get(a.f.remote())
+        ts = []
+        for _ in range(N):
+            t = time.perf_counter(); ray.get(a.f.remote()); ts.append(time.perf_counter() - t)
+        ts.sort()
+        out = {"p50_us": ts[len(ts) // 2] * 1e6, "p90_us": ts[int(len(ts) * 0.9)] * 1e6}
+    """,
+    "actor_async": """
+        import time
+        ray.init(num_cpus=2)
+        @ray.remote
+        class A:
+            def f(self):
+                return None
+        a = A.remote()
+        ray.get([a.f.remote() for _ in range(1000)])
+        best = 0
+        for _ in range(5):
+            t = time.perf_counter()
+            ray.get([a.f.remote() for _ in range(N)])
+            best = max(best, N / (time.perf_counter() - t))
+        out = {"calls_per_s": best}
+    """,
+    "actor_create": """
+        import time
+        ray.init(num_cpus=2)
+        @ray.remote(num_cpus=0)
+        class A:
+            def ready(self):
+                return None
+        ray.get(A.remote().ready.remote())  # warm: the function is registered
+        t = time.perf_counter()
+        actors = [A.remote() for _ in range(N)]
+        ray.get([a.ready.remote() for a in actors])
+        out = {"per_s": N / (time.perf_counter() - t)}
+    """,
+    "idle_actor_rss": """
+        import os, time
+        ray.init(num_cpus=2)
+        @ray.remote
+        class A:
+            def pid(self):
+                return os.getpid()
+        actors = [A.remote() for _ in range(4)]
+        pids = ray.get([a.pid.remote() for a in actors])
+        time.sleep(1.0)
+        def rss(pid):
+            with open(f"/proc/{pid}/status") as fh:
+                for line in fh:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1]) * 1024
+            return 0
+        out = {"mb": max(rss(p) for p in pids) / 2**20}
+    """,
 }
 
 PROLOGUE = """
@@ -194,7 +257,9 @@ def main():
     rtt = fl["sock_rtt_cross_us"]
     sizes = {"sync_task": 1000 if q else 5000, "async_tasks": 20000 if q else 100000,
              "put_get_800mb": 1, "init_first_result": 1, "idle_rss": 1,
-             "queued_tasks": 20000 if q else 100000}
+             "queued_tasks": 20000 if q else 100000, "actor_sync": 1000 if q else 5000,
+             "actor_async": 10000 if q else 50000, "actor_create": 100 if q else 300,
+             "idle_actor_rss": 1}
     res = {}
     for name, n in sizes.items():
         m = run_probe(sys.executable, "manta", name, n, env)
@@ -230,6 +295,12 @@ def main():
     row("queued task: daemon memory", "daemon_bytes_per_task", "queued_tasks", "bytes",
         "<= 500", False)
     row("queued task: driver memory", "driver_bytes_per_task", "queued_tasks", "bytes", "", False)
+    row("python actor call sync p50", "p50_us", "actor_sync", "us", "", False)
+    rows[-1] = rows[-1][:5] + (f"<= {2 * rtt:.0f} (2x rtt)",)
+    row("python actor calls async, 1:1", "calls_per_s", "actor_async", "calls/s", ">= 50000",
+        True)
+    row("actors created", "per_s", "actor_create", "actors/s", ">= 100", True)
+    row("idle python actor RSS", "mb", "idle_actor_rss", "MB", "<= 25", False)
     if cfig:
         rows.append(("C empty task submit+get p50", cfig["sync_us"], None, "us", "",
                      f"<= {2 * rtt:.0f} (2x rtt)"))

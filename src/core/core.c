@@ -100,9 +100,13 @@ static void lead(mt_core *c, double deadline)
     uint64_t gen = c->gen;
     pthread_mutex_unlock(&c->mu);
     /* Poll without sleeping for a short while first: a reply that lands
-     * within microseconds then costs no sleep/wake pair on either side. */
+     * within microseconds then costs no sleep/wake pair on either side.
+     * Not after a turn that nothing woke but a timer (an idle process
+     * would spin at every tick). */
+    static _Thread_local bool timer_only;
     uint64_t start = mt_now_ns(), until = start + (uint64_t)mt_cfg.spin_us * 1000;
     bool got = false;
+    if (timer_only) until = start;
     for (uint64_t now = start; mt_cfg.spin_us > 0 && now < until; now = mt_now_ns()) {
         uv_run(&c->loop, UV_RUN_NOWAIT);
         if (__atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) != gen || c->stopping) {
@@ -115,6 +119,7 @@ static void lead(mt_core *c, double deadline)
         if (mt_cfg.spin_yield && now - start > 20000) sched_yield();
     }
     if (!got) uv_run(&c->loop, UV_RUN_ONCE);
+    timer_only = !got && __atomic_load_n(&c->gen, __ATOMIC_ACQUIRE) == gen;
     pthread_mutex_lock(&c->mu);
     uv_timer_stop(&c->deadline_timer);
     c->loop_busy = false;
@@ -662,7 +667,10 @@ static void *io_main(void *arg)
     pthread_mutex_lock(&c->mu);
     while (!c->stopping) {
         if (c->loop_busy || c->want_loop > 0) {
-            do_cond_wait_until(&c->bg_cv, &c->mu, mt_now_s() + grace);
+            /* A user thread has the loop: look again now and then (not
+             * every grace period: an idle process would wake hundreds of
+             * times a second). */
+            do_cond_wait_until(&c->bg_cv, &c->mu, mt_now_s() + 10 * grace);
             continue;
         }
         double idle = mt_now_coarse() - c->last_active;

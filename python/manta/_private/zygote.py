@@ -14,6 +14,7 @@ The zygote has no threads and no connection, so forking it is safe.  It
 dies with the node (PR_SET_PDEATHSIG) and its children die with it.
 """
 
+import gc
 import os
 import select
 import signal
@@ -67,6 +68,11 @@ def main():
         os._exit(0)
     # What every worker imports, done once here.
     from manta._private import worker_main
+
+    # Keep what was imported out of the children's garbage collections: a
+    # collection writes to every object it visits, copying the shared pages.
+    gc.collect()
+    gc.freeze()
 
     ctl = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET, fileno=3)
     wake_r, wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
