@@ -88,12 +88,6 @@ PROBES = {
             return os.getpid()
         pids = set(ray.get([f.remote() for _ in range(20)]))
         time.sleep(2.0)
-        def rss(pid):
-            with open(f"/proc/{pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) * 1024
-            return 0
         sess = ray._private.worker.state.info["session_dir"] if IS_MANTA else None
         node = [int(open(os.path.join(sess, "daemon.pid")).read())] if sess else []
         workers = [int(x) for x in open(os.path.join(sess, "workers.pid")).read().split()] if sess else list(pids)
@@ -103,11 +97,6 @@ PROBES = {
     "queued_tasks": """
         import os, time, gc
         ray.init(num_cpus=1, resources={"slot": 1})
-        def rss(pid):
-            with open(f"/proc/{pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) * 1024
         @ray.remote(resources={"slot": 1})
         def block():
             time.sleep(120)
@@ -181,12 +170,6 @@ PROBES = {
         actors = [A.remote() for _ in range(4)]
         pids = ray.get([a.pid.remote() for a in actors])
         time.sleep(1.0)
-        def rss(pid):
-            with open(f"/proc/{pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) * 1024
-            return 0
         out = {"mb": max(rss(p) for p in pids) / 2**20}
     """,
 }
@@ -197,6 +180,14 @@ BACKEND = sys.argv[1]
 N = int(sys.argv[2])
 ray = __import__(BACKEND)
 IS_MANTA = BACKEND == "manta"
+
+
+def rss(pid):
+    with open(f"/proc/{pid}/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
 """
 EPILOGUE = """
 try:
