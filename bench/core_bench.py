@@ -180,6 +180,11 @@ BACKEND = sys.argv[1]
 N = int(sys.argv[2])
 ray = __import__(BACKEND)
 IS_MANTA = BACKEND == "manta"
+if not IS_MANTA:
+    # Ray binds to the machine's address (and turns 127.0.0.1 into it);
+    # another loopback address keeps it on lo.
+    import functools
+    ray.init = functools.partial(ray.init, _node_ip_address="127.0.0.2")
 
 
 def rss(pid):

@@ -514,10 +514,23 @@ static PyObject *py_get(PyObject *self, PyObject *args)
     return out;
 }
 
-static int cmp_ptr(const void *a, const void *b)
+/* Whether `objs` holds a pointer twice (an open-addressing set of them). */
+static int has_duplicates(mt_obj *const *objs, Py_ssize_t n)
 {
-    uintptr_t x = (uintptr_t)*(void *const *)a, y = (uintptr_t)*(void *const *)b;
-    return x < y ? -1 : x > y;
+    size_t cap = 16;
+    while (cap < 2 * (size_t)n) cap <<= 1;
+    uintptr_t *set = PyMem_Calloc(cap, sizeof *set);
+    if (!set) return -1;
+    int dup = 0;
+    for (Py_ssize_t i = 0; i < n && !dup; i++) {
+        uintptr_t x = (uintptr_t)objs[i];
+        size_t h = (size_t)(((uint64_t)x >> 4) * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1);
+        while (set[h] && set[h] != x) h = (h + 1) & (cap - 1);
+        dup = set[h] == x;
+        set[h] = x;
+    }
+    PyMem_Free(set);
+    return dup;
 }
 
 /* wait(refs, num_returns, timeout (<0 forever), fetch_local) -> (ready, not_ready)
@@ -544,22 +557,13 @@ static PyObject *py_wait(PyObject *self, PyObject *args)
     }
     mt_obj **objs = refs_of(list, &n);
     if (!objs) return NULL;
-    mt_obj **sorted = PyMem_Malloc(((size_t)n + 1) * sizeof *sorted);
-    if (!sorted) {
+    int dup = has_duplicates(objs, n);
+    if (dup) {
         PyMem_Free(objs);
-        return PyErr_NoMemory();
+        if (dup < 0) return PyErr_NoMemory();
+        PyErr_SetString(PyExc_ValueError, "Wait requires a list of unique object refs.");
+        return NULL;
     }
-    memcpy(sorted, objs, (size_t)n * sizeof *sorted);
-    qsort(sorted, (size_t)n, sizeof *sorted, cmp_ptr);
-    for (Py_ssize_t i = 1; i < n; i++) {
-        if (sorted[i] == sorted[i - 1]) {
-            PyMem_Free(sorted);
-            PyMem_Free(objs);
-            PyErr_SetString(PyExc_ValueError, "Wait requires a list of unique object refs.");
-            return NULL;
-        }
-    }
-    PyMem_Free(sorted);
     if (num > n) {
         PyMem_Free(objs);
         PyErr_SetString(PyExc_ValueError,

@@ -14,7 +14,7 @@ import time
 import pytest
 
 import manta as ray
-from conftest import _session_pids, assert_no_leftovers, wait_for
+from conftest import _alive, _session_pids, assert_no_leftovers, wait_for
 
 
 # ---------------------------------------------------------------- task retries
@@ -137,19 +137,22 @@ def test_kill_without_no_restart_restarts(ray_start):
         ray.get(a.pid.remote(), timeout=30)
 
 
-def test_calls_in_flight_fail_without_task_retries(ray_start):
+def test_calls_in_flight_fail_without_task_retries(ray_start, tmp_path):
+    started = tmp_path / "nap-started"
+
     @ray.remote(max_restarts=1)
     class Slow:
         def pid(self):
             return os.getpid()
 
-        def nap(self):
+        def nap(self, started):
+            open(started, "w").close()
             time.sleep(10)
 
     a = Slow.remote()
     pid = ray.get(a.pid.remote())
-    ref = a.nap.remote()
-    time.sleep(0.3)
+    ref = a.nap.remote(str(started))
+    assert wait_for(started.exists, 10)  # the call is running when the actor dies
     os.kill(pid, signal.SIGKILL)
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(ref, timeout=30)
@@ -158,25 +161,29 @@ def test_calls_in_flight_fail_without_task_retries(ray_start):
 
 # ---------------------------------------------------------------- cancel
 
-def test_cancel_queued_running_forced(cluster_factory):
+def test_cancel_queued_running_forced(cluster_factory, tmp_path):
     cluster_factory(num_cpus=1)
 
     @ray.remote
-    def sleep(t):
+    def sleep(t, started=None):
+        if started:
+            open(started, "w").close()
         time.sleep(t)
         return t
 
-    running = sleep.remote(30)
-    queued = sleep.remote(30)
-    time.sleep(0.5)
+    running = sleep.remote(30, str(tmp_path / "running"))
+    queued = sleep.remote(30, str(tmp_path / "queued"))
+    # One CPU: once the first runs, the second is queued behind it.
+    assert wait_for((tmp_path / "running").exists, 10)
     ray.cancel(queued)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(queued, timeout=10)
+    assert not (tmp_path / "queued").exists()
     ray.cancel(running)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(running, timeout=10)
-    forced = sleep.remote(30)
-    time.sleep(0.5)
+    forced = sleep.remote(30, str(tmp_path / "forced"))
+    assert wait_for((tmp_path / "forced").exists, 10)
     ray.cancel(forced, force=True)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(forced, timeout=10)
@@ -186,40 +193,59 @@ def test_cancel_queued_running_forced(cluster_factory):
 def test_cancel_is_recursive(cluster_factory, tmp_path):
     cluster_factory(num_cpus=2)
     flag = tmp_path / "child-finished"
+    started = tmp_path / "child-started"
+    ended = tmp_path / "child-ended"
 
     @ray.remote
-    def child(path):
-        time.sleep(3)
-        open(path, "w").close()
+    def child(path, started, ended):
+        open(started, "w").write(str(os.getpid()))
+        try:
+            time.sleep(3)
+            open(path, "w").close()
+        finally:
+            open(ended, "w").close()
 
     @ray.remote
-    def parent(path):
-        ray.get(child.remote(path))
+    def parent(path, started, ended):
+        ray.get(child.remote(path, started, ended))
 
-    p = parent.remote(str(flag))
-    time.sleep(1.0)
+    p = parent.remote(str(flag), str(started), str(ended))
+    assert wait_for(lambda: started.exists() and started.read_text(), 10)
+    child_pid = int(started.read_text())
     ray.cancel(p, recursive=True)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(p, timeout=10)
-    time.sleep(3.5)
+    # The child's body is over (or its worker is gone): it can no longer write the flag.
+    assert wait_for(lambda: ended.exists() or not _alive(child_pid), 10)
     assert not flag.exists()
 
 
-def test_cancel_queued_actor_call(ray_start):
+def test_cancel_queued_actor_call(ray_start, tmp_path):
+    started, gate = tmp_path / "started", tmp_path / "gate"
+
     @ray.remote
     class Busy:
+        def hold(self, started, gate):
+            """Runs until the test opens `gate`."""
+            open(started, "w").close()
+            deadline = time.monotonic() + 30
+            while not os.path.exists(gate) and time.monotonic() < deadline:
+                time.sleep(0.005)
+            return "held"
+
         def nap(self, t):
             time.sleep(t)
             return t
 
     b = Busy.remote()
-    first = b.nap.remote(1.0)
+    first = b.hold.remote(str(started), str(gate))
     second = b.nap.remote(0)
-    time.sleep(0.3)
+    assert wait_for(started.exists, 10)  # second is queued behind first
     ray.cancel(second)
     with pytest.raises(ray.exceptions.TaskCancelledError):
         ray.get(second, timeout=10)
-    assert ray.get(first) == 1.0
+    gate.touch()
+    assert ray.get(first, timeout=10) == "held"
     with pytest.raises(ValueError, match="force"):
         ray.cancel(b.nap.remote(0), force=True)
     with pytest.raises(TypeError):

@@ -377,6 +377,10 @@ def _child(backend, row_name, params):
     if setup is _row_placement_groups and _placement_groups() is None:
         print(RESULT_MARK + json.dumps({"na": f"{backend} has no placement groups"}), flush=True)
         return 0
+    if backend != "manta":
+        # Ray binds to the machine's address by default, and turns 127.0.0.1
+        # into that address too; another loopback address keeps it on lo.
+        init_kwargs = dict(init_kwargs, _node_ip_address="127.0.0.2")
     ray.init(**init_kwargs)
     try:
         _define()
@@ -884,6 +888,9 @@ def run(args):
 
 def main(argv=None, prog="manta microbenchmark"):
     args = build_parser(prog).parse_args(argv)
+    # Stopped with SIGTERM: unwind, so that the row running now ends its
+    # process group (run_row) instead of leaving a cluster behind.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     try:
         return run(args)
     except KeyboardInterrupt:
