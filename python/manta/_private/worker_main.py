@@ -292,6 +292,7 @@ def _serve_async(max_concurrency):
     sem = asyncio.Semaphore(max_concurrency)
     running = {}          # manta task -> asyncio task, for cancel()
     cancels_seen = [0]
+    inflight = [0]        # calls taken and not finished
 
     async def run(task):
         async with sem:
@@ -329,6 +330,23 @@ def _serve_async(max_concurrency):
                 _end(gpu_ids, saved)
                 running.pop(task, None)
             task.finish(status, error)
+        inflight[0] -= 1
+        if inflight[0] == 0:
+            loop.call_soon(linger)
+
+    def start(task):
+        inflight[0] += 1
+        loop.create_task(run(task))
+
+    def linger():
+        """Nothing to run: wait a moment for the next call on this thread.
+        A caller that waits for each reply sends its next call right away,
+        and taking it here saves waking this thread through the fd."""
+        if inflight[0] or loop._ready or _exiting.is_set():
+            return
+        task = _manta.next_task(0.0005)
+        if task is not None:
+            start(task)
 
     def ready():
         stop, cancels = _manta.task_ready()
@@ -344,7 +362,7 @@ def _serve_async(max_concurrency):
             task = _manta.next_task(0.0)
             if task is None:
                 return
-            loop.create_task(run(task))
+            start(task)
 
     loop.add_reader(_manta.task_fd(), ready)
     loop.call_soon(ready)
