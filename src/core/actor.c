@@ -221,6 +221,10 @@ void do_actor_pump(mt_core *c, mt_actor *a)
         return;
     }
     bool sent = false;
+    /* A sequential actor with calls in flight runs the new ones after them
+     * anyway: they wait in the connection's buffer and leave together with
+     * the flush that follows its next reply (one write for many calls). */
+    bool hold = a->sequential && a->inflight;
     while (a->qhead && a->qhead->ndeps == 0) {
         mt_task *t = a->qhead;
         a->qhead = t->qnext;
@@ -231,7 +235,7 @@ void do_actor_pump(mt_core *c, mt_actor *a)
         do_send_task(c, conn, t, a->gpu_ids, a->ngpu, NULL, NULL, 0);
         sent = true;
     }
-    if (sent) mt_conn_flush(conn);
+    if (sent && !hold) mt_conn_flush(conn);
 }
 
 /* ---------------------------------------------------------------- creation */
@@ -374,6 +378,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     mt_actor *a = actor_get(c, id, true);
     a->owned = true;
     a->detached = d->detached;
+    a->sequential = d->max_concurrency <= 1 && !d->is_async;
     a->max_restarts = d->max_restarts;
     a->max_task_retries = d->max_task_retries;
     a->class_name = mt_strdup(d->class_name ? d->class_name : "");
@@ -544,6 +549,7 @@ int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply
     default:
         do_task_fail(c, t, mt_value_error(MANTA_ETASK, "%s", r->error ? r->error : "call failed"));
     }
+    mt_conn_flush(conn); /* the calls held back meanwhile (do_actor_pump) */
     return 0;
 }
 
@@ -744,6 +750,7 @@ void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r)
         return;
     }
     a->max_task_retries = info->max_task_retries;
+    a->sequential = info->max_concurrency <= 1 && !info->is_async;
     mt_peer *p = do_peer_from_proto(c, info->address);
     if (!p || p->dead) {
         /* Restarting, or the node has not yet seen its worker die. */

@@ -1158,16 +1158,29 @@ void do_sub_free_all(mt_core *c)
 
 void do_sub_rdaemon_closed(mt_core *c, mt_conn *conn)
 {
-    /* Requests that waited there go back to our node, which keeps them. */
-    size_t it = 0;
-    lease_req *r;
-    while ((r = mt_map_next(&c->lease_reqs, &it))) {
+    /* Requests that waited there go back to our node, which keeps them;
+     * cancelled ones will get no answer now: they end here. */
+    size_t n;
+    void **items = mt_map_items(&c->lease_reqs, &n);
+    for (size_t i = 0; i < n; i++) {
+        lease_req *r = items[i];
         if (r->daemon != conn) continue;
         r->daemon = NULL;
         r->spills = 4;
-        if (!r->cancelled) send_request(c, r);
+        if (!r->cancelled) {
+            send_request(c, r);
+            continue;
+        }
+        mt_map_del(&c->lease_reqs, &r->id);
+        mt_class *rc = r->actor ? NULL : r->cls;
+        lease_req_free(r);
+        if (rc) {
+            rc->pending_requests--;
+            class_pump(c, rc);
+        }
     }
-    it = 0;
+    free(items);
+    size_t it = 0;
     mt_class *cls;
     while ((cls = mt_map_next(&c->classes, &it))) {
         for (mt_lease *l = cls->leases; l; l = l->next) {
