@@ -24,18 +24,11 @@ ROOT = os.path.dirname(HERE)
 # prints one JSON object of figures on its last line.
 PROBES = {
     "sync_task": """
-        import time
         ray.init(num_cpus=2)
         @ray.remote
         def f():
             return None
-        for _ in range(300):
-            ray.get(f.remote())
-        ts = []
-        for _ in range(N):
-            t = time.perf_counter(); ray.get(f.remote()); ts.append(time.perf_counter() - t)
-        ts.sort()
-        out = {"p50_us": ts[len(ts) // 2] * 1e6, "p90_us": ts[int(len(ts) * 0.9)] * 1e6}
+        out = latency(lambda: ray.get(f.remote()), N)
     """,
     "async_tasks": """
         import time
@@ -116,20 +109,13 @@ PROBES = {
         ray.shutdown()
     """,
     "actor_sync": """
-        import time
         ray.init(num_cpus=2)
         @ray.remote
         class A:
             def f(self):
                 return None
         a = A.remote()
-        for _ in range(300):
-            ray.get(a.f.remote())
-        ts = []
-        for _ in range(N):
-            t = time.perf_counter(); ray.get(a.f.remote()); ts.append(time.perf_counter() - t)
-        ts.sort()
-        out = {"p50_us": ts[len(ts) // 2] * 1e6, "p90_us": ts[int(len(ts) * 0.9)] * 1e6}
+        out = latency(lambda: ray.get(a.f.remote()), N)
     """,
     "actor_async": """
         import time
@@ -185,6 +171,18 @@ if not IS_MANTA:
     # another loopback address keeps it on lo.
     import functools
     ray.init = functools.partial(ray.init, _node_ip_address="127.0.0.2")
+
+
+# p50 and p90 of `call` in microseconds, over n calls after 300 to warm up.
+def latency(call, n):
+    import time
+    for _ in range(300):
+        call()
+    ts = []
+    for _ in range(n):
+        t = time.perf_counter(); call(); ts.append(time.perf_counter() - t)
+    ts.sort()
+    return {"p50_us": ts[len(ts) // 2] * 1e6, "p90_us": ts[int(len(ts) * 0.9)] * 1e6}
 
 
 def rss(pid):

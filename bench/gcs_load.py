@@ -19,7 +19,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 
 import manta  # noqa: E402
-from manta._private import node as _node  # noqa: E402
+from manta.cluster_utils import Cluster  # noqa: E402
 from manta._private.worker import cluster_status  # noqa: E402
 
 
@@ -27,12 +27,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tasks", type=int, default=100_000)
     args = ap.parse_args()
-    _s, _p, _d, port, head = _node.start(embedded=False, head=True, port=0, num_cpus=1)
-    addr = f"127.0.0.1:{port}"
-    side = None
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     try:
-        _s, _p, _d, _port, side = _node.start(join=addr, num_cpus=1)
-        manta.init(address=addr)
+        cluster.add_node(num_cpus=1)
+        cluster.connect()
 
         @manta.remote
         def f(i):
@@ -58,12 +56,7 @@ def main():
         print("(node heartbeats, every report_ms per node, are not control-store requests and "
               "are not counted)")
     finally:
-        manta.shutdown()
-        if side is not None:
-            side.terminate()
-            side.wait(30)
-        head.terminate()
-        head.wait(30)
+        cluster.shutdown()
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 import numpy as np  # noqa: E402
 
 import manta  # noqa: E402
-from manta._private import node as _node  # noqa: E402
+from manta.cluster_utils import Cluster  # noqa: E402
 
 
 def memcpy_gbps(nbytes):
@@ -40,14 +40,11 @@ def main():
     args = ap.parse_args()
     nbytes = int(args.gib * 2**30)
     store = nbytes * 3 + (256 << 20)
-    _s, _p, _d, port, head = _node.start(embedded=False, head=True, port=0, num_cpus=1,
-                                         object_store_memory=store)
-    addr = f"127.0.0.1:{port}"
-    side = None
+    cluster = Cluster(initialize_head=True,
+                      head_node_args={"num_cpus": 1, "object_store_memory": store})
     try:
-        _s, _p, _d, _port, side = _node.start(join=addr, num_cpus=1, resources={"side": 1},
-                                              object_store_memory=store)
-        manta.init(address=addr)
+        cluster.add_node(num_cpus=1, resources={"side": 1}, object_store_memory=store)
+        cluster.connect()
 
         @manta.remote(resources={"side": 1})
         def make(n, salt):
@@ -92,12 +89,7 @@ def main():
         for name, g in best.items():
             print(f"best {name:41} | {'':8} | {g:6.2f}")
     finally:
-        manta.shutdown()
-        if side is not None:
-            side.terminate()
-            side.wait(30)
-        head.terminate()
-        head.wait(30)
+        cluster.shutdown()
 
 
 if __name__ == "__main__":

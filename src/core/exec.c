@@ -194,6 +194,26 @@ static void take_head(mt_core *c)
         memcpy(c->my_actor.b, t->spec->actor_id.data, MT_ACTOR_ID_LEN);
 }
 
+/* Mark t running and resolve its arguments; if they cannot be had, reply
+ * with the error and return it.  mu held on entry and on return. */
+static int start_task(mt_core *c, mt_exec_task *t)
+{
+    t->start_ns = mt_now_ns();
+    mt_tl_current = t;
+    running_add(c, t);
+    int rc = resolve_args(c, t);
+    if (!rc) return 0;
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", manta_last_error());
+    pthread_mutex_unlock(&c->mu);
+    mt_exec_finish(c, t,
+                   rc == MANTA_EOBJLOST ? MANTA__TASK_STATUS__TASK_ARG_LOST
+                                        : MANTA__TASK_STATUS__TASK_SYSTEM_ERROR,
+                   msg);
+    pthread_mutex_lock(&c->mu);
+    return rc;
+}
+
 int mt_exec_try_next(mt_core *c, mt_exec_task **out)
 {
     pthread_mutex_lock(&c->mu);
@@ -206,15 +226,9 @@ int mt_exec_try_next(mt_core *c, mt_exec_task **out)
         return MANTA_ETIMEDOUT;
     }
     take_head(c);
-    t->start_ns = mt_now_ns();
-    mt_tl_current = t;
-    running_add(c, t);
-    int rc = resolve_args(c, t); /* in line arguments only: copies */
+    int rc = start_task(c, t); /* in line arguments only: copies */
     pthread_mutex_unlock(&c->mu);
-    if (rc) {
-        mt_exec_finish(c, t, MANTA__TASK_STATUS__TASK_SYSTEM_ERROR, manta_last_error());
-        return MANTA_ETIMEDOUT;
-    }
+    if (rc) return MANTA_ETIMEDOUT;
     *out = t;
     return 0;
 }
@@ -258,21 +272,7 @@ int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
             pthread_mutex_lock(&c->mu);
             continue;
         }
-        t->start_ns = mt_now_ns();
-        mt_tl_current = t;
-        running_add(c, t);
-        int rc = resolve_args(c, t);
-        if (rc) {
-            char msg[512];
-            snprintf(msg, sizeof msg, "%s", manta_last_error());
-            pthread_mutex_unlock(&c->mu);
-            mt_exec_finish(c, t,
-                           rc == MANTA_EOBJLOST ? MANTA__TASK_STATUS__TASK_ARG_LOST
-                                                : MANTA__TASK_STATUS__TASK_SYSTEM_ERROR,
-                           msg);
-            pthread_mutex_lock(&c->mu);
-            continue;
-        }
+        if (start_task(c, t)) continue;
         pthread_mutex_unlock(&c->mu);
         *out = t;
         return 0;

@@ -51,6 +51,16 @@ def assert_no_leftovers(pids, session_dir):
         "the node's socket file was left behind"
 
 
+def stop_started_node(proc, session_dir):
+    """Disconnect the driver, stop a node this test started (its daemon's
+    `proc`) and check that nothing of its session is left."""
+    manta.shutdown()
+    pids = _session_pids(session_dir)
+    proc.terminate()
+    proc.wait(10)
+    assert_no_leftovers(pids, session_dir)
+
+
 @pytest.fixture
 def cluster_factory():
     """Start a local cluster with the given init() arguments; stopped and

@@ -18,7 +18,7 @@ import time
 import pytest
 
 import manta as ray
-from conftest import _alive, _session_pids, assert_no_leftovers, wait_for
+from conftest import _alive, stop_started_node, wait_for
 
 T = 30  # seconds: the bound of every get that should succeed quickly
 
@@ -478,11 +478,7 @@ def test_detached_actor_outlives_its_driver(tmp_path):
         assert wait_for(lambda: _name_gone("keeper"), T)
         ray.shutdown()
     finally:
-        ray.shutdown()
-        pids = _session_pids(session)
-        proc.terminate()
-        proc.wait(10)
-        assert_no_leftovers(pids, session)
+        stop_started_node(proc, session)
 
 
 # --------------------------------------------------------------- concurrency options

@@ -8,7 +8,7 @@ import time
 import pytest
 
 import manta as ray
-from conftest import _session_pids, assert_no_leftovers, wait_for
+from conftest import stop_started_node, wait_for
 
 
 def test_init_shutdown_is_initialized(cluster_factory):
@@ -155,11 +155,7 @@ def test_connect_to_a_started_head_node():
         # The node outlives its drivers.
         assert proc.poll() is None
     finally:
-        ray.shutdown()
-        pids = _session_pids(session)
-        proc.terminate()
-        proc.wait(10)
-        assert_no_leftovers(pids, session)
+        stop_started_node(proc, session)
 
 
 def test_connect_to_nothing_is_a_clear_error(tmp_path, monkeypatch):

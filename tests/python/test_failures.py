@@ -14,7 +14,7 @@ import time
 import pytest
 
 import manta as ray
-from conftest import _alive, _session_pids, assert_no_leftovers, wait_for
+from conftest import _alive, _session_pids, assert_no_leftovers, stop_started_node, wait_for
 
 
 # ---------------------------------------------------------------- task retries
@@ -321,11 +321,7 @@ def test_a_dying_driver_leaves_others_undisturbed(tmp_path):
         assert wait_for(lambda: cluster_status()["nodes"][0]["store_used"] == 0, 10)
         assert ray.get(s.ping.remote()) == "pong"
     finally:
-        ray.shutdown()
-        pids = _session_pids(session)
-        proc.terminate()
-        proc.wait(10)
-        assert_no_leftovers(pids, session)
+        stop_started_node(proc, session)
 
 
 # ---------------------------------------------------------------- hostile input

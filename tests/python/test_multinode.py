@@ -27,7 +27,7 @@ class Cluster2:
     """A head (num_cpus=1) and nodes that join it; stopped by pid."""
 
     def __init__(self, head_cpus=1):
-        _s, self.head_pid, self.head_dir, self.port, self.head_proc = _node.start(
+        self.head_sock, self.head_pid, self.head_dir, self.port, self.head_proc = _node.start(
             embedded=False, head=True, port=0, num_cpus=head_cpus, extra_env=FAST_FAILURE,
             object_store_memory=1 << 30)
         self.address = f"127.0.0.1:{self.port}"
@@ -49,9 +49,13 @@ class Cluster2:
         return n
 
     def _alive_count(self):
-        if not ray.is_initialized():
-            return len(self.nodes) + 1  # nothing to ask yet: trust the start
-        return sum(1 for n in ray._private.worker.cluster_status()["nodes"] if n["alive"])
+        """Live nodes as the head sees them (asked directly: there may be no
+        driver yet, and a driver that connects before the head has seen a
+        node would not send work there)."""
+        from manta import _manta
+
+        status = _manta.status_from_bytes(_manta.cli_status(self.head_sock))
+        return sum(1 for n in status["nodes"] if n["alive"])
 
     def kill(self, n):
         os.kill(n["pid"], signal.SIGKILL)
@@ -107,7 +111,8 @@ def where(delay=0.0):
 
 
 def head_id():
-    return ray._private.worker.cluster_status()["nodes"][0]["node_id"]
+    return [n["node_id"] for n in ray._private.worker.cluster_status()["nodes"]
+            if n["is_head"]][0]
 
 
 # ---------------------------------------------------------------- scheduling
@@ -226,7 +231,8 @@ def test_tasks_on_a_killed_node_are_retried_elsewhere(cluster):
     ray.init(address=cluster.address)
     refs = [where.options(max_retries=3).remote(0.5) for _ in range(6)]
     # Wait until the side node runs some of them, then kill it.
-    assert wait_for(lambda: ray._private.worker.cluster_status()["nodes"][1]["available"]
+    assert wait_for(lambda: [n for n in ray._private.worker.cluster_status()["nodes"]
+                             if n["node_id"] == side["node_id"]][0]["available"]
                     .get("CPU", 2) < 2, T)
     cluster.kill(side)
     out = ray.get(refs, timeout=T)
