@@ -4,7 +4,6 @@ errors) and the cluster token.  Each test forms its own cluster: a head and
 one or two nodes that join it, each a daemon with its own store."""
 
 import os
-import shutil
 import signal
 import socket
 import struct
@@ -15,89 +14,33 @@ import pytest
 
 import manta as ray
 from manta._private import node as _node
+from manta.cluster_utils import Cluster
 from manta.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from conftest import _session_pids, assert_no_leftovers, wait_for
 
 T = 60  # bound on any single wait
 
-FAST_FAILURE = {"MANTA_NODE_TIMEOUT_MS": "1000", "MANTA_REPORT_MS": "50"}
-
-
-class Cluster2:
-    """A head (num_cpus=1) and nodes that join it; stopped by pid."""
-
-    def __init__(self, head_cpus=1):
-        self.head_sock, self.head_pid, self.head_dir, self.port, self.head_proc = _node.start(
-            embedded=False, head=True, port=0, num_cpus=head_cpus, extra_env=FAST_FAILURE,
-            object_store_memory=1 << 30)
-        self.address = f"127.0.0.1:{self.port}"
-        self.nodes = []
-        self._pids = [self.head_pid]
-        self._dirs = [self.head_dir]
-
-    def add(self, **kw):
-        _s, pid, d, _p, proc = _node.start(join=self.address, extra_env=FAST_FAILURE,
-                                           object_store_memory=kw.pop("object_store_memory",
-                                                                      1 << 30), **kw)
-        info = _node.read_info(d)
-        n = {"pid": pid, "dir": d, "proc": proc, "node_id": info["node_id"]}
-        self.nodes.append(n)
-        self._pids.append(pid)
-        self._dirs.append(d)
-        want = len(self.nodes) + 1
-        assert wait_for(lambda: self._alive_count() == want, T)
-        return n
-
-    def _alive_count(self):
-        """Live nodes as the head sees them (asked directly: there may be no
-        driver yet, and a driver that connects before the head has seen a
-        node would not send work there)."""
-        from manta import _manta
-
-        status = _manta.status_from_bytes(_manta.cli_status(self.head_sock))
-        return sum(1 for n in status["nodes"] if n["alive"])
-
-    def kill(self, n):
-        os.kill(n["pid"], signal.SIGKILL)
-        n["proc"].wait(10)
-        n["killed"] = True
-
-    def shutdown(self):
-        pids = []
-        for d in self._dirs:
-            pids += _session_pids(d)
-        if ray.is_initialized():
-            ray.shutdown()
-        for n in self.nodes:
-            if n["proc"].poll() is None:
-                n["proc"].terminate()
-        self.head_proc.terminate()
-        for n in self.nodes:
-            n["proc"].wait(15)
-        self.head_proc.wait(15)
-        killed = {n["dir"] for n in self.nodes if n.get("killed")}
-        for d in self._dirs:
-            if d in killed:
-                shutil.rmtree(d, ignore_errors=True)  # what the next start would reap
-                continue
-            assert wait_for(lambda: not os.path.exists(os.path.join(d, "daemon.sock")), 10)
-        assert wait_for(lambda: not any(_alive(p) for p in pids), 10), \
-            f"processes left behind: {[p for p in pids if _alive(p)]}"
-
-
-def _alive(pid):
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return False
+# Every node of a test's cluster: declared dead after 1 s of silence, and a
+# store big enough for the 200 MB object.
+FAST_FAILURE = {"node_timeout_ms": 1000, "report_ms": 50}
+STORE = 1 << 30
 
 
 @pytest.fixture
 def cluster():
-    c = Cluster2()
+    """A head (num_cpus=1) that nodes join with add_node(); at the end it is
+    shut down and no process of any of its nodes may be left behind (a node
+    removed during the test was checked by remove_node)."""
+    c = Cluster(initialize_head=True, head_node_args={
+        "num_cpus": 1, "object_store_memory": STORE, "_system_config": FAST_FAILURE})
     yield c
+    dirs = [n.session_dir for n in c.list_all_nodes()]
+    pids = [p for d in dirs for p in _session_pids(d)]
     c.shutdown()
+    assert not ray.is_initialized()
+    for d in dirs:
+        assert_no_leftovers(pids, d)
+        assert not os.path.exists(d), f"session directory left behind: {d}"
 
 
 def node_of():
@@ -118,19 +61,19 @@ def head_id():
 # ---------------------------------------------------------------- scheduling
 
 def test_spillback_when_the_local_node_is_full(cluster):
-    side = cluster.add(num_cpus=2)
-    ray.init(address=cluster.address)
+    side = cluster.add_node(num_cpus=2, object_store_memory=STORE)
+    cluster.connect()
     # 3 CPUs in all, one on the head: three 1 s tasks at once must use both nodes.
     t0 = time.monotonic()
     ids = ray.get([where.remote(1.0) for _ in range(3)], timeout=T)
-    assert set(ids) == {head_id(), side["node_id"]}
+    assert set(ids) == {head_id(), side.node_id}
     assert time.monotonic() - t0 < 1.9, "the tasks ran one after another instead of spilling"
 
 
 def test_a_custom_resource_places_tasks_and_actors_on_its_node(cluster):
-    side = cluster.add(num_cpus=1, resources={"gadget": 1})
-    ray.init(address=cluster.address)
-    assert ray.get(where.options(resources={"gadget": 1}).remote(), timeout=T) == side["node_id"]
+    side = cluster.add_node(num_cpus=1, object_store_memory=STORE, resources={"gadget": 1})
+    cluster.connect()
+    assert ray.get(where.options(resources={"gadget": 1}).remote(), timeout=T) == side.node_id
 
     @ray.remote(resources={"gadget": 1})
     class Remote:
@@ -138,26 +81,26 @@ def test_a_custom_resource_places_tasks_and_actors_on_its_node(cluster):
             return node_of()
 
     a = Remote.remote()
-    assert ray.get(a.node.remote(), timeout=T) == side["node_id"]
+    assert ray.get(a.node.remote(), timeout=T) == side.node_id
 
 
 def test_an_infeasible_demand_waits_until_a_node_that_fits_joins(cluster):
-    ray.init(address=cluster.address)
+    cluster.connect()
     ref = where.options(resources={"later": 1}).remote()
     ready, _ = ray.wait([ref], timeout=0.5)
     assert not ready
-    side = cluster.add(num_cpus=1, resources={"later": 1})
-    assert ray.get(ref, timeout=T) == side["node_id"]
+    side = cluster.add_node(num_cpus=1, object_store_memory=STORE, resources={"later": 1})
+    assert ray.get(ref, timeout=T) == side.node_id
 
 
 def test_node_affinity_and_spread(cluster):
-    side = cluster.add(num_cpus=2)
-    ray.init(address=cluster.address)
-    hard = NodeAffinitySchedulingStrategy(side["node_id"], soft=False)
-    assert ray.get(where.options(scheduling_strategy=hard).remote(), timeout=T) == side["node_id"]
+    side = cluster.add_node(num_cpus=2, object_store_memory=STORE)
+    cluster.connect()
+    hard = NodeAffinitySchedulingStrategy(side.node_id, soft=False)
+    assert ray.get(where.options(scheduling_strategy=hard).remote(), timeout=T) == side.node_id
     nodes = set(ray.get([where.options(scheduling_strategy="SPREAD").remote(0.3)
                          for _ in range(8)], timeout=T))
-    assert nodes == {head_id(), side["node_id"]}
+    assert nodes == {head_id(), side.node_id}
     gone = NodeAffinitySchedulingStrategy("ab" * 16, soft=False)
     with pytest.raises(ray.exceptions.TaskUnschedulableError):
         ray.get(where.options(scheduling_strategy=gone).remote(), timeout=T)
@@ -166,8 +109,8 @@ def test_node_affinity_and_spread(cluster):
 
 
 def test_tasks_go_to_the_node_that_holds_their_big_argument(cluster):
-    side = cluster.add(num_cpus=1, resources={"maker": 1})
-    ray.init(address=cluster.address)
+    side = cluster.add_node(num_cpus=1, object_store_memory=STORE, resources={"maker": 1})
+    cluster.connect()
 
     @ray.remote(resources={"maker": 1})
     def make():
@@ -181,14 +124,14 @@ def test_tasks_go_to_the_node_that_holds_their_big_argument(cluster):
     ray.wait([big], timeout=T)
     node, total = ray.get(use.remote(big), timeout=T)
     assert total == 4_000_000
-    assert node == side["node_id"]
+    assert node == side.node_id
 
 
 # ---------------------------------------------------------------- objects
 
 def test_a_200mb_object_moves_between_nodes(cluster):
-    side = cluster.add(num_cpus=1, resources={"far": 1})
-    ray.init(address=cluster.address)
+    side = cluster.add_node(num_cpus=1, object_store_memory=STORE, resources={"far": 1})
+    cluster.connect()
 
     @ray.remote(resources={"far": 1})
     def make():
@@ -204,12 +147,12 @@ def test_a_200mb_object_moves_between_nodes(cluster):
     ref = ray.put(np.arange(25_000_000, dtype=np.int64))
     s, node = ray.get(total.remote(ref), timeout=T)
     assert s == 25_000_000 * 24_999_999 // 2
-    assert node == side["node_id"]
+    assert node == side.node_id
 
 
 def test_concurrent_gets_of_one_remote_object_share_a_copy(cluster):
-    cluster.add(num_cpus=2, resources={"far": 1})
-    ray.init(address=cluster.address)
+    cluster.add_node(num_cpus=2, object_store_memory=STORE, resources={"far": 1})
+    cluster.connect()
 
     @ray.remote(resources={"far": 1})
     def make():
@@ -227,25 +170,25 @@ def test_concurrent_gets_of_one_remote_object_share_a_copy(cluster):
 # ---------------------------------------------------------------- failure
 
 def test_tasks_on_a_killed_node_are_retried_elsewhere(cluster):
-    side = cluster.add(num_cpus=2)
-    ray.init(address=cluster.address)
+    side = cluster.add_node(num_cpus=2, object_store_memory=STORE)
+    cluster.connect()
     refs = [where.options(max_retries=3).remote(0.5) for _ in range(6)]
     # Wait until the side node runs some of them, then kill it.  A resource
     # with nothing left is absent from "available", as in Ray.
     assert wait_for(lambda: [n for n in ray._private.worker.cluster_status()["nodes"]
-                             if n["node_id"] == side["node_id"]][0]["available"]
+                             if n["node_id"] == side.node_id][0]["available"]
                     .get("CPU", 0) < 2, T)
-    cluster.kill(side)
+    cluster.remove_node(side, allow_graceful=False)  # kill -9
     out = ray.get(refs, timeout=T)
     assert all(isinstance(x, str) for x in out)
     assert wait_for(lambda: not [n for n in ray._private.worker.cluster_status()["nodes"]
-                                 if n["node_id"] == side["node_id"]][0]["alive"], T)
+                                 if n["node_id"] == side.node_id][0]["alive"], T)
 
 
 def test_an_actor_restarts_on_another_node(cluster):
-    side = cluster.add(num_cpus=1, resources={"first": 1})
-    ray.init(address=cluster.address)
-    soft = NodeAffinitySchedulingStrategy(side["node_id"], soft=True)
+    side = cluster.add_node(num_cpus=1, object_store_memory=STORE, resources={"first": 1})
+    cluster.connect()
+    soft = NodeAffinitySchedulingStrategy(side.node_id, soft=True)
 
     @ray.remote(max_restarts=1, max_task_retries=1)
     class Keeper:
@@ -253,15 +196,15 @@ def test_an_actor_restarts_on_another_node(cluster):
             return node_of()
 
     k = Keeper.options(scheduling_strategy=soft).remote()
-    assert ray.get(k.node.remote(), timeout=T) == side["node_id"]
-    cluster.kill(side)
+    assert ray.get(k.node.remote(), timeout=T) == side.node_id
+    cluster.remove_node(side, allow_graceful=False)  # kill -9
     assert ray.get(k.node.remote(), timeout=T) == head_id()
 
 
 def test_a_lost_object_is_rebuilt_from_lineage(cluster):
-    side = cluster.add(num_cpus=1)
-    ray.init(address=cluster.address)
-    soft = NodeAffinitySchedulingStrategy(side["node_id"], soft=True)
+    side = cluster.add_node(num_cpus=1, object_store_memory=STORE)
+    cluster.connect()
+    soft = NodeAffinitySchedulingStrategy(side.node_id, soft=True)
 
     @ray.remote(max_retries=2)
     def make(x):
@@ -273,17 +216,17 @@ def test_a_lost_object_is_rebuilt_from_lineage(cluster):
 
     first, _ = make.options(num_returns=2, scheduling_strategy=soft).remote(7)
     second, made_on = chain.options(scheduling_strategy=soft).remote(first)
-    assert ray.get(made_on, timeout=T) == side["node_id"]
+    assert ray.get(made_on, timeout=T) == side.node_id
     ray.wait([first, second], num_returns=2, timeout=T)
-    cluster.kill(side)
+    cluster.remove_node(side, allow_graceful=False)  # kill -9
     # Both copies were on the dead node: the head makes them again, in order.
     b = ray.get(second, timeout=T)
     assert b.shape == (2_000_000,) and int(b[0]) == 8
 
 
 def test_lost_objects_that_cannot_be_rebuilt_raise_typed_errors(cluster):
-    side = cluster.add(num_cpus=1, resources={"only": 1})
-    ray.init(address=cluster.address)
+    side = cluster.add_node(num_cpus=1, object_store_memory=STORE, resources={"only": 1})
+    cluster.connect()
 
     @ray.remote(resources={"only": 1}, max_retries=0)
     def make():
@@ -296,7 +239,7 @@ def test_lost_objects_that_cannot_be_rebuilt_raise_typed_errors(cluster):
     lost = make.remote()
     nested = ray.get(owner_of_nested.remote(), timeout=T)[0]
     ray.wait([lost], timeout=T)
-    cluster.kill(side)
+    cluster.remove_node(side, allow_graceful=False)  # kill -9
     with pytest.raises(ray.exceptions.ObjectLostError):
         ray.get(lost, timeout=T)
     with pytest.raises(ray.exceptions.OwnerDiedError):
@@ -304,31 +247,31 @@ def test_lost_objects_that_cannot_be_rebuilt_raise_typed_errors(cluster):
 
 
 def test_a_silent_node_is_declared_dead(cluster):
-    side = cluster.add(num_cpus=2)
-    ray.init(address=cluster.address)
-    os.kill(side["pid"], signal.SIGSTOP)
+    side = cluster.add_node(num_cpus=2, object_store_memory=STORE)
+    cluster.connect()
+    os.kill(side.pid, signal.SIGSTOP)
     try:
         assert wait_for(lambda: not [n for n in ray._private.worker.cluster_status()["nodes"]
-                                     if n["node_id"] == side["node_id"]][0]["alive"], 10)
+                                     if n["node_id"] == side.node_id][0]["alive"], 10)
         # Work goes on without it.
         assert ray.get(where.remote(), timeout=T) == head_id()
     finally:
-        os.kill(side["pid"], signal.SIGCONT)
+        os.kill(side.pid, signal.SIGCONT)
     # Declared dead, it stops itself once it runs again.
-    side["proc"].wait(T)
+    side.proc.wait(T)
 
 
 # ---------------------------------------------------------------- token
 
 def test_a_peer_with_a_wrong_token_is_refused(cluster):
-    cluster.add(num_cpus=1)
-    ray.init(address=cluster.address)
+    cluster.add_node(num_cpus=1, object_store_memory=STORE)
+    cluster.connect()
     # A node with the wrong token cannot join.
     with pytest.raises(RuntimeError):
         _node.start(join=cluster.address, token="00" * 32)
     # A raw connection that sends garbage as its first frame is closed, and
     # the head lives on.
-    s = socket.create_connection(("127.0.0.1", cluster.port), timeout=5)
+    s = socket.create_connection(("127.0.0.1", cluster.head_node.node_manager_port), timeout=5)
     s.sendall(struct.pack("<IHBB", 4, 1, 1, 0) + b"\x12\x02xx")
     s.settimeout(5)
     assert s.recv(100) == b""
