@@ -69,6 +69,16 @@ def _wait_file(path, timeout=20.0):
 # --------------------------------------------------------------- basics
 
 def test_counter_from_the_seeds(ray_start):
+    # The seeds' code as written (Counter(object); use_actor returns nothing).
+    @ray.remote
+    class Counter(object):
+        def __init__(self):
+            self.value = 0
+
+        def inc(self):
+            self.value += 1
+            return self.value
+
     c = Counter.remote()
     ref4 = c.inc.remote()
     ref5 = c.inc.remote()
@@ -76,10 +86,11 @@ def test_counter_from_the_seeds(ray_start):
 
     @ray.remote
     def use_actor(c):
-        return ray.get(c.inc.remote())
+        ref = c.inc.remote()
+        ray.get(ref)
 
-    assert ray.get(use_actor.remote(c), timeout=T) == 3
-    assert ray.get(c.read.remote(), timeout=T) == 3
+    assert ray.get(use_actor.remote(c), timeout=T) is None
+    assert ray.get(c.inc.remote(), timeout=T) == 4  # use_actor's call ran on the same actor
 
 
 def test_remote_returns_a_handle_at_once(ray_start):
@@ -166,6 +177,37 @@ def test_concurrent_callers_each_see_their_own_order(ray_start):
         assert [i for kk, i in items if kk == k] == list(range(50)), k
 
 
+def test_a_call_waiting_for_its_argument_keeps_later_calls_behind_it(ray_start, tmp_path):
+    """Submission order holds even when an earlier call's argument is not
+    ready yet: the later calls wait for it (Ray's sequence numbers)."""
+    @ray.remote
+    def gated(path, v):
+        assert _wait_file(path)
+        return v
+
+    @ray.remote
+    class Log:
+        def __init__(self):
+            self.items = []
+
+        def add(self, x):
+            self.items.append(x)
+
+        def read(self):
+            return self.items
+
+    log = Log.remote()
+    gate = str(tmp_path / "gate")
+    log.add.remote(gated.remote(gate, "first"))
+    for i in range(3):
+        log.add.remote(i)
+    read = log.read.remote()
+    ready, _ = ray.wait([read], timeout=0.5)
+    assert not ready, "a later call ran before the earlier one's argument was ready"
+    open(gate, "w").close()
+    assert ray.get(read, timeout=T) == ["first", 0, 1, 2]
+
+
 def test_instantiating_or_calling_directly_is_a_type_error(ray_start):
     with pytest.raises(TypeError, match=r"Counter\.remote\(\)"):
         Counter()
@@ -247,6 +289,56 @@ def test_many_callers_share_one_actor(ray_start):
     c = Counter.remote()
     assert ray.get([bump.remote(c, 50) for _ in range(4)], timeout=60) == [50] * 4
     assert ray.get(c.read.remote(), timeout=T) == 200
+
+
+def test_a_handle_inside_a_stored_object(ray_start):
+    @ray.remote
+    def inc_boxed(box):
+        return ray.get(ray.get(box[0])[0].inc.remote())  # a nested ref stays a ref
+
+    c = Counter.remote()
+    pid = ray.get(c.pid.remote(), timeout=T)
+    box = ray.put([c])
+    del c  # the stored object's handle keeps the actor alive
+    assert ray.get(ray.get(box, timeout=T)[0].inc.remote(), timeout=T) == 1
+    assert ray.get(inc_boxed.remote([box]), timeout=T) == 2
+    assert _alive(pid)
+    del box
+    assert wait_for(lambda: not _alive(pid), T), "the actor outlived the object holding its handle"
+
+
+def test_calls_go_straight_to_the_actor_worker(cluster_factory):
+    """Once a caller knows where the actor lives, calls do not pass through
+    the node daemon (scheduler, control store): they go on while it is
+    stopped, from the driver and from a process that borrowed the handle."""
+    import signal
+
+    ctx = cluster_factory(num_cpus=2)
+    with open(os.path.join(ctx["session_dir"], "daemon.pid")) as f:
+        daemon_pid = int(f.read().split()[0])
+    assert daemon_pid != os.getpid()
+
+    @ray.remote
+    class Relay:
+        def __init__(self, c):
+            self.c = c
+
+        def inc_held(self):
+            return ray.get(self.c.inc.remote(), timeout=5)
+
+    c = Counter.remote()
+    r = Relay.remote(c)
+    assert ray.get(r.inc_held.remote(), timeout=T) == 1  # both callers know their actor
+    assert ray.get(c.inc.remote(), timeout=T) == 2
+    os.kill(daemon_pid, signal.SIGSTOP)
+    try:
+        refs = [c.inc.remote() for _ in range(50)]
+        assert ray.get(refs, timeout=10) == list(range(3, 53))
+        assert ray.get([r.inc_held.remote() for _ in range(5)], timeout=10) == \
+            list(range(53, 58))
+    finally:
+        os.kill(daemon_pid, signal.SIGCONT)
+    assert ray.get(c.read.remote(), timeout=T) == 57
 
 
 # --------------------------------------------------------------- options: resources
@@ -423,6 +515,16 @@ def test_get_if_exists_and_duplicate_names(ray_start):
     assert ray.get(again.inc.remote(), timeout=T) == 21
 
 
+def test_get_if_exists_from_many_callers_makes_one_actor(ray_start):
+    @ray.remote
+    def racer():
+        h = Counter.options(name="race", get_if_exists=True).remote()
+        return ray.get(h.inc.remote())
+
+    assert sorted(ray.get([racer.remote() for _ in range(8)], timeout=60)) == \
+        list(range(1, 9))  # one counter saw all eight calls
+
+
 _DETACHED_DRIVER = """
 import os, sys
 import manta as ray
@@ -577,6 +679,20 @@ def test_kill_an_actor(ray_start, tmp_path):
         ray.kill(ray.put(1))
     with pytest.raises(ValueError):
         ray.kill("not an actor")
+
+
+def test_kill_by_a_process_that_borrowed_the_handle(ray_start):
+    @ray.remote
+    def killer(h):
+        ray.kill(h)
+        return "killed"
+
+    c = Counter.remote()
+    pid = ray.get(c.pid.remote(), timeout=T)
+    assert ray.get(killer.remote(c), timeout=T) == "killed"
+    assert wait_for(lambda: not _alive(pid), T)
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(c.inc.remote(), timeout=T)
 
 
 def test_an_actor_whose_process_dies_raises_actor_died(ray_start):
@@ -882,6 +998,31 @@ def test_an_exception_in_a_method_is_raised_at_get_and_the_actor_lives_on(ray_st
     with pytest.raises(MyError):
         ray.get(f.work.remote(True), timeout=T)
     assert ray.get(f.work.remote(False), timeout=T) == 3
+
+
+@pytest.mark.parametrize("kind", ["async", "threaded"])
+def test_an_exception_in_an_async_or_threaded_method_leaves_the_actor_alive(ray_start, kind):
+    if kind == "async":
+        @ray.remote
+        class Flaky:
+            async def work(self, fail):
+                if fail:
+                    raise MyError("async bad call")
+                return os.getpid()
+    else:
+        @ray.remote(max_concurrency=3)
+        class Flaky:
+            def work(self, fail):
+                if fail:
+                    raise MyError("threaded bad call")
+                return os.getpid()
+
+    f = Flaky.remote()
+    pid = ray.get(f.work.remote(False), timeout=T)
+    with pytest.raises(ray.exceptions.RayTaskError) as ei:
+        ray.get(f.work.remote(True), timeout=T)
+    assert isinstance(ei.value, MyError) and f"{kind} bad call" in str(ei.value)
+    assert ray.get(f.work.remote(False), timeout=T) == pid  # the same process lives on
 
 
 def test_an_exception_in_init_fails_every_call_with_actor_died(ray_start):
