@@ -96,9 +96,15 @@ static void gcs_update(mt_core *c, mt_actor *a, int state, const char *cause, bo
 
 /* ---------------------------------------------------------------- death */
 
-static mt_value *died_value(int code, const char *why)
+/* What the calls of a dead actor get: a first line naming the actor
+ * ("actor_id=<hex> class_name=<name>", which the Python layer turns into the
+ * fields of ActorDiedError), then why it died. */
+static mt_value *died_value(int code, const mt_actor *a, const char *why)
 {
-    return mt_value_error(code, "%s", why);
+    char hex[2 * MT_ACTOR_ID_LEN + 1];
+    mt_hex(a->id.b, MT_ACTOR_ID_LEN, hex);
+    return mt_value_error(code, "actor_id=%s class_name=%s\n%s", hex,
+                          a->class_name ? a->class_name : "", why);
 }
 
 /* Fail every call that can fail now: sent, queued and ready, the
@@ -175,7 +181,7 @@ static void send_create(mt_core *c, mt_actor *a)
     if (do_task_fail_on_error_arg(c, t)) {
         /* A constructor argument failed: the actor can never start. */
         a->create = NULL;
-        actor_dies(c, a, died_value(MANTA_EACTORINIT, "an argument of the constructor failed"),
+        actor_dies(c, a, died_value(MANTA_EACTORINIT, a, "an argument of the constructor failed"),
                    "an argument of the constructor failed", false);
         return;
     }
@@ -462,7 +468,7 @@ int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g)
         snprintf(why, sizeof why, "The actor could not be placed: %s",
                  g->error && g->error[0] ? g->error : manta_strerror(g->status));
         int code = g->status == MANTA_EUNSCHEDULABLE ? MANTA_EUNSCHEDULABLE : MANTA_EACTORDIED;
-        actor_dies(c, a, died_value(code, why), why, false);
+        actor_dies(c, a, died_value(code, a, why), why, false);
         return 0;
     }
     mt_peer *p = do_peer_from_proto(c, g->worker);
@@ -506,7 +512,7 @@ static void created(mt_core *c, mt_actor *a, mt_task *t, const Manta__TaskReply 
             memcpy(death->data + 12, &code, sizeof code);
         }
     } else {
-        death = died_value(MANTA_EACTORINIT, r->error && r->error[0] ? r->error
+        death = died_value(MANTA_EACTORINIT, a, r->error && r->error[0] ? r->error
                                                                       : "the constructor failed");
     }
     do_task_finish(c, t);
@@ -542,7 +548,7 @@ int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply
         do_task_fail(c, t, cancelled_error(t));
         break;
     case MANTA__TASK_STATUS__TASK_ACTOR_DEAD:
-        do_task_fail(c, t, died_value(MANTA_EACTORDIED, r->error && r->error[0]
+        do_task_fail(c, t, died_value(MANTA_EACTORDIED, a, r->error && r->error[0]
                                                             ? r->error
                                                             : "The actor exited."));
         break;
@@ -595,7 +601,7 @@ int mt_core_actor_kill(mt_core *c, const mt_aid *id, bool no_restart)
     do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
     mt_actor *a = actor_get(c, id, true);
     if (no_restart)
-        actor_dies(c, a, died_value(MANTA_EACTORDIED, "The actor was killed by ray.kill()."),
+        actor_dies(c, a, died_value(MANTA_EACTORDIED, a, "The actor was killed by ray.kill()."),
                    "The actor was killed by ray.kill().", true);
     pthread_mutex_unlock(&c->mu);
     return 0;
@@ -611,7 +617,7 @@ void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor)
     m.actor_id = MT_BIN(id.b, MT_ACTOR_ID_LEN);
     m.no_restart = true;
     do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
-    actor_dies(c, a, died_value(MANTA_EACTORDIED, "The actor went out of scope."),
+    actor_dies(c, a, died_value(MANTA_EACTORDIED, a, "The actor went out of scope."),
                "All handles to the actor went out of scope.", true);
 }
 
@@ -688,15 +694,15 @@ static void actor_lost(mt_core *c, mt_actor *a)
              a->worker && a->worker->exit_code < 0 ? " from a signal" : "");
     if (a->owned) {
         if (!a->ctor || !restartable(a)) {
-            actor_dies(c, a, died_value(MANTA_EACTORDIED, why), why, false);
+            actor_dies(c, a, died_value(MANTA_EACTORDIED, a, why), why, false);
             return;
         }
-        requeue_inflight(c, a, died_value(MANTA_EACTORDIED, why));
+        requeue_inflight(c, a, died_value(MANTA_EACTORDIED, a, why));
         restart(c, a);
         return;
     }
     /* Not ours: the control store knows whether it restarts. */
-    requeue_inflight(c, a, died_value(MANTA_EACTORDIED, why));
+    requeue_inflight(c, a, died_value(MANTA_EACTORDIED, a, why));
     a->state = MT_ACTOR_PENDING;
     a->worker = NULL;
     a->relookup_at = mt_now_s() + 0.02;
@@ -738,15 +744,16 @@ void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r)
     if (!a || a->state == MT_ACTOR_DEAD) return;
     a->lookup_sent = false;
     const Manta__ActorInfo *info = r->n_actors ? r->actors[0] : NULL;
+    if (info && !a->class_name && info->class_name) a->class_name = mt_strdup(info->class_name);
     if (r->status || !info) {
-        actor_dies(c, a, died_value(MANTA_EACTORDIED, "No such actor."), "unknown actor", false);
+        actor_dies(c, a, died_value(MANTA_EACTORDIED, a, "No such actor."), "unknown actor", false);
         return;
     }
     if (info->state == MANTA__ACTOR_STATE__ACTOR_DEAD) {
         int code = MANTA_EACTORDIED;
         const char *why = info->death_cause && info->death_cause[0] ? info->death_cause
                                                                      : "The actor is dead.";
-        actor_dies(c, a, died_value(code, why), why, info->intentional);
+        actor_dies(c, a, died_value(code, a, why), why, info->intentional);
         return;
     }
     a->max_task_retries = info->max_task_retries;

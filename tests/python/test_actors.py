@@ -681,6 +681,17 @@ def test_kill_an_actor(ray_start, tmp_path):
         ray.kill("not an actor")
 
 
+def test_actor_died_error_names_the_actor(ray_start):
+    c = Counter.remote()
+    assert ray.get(c.inc.remote(), timeout=T) == 1
+    ray.kill(c)
+    with pytest.raises(ray.exceptions.ActorDiedError) as ei:
+        ray.get(c.inc.remote(), timeout=T)
+    assert ei.value.actor_id == c._actor_id.hex()
+    assert "class_name: Counter" in str(ei.value)
+    assert "killed by ray.kill()" in str(ei.value)
+
+
 def test_kill_by_a_process_that_borrowed_the_handle(ray_start):
     @ray.remote
     def killer(h):

@@ -39,8 +39,9 @@ class ErrorValue:
         if code == _manta.ERECONSTRUCT:
             return exc.ObjectReconstructionFailedMaxAttemptsExceededError(ref_hex, None, "")
         if code == _manta.EUNSCHEDULABLE:
-            if self.text.startswith("The actor"):
-                return exc.ActorUnschedulableError(self.text)
+            if self.text.startswith("actor_id="):
+                return exc.ActorUnschedulableError(
+                    _actor_death_context(self.text)["error_message"])
             return exc.TaskUnschedulableError(self.text)
         if code == _manta.ECANCELLED:
             return exc.TaskCancelledError(None, self.text or None)
@@ -49,8 +50,18 @@ class ErrorValue:
         if code == _manta.EOOM:
             return exc.OutOfMemoryError(self.text)
         if code in (_manta.EACTORDIED, _manta.EACTORINIT):
-            return exc.ActorDiedError({"error_message": self.text})
+            return exc.ActorDiedError(_actor_death_context(self.text))
         return exc.RaySystemError(self.text)
 
     def __repr__(self):
         return f"ErrorValue({self.code}, {self.text!r}, {self.exc!r})"
+
+
+def _actor_death_context(text):
+    """The fields of Ray's ActorDiedErrorContext from the runtime's text: a
+    first line "actor_id=<hex> class_name=<name>", then why the actor died."""
+    head, sep, why = text.partition("\n")
+    if not sep or not head.startswith("actor_id="):
+        return {"error_message": text}
+    actor_id, _, class_name = head[len("actor_id="):].partition(" class_name=")
+    return {"actor_id": actor_id or None, "class_name": class_name, "error_message": why}
