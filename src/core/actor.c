@@ -190,9 +190,11 @@ static void send_create(mt_core *c, mt_actor *a)
     mt_conn_flush(conn);
 }
 
+/* Ask the control store where the actor lives (waiting until it is alive),
+ * or, for the owner of an actor whose worker is gone, what it knows now. */
 static void request_lookup(mt_core *c, mt_actor *a)
 {
-    if (a->lookup_sent || a->owned) return;
+    if (a->lookup_sent || (a->owned && !a->lost_check)) return;
     a->lookup_sent = true;
     actor_lookup *l = mt_calloc(1, sizeof *l);
     l->id = ++c->next_req;
@@ -201,7 +203,7 @@ static void request_lookup(mt_core *c, mt_actor *a)
     Manta__ActorLookup m = MANTA__ACTOR_LOOKUP__INIT;
     m.request_id = l->id;
     m.actor_id = MT_BIN(a->id.b, MT_ACTOR_ID_LEN);
-    m.wait_alive = true;
+    m.wait_alive = !a->owned;
     do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
 }
 
@@ -684,25 +686,53 @@ static void restart(mt_core *c, mt_actor *a)
     }
 }
 
+static void lost_why(char *why, size_t n, bool signal)
+{
+    snprintf(why, n, "The actor died unexpectedly before finishing this task (its worker exited%s).",
+             signal ? " from a signal" : "");
+}
+
+/* The owner learnt from the control store what became of an actor whose
+ * worker is gone: killed for good (ray.kill() from any process, exit_actor())
+ * is final; otherwise the owner restarts it while max_restarts allows. */
+static void owner_lost(mt_core *c, mt_actor *a, const Manta__ActorInfo *info)
+{
+    a->lost_check = false;
+    if (info && info->state == MANTA__ACTOR_STATE__ACTOR_DEAD) {
+        const char *why = info->death_cause && info->death_cause[0] ? info->death_cause
+                                                                     : "The actor is dead.";
+        actor_dies(c, a, died_value(MANTA_EACTORDIED, a, why), why, info->intentional);
+        return;
+    }
+    char why[200];
+    lost_why(why, sizeof why, a->lost_signal);
+    if (!a->ctor || !restartable(a)) {
+        actor_dies(c, a, died_value(MANTA_EACTORDIED, a, why), why, false);
+        return;
+    }
+    requeue_inflight(c, a, died_value(MANTA_EACTORDIED, a, why));
+    restart(c, a);
+}
+
 /* Our connection to the actor's worker is gone. */
 static void actor_lost(mt_core *c, mt_actor *a)
 {
     if (a->state == MT_ACTOR_DEAD) return;
     char why[200];
-    snprintf(why, sizeof why,
-             "The actor died unexpectedly before finishing this task (its worker exited%s).",
-             a->worker && a->worker->exit_code < 0 ? " from a signal" : "");
+    bool signal = a->worker && a->worker->exit_code < 0;
     if (a->owned) {
-        if (!a->ctor || !restartable(a)) {
-            actor_dies(c, a, died_value(MANTA_EACTORDIED, a, why), why, false);
-            return;
-        }
-        requeue_inflight(c, a, died_value(MANTA_EACTORDIED, a, why));
-        restart(c, a);
+        /* Ask first: another process may have killed it for good.  The calls
+         * in flight wait for the answer (retried on a restart, or failed). */
+        a->state = MT_ACTOR_PENDING;
+        a->worker = NULL;
+        a->lost_check = true;
+        a->lost_signal = signal;
+        request_lookup(c, a);
         return;
     }
-    /* Not ours: the control store knows whether it restarts. */
+    lost_why(why, sizeof why, signal);
     requeue_inflight(c, a, died_value(MANTA_EACTORDIED, a, why));
+    /* Not ours: the control store knows whether it restarts. */
     a->state = MT_ACTOR_PENDING;
     a->worker = NULL;
     a->relookup_at = mt_now_s() + 0.02;
@@ -745,6 +775,10 @@ void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r)
     a->lookup_sent = false;
     const Manta__ActorInfo *info = r->n_actors ? r->actors[0] : NULL;
     if (info && !a->class_name && info->class_name) a->class_name = mt_strdup(info->class_name);
+    if (a->owned) {
+        if (a->lost_check) owner_lost(c, a, r->status ? NULL : info);
+        return;
+    }
     if (r->status || !info) {
         actor_dies(c, a, died_value(MANTA_EACTORDIED, a, "No such actor."), "unknown actor", false);
         return;

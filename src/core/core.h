@@ -159,6 +159,8 @@ typedef struct mt_actor {
     bool owned;          /* we created it */
     bool detached;
     bool lookup_sent;
+    bool lost_check;     /* owner: its worker is gone; asking the control store why */
+    bool lost_signal;    /* owner: that worker died from a signal */
     bool exiting;        /* this process is the actor and exit_actor() was called */
     uint64_t next_seq;
     mt_task *qhead, *qtail;

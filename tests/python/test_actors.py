@@ -706,6 +706,37 @@ def test_kill_by_a_process_that_borrowed_the_handle(ray_start):
         ray.get(c.inc.remote(), timeout=T)
 
 
+@pytest.mark.parametrize("how", ["kill_by_a_borrower", "exit_actor"])
+def test_a_restartable_actor_killed_for_good_stays_dead(ray_start, how):
+    """ray.kill() from any process (no_restart=True) and exit_actor() end a
+    restartable actor for good; its owner does not bring it back."""
+    @ray.remote(max_restarts=3)
+    class Keeper:
+        def pid(self):
+            return os.getpid()
+
+        def leave(self):
+            ray.actor.exit_actor()
+
+    @ray.remote
+    def killer(h):
+        ray.kill(h)
+
+    k = Keeper.remote()
+    pid = ray.get(k.pid.remote(), timeout=T)
+    if how == "exit_actor":
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(k.leave.remote(), timeout=T)
+        cause = "exit_actor"
+    else:
+        ray.get(killer.remote(k), timeout=T)
+        cause = "killed by ray.kill()"
+    assert wait_for(lambda: not _alive(pid), T)
+    with pytest.raises(ray.exceptions.ActorDiedError) as ei:
+        ray.get(k.pid.remote(), timeout=T)
+    assert cause in str(ei.value)
+
+
 def test_an_actor_whose_process_dies_raises_actor_died(ray_start):
     @ray.remote
     class Fragile:
