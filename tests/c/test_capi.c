@@ -62,6 +62,52 @@ static int nested(const manta_arg_view *args, size_t nargs, manta_result *res)
     return 0;
 }
 
+/* Crashes its worker the first time (when the file named by its argument
+ * does not exist yet), then succeeds: shows that a crashed task is retried. */
+static int crash_once(const manta_arg_view *args, size_t nargs, manta_result *res)
+{
+    char path[512];
+    if (nargs != 1 || args[0].size >= sizeof path) return manta_result_error(res, "bad args");
+    memcpy(path, args[0].data, args[0].size);
+    path[args[0].size] = 0;
+    if (access(path, F_OK) != 0) {
+        FILE *f = fopen(path, "w");
+        if (f) fclose(f);
+        _exit(3);
+    }
+    return manta_result_set(res, 0, "retried", 7);
+}
+
+/* tree(depth): the number of leaves of a binary tree of tasks, each level
+ * waiting in manta_get() for its two children. */
+static int tree(const manta_arg_view *args, size_t nargs, manta_result *res)
+{
+    int depth = 0;
+    if (nargs != 1 || args[0].size != sizeof depth) return manta_result_error(res, "bad args");
+    memcpy(&depth, args[0].data, sizeof depth);
+    long leaves = 1;
+    if (depth > 0) {
+        int d = depth - 1;
+        manta_arg a = manta_arg_bytes(&d, sizeof d);
+        manta_ref *kids[2];
+        leaves = 0;
+        for (int i = 0; i < 2; i++) {
+            if (manta_submit("tree", &a, 1, NULL, &kids[i]))
+                return manta_result_error(res, "submit failed");
+        }
+        for (int i = 0; i < 2; i++) {
+            manta_value *v;
+            long n = 0;
+            if (manta_get(kids[i], 60, &v)) return manta_result_error(res, "get failed");
+            memcpy(&n, manta_value_data(v), sizeof n);
+            leaves += n;
+            manta_value_release(v);
+            manta_ref_release(kids[i]);
+        }
+    }
+    return manta_result_set(res, 0, &leaves, sizeof leaves);
+}
+
 /* ------------------------------------------------------------------ actors */
 
 typedef struct acc {
@@ -365,6 +411,9 @@ START_TEST(timeouts_and_wait)
     ck_assert_int_eq(manta_wait(both, 2, 1, 10, ready), 1);
     ck_assert_int_eq(ready[0], 0);
     ck_assert_int_eq(ready[1], 1);
+    /* A timeout that passes first returns what is ready by then. */
+    ck_assert_int_eq(manta_wait(both, 2, 2, 0.01, ready), 1);
+    ck_assert_int_eq(ready[0], 0);
     ck_assert_int_eq(manta_wait(both, 2, 2, 10, ready), 2);
     ck_assert_int_eq(manta_wait(both, 2, 3, 10, ready), MANTA_EINVAL);
     manta_ref_release(slow);
@@ -425,6 +474,92 @@ START_TEST(refs_and_init_rules)
 }
 END_TEST
 
+START_TEST(retried_after_a_crash)
+{
+    char path[64];
+    snprintf(path, sizeof path, "/tmp/manta-capi-retry-%d", (int)getpid());
+    unlink(path);
+    manta_task_opts o;
+    manta_task_opts_init(&o);
+    o.max_retries = 1;
+    manta_arg a = manta_arg_bytes(path, strlen(path));
+    manta_ref *r;
+    ck_assert_int_eq(manta_submit("crash_once", &a, 1, &o, &r), 0);
+    char *s = get_str(r);
+    ck_assert_str_eq(s, "retried");
+    free(s);
+    manta_ref_release(r);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(tree_deeper_than_num_cpus)
+{
+    /* Two CPUs, and tasks three levels deep that wait for their children:
+     * only CPUs lent back by blocked tasks let the leaves run. */
+    int depth = 3;
+    manta_arg a = manta_arg_bytes(&depth, sizeof depth);
+    manta_ref *r;
+    ck_assert_int_eq(manta_submit("tree", &a, 1, NULL, &r), 0);
+    ck_assert_int_eq(long_of(r), 8);
+    manta_ref_release(r);
+}
+END_TEST
+
+static int wait_available(const char *name, double want)
+{
+    for (int i = 0; i < 1000; i++) {
+        if (manta_available_resource(name) == want) return 1;
+        usleep(10000);
+    }
+    return 0;
+}
+
+START_TEST(available_resources)
+{
+    ck_assert(wait_available("CPU", 2.0));
+    ck_assert(wait_available("widget", 1.0));
+    manta_task_opts o;
+    manta_task_opts_init(&o);
+    o.resources_json = "{\"widget\": 1}";
+    manta_ref *r;
+    ck_assert_int_eq(manta_submit("sleepy", NULL, 0, &o, &r), 0);
+    ck_assert(wait_available("widget", 0.0));
+    char *s = get_str(r);
+    ck_assert_str_eq(s, "slept");
+    free(s);
+    manta_ref_release(r);
+    ck_assert(wait_available("widget", 1.0));
+}
+END_TEST
+
+START_TEST(released_objects_are_freed)
+{
+    /* 40 objects of 16 MiB through a 64 MiB store: each put fits only if
+     * the objects released before it were freed. */
+    manta_config cfg;
+    manta_config_init(&cfg);
+    cfg.num_cpus = 1;
+    cfg.object_store_memory = 64 << 20;
+    ck_assert_int_eq(manta_init(&cfg), 0);
+    size_t n = 16 << 20;
+    char *big = malloc(n);
+    for (int i = 0; i < 40; i++) {
+        memset(big, 'a' + i % 26, n);
+        manta_ref *r;
+        int rc = manta_put(big, n, &r);
+        ck_assert_msg(rc == 0, "put %d: %s (%s)", i, manta_strerror(rc), manta_last_error());
+        manta_value *v;
+        ck_assert_int_eq(manta_get(r, 10, &v), 0);
+        ck_assert_int_eq(((const char *)manta_value_data(v))[n - 1], 'a' + i % 26);
+        manta_value_release(v);
+        manta_ref_release(r);
+    }
+    free(big);
+    ck_assert_int_eq(manta_shutdown(), 0);
+}
+END_TEST
+
 START_TEST(library_mode)
 {
     /* A second process: drivers that name a library use manta-worker. */
@@ -464,6 +599,8 @@ int main(void)
     manta_register("crash", crash);
     manta_register("nested", nested);
     manta_register("add_via", add_via);
+    manta_register("crash_once", crash_once);
+    manta_register("tree", tree);
     manta_register_actor("Acc", acc_new);
     manta_register_method("Acc", "add", acc_add);
     manta_register_method("Acc", "pid", acc_pid);
@@ -482,6 +619,9 @@ int main(void)
     tcase_add_test(tc, crash_and_retry);
     tcase_add_test(tc, resources_and_nesting);
     tcase_add_test(tc, refs_and_init_rules);
+    tcase_add_test(tc, retried_after_a_crash);
+    tcase_add_test(tc, tree_deeper_than_num_cpus);
+    tcase_add_test(tc, available_resources);
     tcase_add_test(tc, actor_calls_in_order);
     tcase_add_test(tc, actor_handle_to_a_task);
     tcase_add_test(tc, actor_errors_and_kill);
@@ -491,6 +631,7 @@ int main(void)
     tcase_set_timeout(solo, 60);
     tcase_add_test(solo, library_mode);
     tcase_add_test(solo, not_initialized);
+    tcase_add_test(solo, released_objects_are_freed);
     suite_add_tcase(s, solo);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,14 +1,17 @@
 """Resources, the runtime context, worker output, clusters started apart."""
 
 import os
+import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
 
 import manta as ray
-from conftest import stop_started_node, wait_for
+from conftest import _alive, _session_pids, stop_started_node, wait_for
 
 
 def test_init_shutdown_is_initialized(cluster_factory):
@@ -32,10 +35,11 @@ def test_init_rejects_bad_arguments():
 
 
 def test_cluster_and_available_resources(cluster_factory):
-    cluster_factory(num_cpus=3, num_gpus=2, resources={"fpga": 4})
+    cluster_factory(num_cpus=3, num_gpus=2, resources={"fpga": 4},
+                    object_store_memory=300 * 1024 * 1024)
     total = ray.cluster_resources()
     assert total["CPU"] == 3 and total["GPU"] == 2 and total["fpga"] == 4
-    assert "memory" in total and "object_store_memory" in total
+    assert "memory" in total and total["object_store_memory"] == 300 * 1024 * 1024
     assert ray.available_resources()["CPU"] == 3
 
     @ray.remote(num_cpus=2, resources={"fpga": 3})
@@ -50,17 +54,21 @@ def test_cluster_and_available_resources(cluster_factory):
     assert wait_for(lambda: ray.available_resources().get("fpga") == 4, 10)
 
 
-def test_tasks_start_only_when_demand_fits(cluster_factory):
-    cluster_factory(num_cpus=2)
+@pytest.mark.parametrize("node, demand", [
+    ({"num_cpus": 2}, {"num_cpus": 2}),                 # each needs both CPUs
+    ({"num_cpus": 2, "num_gpus": 1}, {"num_gpus": 1}),  # each needs the one GPU
+])
+def test_tasks_start_only_when_demand_fits(cluster_factory, node, demand):
+    cluster_factory(**node)
 
-    @ray.remote(num_cpus=2)
-    def whole(t):
+    @ray.remote(**demand)
+    def span(t):
         s = time.monotonic()
         time.sleep(t)
         return s, time.monotonic()
 
-    a, b = ray.get([whole.remote(0.4), whole.remote(0.4)])
-    # Each needs both CPUs: they cannot overlap.
+    a, b = ray.get([span.remote(0.4), span.remote(0.4)])
+    # Two such tasks cannot overlap.
     assert a[1] <= b[0] or b[1] <= a[0]
 
 
@@ -90,7 +98,7 @@ def test_infeasible_demand_stays_pending_with_a_warning(cluster_factory, capfd):
     assert wait_for(lambda: "cannot be scheduled" in capfd.readouterr().err, 5)
 
 
-def test_runtime_context_and_gpu_ids(cluster_factory):
+def test_runtime_context_and_gpu_ids(cluster_factory, tmp_path):
     cluster_factory(num_cpus=2, num_gpus=2)
 
     @ray.remote(num_gpus=1)
@@ -114,6 +122,32 @@ def test_runtime_context_and_gpu_ids(cluster_factory):
 
     assert len(ray.get(half.remote())) == 1
 
+    @ray.remote(num_gpus=2)
+    def both():
+        return ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+    assert ray.get(both.remote()) == ([0, 1], "0,1")
+
+    @ray.remote(num_gpus=1, num_cpus=0.5)
+    def meet(me, other):
+        open(me, "w").close()
+        deadline = time.monotonic() + 30
+        while not os.path.exists(other) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return ray.get_gpu_ids(), os.environ.get("CUDA_VISIBLE_DEVICES")
+
+    # Two tasks running at once (each waits to see the other) get one GPU
+    # each, not the same one.
+    a, b = str(tmp_path / "a"), str(tmp_path / "b")
+    (ga, ca), (gb, cb) = ray.get([meet.remote(a, b), meet.remote(b, a)], timeout=60)
+    assert sorted(ga + gb) == [0, 1] and {ca, cb} == {"0", "1"}
+
+    @ray.remote
+    def none():
+        return ray.get_gpu_ids()
+
+    assert ray.get(none.remote()) == []
+
 
 def test_worker_output_reaches_the_driver(ray_start, capfd):
     @ray.remote
@@ -129,7 +163,8 @@ def test_worker_output_reaches_the_driver(ray_start, capfd):
         out = capfd.readouterr()
         seen.out += out.out
         seen.err += out.err
-        return f"(pid={pid}) hello from a task" in seen.out and "a warning from a task" in seen.err
+        return (f"(pid={pid}) hello from a task" in seen.out
+                and f"(pid={pid}) a warning from a task" in seen.err)
 
     seen.out = seen.err = ""
     assert wait_for(seen, 5), (seen.out, seen.err)
@@ -156,6 +191,90 @@ def test_connect_to_a_started_head_node():
         assert proc.poll() is None
     finally:
         stop_started_node(proc, session)
+
+
+def _cli(*args, timeout=60):
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in sys.path if p))
+    out = subprocess.run([sys.executable, "-m", "manta", *args], capture_output=True,
+                         text=True, timeout=timeout, env=env, stdin=subprocess.DEVNULL)
+    return out.returncode, out.stdout, out.stderr
+
+
+def _listening_ports(pid):
+    """The (address, port) pairs of the TCP sockets `pid` listens on."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+                    addr, port = cols[1].split(":")
+                    found.append((addr, int(port, 16)))
+    return found
+
+
+def test_cli_start_status_stop(tmp_path, monkeypatch):
+    root = tempfile.mkdtemp(prefix="mt-", dir="/tmp")  # short: socket paths
+    monkeypatch.setenv("MANTA_TEMP_DIR", root)
+    pids = []
+    try:
+        code, out, err = _cli("start", "--head", "--port", "0", "--num-cpus", "2",
+                              "--num-gpus", "1", "--resources", '{"fpga": 3}',
+                              "--object-store-memory", str(200 << 20))
+        assert code == 0, err
+        (name,) = [n for n in os.listdir(root) if n.startswith("s-")]
+        session = os.path.join(root, name)
+        pids = _session_pids(session)
+        # Private to the user; TCP on loopback only.
+        assert os.stat(session).st_mode & 0o077 == 0
+        assert os.stat(os.path.join(session, "daemon.sock")).st_mode & 0o077 == 0
+        with open(os.path.join(session, "daemon.pid")) as f:
+            daemon = int(f.read())
+        ports = _listening_ports(daemon)
+        assert ports and all(a == "0100007F" for a, _ in ports), ports  # 127.0.0.1
+
+        ray.init(address="auto")
+        assert ray.cluster_resources()["GPU"] == 1
+
+        @ray.remote(num_cpus=1, resources={"fpga": 2})
+        def hold(path):
+            open(path, "w").close()
+            time.sleep(30)
+
+        started = str(tmp_path / "started")
+        ref = hold.remote(started)
+        big = ray.put(bytes(50 << 20))
+        assert wait_for(lambda: os.path.exists(started), 30)
+        code, out, err = _cli("status")
+        assert code == 0, err
+        assert "1 node" in out
+        for key, used_total in (("CPU", "1/2"), ("GPU", "0/1"), ("fpga", "2/3")):
+            assert re.search(rf"\n +{key} +{used_total}\n", out), out
+        assert re.search(r"object store +50\.\d+ MiB used of 200\.00 MiB", out), out
+        del big, ref
+        ray.shutdown()
+
+        pids = sorted(set(pids) | set(_session_pids(session)))  # with the workers
+        code, out, err = _cli("stop")
+        assert code == 0 and "Stopped 1 manta node" in out, (out, err)
+        assert wait_for(lambda: not any(_alive(p) for p in pids), 10)
+        assert not os.path.exists(session)
+        code, out, _ = _cli("status")
+        assert code == 1 and "No cluster is running" in out
+    finally:
+        if ray.is_initialized():
+            ray.shutdown()
+        _cli("stop")
+        assert wait_for(lambda: not any(_alive(p) for p in pids), 10)
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_connect_to_nothing_is_a_clear_error(tmp_path, monkeypatch):

@@ -35,25 +35,23 @@ def test_builtin_exception_types_are_kept(ray_start):
         ray.get(f.remote("missing"))
 
 
-def test_errors_flow_through_dependent_tasks(ray_start):
+def test_errors_flow_through_dependent_tasks(ray_start, tmp_path):
     @ray.remote
     def bad():
         raise ValueError("root cause")
 
     @ray.remote
-    def dependent(x):
+    def dependent(x, marker):
+        open(marker, "w").close()
         return x + 1
 
-    ran = []
-
-    @ray.remote
-    def other(x):
-        ran.append(1)
-        return x
-
-    ref = dependent.remote(dependent.remote(bad.remote()))
-    with pytest.raises(ValueError, match="root cause"):
+    marker = str(tmp_path / "ran")
+    ref = dependent.remote(dependent.remote(bad.remote(), marker), marker)
+    with pytest.raises(ValueError, match="root cause") as info:
         ray.get(ref)
+    assert isinstance(info.value, ray.exceptions.RayTaskError)
+    # A task whose argument failed does not run: get raises the root cause.
+    assert not os.path.exists(marker)
 
 
 def test_one_failure_in_a_list_raises(ray_start):

@@ -69,6 +69,8 @@ def test_wait_semantics(ray_start):
     assert ready == fast and rest == [slow]
     ready, rest = ray.wait([slow], timeout=0)
     assert ready == [] and rest == [slow]
+    ready, rest = ray.wait(fast + [slow], num_returns=2, fetch_local=False)
+    assert ready == fast[:2] and rest == [fast[2], slow]
     assert ray.wait([]) == ([], [])
 
 
@@ -92,6 +94,17 @@ def test_wait_checks(ray_start, call, err, text):
         call(refs)
 
 
+def _mapping_of(addr):
+    """The name of this process's memory mapping that holds `addr`."""
+    with open("/proc/self/maps") as f:
+        for line in f:
+            parts = line.split()
+            lo, hi = (int(x, 16) for x in parts[0].split("-"))
+            if lo <= addr < hi:
+                return parts[5] if len(parts) > 5 else ""
+    return None
+
+
 def test_large_array_is_zero_copy_and_read_only(ray_start):
     a = np.arange(2_000_000, dtype=np.float64)
     ref = ray.put(a)
@@ -102,8 +115,21 @@ def test_large_array_is_zero_copy_and_read_only(ray_start):
     # Two gets map the same shared memory: no copy was made.
     assert b.__array_interface__["data"][0] == c.__array_interface__["data"][0]
     assert b.__array_interface__["data"][0] % 64 == 0
+    assert _mapping_of(b.__array_interface__["data"][0]).startswith("/memfd:manta-store")
     with pytest.raises(ValueError):
         b[0] = 1
+
+
+def test_large_array_argument_is_read_only_shared_memory_in_the_worker(ray_start):
+    @ray.remote
+    def inspect(x):
+        addr = x.__array_interface__["data"][0]
+        return (bool(x.flags.writeable), _mapping_of(addr).startswith("/memfd:manta-store"),
+                addr % 64, float(x[-1]))
+
+    # Not writable, read in place from the node's shared memory.
+    assert ray.get(inspect.remote(np.arange(2_000_000, dtype=np.float64))) == \
+        (False, True, 0, 1_999_999.0)
 
 
 def test_array_outlives_its_ref(ray_start):
@@ -193,6 +219,39 @@ def test_object_held_by_a_running_task_is_not_freed(ray_start):
     assert ray.get(out) == 1_000_000
 
 
+def test_object_held_by_a_pending_task_is_not_freed(ray_start):
+    @ray.remote
+    def slow():
+        time.sleep(0.5)
+        return 1
+
+    @ray.remote
+    def both(a, b):
+        return a + int(b.sum())
+
+    ref = ray.put(np.ones(1_000_000, dtype=np.int64))
+    out = both.remote(slow.remote(), ref)  # waits for slow() with ref pending
+    del ref
+    gc.collect()
+    assert ray.get(out, timeout=60) == 1_000_001
+
+
+def test_task_arguments_are_freed_after_the_task(cluster_factory):
+    cluster_factory(num_cpus=1)
+
+    @ray.remote
+    def total(x):
+        return int(x.sum())
+
+    ref = ray.put(np.ones(10_000_000, dtype=np.int64))
+    out = total.remote(ref)
+    del ref
+    assert ray.get(out) == 10_000_000
+    gc.collect()
+    from manta._private.worker import cluster_status
+    assert wait_for(lambda: cluster_status()["nodes"][0]["store_used"] == 0, 10)
+
+
 def test_refs_nested_in_objects_keep_their_objects_alive(ray_start):
     inner = ray.put(np.arange(1000))
     outer = ray.put([inner])
@@ -222,5 +281,11 @@ def test_auto_init_on_first_use():
         ref = ray.put(5)
         assert ray.is_initialized()
         assert ray.get(ref) == 5
+        del ref
+        for first_use in (lambda: ray.get([]), lambda: ray.wait([])):
+            ray.shutdown()
+            assert not ray.is_initialized()
+            first_use()
+            assert ray.is_initialized()
     finally:
         ray.shutdown()

@@ -116,6 +116,20 @@ def test_tasks_submit_tasks_and_return_refs(ray_start):
     assert ray.get(ray.get(returns_ref.remote())) == "inner"
 
 
+def test_tasks_call_put_and_wait(ray_start):
+    @ray.remote
+    def leaf(i):
+        return i + 1
+
+    @ray.remote
+    def waits():
+        refs = [leaf.remote(i) for i in range(3)] + [ray.put("p")]
+        ready, rest = ray.wait(refs, num_returns=4, timeout=30)
+        return ready == refs and rest == [], ray.get(ready)
+
+    assert ray.get(waits.remote(), timeout=60) == (True, [1, 2, 3, "p"])
+
+
 def test_nested_tree_deeper_than_num_cpus_does_not_deadlock(ray_start):
     @ray.remote
     def tree(depth):
@@ -201,6 +215,20 @@ def _count_load():
     import builtins
     builtins._manta_test_loads = getattr(builtins, "_manta_test_loads", 0) + 1
     return None
+
+
+def test_remote_before_init_starts_a_local_cluster():
+    @ray.remote
+    def f(x):
+        return x + 1
+
+    try:
+        assert not ray.is_initialized()
+        ref = f.remote(1)
+        assert ray.is_initialized()
+        assert ray.get(ref, timeout=60) == 2
+    finally:
+        ray.shutdown()
 
 
 def test_many_small_tasks(ray_start):
