@@ -9,7 +9,7 @@ class RuntimeContext:
     def get_job_id(self):
         task = _worker.current_task()
         job = task.job_id if task else _worker.state.info.get("job_id", 0)
-        return f"{job:08x}"
+        return int(job).to_bytes(4, "little").hex()  # Ray's JobID: 4 bytes, little-endian
 
     @property
     def job_id(self):

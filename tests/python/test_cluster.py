@@ -31,6 +31,8 @@ def test_init_rejects_bad_arguments():
         ray.init(resources={"CPU": 2})
     with pytest.raises(RuntimeError, match="Unknown keyword"):
         ray.init(bogus_arg=1)
+    with pytest.raises(ValueError, match="minimum allowed is 78643200 bytes"):
+        ray.init(object_store_memory=10)
     assert not ray.is_initialized()
 
 
@@ -112,7 +114,7 @@ def test_runtime_context_and_gpu_ids(cluster_factory, tmp_path):
     ctx = ray.get_runtime_context()
     assert task_id and ctx.get_task_id() is None
     assert node_id == ctx.get_node_id()
-    assert job_id == ctx.get_job_id()
+    assert job_id == ctx.get_job_id() == "01000000"  # the first job, as Ray writes its JobID
     assert res == {"CPU": 1.0, "GPU": 1.0}
     assert len(gpus) == 1 and cvd == str(gpus[0])
 

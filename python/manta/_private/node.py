@@ -155,6 +155,10 @@ def token_for(address):
         "Set MANTA_CLUSTER_TOKEN to the head's token (its session directory holds it).")
 
 
+# The smallest object store a node starts with (Ray's figure: 75 MiB).
+OBJECT_STORE_MINIMUM = 75 * 1024 * 1024
+
+
 def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=None,
           num_gpus=None, resources=None, object_store_memory=None, detach=False, join=None,
           token=None, extra_env=None):
@@ -164,6 +168,10 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
     there (token: the cluster token; found on this machine if not given)."""
     import json
 
+    if object_store_memory is not None and int(object_store_memory) < OBJECT_STORE_MINIMUM:
+        raise ValueError(
+            f"Attempting to cap object store memory usage at {int(object_store_memory)} bytes, "
+            f"but the minimum allowed is {OBJECT_STORE_MINIMUM} bytes.")
     d = new_session_dir()
     r, w = os.pipe()
     args = [mantad_path(), "--session-dir", d, "--ready-fd", str(w), "--python", sys.executable]
