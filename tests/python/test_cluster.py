@@ -303,3 +303,30 @@ def test_driver_exit_stops_its_local_cluster(tmp_path):
     session, worker_pid = out.stdout.split()
     assert wait_for(lambda: not os.path.exists(session), 10)
     assert wait_for(lambda: not os.path.exists(f"/proc/{worker_pid}"), 10)
+
+
+def test_workers_import_the_drivers_manta_not_another_copy(tmp_path):
+    """A copy of manta elsewhere on the driver's path (say, an older one in
+    site-packages) never shadows the one the driver imported."""
+    decoy = tmp_path / "elsewhere" / "manta"
+    decoy.mkdir(parents=True)
+    (decoy / "__init__.py").write_text("raise ImportError('another copy of manta')\n")
+    script = f"""
+import sys
+sys.path.append({str(decoy.parent)!r})
+import manta as ray
+ray.init(num_cpus=1)
+
+@ray.remote
+def which():
+    import manta
+    return manta.__file__
+
+print("same:", ray.get(which.remote(), timeout=60) == ray.__file__)
+ray.shutdown()
+"""
+    here = os.path.dirname(os.path.dirname(ray.__file__))
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=120, stdin=subprocess.DEVNULL,
+                         env=dict(os.environ, PYTHONPATH=here))
+    assert "same: True" in out.stdout, (out.stdout, out.stderr[-2000:])

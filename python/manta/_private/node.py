@@ -125,12 +125,15 @@ def _env_for_node():
     env = dict(os.environ)
     # Workers must import this very manta package, and (started with -S)
     # find every package this interpreter finds.
+    # This package's own directory comes first, then this interpreter's
+    # path in its order (which holds PYTHONPATH ahead of site-packages), so
+    # another installed copy of manta never shadows this one.
     parent = os.path.dirname(_PKG_DIR)
-    paths = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p]
-    extra = [parent] + ([] if _worker_site() else [p for p in sys.path if p])
-    for p in reversed(extra):
-        if p not in paths:
-            paths.insert(0, p)
+    ours = [parent] + ([] if _worker_site() else sys.path)
+    paths = []
+    for p in ours + env.get("PYTHONPATH", "").split(os.pathsep):
+        if p and p not in paths:
+            paths.append(p)
     env["PYTHONPATH"] = os.pathsep.join(paths)
     return env
 
