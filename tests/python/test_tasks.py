@@ -1,5 +1,6 @@
 """Remote functions: submission, arguments, options and the task graph."""
 
+import os
 import threading
 import time
 
@@ -128,6 +129,30 @@ def test_tasks_call_put_and_wait(ray_start):
         return ready == refs and rest == [], ray.get(ready)
 
     assert ray.get(waits.remote(), timeout=60) == (True, [1, 2, 3, "p"])
+
+
+def test_short_tasks_are_not_held_behind_a_long_one(cluster_factory, tmp_path):
+    """Tasks of a class known to be short are pipelined to a worker; when one
+    of them runs long, the tasks queued behind it run elsewhere instead of
+    waiting for it (here they must finish before the long one may end)."""
+    cluster_factory(num_cpus=2)
+
+    @ray.remote
+    def f(x, gate=None):
+        deadline = time.monotonic() + 60
+        while gate and not os.path.exists(gate) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return x
+
+    assert ray.get([f.remote(i) for i in range(2000)], timeout=60) == list(range(2000))
+    gate = str(tmp_path / "gate")
+    slow = f.remote(-1, gate)
+    quick = [f.remote(i) for i in range(50)]
+    try:
+        assert ray.get(quick, timeout=30) == list(range(50))
+    finally:
+        open(gate, "w").close()
+    assert ray.get(slow, timeout=30) == -1
 
 
 def test_nested_tree_deeper_than_num_cpus_does_not_deadlock(ray_start):
