@@ -118,6 +118,7 @@ static void fail_calls(mt_core *c, mt_actor *a)
         do_task_fail(c, t, a->death);
     }
     a->inflight = NULL;
+    a->ninflight = 0;
     while (a->qhead && a->qhead->ndeps == 0) {
         mt_task *t = a->qhead;
         a->qhead = t->qnext;
@@ -156,8 +157,16 @@ static void actor_dies(mt_core *c, mt_actor *a, mt_value *death, const char *cau
 
 /* ---------------------------------------------------------------- sending */
 
+/* How many calls the actor runs at once (Ray's default for an async actor
+ * is 1000). */
+static void set_concurrency(mt_actor *a, uint32_t max_concurrency, bool is_async)
+{
+    a->concurrency = max_concurrency ? max_concurrency : is_async ? 1000 : 1;
+}
+
 static void link_inflight(mt_actor *a, mt_task *t)
 {
+    a->ninflight++;
     t->state = MT_TASK_RUNNING;
     t->lprev = NULL;
     t->lnext = a->inflight;
@@ -167,6 +176,7 @@ static void link_inflight(mt_actor *a, mt_task *t)
 
 static void unlink_inflight(mt_actor *a, mt_task *t)
 {
+    if ((t->lprev || a->inflight == t) && a->ninflight) a->ninflight--;
     if (t->lprev) t->lprev->lnext = t->lnext;
     else if (a->inflight == t) a->inflight = t->lnext;
     if (t->lnext) t->lnext->lprev = t->lprev;
@@ -229,10 +239,11 @@ void do_actor_pump(mt_core *c, mt_actor *a)
         return;
     }
     bool sent = false;
-    /* A sequential actor with calls in flight runs the new ones after them
-     * anyway: they wait in the connection's buffer and leave together with
-     * the flush that follows its next reply (one write for many calls). */
-    bool hold = a->sequential && a->inflight;
+    /* An actor running as many calls as it can at once runs the new ones
+     * after them anyway: they wait in the connection's buffer and leave
+     * together with the flush that follows its next reply (one write for
+     * many calls). */
+    bool hold = a->concurrency && a->ninflight >= a->concurrency;
     while (a->qhead && a->qhead->ndeps == 0) {
         mt_task *t = a->qhead;
         a->qhead = t->qnext;
@@ -386,7 +397,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     mt_actor *a = actor_get(c, id, true);
     a->owned = true;
     a->detached = d->detached;
-    a->sequential = d->max_concurrency <= 1 && !d->is_async;
+    set_concurrency(a, d->max_concurrency, d->is_async);
     a->max_restarts = d->max_restarts;
     a->max_task_retries = d->max_task_retries;
     a->class_name = mt_strdup(d->class_name ? d->class_name : "");
@@ -642,6 +653,7 @@ static void requeue_inflight(mt_core *c, mt_actor *a, mt_value *why)
         v[k++] = t;
     }
     a->inflight = NULL;
+    a->ninflight = 0;
     /* Oldest first: sort by submission order. */
     for (size_t i = 1; i < k; i++)
         for (size_t j = i; j > 0 && v[j - 1]->seq > v[j]->seq; j--) {
@@ -791,7 +803,7 @@ void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r)
         return;
     }
     a->max_task_retries = info->max_task_retries;
-    a->sequential = info->max_concurrency <= 1 && !info->is_async;
+    set_concurrency(a, info->max_concurrency, info->is_async);
     mt_peer *p = do_peer_from_proto(c, info->address);
     if (!p || p->dead) {
         /* Restarting, or the node has not yet seen its worker die. */

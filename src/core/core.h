@@ -165,7 +165,8 @@ typedef struct mt_actor {
     uint64_t next_seq;
     mt_task *qhead, *qtail;
     mt_task *inflight;   /* sent, linked by lprev/lnext */
-    bool sequential;     /* one call at a time (no max_concurrency, not async) */
+    uint32_t concurrency; /* calls it runs at once (1: sequential) */
+    uint32_t ninflight;  /* calls in `inflight` */
     mt_value *death;     /* what calls get once it is dead */
     mt_task *create;     /* owner: the constructor task until it replied */
     int32_t *gpu_ids;
