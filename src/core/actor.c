@@ -739,7 +739,8 @@ static void actor_lost(mt_core *c, mt_actor *a)
         a->worker = NULL;
         a->lost_check = true;
         a->lost_signal = signal;
-        request_lookup(c, a);
+        if (c->gcs) request_lookup(c, a);
+        else owner_lost(c, a, NULL); /* no one to ask: we decide */
         return;
     }
     lost_why(why, sizeof why, signal);
@@ -757,6 +758,21 @@ void do_actor_peer_died(mt_core *c, mt_peer *p)
     for (size_t i = 0; i < n; i++) {
         mt_actor *a = items[i];
         if (a->worker == p && a->state != MT_ACTOR_DEAD) actor_lost(c, a);
+    }
+    free(items);
+}
+
+/* The control store is gone: owners that were asking it about a lost
+ * worker decide by themselves (restart while they may, or dead). */
+void do_actors_gcs_lost(mt_core *c)
+{
+    size_t n;
+    void **items = mt_map_items(&c->actors, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_actor *a = items[i];
+        if (!a->owned || !a->lost_check || a->state == MT_ACTOR_DEAD) continue;
+        a->lookup_sent = false;
+        owner_lost(c, a, NULL);
     }
     free(items);
 }

@@ -579,7 +579,10 @@ int do_node_frame(mt_conn *conn, const mt_frame *f, void *ud)
 static void on_daemon_close(mt_conn *conn, int reason, void *ud)
 {
     mt_core *c = ud;
-    if (c->gcs == conn) c->gcs = NULL;
+    if (c->gcs == conn) {
+        c->gcs = NULL;
+        do_actors_gcs_lost(c);
+    }
     c->daemon = NULL;
     c->daemon_lost = true;
     if (!c->stopping && !c->node_stop_requested) {
@@ -811,7 +814,10 @@ static void on_gcs_close(mt_conn *conn, int reason, void *ud)
 {
     mt_core *c = ud;
     MT_UNUSED(reason);
-    if (c->gcs == conn) c->gcs = NULL;
+    if (c->gcs == conn) {
+        c->gcs = NULL;
+        do_actors_gcs_lost(c);
+    }
     mt_conn_unref(conn);
     if (!c->stopping && c->role == MANTA__ROLE__ROLE_WORKER) {
         /* The head is gone, and with it the cluster. */

@@ -577,7 +577,7 @@ static uint32_t pipeline_depth(const mt_class *cls)
      * a batch do not wait behind one worker while another is idle. */
     if (cls->avg_exec_us < 0 || cls->avg_exec_us >= 1000) return 1;
     double d = (double)mt_cfg.pipeline_us / (cls->avg_exec_us > 1 ? cls->avg_exec_us : 1);
-    return (uint32_t)MT_MAX(2.0, MT_MIN(d, (double)mt_cfg.max_tasks_in_flight));
+    return (uint32_t)MT_MAX(1.0, MT_MIN(MT_MAX(2.0, d), (double)mt_cfg.max_tasks_in_flight));
 }
 
 /* A worker with tasks in flight that has not replied for far longer than
@@ -833,16 +833,21 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
 
 /* ---------------------------------------------------------------- replies */
 
-static void lease_unlink_task(mt_lease *l, mt_task *t)
+/* `progress`: the worker answered the task (a task handed back is not
+ * progress: its worker stays stalled). */
+static void lease_unlink_task(mt_lease *l, mt_task *t, bool progress)
 {
     if (t->lprev) t->lprev->lnext = t->lnext;
     else l->tasks = t->lnext;
     if (t->lnext) t->lnext->lprev = t->lprev;
     t->lprev = t->lnext = NULL;
     l->in_flight--;
-    l->progress_at = mt_now_s();
-    l->handing_back = false;
-    if (l->in_flight == 0) l->idle_since = l->progress_at;
+    double now = mt_now_s();
+    if (progress) {
+        l->progress_at = now;
+        l->handing_back = false;
+    }
+    if (l->in_flight == 0) l->idle_since = now;
 }
 
 static void note_exec_time(mt_class *cls, uint64_t exec_ns)
@@ -875,10 +880,13 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
         return 0; /* a stale reply (the task was retried elsewhere) */
     mt_lease *l = t->lease;
     mt_class *cls = t->cls;
-    lease_unlink_task(l, t);
-    if (r->status != MANTA__TASK_STATUS__TASK_REQUEUE) note_exec_time(cls, r->exec_ns);
-    if (r->status == MANTA__TASK_STATUS__TASK_REQUEUE) {
-        enqueue(c, t, true);
+    bool requeue = r->status == MANTA__TASK_STATUS__TASK_REQUEUE;
+    lease_unlink_task(l, t, !requeue);
+    if (!requeue) note_exec_time(cls, r->exec_ns);
+    if (requeue) {
+        /* Not started there; cancelled meanwhile, it never starts. */
+        if (t->cancelled) do_task_fail(c, t, cancelled_error(t));
+        else enqueue(c, t, true);
     } else if (r->status == MANTA__TASK_STATUS__TASK_ARG_LOST) {
         args_lost(c, t, r->error);
     } else if (t->cancelled || r->status == MANTA__TASK_STATUS__TASK_CANCELLED) {
