@@ -255,7 +255,9 @@ MANTA_EXPORT int manta_actor_create(const char *class_name, const manta_arg *arg
 MANTA_EXPORT int manta_actor_call(const manta_actor *a, const char *method, const manta_arg *args,
                                   size_t nargs, int num_returns, manta_ref **out);
 /* Kill the actor now: its calls in flight and later ones fail with
- * MANTA_EACTORDIED. */
+ * MANTA_EACTORDIED.  The detail of a dead actor's error (manta_last_error()
+ * after manta_get) is two lines: "actor_id=<32 hex> class_name=<name>", then
+ * why it died. */
 MANTA_EXPORT int manta_actor_kill(const manta_actor *a);
 MANTA_EXPORT void manta_actor_release(manta_actor *a);
 /* Pass a handle to a task or actor (the argument refers to `a`, which must
