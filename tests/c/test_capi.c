@@ -241,6 +241,9 @@ START_TEST(actor_errors_and_kill)
     ck_assert_int_eq(manta_actor_kill(a), 0);
     ck_assert_int_eq(manta_actor_call(a, "pid", NULL, 0, 1, &r), 0);
     ck_assert_int_eq(manta_get(r, 30, &v), MANTA_EACTORDIED);
+    /* The detail names the actor, then the cause. */
+    ck_assert_msg(!strncmp(manta_last_error(), "actor_id=", 9), "%s", manta_last_error());
+    ck_assert_msg(strstr(manta_last_error(), "killed"), "%s", manta_last_error());
     manta_ref_release(r);
     manta_actor_release(a);
     /* Unknown class or method. */
