@@ -616,6 +616,10 @@ int mt_core_actor_kill(mt_core *c, const mt_aid *id, bool no_restart)
     if (no_restart)
         actor_dies(c, a, died_value(MANTA_EACTORDIED, a, "The actor was killed by ray.kill()."),
                    "The actor was killed by ray.kill().", true);
+    else if (a->owned && a->state == MT_ACTOR_ALIVE && a->worker)
+        /* Its worker is about to die and we restart it: later calls wait
+         * for the new one instead of racing the kill to the old one. */
+        a->state = MT_ACTOR_PENDING;
     pthread_mutex_unlock(&c->mu);
     return 0;
 }

@@ -289,6 +289,27 @@ void do_start_conn(mt_core *c, mt_conn *conn)
     mt_conn_loop_wake(&c->cl);
 }
 
+void do_flush_later(mt_core *c, mt_conn *conn)
+{
+    if (c->nto_flush && c->to_flush[c->nto_flush - 1] == conn) return;
+    if (c->nto_flush == c->cap_to_flush) {
+        c->cap_to_flush = c->cap_to_flush ? 2 * c->cap_to_flush : 8;
+        c->to_flush = mt_realloc(c->to_flush, c->cap_to_flush * sizeof *c->to_flush);
+    }
+    c->to_flush[c->nto_flush++] = conn;
+    mt_conn_ref(conn);
+    if (c->nto_flush == 1) mt_conn_loop_wake(&c->cl);
+}
+
+static void flush_later_conns(mt_core *c)
+{
+    for (size_t i = 0; i < c->nto_flush; i++) {
+        if (!c->to_flush[i]->closing) mt_conn_flush(c->to_flush[i]);
+        mt_conn_unref(c->to_flush[i]);
+    }
+    c->nto_flush = 0;
+}
+
 mt_conn *do_peer_conn(mt_core *c, mt_peer *p)
 {
     if (p->conn) return p->conn;
@@ -635,6 +656,7 @@ static void on_wake(mt_conn_loop *l)
     c->to_start = NULL;
     c->nto_start = 0;
     flush_releases(c);
+    flush_later_conns(c);
     if (c->stopping || (c->loop_bg && c->want_loop > 0)) uv_stop(&c->loop);
 }
 
@@ -643,6 +665,7 @@ static void on_tick(uv_timer_t *t)
     mt_core *c = t->data;
     pthread_mutex_lock(&c->mu);
     flush_releases(c);
+    flush_later_conns(c);
     do_exec_flush_held(c);
     do_sub_tick(c);
     do_actors_tick(c);
@@ -1124,6 +1147,10 @@ static void stop_io(mt_core *c)
     /* Close every handle on this thread, now that the loop is ours. */
     pthread_mutex_lock(&c->mu);
     c->cl.thread = pthread_self();
+    flush_later_conns(c); /* before their connections close */
+    free(c->to_flush);
+    c->to_flush = NULL;
+    c->cap_to_flush = 0;
     size_t it = 0;
     mt_peer *p;
     while ((p = mt_map_next(&c->peers, &it)))

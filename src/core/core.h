@@ -299,6 +299,8 @@ struct mt_core {
     mt_conn *daemon;
     mt_conn *gcs;             /* the control store: `daemon` on the head, else a TCP connection */
     mt_conn **to_start;       /* created off the loop thread, started by it */
+    mt_conn **to_flush;       /* frames queued to go at the loop's next turn */
+    size_t nto_flush, cap_to_flush;
     size_t nto_start;
     mt_arena arena;           /* decode arena of the I/O thread */
     bool stopping, stopped, daemon_lost, node_stop_requested;
@@ -370,6 +372,9 @@ void do_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m);
 void do_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m);
 /* Start reading a connection (from any thread). */
 void do_start_conn(mt_core *c, mt_conn *conn);
+/* Write what `conn` has queued at the loop's next turn (frames sent in a
+ * burst from user threads leave in a few writes). */
+void do_flush_later(mt_core *c, mt_conn *conn);
 /* Frames from a node daemon or the control store (any connection). */
 int do_node_frame(mt_conn *conn, const mt_frame *f, void *ud);
 /* LeaseReturn to `daemon` (NULL: our node). */

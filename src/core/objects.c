@@ -64,7 +64,13 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o)
             Manta__RemoveBorrower m = MANTA__REMOVE_BORROWER__INIT;
             m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
             m.borrower_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
-            send_to_owner(c, o, MANTA__MSG_TYPE__MSG_REMOVE_BORROWER, &m.base);
+            /* Not urgent: a burst of them (a dropped list of refs) leaves
+             * together at the loop's next turn. */
+            mt_conn *conn = do_peer_conn(c, o->owner);
+            if (conn) {
+                mt_conn_send(conn, MANTA__MSG_TYPE__MSG_REMOVE_BORROWER, &m.base);
+                do_flush_later(c, conn);
+            }
         }
         obj_destroy(c, o);
         return;
