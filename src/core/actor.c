@@ -702,6 +702,15 @@ static void restart(mt_core *c, mt_actor *a)
     }
 }
 
+/* The control store has the actor dead: its calls fail with the cause it
+ * recorded. */
+static void dies_as_recorded(mt_core *c, mt_actor *a, const Manta__ActorInfo *info)
+{
+    const char *why = info->death_cause && info->death_cause[0] ? info->death_cause
+                                                                 : "The actor is dead.";
+    actor_dies(c, a, died_value(MANTA_EACTORDIED, a, why), why, info->intentional);
+}
+
 static void lost_why(char *why, size_t n, bool signal)
 {
     snprintf(why, n, "The actor died unexpectedly before finishing this task (its worker exited%s).",
@@ -715,9 +724,7 @@ static void owner_lost(mt_core *c, mt_actor *a, const Manta__ActorInfo *info)
 {
     a->lost_check = false;
     if (info && info->state == MANTA__ACTOR_STATE__ACTOR_DEAD) {
-        const char *why = info->death_cause && info->death_cause[0] ? info->death_cause
-                                                                     : "The actor is dead.";
-        actor_dies(c, a, died_value(MANTA_EACTORDIED, a, why), why, info->intentional);
+        dies_as_recorded(c, a, info);
         return;
     }
     char why[200];
@@ -816,10 +823,7 @@ void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r)
         return;
     }
     if (info->state == MANTA__ACTOR_STATE__ACTOR_DEAD) {
-        int code = MANTA_EACTORDIED;
-        const char *why = info->death_cause && info->death_cause[0] ? info->death_cause
-                                                                     : "The actor is dead.";
-        actor_dies(c, a, died_value(code, a, why), why, info->intentional);
+        dies_as_recorded(c, a, info);
         return;
     }
     a->max_task_retries = info->max_task_retries;

@@ -49,10 +49,16 @@ static bool obj_unused(const mt_obj *o)
     return o->credits == 0 && o->nborrowers == 0;
 }
 
-static void send_to_owner(mt_core *c, mt_obj *o, uint16_t type, const ProtobufCMessage *m)
+/* `later`: not urgent; a burst of such frames (a dropped list of refs)
+ * leaves together at the loop's next turn. */
+static void send_to_owner(mt_core *c, mt_obj *o, uint16_t type, const ProtobufCMessage *m,
+                          bool later)
 {
     mt_conn *conn = do_peer_conn(c, o->owner);
-    if (conn) mt_conn_send_now(conn, type, m);
+    if (!conn) return;
+    mt_conn_send(conn, type, m);
+    if (later) do_flush_later(c, conn);
+    else mt_conn_flush(conn);
 }
 
 void do_obj_maybe_free(mt_core *c, mt_obj *o)
@@ -64,13 +70,7 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o)
             Manta__RemoveBorrower m = MANTA__REMOVE_BORROWER__INIT;
             m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
             m.borrower_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
-            /* Not urgent: a burst of them (a dropped list of refs) leaves
-             * together at the loop's next turn. */
-            mt_conn *conn = do_peer_conn(c, o->owner);
-            if (conn) {
-                mt_conn_send(conn, MANTA__MSG_TYPE__MSG_REMOVE_BORROWER, &m.base);
-                do_flush_later(c, conn);
-            }
+            send_to_owner(c, o, MANTA__MSG_TYPE__MSG_REMOVE_BORROWER, &m.base, true);
         }
         obj_destroy(c, o);
         return;
@@ -116,7 +116,7 @@ void do_credit(mt_core *c, mt_obj *o, int delta)
     Manta__Credit m = MANTA__CREDIT__INIT;
     m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
     m.delta = delta;
-    send_to_owner(c, o, MANTA__MSG_TYPE__MSG_CREDIT, &m.base);
+    send_to_owner(c, o, MANTA__MSG_TYPE__MSG_CREDIT, &m.base, false);
 }
 
 void do_credit_ref(mt_core *c, const mt_refinfo *r, int delta)

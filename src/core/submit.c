@@ -568,6 +568,12 @@ void do_send_lease_return(mt_core *c, mt_conn *daemon, const mt_wid *wid, bool f
     else do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
 }
 
+/* A class whose tasks are known to run shorter than 1 ms. */
+static bool short_class(const mt_class *cls)
+{
+    return cls->avg_exec_us >= 0 && cls->avg_exec_us < 1000;
+}
+
 static uint32_t pipeline_depth(const mt_class *cls)
 {
     /* Pipeline only short tasks (a long task would hold the ones queued
@@ -575,7 +581,7 @@ static uint32_t pipeline_depth(const mt_class *cls)
      * `pipeline_us` of them per worker: deep enough that a worker of tiny
      * tasks replies in large batches, shallow enough that the last tasks of
      * a batch do not wait behind one worker while another is idle. */
-    if (cls->avg_exec_us < 0 || cls->avg_exec_us >= 1000) return 1;
+    if (!short_class(cls)) return 1;
     double d = (double)mt_cfg.pipeline_us / (cls->avg_exec_us > 1 ? cls->avg_exec_us : 1);
     return (uint32_t)MT_MAX(1.0, MT_MIN(MT_MAX(2.0, d), (double)mt_cfg.max_tasks_in_flight));
 }
@@ -593,7 +599,7 @@ static mt_lease *pick_lease(mt_class *cls, double now)
     mt_lease *best = NULL;
     uint32_t depth = pipeline_depth(cls);
     for (mt_lease *l = cls->leases; l; l = l->next) {
-        if (l->dead || l->in_flight >= depth || (depth > 1 && lease_stalled(l, now))) continue;
+        if (l->dead || l->in_flight >= depth || lease_stalled(l, now)) continue;
         if (!best || l->in_flight < best->in_flight) best = l;
     }
     return best;
@@ -743,7 +749,7 @@ static void class_pump(mt_core *c, mt_class *cls)
     /* Short tasks: another worker only when the backlog is more work than
      * the workers we hold clear soon (a worker's tiny tasks are done before
      * a new one could start, and it would take a core from this one). */
-    if (want && cls->avg_exec_us >= 0 && cls->avg_exec_us < 1000 &&
+    if (want && short_class(cls) &&
         (double)cls->qlen * cls->avg_exec_us < (double)mt_cfg.pipeline_us &&
         has_moving_lease(cls, now))
         want = 0;
@@ -1064,9 +1070,8 @@ static void send_cancel(mt_core *c, mt_conn *conn, mt_task *t, bool force, bool 
 /* A worker that stalled on a long task hands back the tasks queued behind
  * it, which then run elsewhere (the one it runs stays; it ignores that
  * request).  Asked once per stall. */
-static void hand_back(mt_core *c, mt_lease *l)
+static void hand_back(mt_lease *l)
 {
-    MT_UNUSED(c);
     if (l->handing_back || l->in_flight < 2 || !l->worker->conn) return;
     l->handing_back = true;
     Manta__CancelTask m = MANTA__CANCEL_TASK__INIT;
@@ -1159,7 +1164,7 @@ void do_sub_tick(mt_core *c)
     mt_class *cls;
     while ((cls = mt_map_next(&c->classes, &it))) {
         for (mt_lease *l = cls->leases; l; l = l->next)
-            if (!l->dead && lease_stalled(l, now)) hand_back(c, l);
+            if (!l->dead && lease_stalled(l, now)) hand_back(l);
         if (cls->qlen) class_pump(c, cls);
     }
     return_idle(c, (double)mt_cfg.idle_lease_ms / 1000.0);
