@@ -46,6 +46,18 @@ class Counter:
         return os.getpid()
 
 
+@ray.remote
+class Log:
+    def __init__(self):
+        self.items = []
+
+    def append(self, item):
+        self.items.append(item)
+
+    def read(self):
+        return self.items
+
+
 def _raises(exc_type, fn):
     try:
         fn()
@@ -141,17 +153,6 @@ def test_calls_from_one_caller_run_in_order_one_at_a_time(ray_start):
 
 def test_concurrent_callers_each_see_their_own_order(ray_start):
     @ray.remote
-    class Log:
-        def __init__(self):
-            self.items = []
-
-        def append(self, item):
-            self.items.append(item)
-
-        def read(self):
-            return self.items
-
-    @ray.remote
     def caller(log, k, n):
         refs = [log.append.remote((k, i)) for i in range(n)]
         ray.get(refs)
@@ -185,22 +186,11 @@ def test_a_call_waiting_for_its_argument_keeps_later_calls_behind_it(ray_start, 
         assert _wait_file(path)
         return v
 
-    @ray.remote
-    class Log:
-        def __init__(self):
-            self.items = []
-
-        def add(self, x):
-            self.items.append(x)
-
-        def read(self):
-            return self.items
-
     log = Log.remote()
     gate = str(tmp_path / "gate")
-    log.add.remote(gated.remote(gate, "first"))
+    log.append.remote(gated.remote(gate, "first"))
     for i in range(3):
-        log.add.remote(i)
+        log.append.remote(i)
     read = log.read.remote()
     ready, _ = ray.wait([read], timeout=0.5)
     assert not ready, "a later call ran before the earlier one's argument was ready"
