@@ -248,6 +248,7 @@ static void fill_hello(mt_core *c, Manta__Hello *h, Manta__Address *a, char *ep,
 
 static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud);
 static void on_peer_close(mt_conn *conn, int reason, void *ud);
+static void on_incoming_close(mt_conn *conn, int reason, void *ud);
 
 mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint)
 {
@@ -358,7 +359,7 @@ static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud)
     ProtobufCMessage *m;
     /* Over TCP the first frame is a Hello with the cluster token. */
     if (!conn->is_unix && !conn->tag && f->type != MANTA__MSG_TYPE__MSG_HELLO &&
-        conn->on_close != on_peer_close)
+        conn->on_close == on_incoming_close)
         return mt_err(MANTA_EAUTH, "a TCP peer spoke before its Hello");
     if (f->type == MANTA__MSG_TYPE__MSG_PUSH_TASK) return take_push(c, conn, f);
     int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, &m, err, sizeof err);
@@ -606,6 +607,7 @@ static void on_daemon_close(mt_conn *conn, int reason, void *ud)
     }
     c->daemon = NULL;
     c->daemon_lost = true;
+    mt_conn_unref(conn); /* the runtime's reference, taken at mt_conn_new */
     if (!c->stopping && !c->node_stop_requested) {
         if (c->role == MANTA__ROLE__ROLE_WORKER) {
             /* Our node is gone: a worker has nothing left to do. */
@@ -619,6 +621,18 @@ static void on_daemon_close(mt_conn *conn, int reason, void *ud)
 }
 
 /* ---------------------------------------------------------------- listener */
+
+static void on_incoming_close(mt_conn *conn, int reason, void *ud)
+{
+    mt_core *c = ud;
+    MT_UNUSED(reason);
+    for (size_t i = 0; i < c->nincoming; i++) {
+        if (c->incoming[i] != conn) continue;
+        c->incoming[i] = c->incoming[--c->nincoming];
+        mt_conn_unref(conn);
+        break;
+    }
+}
 
 static void on_accept(uv_poll_t *h, int status, int events)
 {
@@ -634,10 +648,14 @@ static void on_accept(uv_poll_t *h, int status, int events)
             close(fd);
             continue;
         }
-        mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, NULL, c);
+        mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, on_incoming_close, c);
         snprintf(conn->desc, sizeof conn->desc, "incoming fd %d", fd);
+        if (c->nincoming == c->cap_incoming) {
+            c->cap_incoming = c->cap_incoming ? 2 * c->cap_incoming : 8;
+            c->incoming = mt_realloc(c->incoming, c->cap_incoming * sizeof *c->incoming);
+        }
+        c->incoming[c->nincoming++] = conn; /* the creation reference */
         if (mt_conn_start(conn)) mt_conn_close(conn, MANTA_ESYS);
-        mt_conn_unref(conn); /* the poll handle holds it now */
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -876,6 +894,7 @@ static int connect_gcs(mt_core *c, const char *ep)
 static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep)
 {
     uv_loop_init(&c->loop);
+    c->loop_open = true;
     mt_conn_loop_init(&c->cl, &c->loop);
     c->cl.guard = &c->mu;
     c->cl.data = c;
@@ -1135,7 +1154,7 @@ static void stop_io(mt_core *c)
     pthread_cond_broadcast(&c->bg_cv);
     pthread_mutex_unlock(&c->mu);
     mt_conn_loop_wake(&c->cl);
-    pthread_join(c->io_thread, NULL);
+    if (c->io_running) pthread_join(c->io_thread, NULL);
     /* A user thread may still be leading: wait until the loop is free. */
     pthread_mutex_lock(&c->mu);
     while (c->loop_busy) {
@@ -1157,6 +1176,10 @@ static void stop_io(mt_core *c)
         if (p->conn) mt_conn_close(p->conn, 0);
     if (c->gcs && c->gcs != c->daemon) mt_conn_close(c->gcs, 0);
     if (c->daemon) mt_conn_close(c->daemon, 0);
+    while (c->nincoming) mt_conn_close(c->incoming[c->nincoming - 1], 0);
+    free(c->incoming);
+    c->incoming = NULL;
+    c->cap_incoming = 0;
     size_t nd;
     void **rds = mt_map_items(&c->rdaemons, &nd);
     for (size_t i = 0; i < nd; i++) mt_conn_close(((mt_rdaemon *)rds[i])->conn, 0);
@@ -1175,12 +1198,15 @@ static void stop_io(mt_core *c)
     mt_conn_loop_close(&c->cl);
     uv_run(&c->loop, UV_RUN_DEFAULT);
     uv_loop_close(&c->loop);
+    c->loop_open = false;
 }
 
 void mt_core_disconnect(mt_core *c)
 {
     if (!c) return;
-    if (c->io_running) stop_io(c);
+    /* Also after a connect that failed half-way: its loop holds the node's
+     * connection and the loop's own descriptors. */
+    if (c->loop_open) stop_io(c);
     pthread_mutex_lock(&release_mu);
     if (release_core == c) {
         release_core = NULL;

@@ -284,6 +284,7 @@ struct mt_core {
     mt_conn_loop cl;
     pthread_t io_thread;
     bool io_running;
+    bool loop_open;           /* the loop was initialized: stop_io closes it */
     int listen_fd, tcp_fd;
     uv_poll_t listen_poll, tcp_poll;
     uv_timer_t tick;
@@ -302,6 +303,8 @@ struct mt_core {
     mt_conn **to_flush;       /* frames queued to go at the loop's next turn */
     size_t nto_flush, cap_to_flush;
     size_t nto_start;
+    mt_conn **incoming;       /* accepted connections (each holds a reference) */
+    size_t nincoming, cap_incoming;
     mt_arena arena;           /* decode arena of the I/O thread */
     bool stopping, stopped, daemon_lost, node_stop_requested;
     /* tables */
