@@ -248,7 +248,6 @@ static void fill_hello(mt_core *c, Manta__Hello *h, Manta__Address *a, char *ep,
 
 static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud);
 static void on_peer_close(mt_conn *conn, int reason, void *ud);
-static void on_incoming_close(mt_conn *conn, int reason, void *ud);
 
 mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint)
 {
@@ -357,10 +356,9 @@ static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud)
     mt_core *c = ud;
     char err[256];
     ProtobufCMessage *m;
-    /* Over TCP the first frame is a Hello with the cluster token. */
-    if (!conn->is_unix && !conn->tag && f->type != MANTA__MSG_TYPE__MSG_HELLO &&
-        conn->on_close == on_incoming_close)
-        return mt_err(MANTA_EAUTH, "a TCP peer spoke before its Hello");
+    /* An accepted peer speaks first with a Hello (over TCP with the token). */
+    if (mt_gate_waiting(conn) && f->type != MANTA__MSG_TYPE__MSG_HELLO)
+        return mt_err(MANTA_EAUTH, "a peer spoke before its Hello");
     if (f->type == MANTA__MSG_TYPE__MSG_PUSH_TASK) return take_push(c, conn, f);
     int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, &m, err, sizeof err);
     if (rc) {
@@ -377,6 +375,7 @@ static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud)
             rc = mt_err(MANTA_EAUTH, "a TCP peer with a wrong cluster token");
         else if (!conn->tag) conn->tag = do_peer_from_proto(c, h->address);
         if (!rc && !conn->tag) rc = mt_err(MANTA_EPROTO, "peer Hello without an address");
+        if (!rc) mt_gate_pass(conn);
         break;
     }
     case MANTA__MSG_TYPE__MSG_TASK_REPLY:
@@ -634,30 +633,23 @@ static void on_incoming_close(mt_conn *conn, int reason, void *ud)
     }
 }
 
-static void on_accept(uv_poll_t *h, int status, int events)
+/* Runs with c->mu held (the loop's guard). */
+static mt_conn *on_accept(mt_gate *g, int fd, void *ud)
 {
-    mt_core *c = h->data;
-    bool tcp = h == &c->tcp_poll;
-    MT_UNUSED(status), MT_UNUSED(events);
-    pthread_mutex_lock(&c->mu);
-    for (;;) {
-        int fd = mt_sock_accept(tcp ? c->tcp_fd : c->listen_fd);
-        if (fd < 0) break;
-        uid_t uid;
-        if (!tcp && mt_sock_peer_uid(fd, &uid, NULL) == 0 && uid != getuid()) {
-            close(fd);
-            continue;
-        }
-        mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, on_incoming_close, c);
-        snprintf(conn->desc, sizeof conn->desc, "incoming fd %d", fd);
-        if (c->nincoming == c->cap_incoming) {
-            c->cap_incoming = c->cap_incoming ? 2 * c->cap_incoming : 8;
-            c->incoming = mt_realloc(c->incoming, c->cap_incoming * sizeof *c->incoming);
-        }
-        c->incoming[c->nincoming++] = conn; /* the creation reference */
-        if (mt_conn_start(conn)) mt_conn_close(conn, MANTA_ESYS);
+    mt_core *c = ud;
+    uid_t uid;
+    if (g == &c->listen_gate && mt_sock_peer_uid(fd, &uid, NULL) == 0 && uid != getuid()) {
+        close(fd);
+        return NULL;
     }
-    pthread_mutex_unlock(&c->mu);
+    mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, on_incoming_close, c);
+    snprintf(conn->desc, sizeof conn->desc, "incoming fd %d", fd);
+    if (c->nincoming == c->cap_incoming) {
+        c->cap_incoming = c->cap_incoming ? 2 * c->cap_incoming : 8;
+        c->incoming = mt_realloc(c->incoming, c->cap_incoming * sizeof *c->incoming);
+    }
+    c->incoming[c->nincoming++] = conn; /* the creation reference */
+    return conn;
 }
 
 /* ---------------------------------------------------------------- I/O thread */
@@ -903,14 +895,9 @@ static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep)
     snprintf(c->daemon->desc, sizeof c->daemon->desc, "node");
     int rc = mt_conn_start(c->daemon);
     if (rc) return rc;
-    c->listen_poll.data = c;
-    uv_poll_init(&c->loop, &c->listen_poll, c->listen_fd);
-    uv_poll_start(&c->listen_poll, UV_READABLE, on_accept);
-    if (c->tcp_fd >= 0) {
-        c->tcp_poll.data = c;
-        uv_poll_init(&c->loop, &c->tcp_poll, c->tcp_fd);
-        uv_poll_start(&c->tcp_poll, UV_READABLE, on_accept);
-    }
+    if ((rc = mt_gate_start(&c->listen_gate, &c->cl, c->listen_fd, on_accept, c))) return rc;
+    if (c->tcp_fd >= 0 && (rc = mt_gate_start(&c->tcp_gate, &c->cl, c->tcp_fd, on_accept, c)))
+        return rc;
     c->gcs = c->daemon;
     if (gcs_ep && gcs_ep[0] && (rc = connect_gcs(c, gcs_ep))) return rc;
     uv_timer_init(&c->loop, &c->tick);
@@ -1176,6 +1163,8 @@ static void stop_io(mt_core *c)
         if (p->conn) mt_conn_close(p->conn, 0);
     if (c->gcs && c->gcs != c->daemon) mt_conn_close(c->gcs, 0);
     if (c->daemon) mt_conn_close(c->daemon, 0);
+    mt_gate_stop(&c->listen_gate);
+    mt_gate_stop(&c->tcp_gate);
     while (c->nincoming) mt_conn_close(c->incoming[c->nincoming - 1], 0);
     free(c->incoming);
     c->incoming = NULL;

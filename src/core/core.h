@@ -17,6 +17,7 @@
 #include <uv.h>
 
 #include "conn.h"
+#include "gate.h"
 #include "ids.h"
 #include "map.h"
 #include "value.h"
@@ -286,7 +287,7 @@ struct mt_core {
     bool io_running;
     bool loop_open;           /* the loop was initialized: stop_io closes it */
     int listen_fd, tcp_fd;
-    uv_poll_t listen_poll, tcp_poll;
+    mt_gate listen_gate, tcp_gate;
     uv_timer_t tick;
     uv_timer_t deadline_timer;
     pthread_cond_t bg_cv;     /* the background thread waits here while a user thread leads */

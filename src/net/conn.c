@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "gate.h"
 #include "mt.h"
 
 /* ---------------------------------------------------------------- loop */
@@ -45,13 +46,16 @@ int mt_conn_loop_init(mt_conn_loop *l, uv_loop_t *loop)
     l->thread = pthread_self();
     pthread_mutex_init(&l->mu, NULL);
     l->async.data = l;
+    l->reserve_fd = -1;
     int rc = uv_async_init(loop, &l->async, on_async);
-    return rc ? mt_err(MANTA_ESYS, "uv_async_init: %s", uv_strerror(rc)) : 0;
+    if (rc) return mt_err(MANTA_ESYS, "uv_async_init: %s", uv_strerror(rc));
+    return mt_gate_loop_init(l);
 }
 
 void mt_conn_loop_close(mt_conn_loop *l)
 {
     if (!uv_is_closing((uv_handle_t *)&l->async)) uv_close((uv_handle_t *)&l->async, NULL);
+    mt_gate_loop_close(l);
     for (size_t i = 0; i < l->npending; i++) mt_conn_unref(l->pending[i]);
     free(l->pending);
     l->pending = NULL;
@@ -182,6 +186,7 @@ void mt_conn_close(mt_conn *c, int reason)
     if (c->closing) return;
     if (reason == 0) mt_conn_flush(c);
     c->closing = true;
+    mt_gate_leave(c);
     if (c->poll.data) {
         uv_poll_stop(&c->poll);
         uv_close((uv_handle_t *)&c->poll, on_poll_closed);
@@ -211,15 +216,17 @@ static int dispatch(mt_conn *c)
 
 static int read_some(mt_conn *c)
 {
-    /* Fairness: at most 4 MiB per wake, then let other connections run. */
-    size_t budget = 4u << 20;
+    /* Fairness: at most 4 MiB per wake, then let other connections run.  A
+     * peer at the gate gets one Hello's worth until its Hello is checked. */
+    size_t budget = mt_gate_waiting(c) ? c->max_frame + MT_FRAME_HDR : 4u << 20;
     while (budget > 0) {
-        size_t want = 64 * 1024;
+        size_t want = budget < 64 * 1024 ? budget : 64 * 1024;
         mt_frame f;
-        if (mt_buf_avail(&c->in) >= MT_FRAME_HDR &&
-            mt_wire_peek(mt_buf_head(&c->in), mt_buf_avail(&c->in), c->max_frame, &f) == 0) {
-            size_t need = MT_FRAME_HDR + f.len - mt_buf_avail(&c->in);
-            if (need > want) want = need; /* read a large frame in one go */
+        if (mt_buf_avail(&c->in) >= MT_FRAME_HDR) {
+            int prc = mt_wire_peek(mt_buf_head(&c->in), mt_buf_avail(&c->in), c->max_frame, &f);
+            if (prc < 0) return 0; /* a bad header: dispatch reports it, read no more */
+            if (prc == 0 && MT_FRAME_HDR + f.len - mt_buf_avail(&c->in) > want)
+                want = MT_FRAME_HDR + f.len - mt_buf_avail(&c->in); /* a large frame in one go */
         }
         uint8_t *w = mt_buf_reserve(&c->in, want);
         ssize_t r = read(c->fd, w, want);
@@ -265,7 +272,9 @@ static void on_poll_locked(mt_conn *c, int status, int events)
         if (rc > 0) rc = 0;
     }
     if (rc && !c->closing) {
-        if (rc != MANTA_ECONN)
+        if (rc != MANTA_ECONN && mt_gate_waiting(c))
+            mt_gate_log_drop(c->cl, c->desc, manta_last_error());
+        else if (rc != MANTA_ECONN)
             mt_warn("closing %s: %s (%s)", c->desc, manta_strerror(rc), manta_last_error());
         else
             mt_debug("closing %s: %s", c->desc, manta_last_error());

@@ -20,6 +20,7 @@
 
 typedef struct mt_conn mt_conn;
 typedef struct mt_conn_loop mt_conn_loop;
+struct mt_gate;
 
 /* Handlers run on the loop thread.  on_frame returns 0, or an error to close
  * the connection (the reason is logged).  on_close runs exactly once, after
@@ -42,6 +43,14 @@ struct mt_conn_loop {
     /* Optional: held around every callback on the loop thread, so that
      * other threads holding it may use connections safely. */
     pthread_mutex_t *guard;
+    /* Accepted peers waiting for their Hello, oldest first, and what the
+     * gate needs besides (gate.c). */
+    mt_conn *gate_head, *gate_tail;
+    uv_timer_t gate_timer;
+    bool gate_timer_open;
+    int reserve_fd;        /* spent to refuse a peer when out of descriptors */
+    double drop_quiet_until;
+    unsigned drops_quiet;  /* dropped peers not logged since the last line */
 };
 
 int mt_conn_loop_init(mt_conn_loop *l, uv_loop_t *loop);
@@ -68,6 +77,9 @@ struct mt_conn {
     char desc[64];     /* for logs: "driver 1234" */
     void *tag;         /* the owner's per-connection data */
     uint64_t frames_in, frames_out;
+    struct mt_gate *gate;  /* the listener it waits at for its Hello, or NULL */
+    double gate_deadline;
+    mt_conn *gate_next, *gate_prev;
 };
 
 /* Wrap a connected non-blocking fd (ownership passes to the connection). */

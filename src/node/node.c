@@ -414,10 +414,8 @@ static bool token_ok(mt_node *n, const ProtobufCBinaryData *t)
 
 static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
 {
-    if (!c->conn->is_unix && !token_ok(n, &h->token)) {
-        mt_warn("refusing %s: wrong cluster token", c->conn->desc);
+    if (!c->conn->is_unix && !token_ok(n, &h->token))
         return mt_err(MANTA_EAUTH, "wrong cluster token");
-    }
     if (h->version != MT_WIRE_VERSION) {
         hello_reply(n, c, MANTA_EVERSION, "protocol version mismatch", -1);
         return mt_err(MANTA_EVERSION, "peer speaks protocol %u", h->version);
@@ -427,6 +425,8 @@ static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
     if (h->worker_id.len != MT_WORKER_ID_LEN && needs_wid)
         return mt_err(MANTA_EPROTO, "Hello without a worker id");
     c->authed = true;
+    /* The frames that follow (already read, maybe) may be as large as any. */
+    mt_gate_pass(c->conn);
     c->role = h->role;
     c->pid = (pid_t)h->pid;
     if (h->worker_id.len == MT_WORKER_ID_LEN) memcpy(c->wid.b, h->worker_id.data, MT_WORKER_ID_LEN);
@@ -659,35 +659,27 @@ static void on_close(mt_conn *conn, int reason, void *ud)
     }
 }
 
-static void on_accept(uv_poll_t *h, int status, int events)
+static mt_conn *on_accept(mt_gate *g, int fd, void *ud)
 {
-    mt_node *n = h->data;
-    int lfd = h == &n->listen_poll ? n->listen_fd : n->tcp_fd;
-    MT_UNUSED(status), MT_UNUSED(events);
-    for (;;) {
-        int fd = mt_sock_accept(lfd);
-        if (fd < 0) break;
-        if (n->stopping) {
-            close(fd);
-            continue;
-        }
-        if (lfd == n->listen_fd) {
-            uid_t uid;
-            if (mt_sock_peer_uid(fd, &uid, NULL) == 0 && uid != getuid()) {
-                mt_warn("refusing a unix connection from uid %d", (int)uid);
-                close(fd);
-                continue;
-            }
-        }
-        mt_client *c = mt_calloc(1, sizeof *c);
-        c->node = n;
-        c->cid = ++n->next_cid;
-        c->conn = mt_conn_new(&n->cl, fd, on_frame, on_close, c);
-        /* Before Hello a peer gets one small frame, nothing more. */
-        c->conn->max_frame = 64 * 1024;
-        LIST_PUSH(n->clients, c);
-        if (mt_conn_start(c->conn)) mt_conn_close(c->conn, MANTA_ESYS);
+    mt_node *n = ud;
+    if (n->stopping) {
+        close(fd);
+        return NULL;
     }
+    uid_t uid;
+    if (g == &n->listen_gate && mt_sock_peer_uid(fd, &uid, NULL) == 0 && uid != getuid()) {
+        char desc[64];
+        snprintf(desc, sizeof desc, "a unix connection from uid %d", (int)uid);
+        mt_gate_log_drop(g->cl, desc, "another user");
+        close(fd);
+        return NULL;
+    }
+    mt_client *c = mt_calloc(1, sizeof *c);
+    c->node = n;
+    c->cid = ++n->next_cid;
+    c->conn = mt_conn_new(&n->cl, fd, on_frame, on_close, c);
+    LIST_PUSH(n->clients, c);
+    return c->conn;
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -722,9 +714,6 @@ static void on_tick(uv_timer_t *t)
         mt_node_stop(n, 0);
         return;
     }
-    /* Authenticated clients may send frames up to the configured limit. */
-    for (mt_client *c = n->clients; c; c = c->next)
-        if (c->authed) c->conn->max_frame = (size_t)mt_cfg.max_frame_bytes;
 }
 
 void mt_node_stop(mt_node *n, int code)
@@ -733,8 +722,8 @@ void mt_node_stop(mt_node *n, int code)
     n->stopping = true;
     n->exit_code = code;
     mt_pool_kill_all(n);
-    uv_poll_stop(&n->listen_poll);
-    if (n->tcp_fd >= 0) uv_poll_stop(&n->tcp_poll);
+    mt_gate_stop(&n->listen_gate);
+    mt_gate_stop(&n->tcp_gate);
     for (mt_client *c = n->clients, *next; c; c = next) {
         next = c->next;
         mt_conn_close(c->conn, 0);
@@ -753,13 +742,11 @@ static void close_walk(uv_handle_t *h, void *arg)
 int mt_node_run(mt_node *n)
 {
     mt_arena_init(&arena);
-    n->listen_poll.data = n;
-    uv_poll_init(n->loop, &n->listen_poll, n->listen_fd);
-    uv_poll_start(&n->listen_poll, UV_READABLE, on_accept);
-    if (n->tcp_fd >= 0) {
-        n->tcp_poll.data = n;
-        uv_poll_init(n->loop, &n->tcp_poll, n->tcp_fd);
-        uv_poll_start(&n->tcp_poll, UV_READABLE, on_accept);
+    if (mt_gate_start(&n->listen_gate, &n->cl, n->listen_fd, on_accept, n) ||
+        (n->tcp_fd >= 0 && mt_gate_start(&n->tcp_gate, &n->cl, n->tcp_fd, on_accept, n))) {
+        mt_error("cannot listen: %s", manta_last_error());
+        mt_session_remove(n);
+        return 1;
     }
     uv_signal_init(n->loop, &n->sigterm);
     uv_signal_init(n->loop, &n->sigint);

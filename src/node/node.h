@@ -9,6 +9,7 @@
 #include <uv.h>
 
 #include "conn.h"
+#include "gate.h"
 #include "ids.h"
 #include "map.h"
 #include "resources.h"
@@ -114,7 +115,7 @@ struct mt_node {
     char token[65];
     int listen_fd, tcp_fd, tcp_port;
     char *tcp_host;
-    uv_poll_t listen_poll, tcp_poll;
+    mt_gate listen_gate, tcp_gate;
     uv_signal_t sigterm, sigint;
     uv_timer_t tick;
     mt_res_set total, avail;

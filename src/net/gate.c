@@ -1,0 +1,201 @@
+/* gate.c -- listeners, and the limits on peers that have not sent a valid
+ * Hello yet (see gate.h for the rules and why). */
+#include "gate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "mt.h"
+#include "sock.h"
+
+/* ---------------------------------------------------------------- log */
+
+void mt_gate_log_drop(mt_conn_loop *l, const char *desc, const char *why)
+{
+    double now = mt_now_s();
+    if (now < l->drop_quiet_until) {
+        l->drops_quiet++;
+        return;
+    }
+    if (l->drops_quiet)
+        mt_warn("dropping %s: %s (and %u more peers dropped before their Hello in the last 10 s)",
+                desc, why, l->drops_quiet);
+    else
+        mt_warn("dropping %s: %s", desc, why);
+    l->drops_quiet = 0;
+    l->drop_quiet_until = now + 10;
+}
+
+/* ---------------------------------------------------------------- deadlines */
+
+static void on_deadline(uv_timer_t *t);
+
+/* The timer fires at the oldest waiting peer's deadline (they all wait the
+ * same time, so the list is in deadline order). */
+static void arm(mt_conn_loop *l)
+{
+    if (!l->gate_head) {
+        uv_timer_stop(&l->gate_timer);
+        return;
+    }
+    double left = l->gate_head->gate_deadline - mt_now_s();
+    uv_timer_start(&l->gate_timer, on_deadline, left > 0 ? (uint64_t)(left * 1000) + 1 : 0, 0);
+}
+
+/* Close every waiting peer whose deadline passed (they sit oldest first). */
+static void on_deadline(uv_timer_t *t)
+{
+    mt_conn_loop *l = t->data;
+    if (l->guard) pthread_mutex_lock(l->guard);
+    double now = mt_now_s();
+    char why[64];
+    snprintf(why, sizeof why, "no Hello within %lld ms", (long long)mt_cfg.hello_timeout_ms);
+    while (l->gate_head && l->gate_head->gate_deadline <= now) {
+        mt_conn *c = l->gate_head;
+        mt_gate_log_drop(l, c->desc, why);
+        mt_conn_close(c, MANTA_ETIMEDOUT); /* leaves the gate */
+    }
+    arm(l);
+    if (l->guard) pthread_mutex_unlock(l->guard);
+}
+
+int mt_gate_loop_init(mt_conn_loop *l)
+{
+    l->gate_timer.data = l;
+    int rc = uv_timer_init(l->loop, &l->gate_timer);
+    if (rc) return mt_err(MANTA_ESYS, "uv_timer_init: %s", uv_strerror(rc));
+    l->gate_timer_open = true;
+    /* Spent to take a peer off the backlog when we are out of descriptors. */
+    l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    return 0;
+}
+
+void mt_gate_loop_close(mt_conn_loop *l)
+{
+    if (l->gate_timer_open && !uv_is_closing((uv_handle_t *)&l->gate_timer))
+        uv_close((uv_handle_t *)&l->gate_timer, NULL);
+    if (l->reserve_fd >= 0) close(l->reserve_fd);
+    l->reserve_fd = -1;
+}
+
+/* ---------------------------------------------------------------- waiting peers */
+
+/* Peers one listener lets wait at once (at least one, or none would ever
+ * get in). */
+static size_t cap(void) { return mt_cfg.max_hello_conns > 0 ? (size_t)mt_cfg.max_hello_conns : 1; }
+
+static void on_listen(uv_poll_t *h, int status, int events);
+
+static void watch(mt_gate *g, bool on)
+{
+    if (!g->open) return;
+    g->paused = !on;
+    if (on) uv_poll_start(&g->poll, UV_READABLE, on_listen);
+    else uv_poll_stop(&g->poll);
+}
+
+void mt_gate_leave(mt_conn *c)
+{
+    mt_gate *g = c->gate;
+    if (!g) return;
+    mt_conn_loop *l = c->cl;
+    if (c->gate_prev) c->gate_prev->gate_next = c->gate_next;
+    else l->gate_head = c->gate_next;
+    if (c->gate_next) c->gate_next->gate_prev = c->gate_prev;
+    else l->gate_tail = c->gate_prev;
+    c->gate = NULL;
+    c->gate_next = c->gate_prev = NULL;
+    g->waiting--;
+    /* The timer may fire for a peer that left; it then re-arms itself. */
+    if (g->paused && g->waiting < cap()) watch(g, true);
+}
+
+void mt_gate_pass(mt_conn *c)
+{
+    mt_gate_leave(c);
+    c->max_frame = mt_cfg.max_frame_bytes > 0 ? (size_t)mt_cfg.max_frame_bytes : (512u << 20);
+}
+
+static void enter(mt_gate *g, mt_conn *c)
+{
+    mt_conn_loop *l = g->cl;
+    c->gate = g;
+    c->max_frame = mt_cfg.hello_frame_bytes > 0 ? (size_t)mt_cfg.hello_frame_bytes : 0;
+    c->gate_deadline = mt_now_s() + (double)mt_cfg.hello_timeout_ms / 1000.0;
+    c->gate_prev = l->gate_tail;
+    c->gate_next = NULL;
+    if (l->gate_tail) l->gate_tail->gate_next = c;
+    else l->gate_head = c;
+    l->gate_tail = c;
+    if (l->gate_head == c) arm(l);
+    if (++g->waiting >= cap()) watch(g, false);
+}
+
+/* ---------------------------------------------------------------- accepting */
+
+/* Accept one waiting peer: its fd, or -1 when none waits (or on an error
+ * that accepting again will not fix right now). */
+static int take(mt_gate *g)
+{
+    for (;;) {
+        int fd = mt_sock_accept(g->fd);
+        if (fd >= 0) return fd;
+        if (errno == EINTR || errno == ECONNABORTED) continue;
+        if ((errno == EMFILE || errno == ENFILE) && g->cl->reserve_fd >= 0) {
+            /* Out of descriptors, the peer would stay in the backlog and
+             * the listener readable: the loop would spin.  Take it with the
+             * reserve descriptor and hang up on it. */
+            close(g->cl->reserve_fd);
+            fd = mt_sock_accept(g->fd);
+            if (fd >= 0) close(fd);
+            g->cl->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+            mt_gate_log_drop(g->cl, "a connecting peer", "this process is out of descriptors");
+            if (fd >= 0) continue;
+        }
+        if (errno != EAGAIN && errno != EWOULDBLOCK)
+            mt_debug("accept on fd %d: %s", g->fd, strerror(errno));
+        return -1;
+    }
+}
+
+static void on_listen(uv_poll_t *h, int status, int events)
+{
+    mt_gate *g = h->data;
+    mt_conn_loop *l = g->cl;
+    MT_UNUSED(status), MT_UNUSED(events);
+    if (l->guard) pthread_mutex_lock(l->guard);
+    while (g->open && !g->paused) {
+        int fd = take(g);
+        if (fd < 0) break;
+        mt_conn *c = g->on_accept(g, fd, g->ud);
+        if (!c) continue;
+        enter(g, c);
+        if (mt_conn_start(c)) mt_conn_close(c, MANTA_ESYS);
+    }
+    if (l->guard) pthread_mutex_unlock(l->guard);
+}
+
+int mt_gate_start(mt_gate *g, mt_conn_loop *cl, int fd, mt_gate_accept_cb on_accept, void *ud)
+{
+    memset(g, 0, sizeof *g);
+    g->cl = cl;
+    g->fd = fd;
+    g->on_accept = on_accept;
+    g->ud = ud;
+    g->poll.data = g;
+    int rc = uv_poll_init(cl->loop, &g->poll, fd);
+    if (rc) return mt_err(MANTA_ESYS, "uv_poll_init: %s", uv_strerror(rc));
+    g->open = true;
+    watch(g, true);
+    return 0;
+}
+
+void mt_gate_stop(mt_gate *g)
+{
+    if (!g->open) return;
+    g->open = false;
+    uv_poll_stop(&g->poll);
+}
