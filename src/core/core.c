@@ -972,6 +972,25 @@ void mt_core_request_shutdown(mt_core *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* A value stored in the control store travels in a request and comes back
+ * in a reply: both must fit in a frame, or the peer that receives it closes
+ * the connection.  0, or MANTA_ETOOBIG saying which value is too large. */
+static int check_fits(const ProtobufCMessage *req, const ProtobufCMessage *reply,
+                      const char *what, size_t len)
+{
+    size_t limit = mt_cfg.max_frame_bytes > 0 ? (size_t)mt_cfg.max_frame_bytes : 0;
+    size_t need = protobuf_c_message_get_packed_size(req);
+    size_t back = protobuf_c_message_get_packed_size(reply);
+    if (back > need) need = back;
+    if (need <= limit) return 0;
+    return mt_err(MANTA_ETOOBIG,
+                  "%s is too large (%zu bytes, more than the %zu a message can carry under "
+                  "max_frame_bytes=%zu). Check "
+                  "that its definition is not implicitly capturing a large array or other object "
+                  "in scope. Tip: use put() to put large objects in the object store.",
+                  what, len, limit > need - len ? limit - (need - len) : 0, limit);
+}
+
 int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size_t len,
                         const char *name)
 {
@@ -979,9 +998,19 @@ int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size
     m.function_id = MT_BIN(fn_id, MT_FN_ID_LEN);
     m.body = MT_BIN(body, len);
     m.name = (char *)(name ? name : "");
+    /* The largest reply that hands it to a worker. */
+    Manta__FnGetReply back = MANTA__FN_GET_REPLY__INIT;
+    back.request_id = UINT64_MAX;
+    back.status = INT32_MIN;
+    back.body = m.body;
+    back.name = m.name;
+    char what[160];
+    snprintf(what, sizeof what, "The function or class %.100s", m.name);
+    int rc = check_fits(&m.base, &back.base, what, len);
+    if (rc) return rc;
     pthread_mutex_lock(&c->mu);
     do_send_gcs(c, MANTA__MSG_TYPE__MSG_FN_REGISTER, &m.base);
-    int rc = c->daemon ? 0 : MANTA_ECONN;
+    rc = c->daemon ? 0 : MANTA_ECONN;
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -1035,10 +1064,17 @@ int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, con
     m.key = MT_BIN(key, klen);
     m.value = MT_BIN(val, vlen);
     m.overwrite = overwrite;
+    Manta__KvGetReply back = MANTA__KV_GET_REPLY__INIT;
+    back.request_id = UINT64_MAX;
+    back.status = INT32_MIN;
+    back.value = m.value;
+    int rc = check_fits(&m.base, &back.base, "The value", vlen);
+    if (rc) return rc;
     pthread_mutex_lock(&c->mu);
     do_send_gcs(c, MANTA__MSG_TYPE__MSG_KV_PUT, &m.base);
+    rc = c->daemon ? 0 : MANTA_ECONN;
     pthread_mutex_unlock(&c->mu);
-    return 0;
+    return rc;
 }
 
 int mt_core_kv_get(mt_core *c, const char *ns, const void *key, size_t klen, double wait_s,

@@ -397,7 +397,8 @@ mt_tid do_new_task_id(mt_core *c);
 /* The worker is about to sleep in get(): lend its CPU back (and back). */
 void do_set_blocked(mt_core *c, bool blocked);
 
-/* Register a function body in the control store / fetch one. */
+/* Register a function body in the control store / fetch one; a put fails
+ * with MANTA_ETOOBIG (nothing sent) when the value cannot fit in a frame. */
 int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size_t len,
                         const char *name);
 int mt_core_fn_get(mt_core *c, const uint8_t *fn_id, double timeout, uint8_t **body, size_t *len);

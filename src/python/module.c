@@ -639,6 +639,16 @@ out:
 
 /* ---------------------------------------------------------------- control store */
 
+/* A value too large for the control store is the caller's mistake
+ * (ValueError, as Ray's check of a pickled function's size); the rest as
+ * any failure. */
+static PyObject *raise_put(int rc, const char *what)
+{
+    if (rc != MANTA_ETOOBIG) return mpy_raise(rc, what);
+    PyErr_SetString(PyExc_ValueError, manta_last_error());
+    return NULL;
+}
+
 static PyObject *py_fn_register(PyObject *self, PyObject *args)
 {
     Py_buffer id, body;
@@ -649,7 +659,7 @@ static PyObject *py_fn_register(PyObject *self, PyObject *args)
         rc = mt_core_fn_register(mpy_core, id.buf, body.buf, (size_t)body.len, name);
     PyBuffer_Release(&id);
     PyBuffer_Release(&body);
-    if (rc) return mpy_raise(rc, "cannot register the function");
+    if (rc) return raise_put(rc, "cannot register the function");
     Py_RETURN_NONE;
 }
 
@@ -679,10 +689,13 @@ static PyObject *py_kv_put(PyObject *self, PyObject *args)
     Py_buffer key, val;
     int overwrite = 1;
     if (!PyArg_ParseTuple(args, "sy*y*|p", &ns, &key, &val, &overwrite)) return NULL;
+    int rc = MANTA_ENOTINIT;
     if (mpy_core)
-        mt_core_kv_put(mpy_core, ns, key.buf, (size_t)key.len, val.buf, (size_t)val.len, overwrite);
+        rc = mt_core_kv_put(mpy_core, ns, key.buf, (size_t)key.len, val.buf, (size_t)val.len,
+                            overwrite);
     PyBuffer_Release(&key);
     PyBuffer_Release(&val);
+    if (rc) return raise_put(rc, "cannot put the key");
     Py_RETURN_NONE;
 }
 

@@ -60,6 +60,25 @@ def test_a_closure_over_64_kib_works_right_after_init(cluster_factory):
     assert ray.get(size.remote(), timeout=60) == 200_000
 
 
+def test_a_function_larger_than_a_frame_is_a_clear_error(cluster_factory, monkeypatch):
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", str(MiB))
+    cluster_factory(num_cpus=1)
+    big = os.urandom(2 * MiB)
+
+    @ray.remote
+    def size():
+        return len(big)
+
+    with pytest.raises(ValueError, match="too large"):
+        size.remote()
+    # The driver is still connected and works.
+    @ray.remote
+    def small():
+        return 1
+
+    assert ray.get(small.remote(), timeout=60) == 1
+
+
 # ---------------------------------------------------------------- descriptors per cycle
 
 @ray.remote
