@@ -136,6 +136,28 @@ static void enter(mt_gate *g, mt_conn *c)
 
 /* ---------------------------------------------------------------- accepting */
 
+/* Out of descriptors, a waiting peer would stay in the backlog and the
+ * listener readable: the loop would spin.  Take it with the reserve
+ * descriptor and hang up on it.  Whether one was taken. */
+static bool refuse_one(mt_gate *g)
+{
+    mt_conn_loop *l = g->cl;
+    if (l->reserve_fd < 0) return false;
+    close(l->reserve_fd);
+    int fd = mt_sock_accept(g->fd);
+    int err = errno;
+    if (fd >= 0) close(fd);
+    /* The number just freed is the lowest, so it comes back to us (the
+     * daemon has one thread; a client's other threads rarely race it). */
+    l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        errno = err;
+        return false;
+    }
+    mt_gate_log_drop(l, "a connecting peer", "this process is out of descriptors");
+    return true;
+}
+
 /* Accept one waiting peer: its fd, or -1 when none waits (or on an error
  * that accepting again will not fix right now). */
 static int take(mt_gate *g)
@@ -144,17 +166,7 @@ static int take(mt_gate *g)
         int fd = mt_sock_accept(g->fd);
         if (fd >= 0) return fd;
         if (errno == EINTR || errno == ECONNABORTED) continue;
-        if ((errno == EMFILE || errno == ENFILE) && g->cl->reserve_fd >= 0) {
-            /* Out of descriptors, the peer would stay in the backlog and
-             * the listener readable: the loop would spin.  Take it with the
-             * reserve descriptor and hang up on it. */
-            close(g->cl->reserve_fd);
-            fd = mt_sock_accept(g->fd);
-            if (fd >= 0) close(fd);
-            g->cl->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-            mt_gate_log_drop(g->cl, "a connecting peer", "this process is out of descriptors");
-            if (fd >= 0) continue;
-        }
+        if ((errno == EMFILE || errno == ENFILE) && refuse_one(g)) continue;
         if (errno != EAGAIN && errno != EWOULDBLOCK)
             mt_debug("accept on fd %d: %s", g->fd, strerror(errno));
         return -1;
