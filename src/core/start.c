@@ -17,23 +17,9 @@
 #include <unistd.h>
 
 #include "mt.h"
+#include "priv.h"
 
 extern char **environ;
-
-int mt_start_root(char *out, size_t cap)
-{
-    const char *base = getenv("MANTA_TEMP_DIR");
-    if (base && base[0])
-        snprintf(out, cap, "%s", base);
-    else
-        snprintf(out, cap, "/tmp/manta-%d", (int)getuid());
-    if (mkdir(out, 0700) < 0 && errno != EEXIST) return mt_err_sys(out);
-    struct stat st;
-    if (stat(out, &st) < 0 || st.st_uid != getuid())
-        return mt_err(MANTA_EINVAL, "%s is not ours", out);
-    chmod(out, 0700);
-    return 0;
-}
 
 static int info_field(const char *dir, const char *key, char *out, size_t cap)
 {
@@ -54,28 +40,28 @@ static int info_field(const char *dir, const char *key, char *out, size_t cap)
     return rc;
 }
 
+/* Whether the daemon recorded in `dir`/info runs: the same process (pid,
+ * start time and program), not one that reused its pid. */
 static bool daemon_alive(const char *dir)
 {
-    char pid[32];
-    if (info_field(dir, "pid", pid, sizeof pid)) return false;
-    int p = atoi(pid);
-    return p > 0 && (kill(p, 0) == 0 || errno == EPERM);
+    char pid[32], start[32], exe[4200];
+    if (info_field(dir, "pid", pid, sizeof pid) || info_field(dir, "start", start, sizeof start) ||
+        info_field(dir, "exe", exe, sizeof exe))
+        return false;
+    return mt_proc_is((pid_t)atoi(pid), atoll(start), exe, NULL);
 }
 
 int mt_start_find(const char *address, char *sock, size_t cap)
 {
     char root[4096];
-    int rc = mt_start_root(root, sizeof root);
+    int rc = mt_priv_root(root, sizeof root);
     if (rc) return rc;
     if (!strcmp(address, "auto")) {
-        char link[4200], dir[4200];
-        snprintf(link, sizeof link, "%s/latest", root);
-        ssize_t l = readlink(link, dir, sizeof dir - 1);
-        if (l <= 0) return mt_err(MANTA_ECONN, "no running cluster found (start one with `manta start --head`)");
-        dir[l] = '\0';
         char full[8400];
-        if (dir[0] != '/') snprintf(full, sizeof full, "%s/%s", root, dir);
-        else snprintf(full, sizeof full, "%s", dir);
+        rc = mt_priv_latest(root, full, sizeof full);
+        if (rc == MANTA_ENOENT)
+            return mt_err(MANTA_ECONN, "no running cluster found (start one with `manta start --head`)");
+        if (rc) return mt_err(MANTA_ECONN, "refusing the latest cluster: %s", manta_last_error());
         if (!daemon_alive(full) || info_field(full, "socket", sock, cap))
             return mt_err(MANTA_ECONN, "the latest cluster (%s) is not running", full);
         return 0;
@@ -90,6 +76,7 @@ int mt_start_find(const char *address, char *sock, size_t cap)
         if (strncmp(e->d_name, "s-", 2)) continue;
         char dir[4400], port[32];
         snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
+        if (mt_priv_check_dir(dir)) continue;
         if (info_field(dir, "port", port, sizeof port) || strcmp(port, colon + 1)) continue;
         if (!daemon_alive(dir) || info_field(dir, "socket", sock, cap)) continue;
         rc = 0;
@@ -103,7 +90,7 @@ int mt_start_local(const char *mantad, double num_cpus, double num_gpus, const c
                    long long store_bytes, char *sock, size_t cap, pid_t *pid)
 {
     char root[4096], dir[4400];
-    int rc = mt_start_root(root, sizeof root);
+    int rc = mt_priv_root(root, sizeof root);
     if (rc) return rc;
     time_t now = time(NULL);
     struct tm tm;

@@ -6,8 +6,6 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* /tmp/manta-<uid> (or $MANTA_TEMP_DIR), created 0700. */
-int mt_start_root(char *out, size_t cap);
 /* The daemon socket of the cluster at `address` ("auto" or "host:port"). */
 int mt_start_find(const char *address, char *sock, size_t cap);
 /* Start an embedded node owned by this process; returns its socket path

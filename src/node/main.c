@@ -15,6 +15,7 @@
 #include "config.h"
 #include "mt.h"
 #include "node.h"
+#include "priv.h"
 #include "sock.h"
 
 typedef struct opts {
@@ -161,15 +162,21 @@ static int setup_listeners(mt_node *n, const opts *o)
     return 0;
 }
 
+/* The daemon's pid is recorded with its start time and program, so that
+ * `manta stop` signals this process and never one that reused its pid. */
 static void write_info(mt_node *n)
 {
-    char path[4200], text[1024];
+    char path[4200], text[6000], exe[PATH_MAX] = "";
     snprintf(path, sizeof path, "%s/info", n->session_dir);
     char hex[2 * MT_NODE_ID_LEN + 1];
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[el > 0 ? el : 0] = '\0';
     int len = snprintf(text, sizeof text,
-                       "node_id=%s\nsocket=%s\nhost=%s\nport=%d\nhead=%d\npid=%d\n",
+                       "node_id=%s\nsocket=%s\nhost=%s\nport=%d\nhead=%d\npid=%d\n"
+                       "start=%lld\nexe=%s\n",
                        mt_hex(n->node_id.b, MT_NODE_ID_LEN, hex), n->sock_path, n->tcp_host,
-                       n->tcp_fd >= 0 ? n->tcp_port : -1, n->is_head, (int)getpid());
+                       n->tcp_fd >= 0 ? n->tcp_port : -1, n->is_head, (int)getpid(),
+                       (long long)mt_proc_start_time(getpid()), exe);
     FILE *f = fopen(path, "w");
     if (f) {
         fwrite(text, 1, (size_t)len, f);

@@ -417,6 +417,7 @@ static bool zyg_start(mt_node *n)
     }
     z->open = z->running = true;
     z->pid = z->proc.pid;
+    z->start = 0;
     z->started_at = mt_now_s();
     z->fd = sv[0];
     uv_poll_init(n->loop, &z->poll, z->fd);

@@ -883,6 +883,7 @@ static PyMethodDef methods[] = {
     {"task_fd", mpy_task_fd, METH_NOARGS, "Worker: an fd readable when tasks wait."},
     {"task_ready", mpy_task_ready, METH_NOARGS, "Worker: drain task_fd; (stop, cancels)."},
     MPY_ACTOR_METHODS
+    MPY_PRIV_METHODS
     {NULL},
 };
 

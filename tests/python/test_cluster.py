@@ -239,7 +239,7 @@ def test_cli_start_status_stop(tmp_path, monkeypatch):
         assert os.stat(session).st_mode & 0o077 == 0
         assert os.stat(os.path.join(session, "daemon.sock")).st_mode & 0o077 == 0
         with open(os.path.join(session, "daemon.pid")) as f:
-            daemon = int(f.read())
+            daemon = int(f.read().split()[0])
         ports = _listening_ports(daemon)
         assert ports and all(a == "0100007F" for a, _ in ports), ports  # 127.0.0.1
 

@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from manta import _manta
+
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _counter = itertools.count()
 
@@ -27,10 +29,18 @@ def mantad_path():
 
 
 def session_root():
-    root = os.environ.get("MANTA_TEMP_DIR") or f"/tmp/manta-{os.getuid()}"
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    os.chmod(root, 0o700)
-    return root
+    """$MANTA_TEMP_DIR or /tmp/manta-<uid>, created 0700; PermissionError if
+    it is a link, or another user's (the check is the C side's: priv.h)."""
+    return _manta.session_root()
+
+
+def private_session(session_dir):
+    """Whether `session_dir` is a real directory of this user, mode 0700."""
+    try:
+        _manta.check_session(session_dir)
+    except OSError:
+        return False
+    return True
 
 
 def new_session_dir():
@@ -72,16 +82,40 @@ def running(pid):
         return False
 
 
+def _daemon_of(info):
+    """(pid, start time, program) of the daemon an info file records."""
+    try:
+        return int(info["pid"]), int(info["start"]), info["exe"]
+    except (KeyError, ValueError):
+        return 0, -1, ""
+
+
+def daemon_runs(info):
+    """Whether the daemon `info` records still runs: that very process (pid,
+    start time and program), not another that reused its pid."""
+    pid, start, exe = _daemon_of(info)
+    return pid > 1 and _manta.proc_is(pid, start, exe)
+
+
+def signal_daemon(info, sig):
+    """Send `sig` to the daemon `info` records if it is still that process."""
+    pid, start, exe = _daemon_of(info)
+    return pid > 1 and _manta.signal_process(pid, start, sig, exe)
+
+
 def live_sessions():
-    """(session_dir, info) of every running node of this user, newest first."""
+    """(session_dir, info) of every running node of this user, newest first.
+    Directories that are not private to this user are skipped."""
     root = session_root()
     out = []
     for name in sorted(os.listdir(root), reverse=True):
         if not name.startswith("s-"):
             continue
         d = os.path.join(root, name)
+        if not private_session(d):
+            continue
         info = read_info(d)
-        if info and info.get("pid", "").isdigit() and _pid_alive(int(info["pid"])):
+        if info and daemon_runs(info):
             out.append((d, info))
     return out
 
@@ -91,10 +125,12 @@ def find(address):
     "host:port"): drivers connect to the head, never to a node that joined it."""
     root = session_root()
     if address == "auto":
-        link = os.path.join(root, "latest")
-        target = os.path.realpath(link) if os.path.islink(link) else None
+        try:
+            target = _manta.latest_session(root)
+        except OSError as e:
+            raise ConnectionError(f"Refusing to connect to the latest manta cluster: {e}") from None
         info = read_info(target) if target else None
-        if info and info.get("head") != "0" and _pid_alive(int(info.get("pid", "0") or 0)):
+        if info and info.get("head") != "0" and daemon_runs(info):
             return info["socket"]
         raise ConnectionError(
             "Could not find any running manta instance. Please specify the one to connect "
@@ -242,40 +278,48 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
 
 
 def read_pids(path):
-    """The pids listed in a session's pid file (empty if it is gone)."""
+    """The (pid, start time) pairs a session's pid file lists (empty if it is
+    gone); a line without a start time gets -1, which matches no process."""
+    out = []
     try:
         with open(path) as f:
-            return [int(x) for x in f.read().split() if x.strip().isdigit()]
+            for line in f:
+                fields = line.split()
+                if fields and fields[0].isdigit():
+                    start = fields[1] if len(fields) > 1 else "-1"
+                    out.append((int(fields[0]), int(start) if start.lstrip("-").isdigit() else -1))
     except OSError:
-        return []
+        pass
+    return out
 
 
 def session_pids(session_dir):
-    """The daemon's pid, then the pids of its live workers and zygote."""
+    """(pid, start) of the daemon, then of its live workers and zygote."""
     return (read_pids(os.path.join(session_dir, "daemon.pid"))
             + read_pids(os.path.join(session_dir, "workers.pid")))
 
 
-def in_session(pid, session_dir):
-    """Whether `pid` is a process of `session_dir` (pids get reused)."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            env = f.read().split(b"\0")
-    except OSError:
-        return False
-    return f"MANTA_SESSION_DIR={session_dir}".encode() in env
+def proc_runs(pid, start):
+    """Whether the process recorded as (pid, start) still runs."""
+    return _manta.proc_is(pid, start)
+
+
+def in_session(pid, start, session_dir):
+    """Whether (pid, start) is still a process of `session_dir`."""
+    return _manta.proc_is(pid, start, None, session_dir)
 
 
 def reap_session(session_dir, pids=()):
     """Clean up after a daemon that died without cleaning up (kill -9): kill
-    the processes of its session among `pids` and the pids it recorded, then
-    remove the session directory."""
-    for pid in set(pids) | set(read_pids(os.path.join(session_dir, "workers.pid"))):
-        if pid > 1 and in_session(pid, session_dir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    the processes of its session among `pids` ((pid, start) pairs) and those
+    it recorded, then remove the session directory.  A directory that is not
+    private to this user is left alone."""
+    if not private_session(session_dir):
+        return
+    for pid, start in set(pids):
+        _manta.signal_process(pid, start, signal.SIGKILL, None, session_dir)
+    _manta.signal_listed(os.path.join(session_dir, "workers.pid"), signal.SIGKILL, None,
+                         session_dir)
     shutil.rmtree(session_dir, ignore_errors=True)
     link = os.path.join(os.path.dirname(session_dir), "latest")
     if os.path.islink(link) and not os.path.exists(link):
@@ -286,25 +330,15 @@ def reap_session(session_dir, pids=()):
 
 
 def stop_all(timeout=10.0):
-    """Stop every node of this user on this machine by its recorded pid."""
-    stopped = 0
+    """Stop every node of this user on this machine by its recorded pid,
+    each checked to be that daemon (start time and program) first."""
     sessions = live_sessions()
-    for _d, info in sessions:
-        try:
-            os.kill(int(info["pid"]), signal.SIGTERM)
-            stopped += 1
-        except (ProcessLookupError, ValueError, KeyError):
-            pass
+    stopped = sum(1 for _d, info in sessions if signal_daemon(info, signal.SIGTERM))
     deadline = time.monotonic() + timeout
-    for d, info in sessions:
-        pid = int(info.get("pid", 0) or 0)
-        while pid and _pid_alive(pid) and time.monotonic() < deadline:
+    for _d, info in sessions:
+        while daemon_runs(info) and time.monotonic() < deadline:
             time.sleep(0.02)
-        if pid and _pid_alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        signal_daemon(info, signal.SIGKILL)
     link = os.path.join(session_root(), "latest")
     if os.path.islink(link) and not os.path.exists(link):
         os.unlink(link)

@@ -326,9 +326,8 @@ Next steps
 # ---------------------------------------------------------------- stop
 
 def _live_sessions(node):
-    """node.live_sessions() without the nodes whose daemon is a zombie."""
-    return [(d, i) for d, i in node.live_sessions()
-            if i.get("pid", "").isdigit() and node.running(int(i["pid"]))]
+    """The running nodes (a zombie daemon does not run: priv.h)."""
+    return node.live_sessions()
 
 
 def _reap_dead_sessions(node):
@@ -345,8 +344,8 @@ def _reap_dead_sessions(node):
             continue
         d = os.path.join(root, name)
         pids = node.read_pids(os.path.join(d, "daemon.pid"))
-        if not pids or node.running(pids[0]):
-            continue  # being created right now, a kept log folder, or alive
+        if not pids or node.proc_runs(*pids[0]) or not node.private_session(d):
+            continue  # being created right now, a kept log folder, alive, or not ours
         node.reap_session(d)
         removed += 1
     return removed
