@@ -8,6 +8,7 @@
 #include "config.h"
 #include "mt.h"
 #include "sock.h"
+#include "start.h"
 #include <unistd.h>
 
 mt_core *mpy_core;
@@ -854,6 +855,20 @@ static PyObject *py_cli_status(PyObject *self, PyObject *args)
                     MANTA__MSG_TYPE__MSG_STATUS_REPLY, 10);
 }
 
+/* same_host(listen_host, host) -> whether a listener on `listen_host` is
+ * reached at `host` (listen_host None: whether `host` is this machine's);
+ * ConnectionError if `host` does not resolve. */
+static PyObject *py_same_host(PyObject *self, PyObject *args)
+{
+    const char *listen_host, *host;
+    if (!PyArg_ParseTuple(args, "zs", &listen_host, &host)) return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = mt_start_same_host(listen_host, host);
+    Py_END_ALLOW_THREADS if (rc < 0) return PyErr_Format(PyExc_ConnectionError, "%s",
+                                                           manta_last_error());
+    return PyBool_FromLong(rc);
+}
+
 /* ---------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -879,6 +894,7 @@ static PyMethodDef methods[] = {
     {"stats", py_stats, METH_NOARGS, "Counters of this process's runtime."},
     {"cli_status", py_cli_status, METH_VARARGS, "Raw status reply of the node at a socket."},
     {"status_from_bytes", py_status_from_bytes, METH_O, "Decode a raw status reply."},
+    {"same_host", py_same_host, METH_VARARGS, "Whether a listener's host is reached at a host."},
     {"next_task", mpy_next_task, METH_VARARGS, "Worker: the next task to run."},
     {"task_fd", mpy_task_fd, METH_NOARGS, "Worker: an fd readable when tasks wait."},
     {"task_ready", mpy_task_ready, METH_NOARGS, "Worker: drain task_fd; (stop, cancels)."},

@@ -135,15 +135,12 @@ def find(address):
         raise ConnectionError(
             "Could not find any running manta instance. Please specify the one to connect "
             "to by setting `address`, or start one with `manta start --head`.")
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"address must be 'auto' or 'host:port', got {address!r}")
+    host, port = _split_address(address)
     joined = None
-    for d, info in live_sessions():
-        if info.get("port") == port:
-            if info.get("head") != "0":
-                return info["socket"]
-            joined = d
+    for d, info in _sessions_at(host, port):
+        if info.get("head") != "0":
+            return info["socket"]
+        joined = d
     if joined:
         raise ConnectionError(
             f"The manta node at {address} joined a cluster but is not its head (session "
@@ -151,6 +148,32 @@ def find(address):
     raise ConnectionError(
         f"No manta cluster of this user on this machine listens on {address}. "
         "Start one with `manta start --head`.")
+
+
+def _split_address(address):
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"address must be 'auto' or 'host:port', got {address!r}")
+    return host, port
+
+
+def _sessions_at(host, port):
+    """(session_dir, info) of the live nodes of this user listening on
+    host:port.  ConnectionError if `host` does not resolve or is not an
+    address of this machine: a driver connects to a head on its own machine
+    (through its unix socket), so a cluster elsewhere cannot be joined."""
+    address = f"{host}:{port}"
+    try:
+        local = _manta.same_host(None, host)
+    except ConnectionError as e:
+        raise ConnectionError(f"Cannot connect to {address}: {e}.") from None
+    if not local:
+        raise ConnectionError(
+            f"Cannot connect to {address}: {host} is not an address of this machine, and a "
+            "manta driver connects to the head node of a cluster on its own machine. Run the "
+            "program on the head's machine, or start a head here with `manta start --head`.")
+    return [(d, info) for d, info in live_sessions()
+            if info.get("port") == port and _manta.same_host(info.get("host") or None, host)]
 
 
 def _worker_site():
@@ -185,9 +208,13 @@ def token_for(address):
     tok = os.environ.get("MANTA_CLUSTER_TOKEN")
     if tok:
         return tok
-    _host, _, port = address.rpartition(":")
-    for d, info in live_sessions():
-        if info.get("port") == port and info.get("head") == "1":
+    host, port = _split_address(address)
+    try:
+        sessions = _sessions_at(host, port)
+    except ConnectionError:
+        sessions = []  # a head elsewhere: its token is not on this machine
+    for d, info in sessions:
+        if info.get("head") == "1":
             return read_token(d)
     raise ConnectionError(
         f"No cluster token for {address}: the head is not a node of this user on this machine. "
