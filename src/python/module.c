@@ -15,17 +15,28 @@ mt_core *mpy_core;
 uint64_t mpy_gen = 1;
 mpy_hooks mpy_h;
 
+/* Raise the exception Ray raises for `rc` (the table _setup installed:
+ * ObjectStoreFullError, RaySystemError, ...; RuntimeError for the rest),
+ * saying `what` failed and why. */
 PyObject *mpy_raise(int rc, const char *what)
 {
     const char *detail = manta_last_error();
-    if (rc == MANTA_ETIMEDOUT && mpy_h.get_timeout_error) {
-        PyErr_Format(mpy_h.get_timeout_error, "%s", what);
+    PyObject *code = PyLong_FromLong(rc);
+    PyObject *type = code && mpy_h.error_types ? PyDict_GetItemWithError(mpy_h.error_types, code)
+                                               : NULL;
+    Py_XDECREF(code);
+    if (PyErr_Occurred()) return NULL;
+    if (rc == MANTA_ETIMEDOUT && type) {
+        PyErr_Format(type, "%s", what);
         return NULL;
     }
-    PyObject *type = PyExc_RuntimeError;
-    if (rc == MANTA_EINVAL) type = PyExc_ValueError;
-    else if (rc == MANTA_ENOMEM) type = PyExc_MemoryError;
-    PyErr_Format(type, "%s: %s%s%s", what, manta_strerror(rc), detail[0] ? ": " : "", detail);
+    if (!type) type = rc == MANTA_EINVAL   ? PyExc_ValueError
+                      : rc == MANTA_ENOMEM ? PyExc_MemoryError
+                                           : PyExc_RuntimeError;
+    /* A detail that starts with the code's text need not repeat it. */
+    const char *text = manta_strerror(rc);
+    if (!strncmp(detail, text, strlen(text))) text = "";
+    PyErr_Format(type, "%s: %s%s%s", what, text, text[0] && detail[0] ? ": " : "", detail);
     return NULL;
 }
 
@@ -35,14 +46,18 @@ static PyObject *py_setup(PyObject *self, PyObject *args)
 {
     mpy_hooks h = {0};
     if (!PyArg_ParseTuple(args, "OOOOOO", &h.pickle_dumps, &h.pickle_loads, &h.cloud_dumps,
-                          &h.error_value, &h.ref_reducer, &h.get_timeout_error))
+                          &h.error_value, &h.ref_reducer, &h.error_types))
         return NULL;
     Py_XINCREF(h.pickle_dumps);
     Py_XINCREF(h.pickle_loads);
     Py_XINCREF(h.cloud_dumps);
     Py_XINCREF(h.error_value);
     Py_XINCREF(h.ref_reducer);
-    Py_XINCREF(h.get_timeout_error);
+    if (!PyDict_Check(h.error_types)) {
+        PyErr_SetString(PyExc_TypeError, "_setup: the error types must be a dict");
+        return NULL;
+    }
+    Py_XINCREF(h.error_types);
     h.make_future = mpy_h.make_future; /* installed by _setup_futures */
     h.await_ref = mpy_h.await_ref;
     mpy_h = h;
@@ -93,10 +108,12 @@ static PyObject *py_next_ready(PyObject *self, PyObject *args)
 
 static PyObject *py_connect(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"node_socket", "role", "worker_id", "owns_cluster", "daemon_pid", NULL};
-    const char *sock, *role, *wid = NULL;
+    static char *names[] = {"node_socket", "role", "worker_id", "owns_cluster", "daemon_pid",
+                            "address", NULL};
+    const char *sock, *role, *wid = NULL, *address = NULL;
     int owns = 0, dpid = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|zpi", names, &sock, &role, &wid, &owns, &dpid))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|zpiz", names, &sock, &role, &wid, &owns, &dpid,
+                                     &address))
         return NULL;
     if (mpy_core) {
         PyErr_SetString(PyExc_RuntimeError, "already connected");
@@ -105,11 +122,14 @@ static PyObject *py_connect(PyObject *self, PyObject *args, PyObject *kw)
     mt_core_opts o = {.role = !strcmp(role, "worker") ? MANTA__ROLE__ROLE_WORKER
                                                       : MANTA__ROLE__ROLE_DRIVER,
                       .lang = MANTA__LANGUAGE__LANG_PYTHON, .node_socket = sock, .worker_id = wid,
-                      .owns_cluster = owns, .daemon_pid = dpid};
+                      .owns_cluster = owns, .daemon_pid = dpid, .address = address};
     mt_core *c = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = mt_core_connect(&o, &c);
-    Py_END_ALLOW_THREADS if (rc) return mpy_raise(rc, "cannot connect to the node");
+    Py_END_ALLOW_THREADS if (rc == MANTA_ECONN) return PyErr_Format(
+        PyExc_ConnectionError, "cannot connect to the manta node at %s: %s", address ? address : sock,
+        manta_last_error());
+    if (rc) return mpy_raise(rc, "cannot connect to the node");
     mpy_core = c;
     mpy_gen++;
     Py_RETURN_NONE;

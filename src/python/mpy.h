@@ -18,7 +18,7 @@ typedef struct mpy_hooks {
     PyObject *pickle_dumps, *pickle_loads, *cloud_dumps;
     PyObject *error_value;  /* class ErrorValue(code, text, exc) */
     PyObject *rebuild_ref;  /* not used from C; kept for pickling refs */
-    PyObject *get_timeout_error;
+    PyObject *error_types;    /* {manta error code: exception class} (Ray's types) */
     PyObject *ref_reducer;  /* manta._private.serialization._rebuild_ref */
     PyObject *make_future; /* ref -> concurrent.futures.Future */
     PyObject *await_ref;   /* ref -> iterator for __await__ */

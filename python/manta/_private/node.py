@@ -150,6 +150,16 @@ def find(address):
         "Start one with `manta start --head`.")
 
 
+def address_of(address, sock):
+    """How errors name the head a driver connects to: "host:port" as given,
+    or for "auto" the head's own (None when it has no TCP port: its socket)."""
+    if address != "auto":
+        return address
+    info = read_info(os.path.dirname(sock)) or {}
+    port = info.get("port", "-1")
+    return f"{info.get('host')}:{port}" if port.isdigit() and port != "0" else None
+
+
 def _split_address(address):
     host, _, port = address.rpartition(":")
     if not host or not port.isdigit():
