@@ -9,6 +9,7 @@
 #include "mt.h"
 #include "sock.h"
 #include "start.h"
+#include "sysmem.h"
 #include <unistd.h>
 
 mt_core *mpy_core;
@@ -889,6 +890,14 @@ static PyObject *py_same_host(PyObject *self, PyObject *args)
     return PyBool_FromLong(rc);
 }
 
+/* memory() -> (total, available, default store size) in bytes (sysmem.h):
+ * what a node started now would see. */
+static PyObject *py_memory(PyObject *self, PyObject *unused)
+{
+    return Py_BuildValue("(LLL)", (long long)mt_mem_total(), (long long)mt_mem_available(),
+                         (long long)mt_mem_default_store());
+}
+
 /* ---------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -914,6 +923,7 @@ static PyMethodDef methods[] = {
     {"stats", py_stats, METH_NOARGS, "Counters of this process's runtime."},
     {"cli_status", py_cli_status, METH_VARARGS, "Raw status reply of the node at a socket."},
     {"status_from_bytes", py_status_from_bytes, METH_O, "Decode a raw status reply."},
+    {"memory", py_memory, METH_NOARGS, "(total, available, default store) bytes."},
     {"same_host", py_same_host, METH_VARARGS, "Whether a listener's host is reached at a host."},
     {"next_task", mpy_next_task, METH_VARARGS, "Worker: the next task to run."},
     {"task_fd", mpy_task_fd, METH_NOARGS, "Worker: an fd readable when tasks wait."},
@@ -940,6 +950,7 @@ PyMODINIT_FUNC PyInit__manta(void)
 #define ERRC(name, val, text) PyModule_AddIntConstant(m, #name, val);
     MANTA_ERRNO_MAP(ERRC)
 #undef ERRC
+    PyModule_AddIntConstant(m, "STORE_MIN_BYTES", MT_STORE_MIN_BYTES);
     mt_config_load();
     return m;
 }

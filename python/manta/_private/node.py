@@ -232,7 +232,7 @@ def token_for(address):
 
 
 # The smallest object store a node starts with (Ray's figure: 75 MiB).
-OBJECT_STORE_MINIMUM = 75 * 1024 * 1024
+OBJECT_STORE_MINIMUM = _manta.STORE_MIN_BYTES
 
 
 def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=None,
@@ -248,6 +248,12 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
         raise ValueError(
             f"Attempting to cap object store memory usage at {int(object_store_memory)} bytes, "
             f"but the minimum allowed is {OBJECT_STORE_MINIMUM} bytes.")
+    if object_store_memory is not None:
+        total = _manta.memory()[0]  # this machine's, or its container's limit
+        if total and int(object_store_memory) > total:
+            raise ValueError(
+                f"The requested object store memory size ({int(object_store_memory)} bytes) is "
+                f"greater than the total available memory ({total} bytes).")
     d = new_session_dir()
     r, w = os.pipe()
     args = [mantad_path(), "--session-dir", d, "--ready-fd", str(w), "--python", sys.executable]

@@ -541,7 +541,8 @@ def build_parser():
                         "e.g. '{\"accel\": 2}'")
     s.add_argument("--object-store-memory", type=_bytes, metavar="BYTES",
                    help="size of the shared-memory object store in bytes "
-                        "(default: 30%% of the machine's memory)")
+                        "(default: 30%% of the memory available, within the "
+                        "container's limit if there is one)")
     s.set_defaults(func=cmd_start)
 
     t = sub.add_parser(
