@@ -34,7 +34,12 @@ int mt_session_create(mt_node *n, const char *dir)
 {
     char sub[4200];
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) return mt_err_sys(dir);
-    chmod(dir, 0700);
+    /* A directory already there is used only if it is ours (never chmod
+     * another user's), and then only once private. */
+    struct stat st;
+    if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) chmod(dir, 0700);
+    int rc = mt_priv_check_dir(dir);
+    if (rc) return rc;
     snprintf(sub, sizeof sub, "%s/w", dir);
     if (mkdir(sub, 0700) < 0 && errno != EEXIST) return mt_err_sys(sub);
     snprintf(sub, sizeof sub, "%s/logs", dir);
@@ -46,7 +51,7 @@ int mt_session_create(mt_node *n, const char *dir)
     uint8_t raw[32];
     mt_random_bytes(raw, sizeof raw);
     mt_hex(raw, sizeof raw, n->token);
-    int rc = write_file(dir, "token", n->token, 0600);
+    rc = write_file(dir, "token", n->token, 0600);
     if (rc) return rc;
     char pid[64];
     mt_proc_line(getpid(), mt_proc_start_time(getpid()), pid, sizeof pid);

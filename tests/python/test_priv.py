@@ -123,3 +123,17 @@ def test_stop_signals_the_recorded_daemon(root, sleeper):
     _fake_session(root, "s-real", sleeper.pid, _start_time(sleeper.pid), exe)
     assert _node.stop_all(timeout=5) == 1
     assert sleeper.wait(10) == -signal.SIGTERM
+
+
+@root_only
+def test_daemon_refuses_a_session_dir_of_another_user(tmp_path):
+    session = tmp_path / "s-theirs"
+    session.mkdir(mode=0o755)
+    os.chown(session, NOBODY, NOBODY)
+    out = subprocess.run([_node.mantad_path(), "--session-dir", str(session)],
+                         capture_output=True, text=True, timeout=20, stdin=subprocess.DEVNULL)
+    assert out.returncode == 1
+    assert "owned by uid 65534" in out.stderr
+    st = session.stat()
+    assert (st.st_uid, st.st_mode & 0o777) == (NOBODY, 0o755)  # left as it was
+    assert os.listdir(session) == []

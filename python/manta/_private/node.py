@@ -60,28 +60,6 @@ def read_info(session_dir):
     return info
 
 
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def running(pid):
-    """Whether `pid` runs. A zombie does not: a detached daemon's parent is
-    init, which may take a while to reap it."""
-    if not _pid_alive(pid):
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
 def _daemon_of(info):
     """(pid, start time, program) of the daemon an info file records."""
     try:

@@ -354,13 +354,13 @@ def _reap_dead_sessions(node):
 def cmd_stop(args):
     node = _node()
     timeout = 0.0 if args.force else args.grace_period
-    daemons = [int(i["pid"]) for _d, i in _live_sessions(node)]
+    daemons = [i for _d, i in _live_sessions(node)]
     node.stop_all(timeout=timeout)
     stopped = len(daemons)
     # A daemon that had to be killed leaves its session behind; so does one
     # killed earlier with kill -9.  Its workers die with it; clean the rest.
     deadline = time.monotonic() + 2.0
-    while any(node.running(p) for p in daemons) and time.monotonic() < deadline:
+    while any(node.daemon_runs(i) for i in daemons) and time.monotonic() < deadline:
         time.sleep(0.02)
     reaped = _reap_dead_sessions(node)
     if reaped > len(daemons):
