@@ -148,6 +148,18 @@ def test_put_into_a_full_store_is_object_store_full_error(cluster_factory, monke
     assert 1 <= len(held) < 4
 
 
+def test_a_full_store_fails_after_rays_grace_period(cluster_factory, monkeypatch):
+    """With the default wait (Ray's oom_grace_period_s: 2 s), not a 10 s stall."""
+    np = pytest.importorskip("numpy")
+    monkeypatch.delenv("MANTA_STORE_FULL_WAIT_MS", raising=False)
+    cluster_factory(num_cpus=1, object_store_memory=80 << 20)
+    held = [ray.put(np.zeros(50 << 20, dtype=np.uint8))]
+    start = time.monotonic()
+    with pytest.raises(ray.exceptions.ObjectStoreFullError):
+        held.append(ray.put(np.zeros(50 << 20, dtype=np.uint8)))
+    assert 1.5 < time.monotonic() - start < 8
+
+
 def test_calls_after_the_head_died_are_ray_system_errors_naming_it(tmp_path, monkeypatch):
     """The head a driver connected to is killed: put and remote calls raise
     RaySystemError naming the head's address, not a bare RuntimeError."""
