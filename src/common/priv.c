@@ -53,6 +53,7 @@ int mt_priv_root(char *out, size_t cap)
     int len = base && base[0] ? snprintf(out, cap, "%s", base)
                               : snprintf(out, cap, "/tmp/manta-%d", (int)getuid());
     if (len < 0 || (size_t)len >= cap) return mt_err(MANTA_EINVAL, "session root path too long");
+    while (len > 1 && out[len - 1] == '/') out[--len] = '\0'; /* one spelling: "latest" names it */
     if (mkdir(out, 0700) < 0 && errno != EEXIST) return mt_err_sys(out);
     struct stat st;
     if (lstat(out, &st) < 0) return mt_err_sys(out);

@@ -54,6 +54,11 @@ START_TEST(test_root_created_private)
     char root[4096];
     ck_assert_int_eq(mt_priv_root(root, sizeof root), 0);
     ck_assert_str_eq(root, base);
+    char slashed[300];
+    snprintf(slashed, sizeof slashed, "%s//", base); /* the same root, spelled otherwise */
+    setenv("MANTA_TEMP_DIR", slashed, 1);
+    ck_assert_int_eq(mt_priv_root(root, sizeof root), 0);
+    ck_assert_str_eq(root, base);
     struct stat st;
     ck_assert_int_eq(stat(root, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0700);
