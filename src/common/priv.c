@@ -50,7 +50,9 @@ int mt_priv_check_dir(const char *dir)
 int mt_priv_root(char *out, size_t cap)
 {
     const char *base = getenv("MANTA_TEMP_DIR");
-    int len = base && base[0] ? snprintf(out, cap, "%s", base)
+    char cwd[4096] = "";
+    if (base && base[0] && base[0] != '/' && !getcwd(cwd, sizeof cwd)) return mt_err_sys("getcwd");
+    int len = base && base[0] ? snprintf(out, cap, "%s%s%s", cwd, cwd[0] ? "/" : "", base)
                               : snprintf(out, cap, "/tmp/manta-%d", (int)getuid());
     if (len < 0 || (size_t)len >= cap) return mt_err(MANTA_EINVAL, "session root path too long");
     while (len > 1 && out[len - 1] == '/') out[--len] = '\0'; /* one spelling: "latest" names it */

@@ -59,6 +59,10 @@ START_TEST(test_root_created_private)
     setenv("MANTA_TEMP_DIR", slashed, 1);
     ck_assert_int_eq(mt_priv_root(root, sizeof root), 0);
     ck_assert_str_eq(root, base);
+    ck_assert_int_eq(chdir("/tmp"), 0); /* a relative root is made absolute */
+    setenv("MANTA_TEMP_DIR", base + strlen("/tmp/"), 1);
+    ck_assert_int_eq(mt_priv_root(root, sizeof root), 0);
+    ck_assert_str_eq(root, base);
     struct stat st;
     ck_assert_int_eq(stat(root, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0700);
