@@ -82,8 +82,8 @@ PROBES = {
         pids = set(ray.get([f.remote() for _ in range(20)]))
         time.sleep(2.0)
         sess = ray._private.worker.state.info["session_dir"] if IS_MANTA else None
-        node = [int(open(os.path.join(sess, "daemon.pid")).read())] if sess else []
-        workers = [int(x) for x in open(os.path.join(sess, "workers.pid")).read().split()] if sess else list(pids)
+        node = [int(open(os.path.join(sess, "daemon.pid")).read().split()[0])] if sess else []
+        workers = [int(x.split()[0]) for x in open(os.path.join(sess, "workers.pid")) if x.split()] if sess else list(pids)
         total = sum(rss(p) for p in node + workers)
         out = {"mb": total / 2**20, "workers": len(workers)}
     """,
@@ -99,7 +99,7 @@ PROBES = {
         b = block.remote()
         time.sleep(0.5)
         sess = ray._private.worker.state.info["session_dir"]
-        dpid = int(open(os.path.join(sess, "daemon.pid")).read())
+        dpid = int(open(os.path.join(sess, "daemon.pid")).read().split()[0])
         gc.collect()
         d0, m0 = rss(dpid), rss(os.getpid())
         refs = [queued.remote() for _ in range(N)]

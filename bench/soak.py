@@ -86,7 +86,7 @@ def main():
     args = ap.parse_args()
     ctx = ray.init(num_cpus=2)
     session = ctx["session_dir"]
-    dpid = int(open(os.path.join(session, "daemon.pid")).read())
+    dpid = int(open(os.path.join(session, "daemon.pid")).read().split()[0])
     actor = Restartable.remote()
     rows = []
     start = time.monotonic()
@@ -97,7 +97,7 @@ def main():
     while True:
         now = time.monotonic()
         if now >= next_sample:
-            workers = len(open(os.path.join(session, "workers.pid")).read().split())
+            workers = len(open(os.path.join(session, "workers.pid")).read().splitlines())
             store = ray._private.worker.cluster_status()["nodes"][0]["store_used"] / 2**20
             row = (now - start, rounds, rss_kb(dpid) / 1024, fds(dpid), rss_kb(os.getpid()) / 1024,
                    fds(os.getpid()), workers, store)

@@ -99,13 +99,16 @@ MANTA_EXPORT const char *manta_last_error(void);
 typedef struct manta_config {
     /* NULL: start a local cluster owned by this process and stopped when it
      * exits.  "auto": the newest cluster of this user on this machine.
-     * "host:port": the cluster whose head listens there. */
+     * "host:port": the cluster whose head listens there, on this machine
+     * (MANTA_ECONN if host does not resolve or is not this machine's). */
     const char *address;
     double num_cpus;        /* <0: the machine's cores (default) */
     double num_gpus;        /* <0: detected (0 here) */
     /* Custom resources as a JSON object, e.g. "{\"fpga\": 2}", or NULL. */
     const char *resources_json;
-    int64_t object_store_memory; /* bytes; <=0: 30% of the machine's memory */
+    /* bytes; <=0: 30% of the memory available to the node (within its
+     * container's limit); more than the node's memory is refused. */
+    int64_t object_store_memory;
     /* NULL: workers run this program again (see above).  Else a shared
      * library that workers dlopen(). */
     const char *library;

@@ -81,7 +81,7 @@ leaked() {
   for d in "$SESSIONS"/s-*; do
     [ -d "$d" ] || continue
     for f in daemon.pid workers.pid; do
-      while read -r pid; do
+      while read -r pid _; do
         if ! [[ "$pid" =~ ^[0-9]+$ ]] || [ "$pid" -le 1 ]; then continue; fi
         if ! alive "$pid" || ! ours "$pid"; then continue; fi
         echo "$pid ${f%.pid} $d: $(tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | cut -c1-160)"

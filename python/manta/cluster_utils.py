@@ -94,7 +94,7 @@ class Node:
         self.address = self.gcs_address = cluster_address
         self.unique_id = f"{host}:{self.plasma_store_socket_name}"
         self.all_processes = {"raylet": [ProcessInfo(proc)]}
-        self._pids = []  # every process of the node seen so far
+        self._pids = []  # (pid, start) of every process of the node seen so far
 
     def __repr__(self):
         return (f"Node(node_id={self.node_id!r}, head={self.head}, "
@@ -128,7 +128,7 @@ class Node:
         """Whether the daemon or any of its workers still runs."""
         self._remember_pids()
         return self.proc.poll() is None or any(
-            _node.running(p) and _node.in_session(p, self.session_dir) for p in self._pids)
+            _node.in_session(p, s, self.session_dir) for p, s in self._pids)
 
     def remaining_processes_alive(self):
         """Whether the daemon still runs."""
@@ -159,8 +159,8 @@ class Node:
         # perhaps workers that have not noticed yet.
         _node.reap_session(self.session_dir, self._pids)
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline and any(_node.running(p) and _node.in_session(
-                p, self.session_dir) for p in self._pids):
+        while time.monotonic() < deadline and any(
+                _node.in_session(p, s, self.session_dir) for p, s in self._pids):
             time.sleep(0.01)
 
 

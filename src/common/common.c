@@ -113,10 +113,14 @@ static _Thread_local char last_error[512];
 
 int mt_err(int err, const char *fmt, ...)
 {
+    /* Format aside first: callers wrap the previous error, passing
+     * manta_last_error() itself as an argument. */
+    char text[sizeof last_error];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_error, sizeof last_error, fmt, ap);
+    vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
+    memcpy(last_error, text, sizeof last_error);
     return err;
 }
 

@@ -31,7 +31,7 @@
     X(i64, transfer_window, 4, "chunk requests of one transfer in flight")                          \
     X(i64, max_starting_workers, 0, "workers starting at once; 0: max(num_cpus, 2)")               \
     X(i64, zygote, 1, "fork python workers from a process that imported manta once (0: spawn each)") \
-    X(i64, store_full_wait_ms, 10000, "how long a put waits for room before ObjectStoreFullError") \
+    X(i64, store_full_wait_ms, 2000, "a put waits this long for room (Ray's oom_grace_period_s)") \
     X(i64, fn_wait_ms, 30000, "how long a worker waits for a function to be registered")          \
     X(i64, spin_us, 100, "how long a waiting thread polls before it sleeps")                       \
     X(i64, spin_yield, 1, "yield the core between polls while spinning (1) or not (0)")            \

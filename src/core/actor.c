@@ -386,7 +386,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
-        return mt_err(MANTA_ECONN, "not connected to a node");
+        return do_node_lost(c);
     }
     mt_random_bytes(id->b, MT_ACTOR_ID_LEN);
     int rc = register_actor(c, d, id, existing, existing_len);
@@ -581,7 +581,7 @@ int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const m
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
-        return mt_err(MANTA_ECONN, "not connected to a node");
+        return do_node_lost(c);
     }
     mt_actor *a = actor_get(c, id, true);
     mt_task *t = new_task(c, MANTA__TASK_KIND__TASK_ACTOR_CALL, args, nargs, num_returns, returns);

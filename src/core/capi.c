@@ -266,7 +266,8 @@ MANTA_API int manta_init(const manta_config *cfg)
     if (!rc) {
         mt_core_opts o = {.role = MANTA__ROLE__ROLE_DRIVER, .lang = MANTA__LANGUAGE__LANG_C,
                           .node_socket = sock, .owns_cluster = pid > 0, .runtime = runtime,
-                          .daemon_pid = pid};
+                          .daemon_pid = pid,
+                          .address = pid > 0 || !strcmp(cfg->address, "auto") ? NULL : cfg->address};
         rc = mt_core_connect(&o, &G);
     }
     free(runtime);

@@ -423,10 +423,18 @@ mt_rpc *do_rpc_new(mt_core *c)
     return r;
 }
 
+int do_node_lost(mt_core *c)
+{
+    if (!c->daemon_lost) return mt_err(MANTA_ECONN, "this process is disconnecting from its node");
+    return mt_err(MANTA_ECONN, "lost the connection to the manta node at %s (session %s): the "
+                               "node daemon has stopped or died",
+                  c->node_address, c->session_dir ? c->session_dir : "?");
+}
+
 int do_rpc_wait(mt_core *c, mt_rpc *r, double deadline)
 {
     while (!r->done) {
-        if (c->daemon_lost || c->stopping) return MANTA_ECONN;
+        if (c->daemon_lost || c->stopping) return do_node_lost(c);
         if (do_wait(c, deadline) == MANTA_ETIMEDOUT && !r->done) return MANTA_ETIMEDOUT;
     }
     return r->status;
@@ -797,6 +805,10 @@ static int setup_identity(mt_core *c, const mt_core_opts *o)
     }
     mt_random_bytes(c->task_prefix, sizeof c->task_prefix);
     c->runtime = mt_strdup(o->runtime ? o->runtime : "");
+    char addr[4200];
+    snprintf(addr, sizeof addr, "%s%s", o->address && o->address[0] ? "" : "unix:",
+             o->address && o->address[0] ? o->address : o->node_socket);
+    c->node_address = mt_strdup(addr);
     /* Our listening socket sits next to the node's: <session>/w/<id>. */
     const char *slash = strrchr(o->node_socket, '/');
     if (!slash) return mt_err(MANTA_EINVAL, "bad node socket %s", o->node_socket);
@@ -1010,7 +1022,7 @@ int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size
     if (rc) return rc;
     pthread_mutex_lock(&c->mu);
     do_send_gcs(c, MANTA__MSG_TYPE__MSG_FN_REGISTER, &m.base);
-    rc = c->daemon ? 0 : MANTA_ECONN;
+    rc = c->daemon ? 0 : do_node_lost(c);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -1072,7 +1084,7 @@ int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, con
     if (rc) return rc;
     pthread_mutex_lock(&c->mu);
     do_send_gcs(c, MANTA__MSG_TYPE__MSG_KV_PUT, &m.base);
-    rc = c->daemon ? 0 : MANTA_ECONN;
+    rc = c->daemon ? 0 : do_node_lost(c);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -1262,6 +1274,7 @@ void mt_core_disconnect(mt_core *c)
     free(c->endpoint);
     free(c->listen_path);
     free(c->session_dir);
+    free(c->node_address);
     free(c->runtime);
     free(c);
 }

@@ -259,6 +259,8 @@ typedef struct mt_core_opts {
     bool owns_cluster;        /* stop the node when this driver leaves */
     const char *runtime;      /* default runtime for C tasks */
     pid_t daemon_pid;         /* the node we started, if any (to wait for) */
+    const char *address;      /* the node as the user named it ("host:port"), for
+                               * messages; NULL: its socket */
 } mt_core_opts;
 
 struct mt_core {
@@ -276,6 +278,7 @@ struct mt_core {
     char token[65];           /* the cluster token (from our node) */
     char *listen_path;
     char *session_dir;
+    char *node_address;       /* the node as errors name it (mt_core_opts.address) */
     char *runtime;
     uint8_t task_prefix[8];
     uint64_t task_counter;
@@ -388,6 +391,8 @@ int do_dial(mt_core *c, const char *endpoint, int role, int *fd_out, mt_buf *hel
 mt_rpc *do_rpc_new(mt_core *c);
 /* Wait for the reply of an rpc; returns 0, MANTA_ETIMEDOUT or MANTA_ECONN. */
 int do_rpc_wait(mt_core *c, mt_rpc *r, double deadline);
+/* MANTA_ECONN for a call made once the node is gone, naming the node. */
+int do_node_lost(mt_core *c);
 void do_rpc_free(mt_core *c, mt_rpc *r);
 void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
                      int status);

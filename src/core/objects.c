@@ -816,7 +816,7 @@ int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_va
         mt_glink *links = watch(c, objs, n, &g);
         while (g.remaining) {
             if (c->daemon_lost) {
-                rc = mt_err(MANTA_ECONN, "lost the connection to the node");
+                rc = do_node_lost(c);
                 break;
             }
             if (!blocked && mt_tl_current) {

@@ -2,7 +2,12 @@
  * an embedded node for a C driver. */
 #include "start.h"
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <strings.h>
+#include <sys/socket.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -17,23 +22,9 @@
 #include <unistd.h>
 
 #include "mt.h"
+#include "priv.h"
 
 extern char **environ;
-
-int mt_start_root(char *out, size_t cap)
-{
-    const char *base = getenv("MANTA_TEMP_DIR");
-    if (base && base[0])
-        snprintf(out, cap, "%s", base);
-    else
-        snprintf(out, cap, "/tmp/manta-%d", (int)getuid());
-    if (mkdir(out, 0700) < 0 && errno != EEXIST) return mt_err_sys(out);
-    struct stat st;
-    if (stat(out, &st) < 0 || st.st_uid != getuid())
-        return mt_err(MANTA_EINVAL, "%s is not ours", out);
-    chmod(out, 0700);
-    return 0;
-}
 
 static int info_field(const char *dir, const char *key, char *out, size_t cap)
 {
@@ -54,43 +45,129 @@ static int info_field(const char *dir, const char *key, char *out, size_t cap)
     return rc;
 }
 
+/* Whether the daemon recorded in `dir`/info runs: the same process (pid,
+ * start time and program), not one that reused its pid. */
 static bool daemon_alive(const char *dir)
 {
-    char pid[32];
-    if (info_field(dir, "pid", pid, sizeof pid)) return false;
-    int p = atoi(pid);
-    return p > 0 && (kill(p, 0) == 0 || errno == EPERM);
+    char pid[32], start[32], exe[4200];
+    if (info_field(dir, "pid", pid, sizeof pid) || info_field(dir, "start", start, sizeof start) ||
+        info_field(dir, "exe", exe, sizeof exe))
+        return false;
+    return mt_proc_is((pid_t)atoi(pid), atoll(start), exe, NULL);
+}
+
+/* The addresses `host` resolves to (at most `cap`).  Brackets around an
+ * IPv6 literal are dropped.  Names under "invalid" never resolve (RFC 6761
+ * asks resolvers to answer at once, without a query). */
+static int host_addrs(const char *host, struct sockaddr_storage *out, int cap, int *n)
+{
+    char name[256];
+    size_t hl = strlen(host);
+    if (hl >= 2 && host[0] == '[' && host[hl - 1] == ']') host++, hl -= 2;
+    if (hl == 0 || hl >= sizeof name) return mt_err(MANTA_ECONN, "bad host name \"%s\"", host);
+    memcpy(name, host, hl);
+    name[hl] = '\0';
+    if (!strcasecmp(name, "invalid") || (hl > 8 && !strcasecmp(name + hl - 8, ".invalid")))
+        return mt_err(MANTA_ECONN, "cannot resolve host %s (names under .invalid never resolve)",
+                      name);
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+    int rc = getaddrinfo(name, NULL, &hints, &res);
+    if (rc) return mt_err(MANTA_ECONN, "cannot resolve host %s: %s", name, gai_strerror(rc));
+    *n = 0;
+    for (struct addrinfo *a = res; a && *n < cap; a = a->ai_next)
+        if (a->ai_family == AF_INET || a->ai_family == AF_INET6)
+            memcpy(&out[(*n)++], a->ai_addr, a->ai_addrlen);
+    freeaddrinfo(res);
+    return *n ? 0 : mt_err(MANTA_ECONN, "host %s has no IPv4 or IPv6 address", name);
+}
+
+static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family) return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                   &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
+}
+
+static bool is_wildcard(const struct sockaddr_storage *a)
+{
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+    return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr, &in6addr_any, sizeof in6addr_any);
+}
+
+/* Whether `a` is an address of this machine: one a socket can bind. */
+static bool is_local(const struct sockaddr_storage *a)
+{
+    int fd = socket(a->ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    struct sockaddr_storage b = *a;
+    if (b.ss_family == AF_INET) ((struct sockaddr_in *)&b)->sin_port = 0;
+    else ((struct sockaddr_in6 *)&b)->sin6_port = 0;
+    socklen_t len = b.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    bool ok = bind(fd, (struct sockaddr *)&b, len) == 0;
+    close(fd);
+    return ok;
+}
+
+int mt_start_same_host(const char *listen_host, const char *host)
+{
+    struct sockaddr_storage want[16], have[16];
+    int nw, nh;
+    int rc = host_addrs(host, want, 16, &nw);
+    if (rc) return rc;
+    if (listen_host == NULL) { /* any address of this machine */
+        for (int i = 0; i < nw; i++)
+            if (is_local(&want[i])) return 1;
+        return 0;
+    }
+    if (host_addrs(listen_host, have, 16, &nh)) return 0;
+    for (int i = 0; i < nh; i++)
+        for (int j = 0; j < nw; j++)
+            if (same_addr(&have[i], &want[j]) || (is_wildcard(&have[i]) && is_local(&want[j])))
+                return 1;
+    return 0;
 }
 
 int mt_start_find(const char *address, char *sock, size_t cap)
 {
     char root[4096];
-    int rc = mt_start_root(root, sizeof root);
+    int rc = mt_priv_root(root, sizeof root);
     if (rc) return rc;
     if (!strcmp(address, "auto")) {
-        char link[4200], dir[4200];
-        snprintf(link, sizeof link, "%s/latest", root);
-        ssize_t l = readlink(link, dir, sizeof dir - 1);
-        if (l <= 0) return mt_err(MANTA_ECONN, "no running cluster found (start one with `manta start --head`)");
-        dir[l] = '\0';
         char full[8400];
-        if (dir[0] != '/') snprintf(full, sizeof full, "%s/%s", root, dir);
-        else snprintf(full, sizeof full, "%s", dir);
+        rc = mt_priv_latest(root, full, sizeof full);
+        if (rc == MANTA_ENOENT)
+            return mt_err(MANTA_ECONN, "no running cluster found (start one with `manta start --head`)");
+        if (rc) return mt_err(MANTA_ECONN, "refusing the latest cluster: %s", manta_last_error());
         if (!daemon_alive(full) || info_field(full, "socket", sock, cap))
             return mt_err(MANTA_ECONN, "the latest cluster (%s) is not running", full);
         return 0;
     }
     const char *colon = strrchr(address, ':');
-    if (!colon) return mt_err(MANTA_EINVAL, "address must be \"auto\" or \"host:port\", not %s", address);
+    if (!colon || colon == address)
+        return mt_err(MANTA_EINVAL, "address must be \"auto\" or \"host:port\", not %s", address);
+    char host[256];
+    snprintf(host, sizeof host, "%.*s", (int)(colon - address), address);
+    rc = mt_start_same_host(NULL, host);
+    if (rc < 0) return mt_err(MANTA_ECONN, "cannot connect to %s: %s", address, manta_last_error());
+    if (rc == 0)
+        return mt_err(MANTA_ECONN, "cannot connect to %s: %s is not an address of this machine, and "
+                                   "a driver connects to a head node on its own machine", address, host);
     DIR *d = opendir(root);
     if (!d) return mt_err_sys(root);
     struct dirent *e;
     rc = mt_err(MANTA_ECONN, "no cluster of this user on this machine listens on %s", address);
     while ((e = readdir(d))) {
         if (strncmp(e->d_name, "s-", 2)) continue;
-        char dir[4400], port[32];
+        char dir[4400], port[32], lhost[256];
         snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
+        if (mt_priv_check_dir(dir)) continue;
         if (info_field(dir, "port", port, sizeof port) || strcmp(port, colon + 1)) continue;
+        if (info_field(dir, "host", lhost, sizeof lhost) || mt_start_same_host(lhost, host) != 1)
+            continue;
         if (!daemon_alive(dir) || info_field(dir, "socket", sock, cap)) continue;
         rc = 0;
         break;
@@ -103,7 +180,7 @@ int mt_start_local(const char *mantad, double num_cpus, double num_gpus, const c
                    long long store_bytes, char *sock, size_t cap, pid_t *pid)
 {
     char root[4096], dir[4400];
-    int rc = mt_start_root(root, sizeof root);
+    int rc = mt_priv_root(root, sizeof root);
     if (rc) return rc;
     time_t now = time(NULL);
     struct tm tm;

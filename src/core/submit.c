@@ -431,7 +431,7 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
-        return mt_err(MANTA_ECONN, "not connected to a node");
+        return do_node_lost(c);
     }
     mt_task *t = mt_calloc(1, sizeof *t);
     t->id = do_new_task_id(c);

@@ -15,6 +15,8 @@
 #include "config.h"
 #include "mt.h"
 #include "node.h"
+#include "priv.h"
+#include "sysmem.h"
 #include "sock.h"
 
 typedef struct opts {
@@ -60,7 +62,17 @@ static int parse(int argc, char **argv, opts *o)
         case 'c': o->num_cpus = atof(optarg); break;
         case 'g': o->num_gpus = atof(optarg); break;
         case 'r': o->resources = optarg; break;
-        case 'm': o->store_bytes = atoll(optarg); break;
+        case 'm': {
+            char *end;
+            errno = 0;
+            o->store_bytes = strtoll(optarg, &end, 10);
+            if (errno || end == optarg || *end || o->store_bytes <= 0) {
+                fprintf(stderr, "mantad: --object-store-memory must be a positive number of "
+                                "bytes, not '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        }
         case 'p': o->port = atoi(optarg); break;
         case 'h': o->host = optarg; break;
         case 'P': o->python = optarg; break;
@@ -81,19 +93,6 @@ static int parse(int argc, char **argv, opts *o)
     /* A node of a cluster listens for the other nodes. */
     if (o->join && o->port < 0) o->port = 0;
     return 0;
-}
-
-static int64_t meminfo(const char *key)
-{
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    int64_t kb = 0;
-    size_t kl = strlen(key);
-    while (fgets(line, sizeof line, f))
-        if (!strncmp(line, key, kl) && line[kl] == ':') kb = atoll(line + kl + 1);
-    fclose(f);
-    return kb * 1024;
 }
 
 static int cpu_count(void)
@@ -129,7 +128,7 @@ static int setup_resources(mt_node *n, const opts *o, uint64_t store)
     double cpus = o->num_cpus >= 0 ? o->num_cpus : cpu_count();
     double gpus = o->num_gpus >= 0 ? o->num_gpus : 0;
     if (put_amount(&n->total, "CPU", cpus) || put_amount(&n->total, "GPU", gpus)) return -1;
-    int64_t mem = meminfo("MemTotal") * 7 / 10 - (int64_t)store;
+    int64_t mem = mt_mem_total() * 7 / 10 - (int64_t)store;
     if (mem < 0) mem = 0;
     mt_res_put(&n->total, "memory", mem * MT_RES_UNIT);
     mt_res_put(&n->total, "object_store_memory", (int64_t)store * MT_RES_UNIT);
@@ -161,15 +160,21 @@ static int setup_listeners(mt_node *n, const opts *o)
     return 0;
 }
 
+/* The daemon's pid is recorded with its start time and program, so that
+ * `manta stop` signals this process and never one that reused its pid. */
 static void write_info(mt_node *n)
 {
-    char path[4200], text[1024];
+    char path[4200], text[6000], exe[PATH_MAX] = "";
     snprintf(path, sizeof path, "%s/info", n->session_dir);
     char hex[2 * MT_NODE_ID_LEN + 1];
+    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    exe[el > 0 ? el : 0] = '\0';
     int len = snprintf(text, sizeof text,
-                       "node_id=%s\nsocket=%s\nhost=%s\nport=%d\nhead=%d\npid=%d\n",
+                       "node_id=%s\nsocket=%s\nhost=%s\nport=%d\nhead=%d\npid=%d\n"
+                       "start=%lld\nexe=%s\n",
                        mt_hex(n->node_id.b, MT_NODE_ID_LEN, hex), n->sock_path, n->tcp_host,
-                       n->tcp_fd >= 0 ? n->tcp_port : -1, n->is_head, (int)getpid());
+                       n->tcp_fd >= 0 ? n->tcp_port : -1, n->is_head, (int)getpid(),
+                       (long long)mt_proc_start_time(getpid()), exe);
     FILE *f = fopen(path, "w");
     if (f) {
         fwrite(text, 1, (size_t)len, f);
@@ -240,7 +245,18 @@ int main(int argc, char **argv)
         unsetenv("MANTA_CLUSTER_TOKEN"); /* workers learn it from us, over the unix socket */
         n->join = mt_strdup(o.join);
     }
-    int64_t store = o.store_bytes > 0 ? o.store_bytes : meminfo("MemTotal") * 3 / 10;
+    /* Ray's rules (sysmem.h): by default 30% of the memory available to
+     * this node -- its container's, if it runs in one; never more than
+     * the node has, or the first large put gets the node OOM-killed. */
+    int64_t total = mt_mem_total();
+    int64_t store = o.store_bytes > 0 ? o.store_bytes : mt_mem_default_store();
+    if (total > 0 && store > total) {
+        fprintf(stderr, "mantad: the requested object store memory (%lld bytes) is greater than "
+                        "the total available memory (%lld bytes)\n", (long long)store,
+                (long long)total);
+        mt_session_remove(n);
+        return 1;
+    }
     if (mt_store_new((uint64_t)store, &n->store)) {
         fprintf(stderr, "mantad: object store: %s\n", manta_last_error());
         mt_session_remove(n);

@@ -42,6 +42,7 @@ enum { MT_W_STARTING, MT_W_IDLE, MT_W_LEASED, MT_W_DEAD };
 struct mt_worker {
     mt_wid wid;            /* key */
     pid_t pid;
+    int64_t start;         /* its start time (priv.h), read once; 0 until then */
     uv_process_t proc;
     uv_pipe_t out, err;
     char *outbuf[2];
@@ -96,6 +97,7 @@ typedef struct mt_zygote {
     bool open;             /* proc handle not yet closed */
     bool poll_open;
     pid_t pid;
+    int64_t start;         /* its start time (priv.h), read once; 0 until then */
     int quick_deaths;      /* died soon after starting: stop using it after 3 */
     double started_at;
 } mt_zygote;

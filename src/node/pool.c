@@ -12,6 +12,7 @@
 
 #include "config.h"
 #include "mt.h"
+#include "sysmem.h"
 #include "node.h"
 
 extern char **environ;
@@ -417,6 +418,7 @@ static bool zyg_start(mt_node *n)
     }
     z->open = z->running = true;
     z->pid = z->proc.pid;
+    z->start = 0;
     z->started_at = mt_now_s();
     z->fd = sv[0];
     uv_poll_init(n->loop, &z->poll, z->fd);
@@ -626,18 +628,11 @@ void mt_pool_prestart(mt_node *n)
 
 /* ---------------------------------------------------------------- memory */
 
+/* Under a container's limit, its usage against that limit (sysmem.h). */
 static double memory_used_fraction(void)
 {
-    FILE *f = fopen("/proc/meminfo", "r");
-    if (!f) return 0;
-    char line[256];
-    long long total = 0, avail = -1;
-    while (fgets(line, sizeof line, f)) {
-        if (!strncmp(line, "MemTotal:", 9)) total = atoll(line + 9);
-        else if (!strncmp(line, "MemAvailable:", 13)) avail = atoll(line + 13);
-    }
-    fclose(f);
-    if (total <= 0 || avail < 0) return 0;
+    int64_t total = mt_mem_total(), avail = mt_mem_available();
+    if (total <= 0) return 0;
     return 1.0 - (double)avail / (double)total;
 }
 

@@ -14,6 +14,7 @@
 
 #include "mt.h"
 #include "node.h"
+#include "priv.h"
 
 static int write_file(const char *dir, const char *name, const char *text, mode_t mode)
 {
@@ -33,7 +34,12 @@ int mt_session_create(mt_node *n, const char *dir)
 {
     char sub[4200];
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) return mt_err_sys(dir);
-    chmod(dir, 0700);
+    /* A directory already there is used only if it is ours (never chmod
+     * another user's), and then only once private. */
+    struct stat st;
+    if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) chmod(dir, 0700);
+    int rc = mt_priv_check_dir(dir);
+    if (rc) return rc;
     snprintf(sub, sizeof sub, "%s/w", dir);
     if (mkdir(sub, 0700) < 0 && errno != EEXIST) return mt_err_sys(sub);
     snprintf(sub, sizeof sub, "%s/logs", dir);
@@ -45,10 +51,10 @@ int mt_session_create(mt_node *n, const char *dir)
     uint8_t raw[32];
     mt_random_bytes(raw, sizeof raw);
     mt_hex(raw, sizeof raw, n->token);
-    int rc = write_file(dir, "token", n->token, 0600);
+    rc = write_file(dir, "token", n->token, 0600);
     if (rc) return rc;
-    char pid[32];
-    snprintf(pid, sizeof pid, "%d\n", (int)getpid());
+    char pid[64];
+    mt_proc_line(getpid(), mt_proc_start_time(getpid()), pid, sizeof pid);
     return write_file(dir, "daemon.pid", pid, 0600);
 }
 
@@ -58,6 +64,14 @@ void mt_session_set_token(mt_node *n, const char *token)
     write_file(n->session_dir, "token", n->token, 0600);
 }
 
+/* A worker's start time, read once: with its pid it names the process for
+ * good, so a cleanup never signals a pid reused by someone else. */
+static int64_t start_of(pid_t pid, int64_t *cached)
+{
+    if (*cached <= 0) *cached = mt_proc_start_time(pid);
+    return *cached;
+}
+
 void mt_session_write_pids(mt_node *n)
 {
     if (!n->session_dir || n->stopping) return;
@@ -65,11 +79,12 @@ void mt_session_write_pids(mt_node *n)
     char *text = mt_malloc(cap);
     text[0] = '\0';
     /* The workers and the zygote that forks them (pool.c). */
-    if (n->zyg.running) len += (size_t)snprintf(text, cap, "%d\n", (int)n->zyg.pid);
+    if (n->zyg.running)
+        len += (size_t)mt_proc_line(n->zyg.pid, start_of(n->zyg.pid, &n->zyg.start), text, cap);
     for (mt_worker *w = n->worker_list; w; w = w->next) {
         if (w->state == MT_W_DEAD || w->pid <= 0) continue;
-        if (cap - len < 32) text = mt_realloc(text, cap *= 2);
-        len += (size_t)snprintf(text + len, cap - len, "%d\n", (int)w->pid);
+        if (cap - len < 64) text = mt_realloc(text, cap *= 2);
+        len += (size_t)mt_proc_line(w->pid, start_of(w->pid, &w->start), text + len, cap - len);
     }
     write_file(n->session_dir, "workers.pid", text, 0600);
     char zp[32];
@@ -131,55 +146,25 @@ void mt_session_remove(mt_node *n)
     }
 }
 
-static int read_pid(const char *dir, const char *name)
+/* Whether the daemon recorded in `dir`/daemon.pid still runs. */
+static bool daemon_running(const char *dir)
 {
-    char p[4200], buf[32];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "r");
-    if (!f) return -1;
-    int pid = -1;
-    if (fgets(buf, sizeof buf, f)) pid = atoi(buf);
+    char p[4200], line[128];
+    snprintf(p, sizeof p, "%s/daemon.pid", dir);
+    FILE *f = fopen(p, "re");
+    if (!f) return false;
+    long pid = 0;
+    long long start = -1;
+    int got = fgets(line, sizeof line, f) ? sscanf(line, "%ld %lld", &pid, &start) : 0;
     fclose(f);
-    return pid;
+    if (got < 1 || pid <= 1 || pid > INT32_MAX) return false;
+    if (got == 2) return mt_proc_is((pid_t)pid, start, NULL, NULL);
+    return kill((pid_t)pid, 0) == 0 || errno == EPERM; /* no start time: assume it may run */
 }
 
-/* Is `pid` a process of session `dir`?  Pids get reused, so a recorded pid
- * is only signalled when its environment names the session. */
-static bool pid_in_session(int pid, const char *dir)
-{
-    char p[64], want[4300];
-    snprintf(p, sizeof p, "/proc/%d/environ", pid);
-    int fd = open(p, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    size_t cap = 1 << 16, len = 0;
-    char *buf = mt_malloc(cap + 1);
-    ssize_t r;
-    while (len < cap && (r = read(fd, buf + len, cap - len)) > 0) len += (size_t)r;
-    close(fd);
-    buf[len] = '\0';
-    int wl = snprintf(want, sizeof want, "MANTA_SESSION_DIR=%s", dir);
-    bool found = false;
-    for (size_t i = 0; i < len && !found; i += strlen(buf + i) + 1)
-        found = !strncmp(buf + i, want, (size_t)wl) && buf[i + (size_t)wl] == '\0';
-    free(buf);
-    return found;
-}
-
-static void kill_listed(const char *dir, const char *name)
-{
-    char p[4200], buf[32];
-    snprintf(p, sizeof p, "%s/%s", dir, name);
-    FILE *f = fopen(p, "r");
-    if (!f) return;
-    while (fgets(buf, sizeof buf, f)) {
-        int pid = atoi(buf);
-        if (pid > 1 && pid_in_session(pid, dir)) kill(pid, SIGKILL);
-    }
-    fclose(f);
-}
-
-/* Sessions whose daemon pid is dead are leftovers of a crash: kill any
- * worker they recorded and remove them. */
+/* Sessions whose daemon is dead are leftovers of a crash: kill any worker
+ * they recorded (only if still that process, in that session) and remove
+ * them.  Only directories private to this user are touched. */
 void mt_session_reap_stale(const char *root)
 {
     DIR *d = opendir(root);
@@ -187,17 +172,20 @@ void mt_session_reap_stale(const char *root)
     struct dirent *e;
     while ((e = readdir(d))) {
         if (strncmp(e->d_name, "s-", 2)) continue;
-        char dir[4200];
+        char dir[4200], p[4300];
         snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
-        int pid = read_pid(dir, "daemon.pid");
-        if (pid > 0 && (kill(pid, 0) == 0 || errno == EPERM)) continue;
-        if (pid <= 0) {
+        if (mt_priv_check_dir(dir)) continue;
+        snprintf(p, sizeof p, "%s/daemon.pid", dir);
+        if (access(p, F_OK) == 0) {
+            if (daemon_running(dir)) continue;
+        } else {
             /* No pid file: a session being created right now, or junk. Only
              * remove it once it is old. */
             struct stat st;
             if (stat(dir, &st) < 0 || st.st_mtime > time(NULL) - 60) continue;
         }
-        kill_listed(dir, "workers.pid");
+        snprintf(p, sizeof p, "%s/workers.pid", dir);
+        mt_proc_signal_listed(p, NULL, dir, SIGKILL);
         rm_tree(dir);
     }
     closedir(d);

@@ -8,23 +8,36 @@
 #include "config.h"
 #include "mt.h"
 #include "sock.h"
+#include "start.h"
+#include "sysmem.h"
 #include <unistd.h>
 
 mt_core *mpy_core;
 uint64_t mpy_gen = 1;
 mpy_hooks mpy_h;
 
+/* Raise the exception Ray raises for `rc` (the table _setup installed:
+ * ObjectStoreFullError, RaySystemError, ...; RuntimeError for the rest),
+ * saying `what` failed and why. */
 PyObject *mpy_raise(int rc, const char *what)
 {
     const char *detail = manta_last_error();
-    if (rc == MANTA_ETIMEDOUT && mpy_h.get_timeout_error) {
-        PyErr_Format(mpy_h.get_timeout_error, "%s", what);
+    PyObject *code = PyLong_FromLong(rc);
+    PyObject *type = code && mpy_h.error_types ? PyDict_GetItemWithError(mpy_h.error_types, code)
+                                               : NULL;
+    Py_XDECREF(code);
+    if (PyErr_Occurred()) return NULL;
+    if (rc == MANTA_ETIMEDOUT && type) {
+        PyErr_Format(type, "%s", what);
         return NULL;
     }
-    PyObject *type = PyExc_RuntimeError;
-    if (rc == MANTA_EINVAL) type = PyExc_ValueError;
-    else if (rc == MANTA_ENOMEM) type = PyExc_MemoryError;
-    PyErr_Format(type, "%s: %s%s%s", what, manta_strerror(rc), detail[0] ? ": " : "", detail);
+    if (!type) type = rc == MANTA_EINVAL   ? PyExc_ValueError
+                      : rc == MANTA_ENOMEM ? PyExc_MemoryError
+                                           : PyExc_RuntimeError;
+    /* A detail that starts with the code's text need not repeat it. */
+    const char *text = manta_strerror(rc);
+    if (!strncmp(detail, text, strlen(text))) text = "";
+    PyErr_Format(type, "%s: %s%s%s", what, text, text[0] && detail[0] ? ": " : "", detail);
     return NULL;
 }
 
@@ -34,14 +47,18 @@ static PyObject *py_setup(PyObject *self, PyObject *args)
 {
     mpy_hooks h = {0};
     if (!PyArg_ParseTuple(args, "OOOOOO", &h.pickle_dumps, &h.pickle_loads, &h.cloud_dumps,
-                          &h.error_value, &h.ref_reducer, &h.get_timeout_error))
+                          &h.error_value, &h.ref_reducer, &h.error_types))
         return NULL;
     Py_XINCREF(h.pickle_dumps);
     Py_XINCREF(h.pickle_loads);
     Py_XINCREF(h.cloud_dumps);
     Py_XINCREF(h.error_value);
     Py_XINCREF(h.ref_reducer);
-    Py_XINCREF(h.get_timeout_error);
+    if (!PyDict_Check(h.error_types)) {
+        PyErr_SetString(PyExc_TypeError, "_setup: the error types must be a dict");
+        return NULL;
+    }
+    Py_XINCREF(h.error_types);
     h.make_future = mpy_h.make_future; /* installed by _setup_futures */
     h.await_ref = mpy_h.await_ref;
     mpy_h = h;
@@ -92,10 +109,12 @@ static PyObject *py_next_ready(PyObject *self, PyObject *args)
 
 static PyObject *py_connect(PyObject *self, PyObject *args, PyObject *kw)
 {
-    static char *names[] = {"node_socket", "role", "worker_id", "owns_cluster", "daemon_pid", NULL};
-    const char *sock, *role, *wid = NULL;
+    static char *names[] = {"node_socket", "role", "worker_id", "owns_cluster", "daemon_pid",
+                            "address", NULL};
+    const char *sock, *role, *wid = NULL, *address = NULL;
     int owns = 0, dpid = 0;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|zpi", names, &sock, &role, &wid, &owns, &dpid))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "ss|zpiz", names, &sock, &role, &wid, &owns, &dpid,
+                                     &address))
         return NULL;
     if (mpy_core) {
         PyErr_SetString(PyExc_RuntimeError, "already connected");
@@ -104,11 +123,14 @@ static PyObject *py_connect(PyObject *self, PyObject *args, PyObject *kw)
     mt_core_opts o = {.role = !strcmp(role, "worker") ? MANTA__ROLE__ROLE_WORKER
                                                       : MANTA__ROLE__ROLE_DRIVER,
                       .lang = MANTA__LANGUAGE__LANG_PYTHON, .node_socket = sock, .worker_id = wid,
-                      .owns_cluster = owns, .daemon_pid = dpid};
+                      .owns_cluster = owns, .daemon_pid = dpid, .address = address};
     mt_core *c = NULL;
     int rc;
     Py_BEGIN_ALLOW_THREADS rc = mt_core_connect(&o, &c);
-    Py_END_ALLOW_THREADS if (rc) return mpy_raise(rc, "cannot connect to the node");
+    Py_END_ALLOW_THREADS if (rc == MANTA_ECONN) return PyErr_Format(
+        PyExc_ConnectionError, "cannot connect to the manta node at %s: %s", address ? address : sock,
+        manta_last_error());
+    if (rc) return mpy_raise(rc, "cannot connect to the node");
     mpy_core = c;
     mpy_gen++;
     Py_RETURN_NONE;
@@ -867,6 +889,28 @@ static PyObject *py_cli_status(PyObject *self, PyObject *args)
                     MANTA__MSG_TYPE__MSG_STATUS_REPLY, 10);
 }
 
+/* same_host(listen_host, host) -> whether a listener on `listen_host` is
+ * reached at `host` (listen_host None: whether `host` is this machine's);
+ * ConnectionError if `host` does not resolve. */
+static PyObject *py_same_host(PyObject *self, PyObject *args)
+{
+    const char *listen_host, *host;
+    if (!PyArg_ParseTuple(args, "zs", &listen_host, &host)) return NULL;
+    int rc;
+    Py_BEGIN_ALLOW_THREADS rc = mt_start_same_host(listen_host, host);
+    Py_END_ALLOW_THREADS if (rc < 0) return PyErr_Format(PyExc_ConnectionError, "%s",
+                                                           manta_last_error());
+    return PyBool_FromLong(rc);
+}
+
+/* memory() -> (total, available, default store size) in bytes (sysmem.h):
+ * what a node started now would see. */
+static PyObject *py_memory(PyObject *self, PyObject *unused)
+{
+    return Py_BuildValue("(LLL)", (long long)mt_mem_total(), (long long)mt_mem_available(),
+                         (long long)mt_mem_default_store());
+}
+
 /* ---------------------------------------------------------------- module */
 
 static PyMethodDef methods[] = {
@@ -892,10 +936,13 @@ static PyMethodDef methods[] = {
     {"stats", py_stats, METH_NOARGS, "Counters of this process's runtime."},
     {"cli_status", py_cli_status, METH_VARARGS, "Raw status reply of the node at a socket."},
     {"status_from_bytes", py_status_from_bytes, METH_O, "Decode a raw status reply."},
+    {"memory", py_memory, METH_NOARGS, "(total, available, default store) bytes."},
+    {"same_host", py_same_host, METH_VARARGS, "Whether a listener's host is reached at a host."},
     {"next_task", mpy_next_task, METH_VARARGS, "Worker: the next task to run."},
     {"task_fd", mpy_task_fd, METH_NOARGS, "Worker: an fd readable when tasks wait."},
     {"task_ready", mpy_task_ready, METH_NOARGS, "Worker: drain task_fd; (stop, cancels)."},
     MPY_ACTOR_METHODS
+    MPY_PRIV_METHODS
     {NULL},
 };
 
@@ -916,6 +963,7 @@ PyMODINIT_FUNC PyInit__manta(void)
 #define ERRC(name, val, text) PyModule_AddIntConstant(m, #name, val);
     MANTA_ERRNO_MAP(ERRC)
 #undef ERRC
+    PyModule_AddIntConstant(m, "STORE_MIN_BYTES", MT_STORE_MIN_BYTES);
     mt_config_load();
     return m;
 }

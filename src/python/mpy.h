@@ -18,7 +18,7 @@ typedef struct mpy_hooks {
     PyObject *pickle_dumps, *pickle_loads, *cloud_dumps;
     PyObject *error_value;  /* class ErrorValue(code, text, exc) */
     PyObject *rebuild_ref;  /* not used from C; kept for pickling refs */
-    PyObject *get_timeout_error;
+    PyObject *error_types;    /* {manta error code: exception class} (Ray's types) */
     PyObject *ref_reducer;  /* manta._private.serialization._rebuild_ref */
     PyObject *make_future; /* ref -> concurrent.futures.Future */
     PyObject *await_ref;   /* ref -> iterator for __await__ */
@@ -113,6 +113,23 @@ int mpy_args_build(PyObject *args, PyObject *kwargs, mpy_args *a);
 void mpy_args_free(mpy_args *a);
 /* n refs as Python: one ObjectRef, None for 0, else a list. */
 PyObject *mpy_wrap_returns(mt_obj **rets, uint32_t n);
+
+/* pypriv.c */
+PyObject *mpy_session_root(PyObject *self, PyObject *unused);
+PyObject *mpy_check_session(PyObject *self, PyObject *args);
+PyObject *mpy_latest_session(PyObject *self, PyObject *args);
+PyObject *mpy_proc_start_time(PyObject *self, PyObject *args);
+PyObject *mpy_proc_is(PyObject *self, PyObject *args);
+PyObject *mpy_signal_process(PyObject *self, PyObject *args);
+PyObject *mpy_signal_listed(PyObject *self, PyObject *args);
+#define MPY_PRIV_METHODS                                                                           \
+    {"session_root", mpy_session_root, METH_NOARGS, "The session root, created and checked."},    \
+        {"check_session", mpy_check_session, METH_VARARGS, "Refuse a session dir not ours."},     \
+        {"latest_session", mpy_latest_session, METH_VARARGS, "The checked `latest` session."},    \
+        {"proc_start_time", mpy_proc_start_time, METH_VARARGS, "A process's start time."},        \
+        {"proc_is", mpy_proc_is, METH_VARARGS, "Whether a pid is the recorded process."},         \
+        {"signal_process", mpy_signal_process, METH_VARARGS, "Signal a recorded process."},       \
+        {"signal_listed", mpy_signal_listed, METH_VARARGS, "Signal the processes of a pid file."},
 
 /* pyactor.c */
 PyObject *mpy_actor_create(PyObject *self, PyObject *args, PyObject *kw);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -593,6 +594,34 @@ START_TEST(not_initialized)
 }
 END_TEST
 
+/* manta_init(address) honours the host, and refuses a session root that is
+ * a link (the checks of src/common/priv.c and mt_start_same_host). */
+START_TEST(address_host_and_root_checked)
+{
+    manta_config cfg;
+    manta_config_init(&cfg);
+    cfg.address = "db-server.invalid:6400";
+    ck_assert_int_eq(manta_init(&cfg), MANTA_ECONN);
+    ck_assert_ptr_nonnull(strstr(manta_last_error(), "cannot resolve host db-server.invalid"));
+    cfg.address = "192.0.2.1:6400"; /* TEST-NET-1: never this machine's */
+    ck_assert_int_eq(manta_init(&cfg), MANTA_ECONN);
+    ck_assert_ptr_nonnull(strstr(manta_last_error(), "not an address of this machine"));
+    char real[64], link[64];
+    snprintf(real, sizeof real, "/tmp/manta-capi-root-%d", (int)getpid());
+    snprintf(link, sizeof link, "%s-link", real);
+    ck_assert_int_eq(mkdir(real, 0700), 0);
+    ck_assert_int_eq(symlink(real, link), 0);
+    setenv("MANTA_TEMP_DIR", link, 1);
+    cfg.address = "auto";
+    int rc = manta_init(&cfg);
+    unlink(link);
+    rmdir(real);
+    ck_assert_int_eq(rc, MANTA_EINVAL);
+    ck_assert_ptr_nonnull(strstr(manta_last_error(), "symbolic link"));
+    ck_assert_int_eq(manta_is_initialized(), 0);
+}
+END_TEST
+
 int main(void)
 {
     manta_register("echo", echo);
@@ -634,6 +663,7 @@ int main(void)
     tcase_set_timeout(solo, 60);
     tcase_add_test(solo, library_mode);
     tcase_add_test(solo, not_initialized);
+    tcase_add_test(solo, address_host_and_root_checked);
     tcase_add_test(solo, released_objects_are_freed);
     suite_add_tcase(s, solo);
     SRunner *sr = srunner_create(s);

@@ -762,6 +762,10 @@ START_TEST(test_err_detail)
         snprintf(want, sizeof want, "detail %d of %s", (int)i, err_rows[i].name);
         ck_assert_str_eq(manta_last_error(), want);
     }
+    /* An error that wraps the previous one reads it whole. */
+    mt_err(MANTA_EINVAL, "cannot resolve host h.invalid");
+    mt_err(MANTA_ECONN, "cannot connect to %s: %s", "h.invalid:1", manta_last_error());
+    ck_assert_str_eq(manta_last_error(), "cannot connect to h.invalid:1: cannot resolve host h.invalid");
     mt_err_clear();
     ck_assert_str_eq(manta_last_error(), "");
     /* Long details are cut, not overflowed. */

@@ -11,11 +11,12 @@ from manta._private import worker as _worker
 
 
 def _session_pids(session_dir):
+    """The pids of a session's pid files ("<pid> <start time>" lines)."""
     pids = []
     for name in ("daemon.pid", "workers.pid"):
         try:
             with open(os.path.join(session_dir, name)) as f:
-                pids += [int(x) for x in f.read().split() if x.strip().isdigit()]
+                pids += [int(line.split()[0]) for line in f if line.split()]
         except OSError:
             pass
     return pids

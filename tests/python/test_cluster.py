@@ -239,7 +239,7 @@ def test_cli_start_status_stop(tmp_path, monkeypatch):
         assert os.stat(session).st_mode & 0o077 == 0
         assert os.stat(os.path.join(session, "daemon.sock")).st_mode & 0o077 == 0
         with open(os.path.join(session, "daemon.pid")) as f:
-            daemon = int(f.read())
+            daemon = int(f.read().split()[0])
         ports = _listening_ports(daemon)
         assert ports and all(a == "0100007F" for a, _ in ports), ports  # 127.0.0.1
 
@@ -330,3 +330,40 @@ ray.shutdown()
                          timeout=120, stdin=subprocess.DEVNULL,
                          env=dict(os.environ, PYTHONPATH=here))
     assert "same: True" in out.stdout, (out.stdout, out.stderr[-2000:])
+
+
+@pytest.fixture
+def head_port(tmp_path, monkeypatch):
+    """A head node (listening on 127.0.0.1) in a session root of this test's own."""
+    from manta.cluster_utils import Cluster
+
+    root = tempfile.mkdtemp(prefix="mt-", dir="/tmp")  # short: socket paths are limited
+    monkeypatch.setenv("MANTA_TEMP_DIR", root)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    pids = _session_pids(cluster.head_node.session_dir)
+    yield cluster.head_node.node_manager_port
+    if ray.is_initialized():
+        ray.shutdown()
+    cluster.shutdown()
+    assert wait_for(lambda: not any(_alive(p) for p in pids), 10)
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("host, why", [
+    ("db-server.invalid", "cannot resolve host db-server.invalid"),
+    ("127.0.0.2", "listens on 127.0.0.2"),       # the head listens on 127.0.0.1 only
+    ("192.0.2.1", "not an address of this machine"),  # TEST-NET-1: never this machine's
+])
+def test_connect_honours_the_host(head_port, host, why):
+    """The host of "host:port" counts: a head on this port but another
+    address is not the cluster asked for, and a host that does not resolve
+    or is elsewhere is a ConnectionError saying so (never the local head)."""
+    with pytest.raises(ConnectionError, match=why):
+        ray.init(address=f"{host}:{head_port}")
+    assert not ray.is_initialized()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost"])
+def test_connect_by_host_and_port(head_port, host):
+    ray.init(address=f"{host}:{head_port}")
+    assert ray.is_initialized()

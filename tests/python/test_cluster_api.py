@@ -63,7 +63,7 @@ class Tracked:
         for c in self.clusters:
             for n in c.list_all_nodes():
                 n._remember_pids()
-                pids += n._pids
+                pids += [pid for pid, _start in n._pids]
                 dirs.append(n.session_dir)
         return pids, dirs
 

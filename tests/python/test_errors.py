@@ -135,3 +135,64 @@ def test_slow_tasks_do_not_block_others(ray_start):
     assert ray.get(fast.remote(), timeout=10) == "fast"
     assert time.monotonic() - t < 1.5
     assert ray.get(s) == "slow"
+
+
+def test_put_into_a_full_store_is_object_store_full_error(cluster_factory, monkeypatch):
+    np = pytest.importorskip("numpy")
+    monkeypatch.setenv("MANTA_STORE_FULL_WAIT_MS", "200")  # the node's wait for room
+    cluster_factory(num_cpus=1, object_store_memory=80 << 20)
+    held = []
+    with pytest.raises(ray.exceptions.ObjectStoreFullError, match="no room for"):
+        for _ in range(8):
+            held.append(ray.put(np.zeros(20 << 20, dtype=np.uint8)))
+    assert 1 <= len(held) < 4
+
+
+def test_a_full_store_fails_after_rays_grace_period(cluster_factory, monkeypatch):
+    """With the default wait (Ray's oom_grace_period_s: 2 s), not a 10 s stall."""
+    np = pytest.importorskip("numpy")
+    monkeypatch.delenv("MANTA_STORE_FULL_WAIT_MS", raising=False)
+    cluster_factory(num_cpus=1, object_store_memory=80 << 20)
+    held = [ray.put(np.zeros(50 << 20, dtype=np.uint8))]
+    start = time.monotonic()
+    with pytest.raises(ray.exceptions.ObjectStoreFullError):
+        held.append(ray.put(np.zeros(50 << 20, dtype=np.uint8)))
+    assert 1.5 < time.monotonic() - start < 8
+
+
+def test_calls_after_the_head_died_are_ray_system_errors_naming_it(tmp_path, monkeypatch):
+    """The head a driver connected to is killed: put and remote calls raise
+    RaySystemError naming the head's address, not a bare RuntimeError."""
+    import tempfile
+    import shutil
+
+    from manta.cluster_utils import Cluster
+
+    np = pytest.importorskip("numpy")
+    root = tempfile.mkdtemp(prefix="mt-", dir="/tmp")  # short: socket paths are limited
+    monkeypatch.setenv("MANTA_TEMP_DIR", root)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    try:
+        address = cluster.address
+        ray.init(address=address)
+
+        @ray.remote
+        def f():
+            return 1
+
+        assert ray.get(f.remote()) == 1
+        cluster.head_node.proc.kill()
+        cluster.head_node.proc.wait(10)
+        with pytest.raises(ray.exceptions.RaySystemError, match=f"node at {address}"):
+            ray.put(np.zeros(1 << 20, dtype=np.uint8))  # a store object: needs the node
+
+        @ray.remote
+        def g():
+            return 2
+
+        with pytest.raises(ray.exceptions.RaySystemError, match=f"node at {address}"):
+            g.remote()
+    finally:
+        ray.shutdown()
+        cluster.shutdown()
+        shutil.rmtree(root, ignore_errors=True)

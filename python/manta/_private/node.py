@@ -15,6 +15,8 @@ import subprocess
 import sys
 import time
 
+from manta import _manta
+
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 _counter = itertools.count()
 
@@ -27,10 +29,18 @@ def mantad_path():
 
 
 def session_root():
-    root = os.environ.get("MANTA_TEMP_DIR") or f"/tmp/manta-{os.getuid()}"
-    os.makedirs(root, mode=0o700, exist_ok=True)
-    os.chmod(root, 0o700)
-    return root
+    """$MANTA_TEMP_DIR or /tmp/manta-<uid>, created 0700; PermissionError if
+    it is a link, or another user's (the check is the C side's: priv.h)."""
+    return _manta.session_root()
+
+
+def private_session(session_dir):
+    """Whether `session_dir` is a real directory of this user, mode 0700."""
+    try:
+        _manta.check_session(session_dir)
+    except OSError:
+        return False
+    return True
 
 
 def new_session_dir():
@@ -50,38 +60,40 @@ def read_info(session_dir):
     return info
 
 
-def _pid_alive(pid):
+def _daemon_of(info):
+    """(pid, start time, program) of the daemon an info file records."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return int(info["pid"]), int(info["start"]), info["exe"]
+    except (KeyError, ValueError):
+        return 0, -1, ""
 
 
-def running(pid):
-    """Whether `pid` runs. A zombie does not: a detached daemon's parent is
-    init, which may take a while to reap it."""
-    if not _pid_alive(pid):
-        return False
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rpartition(")")[2].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+def daemon_runs(info):
+    """Whether the daemon `info` records still runs: that very process (pid,
+    start time and program), not another that reused its pid."""
+    pid, start, exe = _daemon_of(info)
+    return pid > 1 and _manta.proc_is(pid, start, exe)
+
+
+def signal_daemon(info, sig):
+    """Send `sig` to the daemon `info` records if it is still that process."""
+    pid, start, exe = _daemon_of(info)
+    return pid > 1 and _manta.signal_process(pid, start, sig, exe)
 
 
 def live_sessions():
-    """(session_dir, info) of every running node of this user, newest first."""
+    """(session_dir, info) of every running node of this user, newest first.
+    Directories that are not private to this user are skipped."""
     root = session_root()
     out = []
     for name in sorted(os.listdir(root), reverse=True):
         if not name.startswith("s-"):
             continue
         d = os.path.join(root, name)
+        if not private_session(d):
+            continue
         info = read_info(d)
-        if info and info.get("pid", "").isdigit() and _pid_alive(int(info["pid"])):
+        if info and daemon_runs(info):
             out.append((d, info))
     return out
 
@@ -91,23 +103,22 @@ def find(address):
     "host:port"): drivers connect to the head, never to a node that joined it."""
     root = session_root()
     if address == "auto":
-        link = os.path.join(root, "latest")
-        target = os.path.realpath(link) if os.path.islink(link) else None
+        try:
+            target = _manta.latest_session(root)
+        except OSError as e:
+            raise ConnectionError(f"Refusing to connect to the latest manta cluster: {e}") from None
         info = read_info(target) if target else None
-        if info and info.get("head") != "0" and _pid_alive(int(info.get("pid", "0") or 0)):
+        if info and info.get("head") != "0" and daemon_runs(info):
             return info["socket"]
         raise ConnectionError(
             "Could not find any running manta instance. Please specify the one to connect "
             "to by setting `address`, or start one with `manta start --head`.")
-    host, _, port = address.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"address must be 'auto' or 'host:port', got {address!r}")
+    host, port = _split_address(address)
     joined = None
-    for d, info in live_sessions():
-        if info.get("port") == port:
-            if info.get("head") != "0":
-                return info["socket"]
-            joined = d
+    for d, info in _sessions_at(host, port):
+        if info.get("head") != "0":
+            return info["socket"]
+        joined = d
     if joined:
         raise ConnectionError(
             f"The manta node at {address} joined a cluster but is not its head (session "
@@ -115,6 +126,42 @@ def find(address):
     raise ConnectionError(
         f"No manta cluster of this user on this machine listens on {address}. "
         "Start one with `manta start --head`.")
+
+
+def address_of(address, sock):
+    """How errors name the head a driver connects to: "host:port" as given,
+    or for "auto" the head's own (None when it has no TCP port: its socket)."""
+    if address != "auto":
+        return address
+    info = read_info(os.path.dirname(sock)) or {}
+    port = info.get("port", "-1")
+    return f"{info.get('host')}:{port}" if port.isdigit() and port != "0" else None
+
+
+def _split_address(address):
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"address must be 'auto' or 'host:port', got {address!r}")
+    return host, port
+
+
+def _sessions_at(host, port):
+    """(session_dir, info) of the live nodes of this user listening on
+    host:port.  ConnectionError if `host` does not resolve or is not an
+    address of this machine: a driver connects to a head on its own machine
+    (through its unix socket), so a cluster elsewhere cannot be joined."""
+    address = f"{host}:{port}"
+    try:
+        local = _manta.same_host(None, host)
+    except ConnectionError as e:
+        raise ConnectionError(f"Cannot connect to {address}: {e}.") from None
+    if not local:
+        raise ConnectionError(
+            f"Cannot connect to {address}: {host} is not an address of this machine, and a "
+            "manta driver connects to the head node of a cluster on its own machine. Run the "
+            "program on the head's machine, or start a head here with `manta start --head`.")
+    return [(d, info) for d, info in live_sessions()
+            if info.get("port") == port and _manta.same_host(info.get("host") or None, host)]
 
 
 def _worker_site():
@@ -149,9 +196,13 @@ def token_for(address):
     tok = os.environ.get("MANTA_CLUSTER_TOKEN")
     if tok:
         return tok
-    _host, _, port = address.rpartition(":")
-    for d, info in live_sessions():
-        if info.get("port") == port and info.get("head") == "1":
+    host, port = _split_address(address)
+    try:
+        sessions = _sessions_at(host, port)
+    except ConnectionError:
+        sessions = []  # a head elsewhere: its token is not on this machine
+    for d, info in sessions:
+        if info.get("head") == "1":
             return read_token(d)
     raise ConnectionError(
         f"No cluster token for {address}: the head is not a node of this user on this machine. "
@@ -159,7 +210,7 @@ def token_for(address):
 
 
 # The smallest object store a node starts with (Ray's figure: 75 MiB).
-OBJECT_STORE_MINIMUM = 75 * 1024 * 1024
+OBJECT_STORE_MINIMUM = _manta.STORE_MIN_BYTES
 
 
 def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=None,
@@ -175,6 +226,12 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
         raise ValueError(
             f"Attempting to cap object store memory usage at {int(object_store_memory)} bytes, "
             f"but the minimum allowed is {OBJECT_STORE_MINIMUM} bytes.")
+    if object_store_memory is not None:
+        total = _manta.memory()[0]  # this machine's, or its container's limit
+        if total and int(object_store_memory) > total:
+            raise ValueError(
+                f"The requested object store memory size ({int(object_store_memory)} bytes) is "
+                f"greater than the total available memory ({total} bytes).")
     d = new_session_dir()
     r, w = os.pipe()
     args = [mantad_path(), "--session-dir", d, "--ready-fd", str(w), "--python", sys.executable]
@@ -242,40 +299,48 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
 
 
 def read_pids(path):
-    """The pids listed in a session's pid file (empty if it is gone)."""
+    """The (pid, start time) pairs a session's pid file lists (empty if it is
+    gone); a line without a start time gets -1, which matches no process."""
+    out = []
     try:
         with open(path) as f:
-            return [int(x) for x in f.read().split() if x.strip().isdigit()]
+            for line in f:
+                fields = line.split()
+                if fields and fields[0].isdigit():
+                    start = fields[1] if len(fields) > 1 else "-1"
+                    out.append((int(fields[0]), int(start) if start.lstrip("-").isdigit() else -1))
     except OSError:
-        return []
+        pass
+    return out
 
 
 def session_pids(session_dir):
-    """The daemon's pid, then the pids of its live workers and zygote."""
+    """(pid, start) of the daemon, then of its live workers and zygote."""
     return (read_pids(os.path.join(session_dir, "daemon.pid"))
             + read_pids(os.path.join(session_dir, "workers.pid")))
 
 
-def in_session(pid, session_dir):
-    """Whether `pid` is a process of `session_dir` (pids get reused)."""
-    try:
-        with open(f"/proc/{pid}/environ", "rb") as f:
-            env = f.read().split(b"\0")
-    except OSError:
-        return False
-    return f"MANTA_SESSION_DIR={session_dir}".encode() in env
+def proc_runs(pid, start):
+    """Whether the process recorded as (pid, start) still runs."""
+    return _manta.proc_is(pid, start)
+
+
+def in_session(pid, start, session_dir):
+    """Whether (pid, start) is still a process of `session_dir`."""
+    return _manta.proc_is(pid, start, None, session_dir)
 
 
 def reap_session(session_dir, pids=()):
     """Clean up after a daemon that died without cleaning up (kill -9): kill
-    the processes of its session among `pids` and the pids it recorded, then
-    remove the session directory."""
-    for pid in set(pids) | set(read_pids(os.path.join(session_dir, "workers.pid"))):
-        if pid > 1 and in_session(pid, session_dir):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+    the processes of its session among `pids` ((pid, start) pairs) and those
+    it recorded, then remove the session directory.  A directory that is not
+    private to this user is left alone."""
+    if not private_session(session_dir):
+        return
+    for pid, start in set(pids):
+        _manta.signal_process(pid, start, signal.SIGKILL, None, session_dir)
+    _manta.signal_listed(os.path.join(session_dir, "workers.pid"), signal.SIGKILL, None,
+                         session_dir)
     shutil.rmtree(session_dir, ignore_errors=True)
     link = os.path.join(os.path.dirname(session_dir), "latest")
     if os.path.islink(link) and not os.path.exists(link):
@@ -286,25 +351,15 @@ def reap_session(session_dir, pids=()):
 
 
 def stop_all(timeout=10.0):
-    """Stop every node of this user on this machine by its recorded pid."""
-    stopped = 0
+    """Stop every node of this user on this machine by its recorded pid,
+    each checked to be that daemon (start time and program) first."""
     sessions = live_sessions()
-    for _d, info in sessions:
-        try:
-            os.kill(int(info["pid"]), signal.SIGTERM)
-            stopped += 1
-        except (ProcessLookupError, ValueError, KeyError):
-            pass
+    stopped = sum(1 for _d, info in sessions if signal_daemon(info, signal.SIGTERM))
     deadline = time.monotonic() + timeout
-    for d, info in sessions:
-        pid = int(info.get("pid", 0) or 0)
-        while pid and _pid_alive(pid) and time.monotonic() < deadline:
+    for _d, info in sessions:
+        while daemon_runs(info) and time.monotonic() < deadline:
             time.sleep(0.02)
-        if pid and _pid_alive(pid):
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+        signal_daemon(info, signal.SIGKILL)
     link = os.path.join(session_root(), "latest")
     if os.path.islink(link) and not os.path.exists(link):
         os.unlink(link)

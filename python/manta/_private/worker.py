@@ -20,8 +20,21 @@ from manta._private import serialization
 
 logger = logging.getLogger("manta")
 
+# What each manta error code raises: Ray's exception types (as Ray's
+# check_status maps its statuses); codes not listed raise RuntimeError.
+_ERROR_TYPES = {
+    _manta.ETIMEDOUT: exc.GetTimeoutError,
+    _manta.ESTOREFULL: exc.ObjectStoreFullError,
+    _manta.EEXIST: ValueError,
+    _manta.ECONN: exc.RaySystemError,
+    _manta.ESHUTDOWN: exc.RaySystemError,
+    _manta.EPROTO: exc.RaySystemError,
+    _manta.EAUTH: exc.RaySystemError,
+    _manta.EVERSION: exc.RaySystemError,
+    _manta.ESYS: exc.RaySystemError,
+}
 _manta._setup(pickle.dumps, pickle.loads, cloudpickle.dumps, serialization.ErrorValue,
-              serialization._rebuild_ref, exc.GetTimeoutError)
+              serialization._rebuild_ref, _ERROR_TYPES)
 
 DRIVER = "driver"
 WORKER = "worker"
@@ -129,7 +142,8 @@ def init(address=None, *, num_cpus=None, num_gpus=None, resources=None,
             if resources is not None or object_store_memory is not None:
                 raise ValueError("When connecting to an existing cluster, resources and "
                                  "object_store_memory must not be provided.")
-            _manta.connect(_node.find(address), DRIVER)
+            sock = _node.find(address)
+            _manta.connect(sock, DRIVER, address=_node.address_of(address, sock))
         if namespace is not None:
             from manta._private.options import validate_namespace
             validate_namespace(namespace)

@@ -326,9 +326,8 @@ Next steps
 # ---------------------------------------------------------------- stop
 
 def _live_sessions(node):
-    """node.live_sessions() without the nodes whose daemon is a zombie."""
-    return [(d, i) for d, i in node.live_sessions()
-            if i.get("pid", "").isdigit() and node.running(int(i["pid"]))]
+    """The running nodes (a zombie daemon does not run: priv.h)."""
+    return node.live_sessions()
 
 
 def _reap_dead_sessions(node):
@@ -345,8 +344,8 @@ def _reap_dead_sessions(node):
             continue
         d = os.path.join(root, name)
         pids = node.read_pids(os.path.join(d, "daemon.pid"))
-        if not pids or node.running(pids[0]):
-            continue  # being created right now, a kept log folder, or alive
+        if not pids or node.proc_runs(*pids[0]) or not node.private_session(d):
+            continue  # being created right now, a kept log folder, alive, or not ours
         node.reap_session(d)
         removed += 1
     return removed
@@ -355,13 +354,13 @@ def _reap_dead_sessions(node):
 def cmd_stop(args):
     node = _node()
     timeout = 0.0 if args.force else args.grace_period
-    daemons = [int(i["pid"]) for _d, i in _live_sessions(node)]
+    daemons = [i for _d, i in _live_sessions(node)]
     node.stop_all(timeout=timeout)
     stopped = len(daemons)
     # A daemon that had to be killed leaves its session behind; so does one
     # killed earlier with kill -9.  Its workers die with it; clean the rest.
     deadline = time.monotonic() + 2.0
-    while any(node.running(p) for p in daemons) and time.monotonic() < deadline:
+    while any(node.daemon_runs(i) for i in daemons) and time.monotonic() < deadline:
         time.sleep(0.02)
     reaped = _reap_dead_sessions(node)
     if reaped > len(daemons):
@@ -542,7 +541,8 @@ def build_parser():
                         "e.g. '{\"accel\": 2}'")
     s.add_argument("--object-store-memory", type=_bytes, metavar="BYTES",
                    help="size of the shared-memory object store in bytes "
-                        "(default: 30%% of the machine's memory)")
+                        "(default: 30%% of the memory available, within the "
+                        "container's limit if there is one)")
     s.set_defaults(func=cmd_start)
 
     t = sub.add_parser(
