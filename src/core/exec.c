@@ -430,6 +430,8 @@ static void do_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *
     rep.attempt = s->attempt;
     rep.exec_ns = t->start_ns ? mt_now_ns() - t->start_ns : 0;
     rep.retryable = t->retryable;
+    if (status == MANTA__TASK_STATUS__TASK_OK && s->kind == MANTA__TASK_KIND__TASK_ACTOR_CREATE)
+        do_actor_started(c, s->attempt);
     if (status == MANTA__TASK_STATUS__TASK_OK || status == MANTA__TASK_STATUS__TASK_APP_ERROR) {
         rep.returns = rp;
         rep.n_returns = s->num_returns;

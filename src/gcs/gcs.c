@@ -60,6 +60,10 @@ struct mt_gcs {
     waiter *waiters;
     mt_map actors; /* aid -> actor_ent */
     mt_map names;  /* name key -> actor_name */
+    /* Workers that died lately: an actor's worker reports it alive itself,
+     * and that report may be read after the worker's death. */
+    mt_wid dead_workers[64];
+    unsigned dead_next;
 };
 
 mt_gcs *mt_gcs_new(mt_node *n)
@@ -356,6 +360,17 @@ static int handle_actor_register(mt_gcs *g, mt_client *c, const Manta__ActorRegi
     return 0;
 }
 
+/* An ALIVE report from a worker that has died since, or from an earlier
+ * run of the constructor than the owner's latest restart. */
+static bool stale_alive(const mt_gcs *g, const Manta__ActorInfo *cur, const Manta__ActorInfo *in)
+{
+    if (in->num_restarts < cur->num_restarts) return true;
+    if (!in->address || in->address->worker_id.len != MT_WORKER_ID_LEN) return false;
+    for (size_t i = 0; i < MT_ARRAY_LEN(g->dead_workers); i++)
+        if (!memcmp(g->dead_workers[i].b, in->address->worker_id.data, MT_WORKER_ID_LEN)) return true;
+    return false;
+}
+
 static int handle_actor_update(mt_gcs *g, const Manta__ActorUpdate *u)
 {
     if (!u->info || u->info->actor_id.len != MT_ACTOR_ID_LEN)
@@ -367,6 +382,10 @@ static int handle_actor_update(mt_gcs *g, const Manta__ActorUpdate *u)
     if (info->state == MANTA__ACTOR_STATE__ACTOR_DEAD) {
         manta__actor_info__free_unpacked(info, NULL);
         return 0; /* dead is final */
+    }
+    if (u->info->state == MANTA__ACTOR_STATE__ACTOR_ALIVE && stale_alive(g, info, u->info)) {
+        manta__actor_info__free_unpacked(info, NULL);
+        return 0;
     }
     /* Take over what the update carries; keep the rest. */
     Manta__ActorInfo merged = *info;
@@ -444,6 +463,7 @@ static void actor_lost_worker(mt_gcs *g, actor_ent *a, const char *cause)
 
 void mt_gcs_actor_worker_died(mt_gcs *g, const mt_wid *wid, int code)
 {
+    g->dead_workers[g->dead_next++ % MT_ARRAY_LEN(g->dead_workers)] = *wid;
     size_t n;
     void **items = mt_map_items(&g->actors, &n);
     for (size_t i = 0; i < n; i++) {

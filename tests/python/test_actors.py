@@ -10,6 +10,7 @@ import atexit
 import concurrent.futures
 import faulthandler
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -571,6 +572,44 @@ def test_detached_actor_outlives_its_driver(tmp_path):
         ray.shutdown()
     finally:
         stop_started_node(proc, session)
+
+
+@ray.remote
+class _SlowStart:
+    def __init__(self, started, release):
+        open(started, "w").close()
+        while not os.path.exists(release):  # the creator dies meanwhile
+            time.sleep(0.01)
+
+    def ping(self):
+        return "pong"
+
+
+@ray.remote
+class _Creator:
+    def make(self, started, release):
+        h = _SlowStart.options(name="orphan", lifetime="detached").remote(started, release)
+        return os.getpid(), h
+
+
+@pytest.mark.parametrize("how", ["ray.kill", "SIGKILL"])
+def test_detached_actor_outlives_a_creator_killed_while_it_starts(ray_start, tmp_path, how):
+    # The creator dies after its detached actor's constructor began and
+    # before it returned: nobody is left to hear the constructor's reply,
+    # yet the actor must be reachable by handle and by name.
+    started, release = str(tmp_path / "started"), str(tmp_path / "release")
+    creator = _Creator.remote()
+    creator_pid, handle = ray.get(creator.make.remote(started, release), timeout=T)
+    assert wait_for(lambda: os.path.exists(started), T)
+    if how == "ray.kill":
+        ray.kill(creator)
+    else:
+        os.kill(creator_pid, signal.SIGKILL)
+    assert wait_for(lambda: not _alive(creator_pid), T)
+    open(release, "w").close()
+    assert ray.get(handle.ping.remote(), timeout=10) == "pong"
+    assert ray.get(ray.get_actor("orphan").ping.remote(), timeout=10) == "pong"
+    ray.kill(handle)
 
 
 # --------------------------------------------------------------- concurrency options
