@@ -712,6 +712,12 @@ static void owner_lost(mt_core *c, mt_actor *a, const Manta__ActorInfo *info)
     }
     char why[200];
     lost_why(why, sizeof why, a->lost_signal);
+    if (!a->ctor && a->create && a->create->state == MT_TASK_RUNNING && restartable(a)) {
+        /* The worker died while it ran the constructor: as in Ray, that
+         * counts as a restart and the constructor runs again. */
+        a->ctor = a->create;
+        a->create = NULL;
+    }
     if (!a->ctor || !restartable(a)) {
         actor_dies(c, a, died_value(MANTA_EACTORDIED, a, why), why, false);
         return;

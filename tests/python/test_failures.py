@@ -234,6 +234,28 @@ def test_sys_exit_in_an_actor_method_is_an_actor_death(ray_start, kind):
     assert ray.get(again.pid.remote(), timeout=T) != pid
 
 
+def test_sys_exit_and_base_exceptions_in_a_constructor(ray_start, tmp_path):
+    # sys.exit() ends the worker (restarted per max_restarts); any other
+    # exception fails the creation for good, as an Exception does.
+    @ray.remote(max_restarts=1)
+    class Ctor:
+        def __init__(self, path, how):
+            _count_run(path)
+            if how == "exit":
+                sys.exit(2)
+            raise _Quit("no")
+
+        def ping(self):
+            return 1
+
+    exits, quits = str(tmp_path / "exits"), str(tmp_path / "quits")
+    with pytest.raises(ray.exceptions.ActorDiedError, match="unexpectedly"):
+        ray.get(Ctor.remote(exits, "exit").ping.remote(), timeout=T)
+    with pytest.raises(ray.exceptions.ActorDiedError, match="creation task"):
+        ray.get(Ctor.remote(quits, "quit").ping.remote(), timeout=T)
+    assert (_runs(exits), _runs(quits)) == (2, 1)
+
+
 def test_keyboard_interrupt_and_base_exceptions_are_task_errors(ray_start):
     # As in Ray: the worker lives on; KeyboardInterrupt reads as a
     # cancelled task, another BaseException as the task's own error.
