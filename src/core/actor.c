@@ -64,7 +64,7 @@ void do_actors_free_all(mt_core *c)
 /* ---------------------------------------------------------------- control store */
 
 /* Tell the control store what the owner decided (restarting, dead); the
- * actor's worker reports it alive itself (do_actor_started). */
+ * actor's worker reports it alive itself (do_actor_report). */
 static void gcs_update(mt_core *c, mt_actor *a, int state, const char *cause, bool intentional)
 {
     Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
@@ -494,7 +494,7 @@ static void created(mt_core *c, mt_actor *a, mt_task *t, const Manta__TaskReply 
         a->ctor = t;
         t->state = MT_TASK_DONE;
         if (a->state == MT_ACTOR_DEAD) return;
-        a->state = MT_ACTOR_ALIVE; /* the worker told the control store (do_actor_started) */
+        a->state = MT_ACTOR_ALIVE; /* the worker told the control store (do_actor_report) */
         do_actor_pump(c, a);
         do_notify(c);
         return;
@@ -858,28 +858,27 @@ int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_
 
 /* ---------------------------------------------------------------- the actor's own worker */
 
-/* Its constructor returned: the worker itself tells the control store
- * where the actor lives, before the reply leaves, so that the actor is
- * reachable even if its owner dies before the reply arrives (a detached
- * actor outlives its creator).  `attempt` counts the constructor's runs:
- * the owner's restarts. */
-void do_actor_started(mt_core *c, uint32_t attempt)
+/* The actor's worker tells the control store where the actor lives, so
+ * that it does not depend on its owner for that (a detached actor outlives
+ * its creator): PENDING with its address when the constructor arrives (the
+ * control store then knows that the creation reached a worker), ALIVE when
+ * the constructor returned, before the reply leaves.  `attempt` counts the
+ * constructor's runs: the owner's restarts. */
+void do_actor_report(mt_core *c, const uint8_t *actor_id, int state, uint32_t attempt)
 {
-    if (MT_ID_IS_NIL(c->my_actor)) return;
     Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
     Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
     Manta__Address addr;
     char ep[256];
     do_address(c, &addr, ep, sizeof ep);
-    info.actor_id = MT_BIN(c->my_actor.b, MT_ACTOR_ID_LEN);
-    info.state = MANTA__ACTOR_STATE__ACTOR_ALIVE;
+    info.actor_id = MT_BIN(actor_id, MT_ACTOR_ID_LEN);
+    info.state = state;
     info.address = &addr;
     info.pid = (uint32_t)getpid();
     info.num_restarts = attempt;
     u.info = &info;
     do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
 }
-
 
 void mt_core_actor_exit(mt_core *c)
 {

@@ -612,6 +612,42 @@ def test_detached_actor_outlives_a_creator_killed_while_it_starts(ray_start, tmp
     ray.kill(handle)
 
 
+@ray.remote
+class _PlacedLater:
+    def ping(self):
+        return "pong"
+
+
+@ray.remote
+class _EarlyCreator:
+    def make(self):
+        return os.getpid(), _PlacedLater.options(name="unplaced", lifetime="detached",
+                                                 num_cpus=2).remote()
+
+
+def test_detached_actor_whose_creator_dies_before_it_is_placed_fails_fast(ray_start, tmp_path):
+    # Its constructor never reached a worker, and nothing else will start
+    # it: calls fail with the cause instead of waiting for ever.
+    release = str(tmp_path / "release")
+
+    @ray.remote(num_cpus=1)
+    def hold(path):  # keeps the actor's 2 CPUs from being free
+        while not os.path.exists(path):
+            time.sleep(0.01)
+
+    held = hold.remote(release)
+    creator = _EarlyCreator.remote()
+    creator_pid, handle = ray.get(creator.make.remote(), timeout=T)
+    ray.kill(creator)
+    assert wait_for(lambda: not _alive(creator_pid), T)
+    open(release, "w").close()
+    ray.get(held, timeout=T)
+    with pytest.raises(ray.exceptions.ActorDiedError, match="creator died"):
+        ray.get(handle.ping.remote(), timeout=10)
+    with pytest.raises(ValueError):
+        ray.get_actor("unplaced")
+
+
 # --------------------------------------------------------------- concurrency options
 
 def test_max_concurrency_runs_calls_on_threads(ray_start):
