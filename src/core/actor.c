@@ -63,30 +63,14 @@ void do_actors_free_all(mt_core *c)
 
 /* ---------------------------------------------------------------- control store */
 
-static void fill_info(mt_core *c, const mt_actor *a, Manta__ActorInfo *info, Manta__Address *addr,
-                      char *ep, size_t cap, int state)
-{
-    manta__actor_info__init(info);
-    info->actor_id = MT_BIN(a->id.b, MT_ACTOR_ID_LEN);
-    info->state = state;
-    if (a->worker && state == MANTA__ACTOR_STATE__ACTOR_ALIVE) {
-        manta__address__init(addr);
-        addr->worker_id = MT_BIN(a->worker->wid.b, MT_WORKER_ID_LEN);
-        addr->node_id = MT_BIN(a->worker->nid.b, MT_NODE_ID_LEN);
-        snprintf(ep, cap, "%s", a->worker->endpoint ? a->worker->endpoint : "");
-        addr->endpoint = ep;
-        info->address = addr;
-    }
-    MT_UNUSED(c);
-}
-
+/* Tell the control store what the owner decided (restarting, dead); the
+ * actor's worker reports it alive itself (do_actor_report). */
 static void gcs_update(mt_core *c, mt_actor *a, int state, const char *cause, bool intentional)
 {
     Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
-    Manta__ActorInfo info;
-    Manta__Address addr;
-    char ep[256];
-    fill_info(c, a, &info, &addr, ep, sizeof ep, state);
+    Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
+    info.actor_id = MT_BIN(a->id.b, MT_ACTOR_ID_LEN);
+    info.state = state;
     info.death_cause = (char *)(cause ? cause : "");
     info.intentional = intentional;
     info.num_restarts = a->num_restarts;
@@ -510,8 +494,7 @@ static void created(mt_core *c, mt_actor *a, mt_task *t, const Manta__TaskReply 
         a->ctor = t;
         t->state = MT_TASK_DONE;
         if (a->state == MT_ACTOR_DEAD) return;
-        a->state = MT_ACTOR_ALIVE;
-        gcs_update(c, a, MANTA__ACTOR_STATE__ACTOR_ALIVE, NULL, false);
+        a->state = MT_ACTOR_ALIVE; /* the worker told the control store (do_actor_report) */
         do_actor_pump(c, a);
         do_notify(c);
         return;
@@ -729,6 +712,12 @@ static void owner_lost(mt_core *c, mt_actor *a, const Manta__ActorInfo *info)
     }
     char why[200];
     lost_why(why, sizeof why, a->lost_signal);
+    if (!a->ctor && a->create && a->create->state == MT_TASK_RUNNING && restartable(a)) {
+        /* The worker died while it ran the constructor: as in Ray, that
+         * counts as a restart and the constructor runs again. */
+        a->ctor = a->create;
+        a->create = NULL;
+    }
     if (!a->ctor || !restartable(a)) {
         actor_dies(c, a, died_value(MANTA_EACTORDIED, a, why), why, false);
         return;
@@ -867,7 +856,29 @@ int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_
     return rc;
 }
 
-/* ---------------------------------------------------------------- exit_actor */
+/* ---------------------------------------------------------------- the actor's own worker */
+
+/* The actor's worker tells the control store where the actor lives, so
+ * that it does not depend on its owner for that (a detached actor outlives
+ * its creator): PENDING with its address when the constructor arrives (the
+ * control store then knows that the creation reached a worker), ALIVE when
+ * the constructor returned, before the reply leaves.  `attempt` counts the
+ * constructor's runs: the owner's restarts. */
+void do_actor_report(mt_core *c, const uint8_t *actor_id, int state, uint32_t attempt)
+{
+    Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
+    Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
+    Manta__Address addr;
+    char ep[256];
+    do_address(c, &addr, ep, sizeof ep);
+    info.actor_id = MT_BIN(actor_id, MT_ACTOR_ID_LEN);
+    info.state = state;
+    info.address = &addr;
+    info.pid = (uint32_t)getpid();
+    info.num_restarts = attempt;
+    u.info = &info;
+    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+}
 
 void mt_core_actor_exit(mt_core *c)
 {

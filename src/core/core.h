@@ -584,6 +584,7 @@ int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_
                          uint8_t **info, size_t *len);
 /* This process is the actor and its code called exit_actor(). */
 void mt_core_actor_exit(mt_core *c);
+void do_actor_report(mt_core *c, const uint8_t *actor_id, int state, uint32_t attempt);
 void do_actor_pump(mt_core *c, mt_actor *a);
 int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply *r);
 int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g);

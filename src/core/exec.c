@@ -69,6 +69,11 @@ int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m)
     b->remaining = (uint32_t)m->n_tasks;
     for (size_t i = 0; i < m->n_tasks; i++) {
         Manta__TaskSpec *s = m->tasks[i];
+        if (s->kind == MANTA__TASK_KIND__TASK_ACTOR_CREATE && s->actor_id.len == MT_ACTOR_ID_LEN)
+            do_actor_report(c, s->actor_id.data,
+                            s->attempt ? MANTA__ACTOR_STATE__ACTOR_RESTARTING
+                                       : MANTA__ACTOR_STATE__ACTOR_PENDING,
+                            s->attempt);
         mt_exec_task *t = mt_calloc(1, sizeof *t);
         t->batch = b;
         t->spec = s;
@@ -430,6 +435,9 @@ static void do_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *
     rep.attempt = s->attempt;
     rep.exec_ns = t->start_ns ? mt_now_ns() - t->start_ns : 0;
     rep.retryable = t->retryable;
+    if (status == MANTA__TASK_STATUS__TASK_OK && s->kind == MANTA__TASK_KIND__TASK_ACTOR_CREATE &&
+        s->actor_id.len == MT_ACTOR_ID_LEN)
+        do_actor_report(c, s->actor_id.data, MANTA__ACTOR_STATE__ACTOR_ALIVE, s->attempt);
     if (status == MANTA__TASK_STATUS__TASK_OK || status == MANTA__TASK_STATUS__TASK_APP_ERROR) {
         rep.returns = rp;
         rep.n_returns = s->num_returns;

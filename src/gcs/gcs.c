@@ -60,6 +60,10 @@ struct mt_gcs {
     waiter *waiters;
     mt_map actors; /* aid -> actor_ent */
     mt_map names;  /* name key -> actor_name */
+    /* Workers that died lately: an actor's worker reports it alive itself,
+     * and that report may be read after the worker's death. */
+    mt_wid dead_workers[64];
+    unsigned dead_next;
 };
 
 mt_gcs *mt_gcs_new(mt_node *n)
@@ -356,6 +360,27 @@ static int handle_actor_register(mt_gcs *g, mt_client *c, const Manta__ActorRegi
     return 0;
 }
 
+/* A report of the actor's worker (it carries its address) from a worker
+ * that has died since, or from an earlier run of the constructor than the
+ * owner's latest restart. */
+static bool stale_report(const mt_gcs *g, const Manta__ActorInfo *cur, const Manta__ActorInfo *in)
+{
+    if (in->num_restarts < cur->num_restarts) return true;
+    if (!in->address || in->address->worker_id.len != MT_WORKER_ID_LEN) return false;
+    for (size_t i = 0; i < MT_ARRAY_LEN(g->dead_workers); i++)
+        if (!memcmp(g->dead_workers[i].b, in->address->worker_id.data, MT_WORKER_ID_LEN)) return true;
+    return false;
+}
+
+static void kill_reporting_worker(mt_gcs *g, const Manta__Address *addr)
+{
+    if (addr->worker_id.len != MT_WORKER_ID_LEN || addr->node_id.len != MT_NODE_ID_LEN) return;
+    actor_ent tmp = {.has_worker = true};
+    memcpy(tmp.worker.b, addr->worker_id.data, MT_WORKER_ID_LEN);
+    memcpy(tmp.worker_node.b, addr->node_id.data, MT_NODE_ID_LEN);
+    kill_actor_worker(g, &tmp);
+}
+
 static int handle_actor_update(mt_gcs *g, const Manta__ActorUpdate *u)
 {
     if (!u->info || u->info->actor_id.len != MT_ACTOR_ID_LEN)
@@ -366,12 +391,26 @@ static int handle_actor_update(mt_gcs *g, const Manta__ActorUpdate *u)
     if (!info) return 0;
     if (info->state == MANTA__ACTOR_STATE__ACTOR_DEAD) {
         manta__actor_info__free_unpacked(info, NULL);
-        return 0; /* dead is final */
+        /* Dead is final; a worker that reports it started anyway (its
+         * creator died before we heard from it) is of no use. */
+        if (u->info->address) kill_reporting_worker(g, u->info->address);
+        return 0;
+    }
+    if (u->info->address && stale_report(g, info, u->info)) {
+        manta__actor_info__free_unpacked(info, NULL);
+        return 0;
     }
     /* Take over what the update carries; keep the rest. */
     Manta__ActorInfo merged = *info;
     merged.state = u->info->state;
-    if (u->info->address) merged.address = u->info->address;
+    if (u->info->address) {
+        merged.address = u->info->address;
+    } else if (merged.state == MANTA__ACTOR_STATE__ACTOR_RESTARTING) {
+        /* The owner restarts it: its old worker is gone, even if we have
+         * not heard so yet (that death must not count as another one). */
+        merged.address = NULL;
+        merged.pid = 0;
+    }
     if (u->info->pid) merged.pid = u->info->pid;
     if (u->info->death_cause && u->info->death_cause[0]) merged.death_cause = u->info->death_cause;
     merged.num_restarts = u->info->num_restarts;
@@ -444,6 +483,7 @@ static void actor_lost_worker(mt_gcs *g, actor_ent *a, const char *cause)
 
 void mt_gcs_actor_worker_died(mt_gcs *g, const mt_wid *wid, int code)
 {
+    g->dead_workers[g->dead_next++ % MT_ARRAY_LEN(g->dead_workers)] = *wid;
     size_t n;
     void **items = mt_map_items(&g->actors, &n);
     for (size_t i = 0; i < n; i++) {
@@ -468,6 +508,10 @@ void mt_gcs_node_died(mt_gcs *g, const mt_nid *nid)
         if (!a->detached && MT_ID_EQ(a->owner_node, *nid)) {
             actor_kill(g, a, "The actor's owner (the process that created it) has died: its node died.",
                        false);
+        } else if (MT_ID_EQ(a->owner_node, *nid) && a->state != MANTA__ACTOR_STATE__ACTOR_ALIVE &&
+                   !a->has_worker) {
+            actor_kill(g, a, "The actor's creator died (its node died) before the actor's "
+                             "constructor reached a worker.", false);
         } else if (a->has_worker && MT_ID_EQ(a->worker_node, *nid)) {
             actor_lost_worker(g, a, "The actor died because its node died.");
         }
@@ -492,10 +536,17 @@ void mt_gcs_client_gone(mt_gcs *g, mt_client *c)
                 pp = &w->next;
             }
         }
-        /* Actors whose owner left die with it, unless detached. */
-        if (has_id && !a->detached && a->state != MANTA__ACTOR_STATE__ACTOR_DEAD &&
-            MT_ID_EQ(a->owner, c->wid))
+        if (!has_id || a->state == MANTA__ACTOR_STATE__ACTOR_DEAD || !MT_ID_EQ(a->owner, c->wid))
+            continue;
+        /* Actors whose owner left die with it, unless detached; a detached
+         * one lives on if its constructor reached a worker (which reports
+         * it alive), else nothing will ever start it. */
+        if (!a->detached)
             actor_kill(g, a, "The actor's owner (the process that created it) has died.", false);
+        else if (a->state != MANTA__ACTOR_STATE__ACTOR_ALIVE && !a->has_worker)
+            actor_kill(g, a,
+                       "The actor's creator died before the actor's constructor reached a worker.",
+                       false);
     }
     free(items);
     for (waiter **pp = &g->waiters; *pp;) {

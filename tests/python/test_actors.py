@@ -10,6 +10,7 @@ import atexit
 import concurrent.futures
 import faulthandler
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -571,6 +572,80 @@ def test_detached_actor_outlives_its_driver(tmp_path):
         ray.shutdown()
     finally:
         stop_started_node(proc, session)
+
+
+@ray.remote
+class _SlowStart:
+    def __init__(self, started, release):
+        open(started, "w").close()
+        while not os.path.exists(release):  # the creator dies meanwhile
+            time.sleep(0.01)
+
+    def ping(self):
+        return "pong"
+
+
+@ray.remote
+class _Creator:
+    def make(self, started, release):
+        h = _SlowStart.options(name="orphan", lifetime="detached").remote(started, release)
+        return os.getpid(), h
+
+
+@pytest.mark.parametrize("how", ["ray.kill", "SIGKILL"])
+def test_detached_actor_outlives_a_creator_killed_while_it_starts(ray_start, tmp_path, how):
+    # The creator dies after its detached actor's constructor began and
+    # before it returned: nobody is left to hear the constructor's reply,
+    # yet the actor must be reachable by handle and by name.
+    started, release = str(tmp_path / "started"), str(tmp_path / "release")
+    creator = _Creator.remote()
+    creator_pid, handle = ray.get(creator.make.remote(started, release), timeout=T)
+    assert wait_for(lambda: os.path.exists(started), T)
+    if how == "ray.kill":
+        ray.kill(creator)
+    else:
+        os.kill(creator_pid, signal.SIGKILL)
+    assert wait_for(lambda: not _alive(creator_pid), T)
+    open(release, "w").close()
+    assert ray.get(handle.ping.remote(), timeout=10) == "pong"
+    assert ray.get(ray.get_actor("orphan").ping.remote(), timeout=10) == "pong"
+    ray.kill(handle)
+
+
+@ray.remote
+class _PlacedLater:
+    def ping(self):
+        return "pong"
+
+
+@ray.remote
+class _EarlyCreator:
+    def make(self):
+        return os.getpid(), _PlacedLater.options(name="unplaced", lifetime="detached",
+                                                 num_cpus=2).remote()
+
+
+def test_detached_actor_whose_creator_dies_before_it_is_placed_fails_fast(ray_start, tmp_path):
+    # Its constructor never reached a worker, and nothing else will start
+    # it: calls fail with the cause instead of waiting for ever.
+    release = str(tmp_path / "release")
+
+    @ray.remote(num_cpus=1)
+    def hold(path):  # keeps the actor's 2 CPUs from being free
+        while not os.path.exists(path):
+            time.sleep(0.01)
+
+    held = hold.remote(release)
+    creator = _EarlyCreator.remote()
+    creator_pid, handle = ray.get(creator.make.remote(), timeout=T)
+    ray.kill(creator)
+    assert wait_for(lambda: not _alive(creator_pid), T)
+    open(release, "w").close()
+    ray.get(held, timeout=T)
+    with pytest.raises(ray.exceptions.ActorDiedError, match="creator died"):
+        ray.get(handle.ping.remote(), timeout=10)
+    with pytest.raises(ValueError):
+        ray.get_actor("unplaced")
 
 
 # --------------------------------------------------------------- concurrency options

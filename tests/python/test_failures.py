@@ -16,6 +16,8 @@ import pytest
 import manta as ray
 from conftest import _alive, _session_pids, assert_no_leftovers, stop_started_node, wait_for
 
+T = 30  # seconds: the bound of every get that should succeed quickly
+
 
 # ---------------------------------------------------------------- task retries
 
@@ -157,6 +159,129 @@ def test_calls_in_flight_fail_without_task_retries(ray_start, tmp_path):
     with pytest.raises(ray.exceptions.RayActorError):
         ray.get(ref, timeout=30)
     assert ray.get(a.pid.remote(), timeout=30) != pid  # calls after the death wait for it
+
+
+# ---------------------------------------------------------------- sys.exit() and other BaseExceptions
+
+def _runs(path):
+    return int(open(path).read()) if os.path.exists(path) else 0
+
+
+def _count_run(path):
+    n = _runs(path) + 1
+    with open(path, "w") as f:
+        f.write(str(n))
+
+
+@pytest.mark.parametrize("code", [3, None, "bye"])
+def test_sys_exit_in_a_task_is_a_worker_crash(ray_start, tmp_path, code):
+    # As in Ray: the worker process ends, the task fails with
+    # WorkerCrashedError and is retried per max_retries.
+    @ray.remote
+    def leave(path):
+        _count_run(path)
+        sys.exit(code)
+
+    once, thrice = str(tmp_path / "once"), str(tmp_path / "thrice")
+    with pytest.raises(ray.exceptions.WorkerCrashedError):
+        ray.get(leave.options(max_retries=0).remote(once), timeout=T)
+    with pytest.raises(ray.exceptions.WorkerCrashedError):
+        ray.get(leave.options(max_retries=2).remote(thrice), timeout=T)
+    assert (_runs(once), _runs(thrice)) == (1, 3)
+
+
+class _Quit(BaseException):
+    pass
+
+
+def _make_leaver(kind):
+    if kind == "async":
+        @ray.remote
+        class Leaver:
+            async def leave(self):
+                sys.exit(1)
+
+            async def pid(self):
+                return os.getpid()
+        return Leaver
+
+    @ray.remote(max_concurrency=2 if kind == "threaded" else 1)
+    class Leaver:
+        def leave(self):
+            sys.exit(1)
+
+        def pid(self):
+            return os.getpid()
+    return Leaver
+
+
+@pytest.mark.parametrize("kind", ["sequential", "threaded", "async"])
+def test_sys_exit_in_an_actor_method_is_an_actor_death(ray_start, kind):
+    # The call fails with ActorDiedError; the actor restarts per max_restarts.
+    Leaver = _make_leaver(kind)
+    once = Leaver.options(max_restarts=0).remote()
+    pid = ray.get(once.pid.remote(), timeout=T)
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(once.leave.remote(), timeout=T)
+    assert wait_for(lambda: not _alive(pid), T)
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(once.pid.remote(), timeout=T)
+
+    again = Leaver.options(max_restarts=1).remote()
+    pid = ray.get(again.pid.remote(), timeout=T)
+    with pytest.raises(ray.exceptions.ActorDiedError):
+        ray.get(again.leave.remote(), timeout=T)
+    assert ray.get(again.pid.remote(), timeout=T) != pid
+
+
+def test_sys_exit_and_base_exceptions_in_a_constructor(ray_start, tmp_path):
+    # sys.exit() ends the worker (restarted per max_restarts); any other
+    # exception fails the creation for good, as an Exception does.
+    @ray.remote(max_restarts=1)
+    class Ctor:
+        def __init__(self, path, how):
+            _count_run(path)
+            if how == "exit":
+                sys.exit(2)
+            raise _Quit("no")
+
+        def ping(self):
+            return 1
+
+    exits, quits = str(tmp_path / "exits"), str(tmp_path / "quits")
+    with pytest.raises(ray.exceptions.ActorDiedError, match="unexpectedly"):
+        ray.get(Ctor.remote(exits, "exit").ping.remote(), timeout=T)
+    with pytest.raises(ray.exceptions.ActorDiedError, match="creation task"):
+        ray.get(Ctor.remote(quits, "quit").ping.remote(), timeout=T)
+    assert (_runs(exits), _runs(quits)) == (2, 1)
+
+
+def test_keyboard_interrupt_and_base_exceptions_are_task_errors(ray_start):
+    # As in Ray: the worker lives on; KeyboardInterrupt reads as a
+    # cancelled task, another BaseException as the task's own error.
+    @ray.remote(max_retries=2)
+    def raise_(e):
+        raise e
+
+    @ray.remote
+    class Raiser:
+        def raise_(self, e):
+            raise e
+
+        def pid(self):
+            return os.getpid()
+
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(raise_.remote(KeyboardInterrupt()), timeout=T)
+    with pytest.raises(_Quit):
+        ray.get(raise_.remote(_Quit("q")), timeout=T)
+    a = Raiser.options(max_restarts=1).remote()
+    pid = ray.get(a.pid.remote(), timeout=T)
+    with pytest.raises(ray.exceptions.TaskCancelledError):
+        ray.get(a.raise_.remote(KeyboardInterrupt()), timeout=T)
+    with pytest.raises(_Quit):
+        ray.get(a.raise_.remote(_Quit("q")), timeout=T)
+    assert ray.get(a.pid.remote(), timeout=T) == pid
 
 
 # ---------------------------------------------------------------- cancel

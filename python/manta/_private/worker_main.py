@@ -195,21 +195,20 @@ def _run(task):
         fn, name = _target(task)
         args, kwargs = _arguments(task)
         _store_returns(task, fn(*args, **kwargs))
-    except Exception as e:  # noqa: BLE001 - every task error goes to the caller
+    except KeyboardInterrupt:
+        # cancel()'s interrupt, or the task's own: Ray reports both as
+        # TaskCancelledError.
+        status = TASK_CANCELLED
+    except BaseException as e:  # noqa: BLE001 - every task error goes to the caller
+        if _is_exit(e):
+            _end(gpu_ids, saved)
+            _exit_actor(task)
+            return
+        _exit_if_system_exit(e)
         _fail(task, name, e)
         if _retryable(task, e):
             task.set_retryable()
         status = TASK_APP_ERROR
-    except KeyboardInterrupt:
-        if not task.cancel_requested:
-            raise
-        status = TASK_CANCELLED
-    except BaseException as e:
-        if not _is_exit(e):
-            raise
-        _end(gpu_ids, saved)
-        _exit_actor(task)
-        return
     finally:
         _end(gpu_ids, saved)
     task.finish(status)
@@ -218,6 +217,23 @@ def _run(task):
 def _is_exit(e):
     from manta.actor import _ActorExit
     return isinstance(e, (_ActorExit, exc.AsyncioActorExit))
+
+
+def _exit_if_system_exit(e):
+    """sys.exit() in a task, a method or a constructor ends the worker
+    process, as in Ray: its task gets no reply, so the submitter sees the
+    worker die (WorkerCrashedError, retried per max_retries; an actor
+    restarts per max_restarts, its call fails with ActorDiedError)."""
+    if not isinstance(e, SystemExit):
+        return
+    code = e.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    _exiting.set()
+    _shutdown_process(code)
 
 
 def _exit_actor(task):
@@ -229,13 +245,13 @@ def _exit_actor(task):
     _shutdown_process()
 
 
-def _shutdown_process():
+def _shutdown_process(code=0):
     try:
         atexit._run_exitfuncs()
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(0)
+        os._exit(code)
 
 
 # ---------------------------------------------------------------- actors
@@ -254,7 +270,8 @@ def _create_actor(task):
         _actor = cls(*args, **kwargs)
         _actor_async = task.is_async
         task.set_return(0, None)
-    except Exception as e:  # noqa: BLE001
+    except BaseException as e:  # noqa: BLE001 - the constructor's error fails the actor
+        _exit_if_system_exit(e)
         _fail(task, f"{_actor_name or name}.__init__", e)
         status = TASK_APP_ERROR
     finally:
@@ -319,10 +336,11 @@ def _serve_async(max_concurrency):
                                 "The actor exited intentionally by calling exit_actor().")
                     loop.stop()
                     return
+                _exit_if_system_exit(e)
                 if isinstance(e, asyncio.CancelledError) and task.cancel_requested:
                     status, error = TASK_CANCELLED, f"{name} was cancelled"
-                elif not isinstance(e, Exception):
-                    raise
+                elif isinstance(e, KeyboardInterrupt):
+                    status, error = TASK_CANCELLED, f"{name} was interrupted"
                 else:
                     _fail(task, name, e)
                     status = TASK_APP_ERROR
