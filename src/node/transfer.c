@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "config.h"
 #include "mt.h"
 #include "node.h"
@@ -198,6 +199,10 @@ static void on_chunk(mt_node *n, const Manta__ObjChunk *m)
     if (m->object_id.len != MT_OBJECT_ID_LEN) return;
     pull *p = mt_map_get(&pulls, m->object_id.data);
     if (!p) return; /* failed or done meanwhile */
+    if (p->inflight == 0) {
+        pull_fail(n, p, MANTA_EOBJLOST); /* a chunk nobody asked for */
+        return;
+    }
     p->inflight--;
     if (m->status) {
         pull_fail(n, p, MANTA_EOBJLOST);
@@ -221,7 +226,11 @@ static void on_chunk(mt_node *n, const Manta__ObjChunk *m)
             return;
         }
     }
-    if (!p->created || m->offset + m->data.len > p->size) {
+    /* Chunks come back in the order they were asked for, one link per
+     * node: anything else (a repeat, a gap, a range past the end) is a
+     * broken or hostile peer, and would leave holes or write out of the
+     * object. */
+    if (!p->created || m->offset != p->received || !mt_span_ok(m->offset, m->data.len, p->size)) {
         pull_fail(n, p, MANTA_EOBJLOST);
         return;
     }
