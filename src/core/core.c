@@ -318,13 +318,14 @@ mt_conn *do_peer_conn(mt_core *c, mt_peer *p)
     bool same_node = MT_ID_EQ(p->nid, c->nid) || !p->tcp_endpoint;
     const char *ep_to = same_node ? p->endpoint : p->tcp_endpoint;
     if (!ep_to) return NULL;
-    int fd;
-    if (mt_sock_connect(ep_to, 5.0, &fd)) {
+    /* Without waiting: the caller may be the I/O thread, or hold the
+     * runtime's lock; a connection that cannot be made closes later. */
+    mt_conn *conn;
+    if (mt_conn_connect(&c->cl, ep_to, on_peer_frame, on_peer_close, c, &conn)) {
         mt_debug("cannot reach %s: %s", ep_to, manta_last_error());
         p->dead = true;
         return NULL;
     }
-    mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, on_peer_close, c);
     snprintf(conn->desc, sizeof conn->desc, "peer %.40s", ep_to);
     p->conn = conn;
     Manta__Hello h;

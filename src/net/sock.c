@@ -133,13 +133,17 @@ static int connect_addr(const struct sockaddr *sa, socklen_t len, double timeout
     return 0;
 }
 
-int mt_sock_connect(const char *ep, double timeout_s, int *out)
+/* The address an endpoint string names ("unix:/path" or "tcp:host:port"). */
+static int endpoint_addr(const char *ep, struct sockaddr_storage *ss, socklen_t *len)
 {
     if (!strncmp(ep, "unix:", 5)) {
         struct sockaddr_un sa;
         int rc = unix_addr(ep + 5, &sa);
         if (rc) return rc;
-        return connect_addr((struct sockaddr *)&sa, sizeof sa, timeout_s, out, ep);
+        memset(ss, 0, sizeof *ss);
+        memcpy(ss, &sa, sizeof sa);
+        *len = sizeof sa;
+        return 0;
     }
     if (!strncmp(ep, "tcp:", 4)) {
         const char *hp = ep + 4;
@@ -153,13 +157,52 @@ int mt_sock_connect(const char *ep, double timeout_s, int *out)
         char *end;
         long port = strtol(colon + 1, &end, 10);
         if (*end || port <= 0 || port > 65535) return mt_err(MANTA_EINVAL, "bad port in %s", ep);
-        struct sockaddr_storage ss;
-        socklen_t len;
-        int rc = resolve(host, (int)port, &ss, &len);
-        if (rc) return rc;
-        return connect_addr((struct sockaddr *)&ss, len, timeout_s, out, ep);
+        return resolve(host, (int)port, ss, len);
     }
     return mt_err(MANTA_EINVAL, "bad endpoint %s (want unix:/path or tcp:host:port)", ep);
+}
+
+int mt_sock_connect(const char *ep, double timeout_s, int *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = endpoint_addr(ep, &ss, &len);
+    if (rc) return rc;
+    return connect_addr((struct sockaddr *)&ss, len, timeout_s, out, ep);
+}
+
+int mt_sock_connect_start(const char *ep, int64_t timeout_ms, int *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = endpoint_addr(ep, &ss, &len);
+    if (rc) return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return mt_err_sys("socket");
+    if (ss.ss_family != AF_UNIX) {
+        int one = 1;
+        unsigned ms = (unsigned)MT_MIN(MT_MAX(timeout_ms, 1), (int64_t)UINT32_MAX);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        /* Unanswered SYNs (a host that drops them, a full backlog) fail the
+         * connection after `ms` instead of the kernel's two minutes. */
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+    }
+    /* A unix connect never waits: EAGAIN there means a full backlog, not a
+     * connection on its way. */
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0 &&
+        (errno != EINPROGRESS || ss.ss_family == AF_UNIX)) {
+        rc = mt_err(MANTA_ECONN, "cannot connect to %s: %s", ep, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    *out = fd;
+    return 0;
+}
+
+void mt_sock_connected(int fd)
+{
+    unsigned zero = 0; /* back to the kernel's default for an open connection */
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &zero, sizeof zero);
 }
 
 int mt_sock_accept(int lfd) { return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }

@@ -15,6 +15,15 @@ int mt_sock_listen_tcp(const char *host, int port, int *fd, int *bound);
 /* Connect (blocking, with a timeout) to an endpoint string; the returned fd
  * is non-blocking and close-on-exec.  Errors: MANTA_ECONN, MANTA_EINVAL. */
 int mt_sock_connect(const char *endpoint, double timeout_s, int *fd);
+/* Start connecting without waiting (for event loops): the returned fd is
+ * non-blocking and close-on-exec and may still be connecting; bytes written
+ * before the connection is up wait (EAGAIN), and a failure shows later as
+ * an error on the fd.  A TCP connection that gets no answer within
+ * timeout_ms fails (TCP_USER_TIMEOUT); mt_sock_connected() lifts that limit
+ * once the connection is up.  Errors known at once (a bad endpoint, a unix
+ * socket that refuses): MANTA_EINVAL, MANTA_ECONN. */
+int mt_sock_connect_start(const char *endpoint, int64_t timeout_ms, int *fd);
+void mt_sock_connected(int fd);
 int mt_sock_nonblock(int fd, int on);
 /* Accept one connection (non-blocking fd) or return -1 with errno. */
 int mt_sock_accept(int lfd);

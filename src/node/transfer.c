@@ -21,7 +21,6 @@
 #include "config.h"
 #include "mt.h"
 #include "node.h"
-#include "sock.h"
 #include "wire.h"
 
 /* The store's creator id of copies being written by transfers. */
@@ -87,12 +86,13 @@ static mt_conn *link_to(mt_node *n, mt_rnode *r)
 {
     if (r->link) return r->link;
     if (!r->alive || !r->endpoint[0]) return NULL;
-    int fd;
-    if (mt_sock_connect(r->endpoint, 5.0, &fd)) {
+    /* Never wait here: this runs on the daemon's only thread, and a node
+     * that drops our packets would stall every client of this one. */
+    mt_conn *c;
+    if (mt_conn_connect(&n->cl, r->endpoint, on_link_frame, on_link_close, n, &c)) {
         mt_warn("cannot reach node %s: %s", r->endpoint, manta_last_error());
         return NULL;
     }
-    mt_conn *c = mt_conn_new(&n->cl, fd, on_link_frame, on_link_close, n);
     c->tag = r;
     snprintf(c->desc, sizeof c->desc, "link %.50s", r->endpoint);
     Manta__Hello h = MANTA__HELLO__INIT;
