@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -318,6 +319,51 @@ int mt_sock_read_all(int fd, void *buf, size_t n, double timeout_s)
         }
         p += r;
         n -= (size_t)r;
+    }
+    return 0;
+}
+
+bool mt_sock_host_is_any(const char *host)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) == 1) return a4.s_addr == htonl(INADDR_ANY);
+    if (inet_pton(AF_INET6, host, &a6) == 1) return IN6_IS_ADDR_UNSPECIFIED(&a6);
+    return false;
+}
+
+int mt_sock_route_address(bool v6, char *out, size_t cap)
+{
+    /* Connecting a UDP socket only picks a route and a source address: no
+     * packet leaves.  The destination is a documentation address (RFC 5737,
+     * RFC 3849), so it follows the default route like any remote host. */
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(9);
+        inet_pton(AF_INET6, "2001:db8::1", &a->sin6_addr);
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(9);
+        inet_pton(AF_INET, "198.51.100.1", &a->sin_addr);
+        len = sizeof *a;
+    }
+    const char *fallback = v6 ? "::1" : "127.0.0.1";
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) == 0;
+    len = sizeof ss;
+    ok = ok && getsockname(fd, (struct sockaddr *)&ss, &len) == 0;
+    if (fd >= 0) close(fd);
+    const void *addr = v6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                          : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+    if (!ok || !inet_ntop(ss.ss_family, addr, out, (socklen_t)cap)) {
+        snprintf(out, cap, "%s", fallback);
+        return 1;
     }
     return 0;
 }

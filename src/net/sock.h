@@ -3,6 +3,7 @@
 #ifndef MT_SOCK_H
 #define MT_SOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -33,6 +34,12 @@ int mt_sock_send_fd(int sock, const void *buf, size_t len, int fd);
 ssize_t mt_sock_recv_fd(int sock, void *buf, size_t cap, int *fd);
 /* uid of the process at the other end of a unix socket, or -1. */
 int mt_sock_peer_uid(int fd, uid_t *uid, pid_t *pid);
+/* Whether host is the wildcard address (0.0.0.0 or ::): every interface. */
+bool mt_sock_host_is_any(const char *host);
+/* A real address of this machine for others to reach it by: the source
+ * address of the default route (IPv6 if v6).  Without a route it writes
+ * the loopback address and returns 1; else 0. */
+int mt_sock_route_address(bool v6, char *out, size_t cap);
 /* Write all of buf (blocking fd) / read exactly n bytes, with a deadline. */
 int mt_sock_write_all(int fd, const void *buf, size_t n, double timeout_s);
 int mt_sock_read_all(int fd, void *buf, size_t n, double timeout_s);

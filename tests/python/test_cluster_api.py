@@ -369,6 +369,38 @@ def test_cli_start_head_join_status_stop(cli_root):
     assert code == 1 and "No cluster is running" in out
 
 
+def listening_on(port):
+    """Local addresses (hex, as /proc/net/tcp writes them) listening on port."""
+    found = set()
+    with open("/proc/net/tcp") as f:
+        for line in f.read().splitlines()[1:]:
+            cols = line.split()
+            addr, _, p = cols[1].partition(":")
+            if cols[3] == "0A" and int(p, 16) == port:
+                found.add(addr)
+    return found
+
+
+def test_cli_start_on_every_interface_warns_and_prints_a_real_address(cli_root):
+    code, out, err = cli("start", "--head", "--port", "0", "--node-ip-address", "0.0.0.0",
+                         "--num-cpus", "1")
+    assert code == 0, err
+    assert "--node-ip-address 0.0.0.0 listens on every interface" in err
+    assert "0.0.0.0" not in out
+    host, port = re.search(r"\n  address   (\S+):(\d+)\n", out).groups()
+    assert f"manta start --address='{host}:{port}'" in out
+    # A real address of this machine (the default route's, or loopback):
+    # one it can bind to.  Nothing is sent to it.
+    with socket.socket() as s:
+        s.bind((host, 0))
+    (head_dir,) = sessions_of(cli_root)
+    assert _node.read_info(head_dir)["host"] == host
+    # It does listen on every interface, as asked, and its log says so.
+    assert listening_on(int(port)) == {"00000000"}
+    with open(os.path.join(head_dir, "logs", "mantad.log")) as f:
+        assert f"other nodes and clients are told its address {host}" in f.read()
+
+
 def test_cli_join_refused_or_impossible_says_why_and_leaves_nothing(cli_root):
     port = free_port()
     address = f"127.0.0.1:{port}"
