@@ -68,7 +68,7 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss, sock
     return 0;
 }
 
-int mt_sock_listen_tcp(const char *host, int port, int *out, int *bound)
+int mt_sock_bind_tcp(const char *host, int port, int *out, int *bound)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -78,7 +78,7 @@ int mt_sock_listen_tcp(const char *host, int port, int *out, int *bound)
     if (fd < 0) return mt_err_sys("socket");
     int one = 1;
     setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
         rc = mt_err(MANTA_ECONN, "cannot listen on %s:%d: %s", host, port, strerror(errno));
         close(fd);
         return rc;
@@ -90,6 +90,24 @@ int mt_sock_listen_tcp(const char *host, int port, int *out, int *bound)
                                                : ((struct sockaddr_in6 *)&ss)->sin6_port);
     *out = fd;
     return 0;
+}
+
+int mt_sock_listen_bound(int fd)
+{
+    if (listen(fd, 1024) < 0) return mt_err(MANTA_ECONN, "cannot listen: %s", strerror(errno));
+    return 0;
+}
+
+int mt_sock_listen_tcp(const char *host, int port, int *out, int *bound)
+{
+    int rc = mt_sock_bind_tcp(host, port, out, bound);
+    if (rc) return rc;
+    rc = mt_sock_listen_bound(*out);
+    if (rc) {
+        close(*out);
+        *out = -1;
+    }
+    return rc;
 }
 
 static int wait_fd(int fd, short events, double deadline)

@@ -13,6 +13,10 @@
 int mt_sock_listen_unix(const char *path, int *fd);
 /* Listen on host:port (port 0 picks one); *bound gets the port. */
 int mt_sock_listen_tcp(const char *host, int port, int *fd, int *bound);
+/* The same in two steps: bind (the port is ours, yet connections to it are
+ * refused and no listener shows), then listen. */
+int mt_sock_bind_tcp(const char *host, int port, int *fd, int *bound);
+int mt_sock_listen_bound(int fd);
 /* Connect (blocking, with a timeout) to an endpoint string; the returned fd
  * is non-blocking and close-on-exec.  Errors: MANTA_ECONN, MANTA_EINVAL. */
 int mt_sock_connect(const char *endpoint, double timeout_s, int *fd);

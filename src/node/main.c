@@ -246,6 +246,7 @@ int main(int argc, char **argv)
         mt_session_set_token(n, tok);
         unsetenv("MANTA_CLUSTER_TOKEN"); /* workers learn it from us, over the unix socket */
         n->join = mt_strdup(o.join);
+        n->multi_node = true; /* a head and us, at least */
     }
     int64_t store = o.store_bytes > 0 ? o.store_bytes : meminfo("MemTotal") * 3 / 10;
     if (mt_store_new((uint64_t)store, &n->store)) {

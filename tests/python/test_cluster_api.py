@@ -21,7 +21,7 @@ import manta as ray
 from manta._private import node as _node
 from manta.cluster_utils import Cluster
 from manta.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from conftest import _alive, _session_pids, assert_no_leftovers, wait_for
+from conftest import _alive, _session_pids, assert_no_leftovers, listening_ports, wait_for
 
 T = 60  # bound on any single wait
 
@@ -369,18 +369,6 @@ def test_cli_start_head_join_status_stop(cli_root):
     assert code == 1 and "No cluster is running" in out
 
 
-def listening_on(port):
-    """Local addresses (hex, as /proc/net/tcp writes them) listening on port."""
-    found = set()
-    with open("/proc/net/tcp") as f:
-        for line in f.read().splitlines()[1:]:
-            cols = line.split()
-            addr, _, p = cols[1].partition(":")
-            if cols[3] == "0A" and int(p, 16) == port:
-                found.add(addr)
-    return found
-
-
 def test_cli_start_on_every_interface_warns_and_prints_a_real_address(cli_root):
     code, out, err = cli("start", "--head", "--port", "0", "--node-ip-address", "0.0.0.0",
                          "--num-cpus", "1")
@@ -396,7 +384,9 @@ def test_cli_start_on_every_interface_warns_and_prints_a_real_address(cli_root):
     (head_dir,) = sessions_of(cli_root)
     assert _node.read_info(head_dir)["host"] == host
     # It does listen on every interface, as asked, and its log says so.
-    assert listening_on(int(port)) == {"00000000"}
+    with open(os.path.join(head_dir, "daemon.pid")) as f:
+        daemon = int(f.read().split()[0])
+    assert ("00000000", int(port)) in listening_ports(daemon)
     with open(os.path.join(head_dir, "logs", "mantad.log")) as f:
         assert f"other nodes and clients are told its address {host}" in f.read()
 
