@@ -1,16 +1,18 @@
-"""Nodes that misbehave towards the daemon that pulls an object from them:
-one that serves hostile chunk offsets and lengths cannot make it write
-outside the object (the pull fails, every other object keeps its bytes),
-and one whose address drops our packets does not stall it."""
+"""Peers that misbehave: a node that serves hostile chunk offsets and
+lengths cannot make the daemon pulling from it write outside the object
+(the pull fails, every other object keeps its bytes), and an address that
+drops our packets stalls neither a daemon nor a driver that connects to it."""
 
 import os
 import socket
+import threading
 import time
 
 import numpy as np
 import pytest
 
 import manta as ray
+from manta import _manta
 from manta._private import node as _node
 from manta.cluster_utils import Cluster, _status
 from conftest import _session_pids, assert_no_leftovers, wait_for
@@ -31,12 +33,14 @@ def head():
     assert_no_leftovers(pids, d)
 
 
-def fake_node(head, backlog=4):
-    """Join the head as a node whose daemon listens on the returned socket."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(backlog)
-    listener.settimeout(10)
+def fake_node(head, listener=None):
+    """Join the head as a node whose daemon listens on `listener` (a new
+    socket if None); returns (node id, its connection to the head, listener)."""
+    if listener is None:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        listener.settimeout(10)
     nid = os.urandom(16)
     status = message((1, nid), (13, f"tcp:127.0.0.1:{listener.getsockname()[1]}"))
     conn = Peer(socket.create_connection(("127.0.0.1", head.node_manager_port), timeout=10))
@@ -118,17 +122,25 @@ def syns_to(port):
     return n
 
 
-def test_a_node_that_drops_our_packets_does_not_stall_the_head(head):
-    # A listener whose backlog is full and that never accepts: Linux drops
-    # the SYNs that come to it, like a host that black-holes its packets.
-    nid, node_conn, listener = fake_node(head, backlog=0)
+def black_hole():
+    """A TCP port on loopback that drops every SYN: a listener with a full
+    backlog that never accepts.  Returns (port, sockets to close)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
     port = listener.getsockname()[1]
-    fill = []
+    held = [listener]
     for _ in range(2):
         s = socket.socket()
         s.setblocking(False)
         s.connect_ex(("127.0.0.1", port))
-        fill.append(s)
+        held.append(s)
+    return port, held
+
+
+def test_a_node_that_drops_our_packets_does_not_stall_the_head(head):
+    port, held = black_hole()
+    nid, node_conn, _ = fake_node(head, held[0])
     client = driver_conn(head)
     try:
         before = syns_to(port)
@@ -145,7 +157,35 @@ def test_a_node_that_drops_our_packets_does_not_stall_the_head(head):
     finally:
         client.close()
         node_conn.close()
-        listener.close()
-        for s in fill:
+        for s in held:
             s.close()
     assert ray.get(one.remote(), timeout=60) == 1
+
+
+def test_an_owner_whose_address_drops_packets_does_not_stall_the_driver(cluster_factory,
+                                                                        monkeypatch):
+    monkeypatch.setenv("MANTA_CONNECT_TIMEOUT_MS", "1500")
+    cluster_factory(num_cpus=1)
+
+    assert ray.get(one.remote(), timeout=60) == 1
+    port, held = black_hole()
+    # A ref whose owner lives on another node at that address: taking it
+    # registers us with the owner, which means connecting there.
+    owner = message((1, os.urandom(16)), (2, os.urandom(16)), (4, f"tcp:127.0.0.1:{port}"))
+    before = syns_to(port)
+    done = []
+    t = threading.Thread(target=lambda: done.append(_manta.ref_from_wire(os.urandom(20), owner)))
+    t.start()
+    try:
+        assert wait_for(lambda: syns_to(port) > before, 10), "the driver never tried the owner"
+        # While that connection waits for an answer, the driver's other
+        # threads go on using the runtime.
+        t0 = time.monotonic()
+        assert ray.get(one.remote(), timeout=60) == 1
+        assert time.monotonic() - t0 < 2.0, "the driver stalled while connecting to a peer"
+        t.join(30)
+        assert done, "taking the ref never finished"
+    finally:
+        t.join(30)
+        for s in held:
+            s.close()
