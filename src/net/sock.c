@@ -76,8 +76,10 @@ int mt_sock_bind_tcp(const char *host, int port, int *out, int *bound)
     if (rc) return rc;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return mt_err_sys("socket");
+    /* A fixed port is taken again at once after a restart.  Not a port the
+     * kernel picks: two such sockets could share it while neither listens. */
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (port) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
         rc = mt_err(MANTA_ECONN, "cannot listen on %s:%d: %s", host, port, strerror(errno));
         close(fd);

@@ -343,9 +343,9 @@ int mt_cluster_node_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
     snprintf(c->conn->desc, sizeof c->conn->desc, "node %.50s", r->endpoint);
     mt_info("node %s joined (pid %d)", r->endpoint, (int)c->pid);
     if (!n->multi_node) {
-        /* Our clients start listening for processes of other nodes before
-         * the node hears back from us, so before anything there can know
-         * their addresses. */
+        /* Our clients start listening for processes of other nodes: the
+         * event leaves before the node's HelloReply, ahead of anything the
+         * new node can start. */
         n->multi_node = true;
         Manta__Event ev = MANTA__EVENT__INIT;
         ev.kind = MANTA__EVENT_KIND__EVENT_MULTI_NODE;

@@ -24,8 +24,8 @@ typedef struct opts {
     const char *resources;
     int64_t store_bytes;
     int port;
-    const char *host;  /* where the TCP listener binds */
-    char addr[64];     /* the address other nodes are told: host, unless that is 0.0.0.0 / :: */
+    const char *host; /* where the TCP listener binds */
+    char addr[64];    /* the address other nodes are told: host, unless that is 0.0.0.0 / :: */
     const char *python;
     bool python_no_site;
     int ready_fd;
@@ -82,7 +82,8 @@ static int parse(int argc, char **argv, opts *o)
     /* A node of a cluster listens for the other nodes. */
     if (o->join && o->port < 0) o->port = 0;
     snprintf(o->addr, sizeof o->addr, "%s", o->host);
-    if (mt_sock_host_is_any(o->host)) mt_sock_route_address(strchr(o->host, ':'), o->addr, sizeof o->addr);
+    if (mt_sock_host_is_any(o->host))
+        mt_sock_route_address(strchr(o->host, ':') != NULL, o->addr, sizeof o->addr);
     return 0;
 }
 
