@@ -55,6 +55,12 @@ def _status(socket_path):
     return _manta.status_from_bytes(_manta.cli_status(socket_path))["nodes"]
 
 
+def _advertised_host(session_dir, host):
+    """The address the node at session_dir tells others: its host, or for
+    0.0.0.0 / :: a real address of this machine."""
+    return (_node.read_info(session_dir) or {}).get("host") or host
+
+
 def _system_config_env(system_config):
     """_system_config={"node_timeout_ms": 1000} as the daemon's environment
     (MANTA_NODE_TIMEOUT_MS=1000): the names are those of src/common/config.h."""
@@ -252,12 +258,13 @@ class Cluster:
         if head:
             _sock, _pid, d, port, proc = _node.start(
                 head=True, embedded=False, port=args.get("port") or 0, **kw)
+            host = _advertised_host(d, host)
             node = Node(True, f"{host}:{port}", proc, d, port, host)
             self.head_node = node
         else:
             _sock, _pid, d, port, proc = _node.start(
                 join=self.address, token=_node.read_token(self.head_node.session_dir), **kw)
-            node = Node(False, self.address, proc, d, port, host)
+            node = Node(False, self.address, proc, d, port, _advertised_host(d, host))
             self.worker_nodes.append(node)
         node._remember_pids()
         if self._shutdown_at_exit and not self._at_exit:

@@ -27,6 +27,7 @@
     X(i64, prestart_workers, -1, "python workers started with the node; -1: num_cpus")             \
     X(i64, node_timeout_ms, 10000, "a node silent this long is declared dead")                     \
     X(i64, report_ms, 100, "how often a node reports its resources to the head (its heartbeat)")   \
+    X(i64, connect_timeout_ms, 5000, "a connection to another node not made by then fails")    \
     X(i64, transfer_chunk_bytes, 8 << 20, "objects move between nodes in chunks of this size")      \
     X(i64, transfer_window, 4, "chunk requests of one transfer in flight")                          \
     X(i64, max_starting_workers, 0, "workers starting at once; 0: max(num_cpus, 2)")               \

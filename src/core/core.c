@@ -318,13 +318,14 @@ mt_conn *do_peer_conn(mt_core *c, mt_peer *p)
     bool same_node = MT_ID_EQ(p->nid, c->nid) || !p->tcp_endpoint;
     const char *ep_to = same_node ? p->endpoint : p->tcp_endpoint;
     if (!ep_to) return NULL;
-    int fd;
-    if (mt_sock_connect(ep_to, 5.0, &fd)) {
+    /* Without waiting: the caller may be the I/O thread, or hold the
+     * runtime's lock; a connection that cannot be made closes later. */
+    mt_conn *conn;
+    if (mt_conn_connect(&c->cl, ep_to, on_peer_frame, on_peer_close, c, &conn)) {
         mt_debug("cannot reach %s: %s", ep_to, manta_last_error());
         p->dead = true;
         return NULL;
     }
-    mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, on_peer_close, c);
     snprintf(conn->desc, sizeof conn->desc, "peer %.40s", ep_to);
     p->conn = conn;
     Manta__Hello h;
@@ -506,8 +507,28 @@ static void print_lines(const Manta__LogLines *m)
     mt_buf_free(&b);
 }
 
+static mt_conn *on_accept(mt_gate *g, int fd, void *ud);
+
+/* Start taking connections from processes of other nodes.  Our TCP port was
+ * bound (and is in our address) since we connected, but on one node nothing
+ * needs it: we listen once our node says the cluster spans nodes. */
+static void listen_tcp(mt_core *c)
+{
+    if (c->tcp_fd < 0 || c->tcp_listening) return;
+    if (mt_sock_listen_bound(c->tcp_fd)) {
+        mt_warn("processes of other nodes cannot reach us: %s", manta_last_error());
+        return;
+    }
+    if (mt_gate_start(&c->tcp_gate, &c->cl, c->tcp_fd, on_accept, c)) {
+        mt_warn("processes of other nodes cannot reach us: %s", manta_last_error());
+        return;
+    }
+    c->tcp_listening = true;
+}
+
 static void handle_event(mt_core *c, const Manta__Event *ev)
 {
+    if (ev->kind == MANTA__EVENT_KIND__EVENT_MULTI_NODE) listen_tcp(c);
     if (ev->kind == MANTA__EVENT_KIND__EVENT_NODE_DIED && ev->id.len == MT_NODE_ID_LEN) {
         mt_nid nid;
         memcpy(nid.b, ev->id.data, MT_NODE_ID_LEN);
@@ -895,7 +916,7 @@ static int connect_gcs(mt_core *c, const char *ep)
     return 0;
 }
 
-static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep)
+static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep, bool multi_node)
 {
     uv_loop_init(&c->loop);
     c->loop_open = true;
@@ -908,8 +929,7 @@ static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep)
     int rc = mt_conn_start(c->daemon);
     if (rc) return rc;
     if ((rc = mt_gate_start(&c->listen_gate, &c->cl, c->listen_fd, on_accept, c))) return rc;
-    if (c->tcp_fd >= 0 && (rc = mt_gate_start(&c->tcp_gate, &c->cl, c->tcp_fd, on_accept, c)))
-        return rc;
+    if (multi_node) listen_tcp(c);
     c->gcs = c->daemon;
     if (gcs_ep && gcs_ep[0] && (rc = connect_gcs(c, gcs_ep))) return rc;
     uv_timer_init(&c->loop, &c->tick);
@@ -942,6 +962,7 @@ int mt_core_connect(const mt_core_opts *o, mt_core **out)
     if (!rc) rc = mt_sock_connect(node_ep, 10, &fd);
     if (!rc) rc = hello(c, fd, o, &shm_fd, &rep);
     char gcs_ep[320] = "";
+    bool multi_node = false;
     if (!rc) {
         c->job_id = rep->job_id;
         if (rep->node_id.len == MT_NODE_ID_LEN) memcpy(c->nid.b, rep->node_id.data, MT_NODE_ID_LEN);
@@ -950,10 +971,12 @@ int mt_core_connect(const mt_core_opts *o, mt_core **out)
         snprintf(gcs_ep, sizeof gcs_ep, "%s", rep->gcs_endpoint ? rep->gcs_endpoint : "");
         rc = map_store(c, shm_fd, rep->store_size);
         shm_fd = -1;
-        /* In a cluster, processes of other nodes reach us over TCP. */
+        /* In a cluster, processes of other nodes reach us over TCP (from
+         * when it spans nodes: listen_tcp). */
+        multi_node = rep->multi_node;
         if (!rc && rep->tcp_host && rep->tcp_host[0]) {
             int port = 0;
-            rc = mt_sock_listen_tcp(rep->tcp_host, 0, &c->tcp_fd, &port);
+            rc = mt_sock_bind_tcp(rep->tcp_host, 0, &c->tcp_fd, &port);
             char ep[320];
             snprintf(ep, sizeof ep, "tcp:%s:%d", rep->tcp_host, port);
             if (!rc) c->tcp_endpoint = mt_strdup(ep);
@@ -961,7 +984,7 @@ int mt_core_connect(const mt_core_opts *o, mt_core **out)
     }
     if (rep) manta__hello_reply__free_unpacked(rep, NULL);
     if (shm_fd >= 0) close(shm_fd);
-    if (!rc) rc = start_io(c, fd, gcs_ep);
+    if (!rc) rc = start_io(c, fd, gcs_ep, multi_node);
     if (rc) {
         char keep[512];
         snprintf(keep, sizeof keep, "%s", manta_last_error());

@@ -274,7 +274,7 @@ struct mt_core {
     uint32_t job_id;
     pid_t pid;
     char *endpoint;
-    char *tcp_endpoint;       /* "tcp:host:port" when our node is part of a cluster, else "" */
+    char *tcp_endpoint;       /* "tcp:host:port" when our node's daemon has TCP (a cluster), else NULL */
     char token[65];           /* the cluster token (from our node) */
     char *listen_path;
     char *session_dir;
@@ -289,7 +289,8 @@ struct mt_core {
     pthread_t io_thread;
     bool io_running;
     bool loop_open;           /* the loop was initialized: stop_io closes it */
-    int listen_fd, tcp_fd;
+    int listen_fd, tcp_fd;    /* tcp_fd: bound at connect, listening once tcp_listening */
+    bool tcp_listening;       /* only while the cluster spans nodes: one node needs no TCP */
     mt_gate listen_gate, tcp_gate;
     uv_timer_t tick;
     uv_timer_t deadline_timer;

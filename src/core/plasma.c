@@ -6,6 +6,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "checked.h"
 #include "config.h"
 #include "core.h"
 #include "mt.h"
@@ -27,7 +28,7 @@ mt_value *do_value_plasma(mt_core *c, const mt_oid *id, uint64_t offset, uint64_
 
 static bool in_store(mt_core *c, uint64_t offset, uint64_t size)
 {
-    return offset <= c->shm_size && size <= c->shm_size - offset;
+    return mt_span_ok(offset, size, c->shm_size);
 }
 
 int do_plasma_create(mt_core *c, const mt_oid *id, uint64_t size, const mt_wid *owner,

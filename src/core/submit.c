@@ -8,7 +8,6 @@
 #include "config.h"
 #include "core.h"
 #include "mt.h"
-#include "sock.h"
 
 typedef struct lease_req {
     uint64_t id; /* key (offset 0) */
@@ -84,12 +83,11 @@ static mt_conn *rdaemon_conn(mt_core *c, const mt_nid *nid, const char *endpoint
     mt_rdaemon *d = mt_map_get(&c->rdaemons, nid->b);
     if (d) return d->conn;
     if (do_node_is_dead(c, nid) || !endpoint || !endpoint[0]) return NULL;
-    int fd;
-    if (mt_sock_connect(endpoint, 5.0, &fd)) {
+    mt_conn *conn; /* made without waiting, like every connection of the I/O loop */
+    if (mt_conn_connect(&c->cl, endpoint, do_node_frame, on_rdaemon_close, c, &conn)) {
         mt_debug("cannot reach node %s: %s", endpoint, manta_last_error());
         return NULL;
     }
-    mt_conn *conn = mt_conn_new(&c->cl, fd, do_node_frame, on_rdaemon_close, c);
     snprintf(conn->desc, sizeof conn->desc, "node %.50s", endpoint);
     Manta__Hello h = MANTA__HELLO__INIT;
     Manta__Address a;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "mt.h"
 
 void (*mt_value_release_hook)(struct mt_core *c, const mt_oid *id);
@@ -114,7 +115,7 @@ int mt_valfmt_parse(const uint8_t *p, uint64_t size, mt_valview *out)
     for (uint32_t i = 0; i < out->nbufs; i++) {
         uint64_t off = get64(p + MT_VAL_HDR + 16ULL * i);
         uint64_t len = get64(p + MT_VAL_HDR + 16ULL * i + 8);
-        if (off > size || len > size - off) return mt_err(MANTA_EPROTO, "bad buffer %u", i);
+        if (!mt_span_ok(off, len, size)) return mt_err(MANTA_EPROTO, "bad buffer %u", i);
     }
     return 0;
 }
@@ -122,8 +123,12 @@ int mt_valfmt_parse(const uint8_t *p, uint64_t size, mt_valview *out)
 int mt_valview_buf(const mt_valview *v, uint32_t i, const uint8_t **p, uint64_t *len)
 {
     if (i >= v->nbufs) return MANTA_EINVAL;
+    /* Read again, and so checked again: a value in the store is shared
+     * memory that another process may have rewritten since the parse. */
     uint64_t off = get64(v->base + MT_VAL_HDR + 16ULL * i);
-    *len = get64(v->base + MT_VAL_HDR + 16ULL * i + 8);
+    uint64_t n = get64(v->base + MT_VAL_HDR + 16ULL * i + 8);
+    if (!mt_span_ok(off, n, v->size)) return mt_err(MANTA_EPROTO, "bad buffer %u", i);
+    *len = n;
     *p = v->base + off;
     return 0;
 }

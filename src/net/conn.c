@@ -14,6 +14,7 @@
 #include "config.h"
 #include "gate.h"
 #include "mt.h"
+#include "sock.h"
 
 /* ---------------------------------------------------------------- loop */
 
@@ -90,6 +91,18 @@ mt_conn *mt_conn_new(mt_conn_loop *cl, int fd, mt_conn_frame_cb on_frame,
     return c;
 }
 
+int mt_conn_connect(mt_conn_loop *cl, const char *endpoint, mt_conn_frame_cb on_frame,
+                    mt_conn_close_cb on_close, void *ud, mt_conn **out)
+{
+    int fd;
+    int rc = mt_sock_connect_start(endpoint, mt_cfg.connect_timeout_ms, &fd);
+    if (rc) return rc;
+    mt_conn *c = mt_conn_new(cl, fd, on_frame, on_close, ud);
+    c->connecting = !c->is_unix;
+    *out = c;
+    return 0;
+}
+
 int mt_conn_start(mt_conn *c)
 {
     c->poll.data = c;
@@ -158,6 +171,10 @@ int mt_conn_flush(mt_conn *c)
     while (mt_buf_avail(&c->out) > 0) {
         ssize_t w = send(c->fd, mt_buf_head(&c->out), mt_buf_avail(&c->out), MSG_NOSIGNAL);
         if (w > 0) {
+            if (MT_UNLIKELY(c->connecting)) {
+                c->connecting = false;
+                mt_sock_connected(c->fd);
+            }
             mt_buf_consume(&c->out, (size_t)w);
             continue;
         }
@@ -259,7 +276,14 @@ static void on_poll_locked(mt_conn *c, int status, int events)
 {
     mt_conn_ref(c);
     int rc = 0;
-    if (status < 0) rc = mt_err(MANTA_ECONN, "poll: %s", uv_strerror(status));
+    if (status < 0 && c->connecting) {
+        int soerr = 0;
+        socklen_t sl = sizeof soerr;
+        getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
+        rc = mt_err(MANTA_ECONN, "cannot connect: %s", strerror(soerr ? soerr : ECONNREFUSED));
+    } else if (status < 0) {
+        rc = mt_err(MANTA_ECONN, "poll: %s", uv_strerror(status));
+    }
     if (!rc && (events & UV_WRITABLE)) rc = mt_conn_flush(c);
     if (!rc && (events & (UV_READABLE | UV_DISCONNECT))) {
         int rrc = read_some(c);

@@ -74,6 +74,7 @@ struct mt_conn {
     bool watch_queued; /* sits in cl->pending */
     bool in_dispatch;
     bool is_unix;
+    bool connecting;   /* made by mt_conn_connect, nothing written yet */
     char desc[64];     /* for logs: "driver 1234" */
     void *tag;         /* the owner's per-connection data */
     uint64_t frames_in, frames_out;
@@ -85,6 +86,13 @@ struct mt_conn {
 /* Wrap a connected non-blocking fd (ownership passes to the connection). */
 mt_conn *mt_conn_new(mt_conn_loop *cl, int fd, mt_conn_frame_cb on_frame,
                      mt_conn_close_cb on_close, void *ud);
+/* Connect to an endpoint without blocking the loop (mt_sock_connect_start,
+ * giving up after connect_timeout_ms) and wrap the socket: frames may be
+ * queued at once and leave when the connection is up; a connection that
+ * cannot be made closes like a broken one.  Errors known at once are
+ * returned and no connection is made. */
+int mt_conn_connect(mt_conn_loop *cl, const char *endpoint, mt_conn_frame_cb on_frame,
+                    mt_conn_close_cb on_close, void *ud, mt_conn **out);
 /* Start reading.  Must run on the loop thread. */
 int mt_conn_start(mt_conn *c);
 /* Queue a frame (not yet written). */

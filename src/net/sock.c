@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -67,7 +68,7 @@ static int resolve(const char *host, int port, struct sockaddr_storage *ss, sock
     return 0;
 }
 
-int mt_sock_listen_tcp(const char *host, int port, int *out, int *bound)
+int mt_sock_bind_tcp(const char *host, int port, int *out, int *bound)
 {
     struct sockaddr_storage ss;
     socklen_t len;
@@ -75,9 +76,11 @@ int mt_sock_listen_tcp(const char *host, int port, int *out, int *bound)
     if (rc) return rc;
     int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) return mt_err_sys("socket");
+    /* A fixed port is taken again at once after a restart.  Not a port the
+     * kernel picks: two such sockets could share it while neither listens. */
     int one = 1;
-    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (bind(fd, (struct sockaddr *)&ss, len) < 0 || listen(fd, 1024) < 0) {
+    if (port) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (bind(fd, (struct sockaddr *)&ss, len) < 0) {
         rc = mt_err(MANTA_ECONN, "cannot listen on %s:%d: %s", host, port, strerror(errno));
         close(fd);
         return rc;
@@ -89,6 +92,24 @@ int mt_sock_listen_tcp(const char *host, int port, int *out, int *bound)
                                                : ((struct sockaddr_in6 *)&ss)->sin6_port);
     *out = fd;
     return 0;
+}
+
+int mt_sock_listen_bound(int fd)
+{
+    if (listen(fd, 1024) < 0) return mt_err(MANTA_ECONN, "cannot listen: %s", strerror(errno));
+    return 0;
+}
+
+int mt_sock_listen_tcp(const char *host, int port, int *out, int *bound)
+{
+    int rc = mt_sock_bind_tcp(host, port, out, bound);
+    if (rc) return rc;
+    rc = mt_sock_listen_bound(*out);
+    if (rc) {
+        close(*out);
+        *out = -1;
+    }
+    return rc;
 }
 
 static int wait_fd(int fd, short events, double deadline)
@@ -133,13 +154,17 @@ static int connect_addr(const struct sockaddr *sa, socklen_t len, double timeout
     return 0;
 }
 
-int mt_sock_connect(const char *ep, double timeout_s, int *out)
+/* The address an endpoint string names ("unix:/path" or "tcp:host:port"). */
+static int endpoint_addr(const char *ep, struct sockaddr_storage *ss, socklen_t *len)
 {
     if (!strncmp(ep, "unix:", 5)) {
         struct sockaddr_un sa;
         int rc = unix_addr(ep + 5, &sa);
         if (rc) return rc;
-        return connect_addr((struct sockaddr *)&sa, sizeof sa, timeout_s, out, ep);
+        memset(ss, 0, sizeof *ss);
+        memcpy(ss, &sa, sizeof sa);
+        *len = sizeof sa;
+        return 0;
     }
     if (!strncmp(ep, "tcp:", 4)) {
         const char *hp = ep + 4;
@@ -153,13 +178,52 @@ int mt_sock_connect(const char *ep, double timeout_s, int *out)
         char *end;
         long port = strtol(colon + 1, &end, 10);
         if (*end || port <= 0 || port > 65535) return mt_err(MANTA_EINVAL, "bad port in %s", ep);
-        struct sockaddr_storage ss;
-        socklen_t len;
-        int rc = resolve(host, (int)port, &ss, &len);
-        if (rc) return rc;
-        return connect_addr((struct sockaddr *)&ss, len, timeout_s, out, ep);
+        return resolve(host, (int)port, ss, len);
     }
     return mt_err(MANTA_EINVAL, "bad endpoint %s (want unix:/path or tcp:host:port)", ep);
+}
+
+int mt_sock_connect(const char *ep, double timeout_s, int *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = endpoint_addr(ep, &ss, &len);
+    if (rc) return rc;
+    return connect_addr((struct sockaddr *)&ss, len, timeout_s, out, ep);
+}
+
+int mt_sock_connect_start(const char *ep, int64_t timeout_ms, int *out)
+{
+    struct sockaddr_storage ss;
+    socklen_t len;
+    int rc = endpoint_addr(ep, &ss, &len);
+    if (rc) return rc;
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) return mt_err_sys("socket");
+    if (ss.ss_family != AF_UNIX) {
+        int one = 1;
+        unsigned ms = (unsigned)MT_MIN(MT_MAX(timeout_ms, 1), (int64_t)UINT32_MAX);
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+        /* Unanswered SYNs (a host that drops them, a full backlog) fail the
+         * connection after `ms` instead of the kernel's two minutes. */
+        setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &ms, sizeof ms);
+    }
+    /* A unix connect never waits: EAGAIN there means a full backlog, not a
+     * connection on its way. */
+    if (connect(fd, (struct sockaddr *)&ss, len) < 0 &&
+        (errno != EINPROGRESS || ss.ss_family == AF_UNIX)) {
+        rc = mt_err(MANTA_ECONN, "cannot connect to %s: %s", ep, strerror(errno));
+        close(fd);
+        return rc;
+    }
+    *out = fd;
+    return 0;
+}
+
+void mt_sock_connected(int fd)
+{
+    unsigned zero = 0; /* back to the kernel's default for an open connection */
+    setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &zero, sizeof zero);
 }
 
 int mt_sock_accept(int lfd) { return accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC); }
@@ -275,6 +339,51 @@ int mt_sock_read_all(int fd, void *buf, size_t n, double timeout_s)
         }
         p += r;
         n -= (size_t)r;
+    }
+    return 0;
+}
+
+bool mt_sock_host_is_any(const char *host)
+{
+    struct in6_addr a6;
+    struct in_addr a4;
+    if (inet_pton(AF_INET, host, &a4) == 1) return a4.s_addr == htonl(INADDR_ANY);
+    if (inet_pton(AF_INET6, host, &a6) == 1) return IN6_IS_ADDR_UNSPECIFIED(&a6);
+    return false;
+}
+
+int mt_sock_route_address(bool v6, char *out, size_t cap)
+{
+    /* Connecting a UDP socket only picks a route and a source address: no
+     * packet leaves.  The destination is a documentation address (RFC 5737,
+     * RFC 3849), so it follows the default route like any remote host. */
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    socklen_t len;
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(9);
+        inet_pton(AF_INET6, "2001:db8::1", &a->sin6_addr);
+        len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(9);
+        inet_pton(AF_INET, "198.51.100.1", &a->sin_addr);
+        len = sizeof *a;
+    }
+    const char *fallback = v6 ? "::1" : "127.0.0.1";
+    int fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && connect(fd, (struct sockaddr *)&ss, len) == 0;
+    len = sizeof ss;
+    ok = ok && getsockname(fd, (struct sockaddr *)&ss, &len) == 0;
+    if (fd >= 0) close(fd);
+    const void *addr = v6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr
+                          : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
+    if (!ok || !inet_ntop(ss.ss_family, addr, out, (socklen_t)cap)) {
+        snprintf(out, cap, "%s", fallback);
+        return 1;
     }
     return 0;
 }

@@ -342,6 +342,15 @@ int mt_cluster_node_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
     n->view_dirty = true;
     snprintf(c->conn->desc, sizeof c->conn->desc, "node %.50s", r->endpoint);
     mt_info("node %s joined (pid %d)", r->endpoint, (int)c->pid);
+    if (!n->multi_node) {
+        /* Our clients start listening for processes of other nodes: the
+         * event leaves before the node's HelloReply, ahead of anything the
+         * new node can start. */
+        n->multi_node = true;
+        Manta__Event ev = MANTA__EVENT__INIT;
+        ev.kind = MANTA__EVENT_KIND__EVENT_MULTI_NODE;
+        mt_node_broadcast(n, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
+    }
     mt_sched_dispatch(n); /* what waited for a node like it */
     return 0;
 }

@@ -26,7 +26,8 @@ typedef struct opts {
     const char *resources;
     int64_t store_bytes;
     int port;
-    const char *host;
+    const char *host; /* where the TCP listener binds */
+    char addr[64];    /* the address other nodes are told: host, unless that is 0.0.0.0 / :: */
     const char *python;
     bool python_no_site;
     int ready_fd;
@@ -92,6 +93,9 @@ static int parse(int argc, char **argv, opts *o)
     }
     /* A node of a cluster listens for the other nodes. */
     if (o->join && o->port < 0) o->port = 0;
+    snprintf(o->addr, sizeof o->addr, "%s", o->host);
+    if (mt_sock_host_is_any(o->host))
+        mt_sock_route_address(strchr(o->host, ':') != NULL, o->addr, sizeof o->addr);
     return 0;
 }
 
@@ -133,7 +137,7 @@ static int setup_resources(mt_node *n, const opts *o, uint64_t store)
     mt_res_put(&n->total, "memory", mem * MT_RES_UNIT);
     mt_res_put(&n->total, "object_store_memory", (int64_t)store * MT_RES_UNIT);
     char node_res[300];
-    snprintf(node_res, sizeof node_res, "node:%s", o->host);
+    snprintf(node_res, sizeof node_res, "node:%s", o->addr);
     mt_res_put(&n->total, node_res, MT_RES_UNIT);
     if (o->head || o->embedded) mt_res_put(&n->total, "node:__internal_head__", MT_RES_UNIT);
     mt_res_copy(&n->avail, &n->total);
@@ -149,8 +153,12 @@ static int setup_listeners(mt_node *n, const opts *o)
         return -1;
     }
     n->tcp_fd = -1;
-    n->tcp_host = mt_strdup(o->host);
+    n->tcp_host = mt_strdup(o->addr);
     if (o->port >= 0) {
+        if (strcmp(o->addr, o->host))
+            mt_warn("--host %s listens on every interface of this machine; other nodes and "
+                    "clients are told its address %s",
+                    o->host, o->addr);
         rc = mt_sock_listen_tcp(o->host, o->port, &n->tcp_fd, &n->tcp_port);
         if (rc) {
             fprintf(stderr, "mantad: %s\n", manta_last_error());
@@ -244,6 +252,7 @@ int main(int argc, char **argv)
         mt_session_set_token(n, tok);
         unsetenv("MANTA_CLUSTER_TOKEN"); /* workers learn it from us, over the unix socket */
         n->join = mt_strdup(o.join);
+        n->multi_node = true; /* a head and us, at least */
     }
     /* Ray's rules (sysmem.h): by default 30% of the memory available to
      * this node -- its container's, if it runs in one; never more than

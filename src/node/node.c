@@ -389,6 +389,7 @@ static int hello_reply(mt_node *n, mt_client *c, int status, const char *error, 
         rep.token = MT_BIN(n->token, strlen(n->token));
         if (n->join) snprintf(gcs_ep, sizeof gcs_ep, "tcp:%s", n->join);
         rep.tcp_host = n->tcp_fd >= 0 ? n->tcp_host : "";
+        rep.multi_node = n->multi_node;
     }
     rep.gcs_endpoint = gcs_ep;
     mt_buf b;

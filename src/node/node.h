@@ -133,6 +133,7 @@ struct mt_node {
     mt_zygote zyg;
     /* cluster (cluster.c) */
     char *join;            /* non-head: the head's "host:port" */
+    bool multi_node;       /* the cluster spans nodes: clients listen on TCP (never reset) */
     mt_conn *head;         /* non-head: our connection to the head */
     mt_map rnodes;         /* nid -> mt_rnode; every other node (the head) / all (elsewhere) */
     bool view_dirty;       /* head: broadcast the view at the next tick */

@@ -17,10 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "checked.h"
 #include "config.h"
 #include "mt.h"
 #include "node.h"
-#include "sock.h"
 #include "wire.h"
 
 /* The store's creator id of copies being written by transfers. */
@@ -86,12 +86,13 @@ static mt_conn *link_to(mt_node *n, mt_rnode *r)
 {
     if (r->link) return r->link;
     if (!r->alive || !r->endpoint[0]) return NULL;
-    int fd;
-    if (mt_sock_connect(r->endpoint, 5.0, &fd)) {
+    /* Never wait here: this runs on the daemon's only thread, and a node
+     * that drops our packets would stall every client of this one. */
+    mt_conn *c;
+    if (mt_conn_connect(&n->cl, r->endpoint, on_link_frame, on_link_close, n, &c)) {
         mt_warn("cannot reach node %s: %s", r->endpoint, manta_last_error());
         return NULL;
     }
-    mt_conn *c = mt_conn_new(&n->cl, fd, on_link_frame, on_link_close, n);
     c->tag = r;
     snprintf(c->desc, sizeof c->desc, "link %.50s", r->endpoint);
     Manta__Hello h = MANTA__HELLO__INIT;
@@ -198,6 +199,10 @@ static void on_chunk(mt_node *n, const Manta__ObjChunk *m)
     if (m->object_id.len != MT_OBJECT_ID_LEN) return;
     pull *p = mt_map_get(&pulls, m->object_id.data);
     if (!p) return; /* failed or done meanwhile */
+    if (p->inflight == 0) {
+        pull_fail(n, p, MANTA_EOBJLOST); /* a chunk nobody asked for */
+        return;
+    }
     p->inflight--;
     if (m->status) {
         pull_fail(n, p, MANTA_EOBJLOST);
@@ -221,7 +226,11 @@ static void on_chunk(mt_node *n, const Manta__ObjChunk *m)
             return;
         }
     }
-    if (!p->created || m->offset + m->data.len > p->size) {
+    /* Chunks come back in the order they were asked for, one link per
+     * node: anything else (a repeat, a gap, a range past the end) is a
+     * broken or hostile peer, and would leave holes or write out of the
+     * object. */
+    if (!p->created || m->offset != p->received || !mt_span_ok(m->offset, m->data.len, p->size)) {
         pull_fail(n, p, MANTA_EOBJLOST);
         return;
     }

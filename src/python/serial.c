@@ -167,7 +167,11 @@ static PyObject *loads_value(mt_value *v, const mt_valview *vv)
     for (uint32_t i = 0; meta && bufs && i < vv->nbufs; i++) {
         const uint8_t *p;
         uint64_t len;
-        mt_valview_buf(vv, i, &p, &len);
+        if (mt_valview_buf(vv, i, &p, &len)) {
+            PyErr_Format(PyExc_ValueError, "malformed value: %s", manta_last_error());
+            Py_CLEAR(bufs);
+            break;
+        }
         Py_ssize_t off = (Py_ssize_t)(p - v->data);
         PyObject *slice = PySequence_GetSlice(all, off, off + (Py_ssize_t)len);
         if (!slice || PyList_Append(bufs, slice) < 0) {

@@ -1,7 +1,8 @@
 /* test_common.c -- unit tests of src/common: the byte buffer (mt_buf), the
  * id hash table (mt_map, including backward-shift deletion under forced
  * collisions and a randomized run against an array model), hex helpers, the
- * tunables table with environment overrides, and the error table. */
+ * tunables table with environment overrides, the error table, and the
+ * overflow-safe arithmetic used on lengths from other processes. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +14,7 @@
 #include <unistd.h>
 
 #include "buf.h"
+#include "checked.h"
 #include "config.h"
 #include "ids.h"
 #include "map.h"
@@ -828,6 +830,44 @@ START_TEST(test_assert_aborts)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- checked */
+
+START_TEST(test_checked_arith)
+{
+    uint64_t r64;
+    size_t rs;
+    ck_assert(mt_add_u64(1, 2, &r64) && r64 == 3);
+    ck_assert(mt_add_u64(UINT64_MAX - 1, 1, &r64) && r64 == UINT64_MAX);
+    ck_assert(!mt_add_u64(UINT64_MAX, 1, &r64));
+    ck_assert(!mt_add_u64(UINT64_MAX - 255, 512, &r64)); /* the wrapping chunk offset */
+    ck_assert(mt_mul_u64(1ull << 31, 1ull << 32, &r64) && r64 == 1ull << 63);
+    ck_assert(!mt_mul_u64(1ull << 32, 1ull << 32, &r64));
+    ck_assert(mt_add_size(SIZE_MAX - 1, 1, &rs) && rs == SIZE_MAX);
+    ck_assert(!mt_add_size(SIZE_MAX, 1, &rs));
+    ck_assert(mt_mul_size(16, 4, &rs) && rs == 64);
+    ck_assert(!mt_mul_size(SIZE_MAX / 2 + 1, 2, &rs));
+    ck_assert(mt_align_up_u64(65, 64, &r64) && r64 == 128);
+    ck_assert(mt_align_up_u64(128, 64, &r64) && r64 == 128);
+    ck_assert(mt_align_up_u64(0, 64, &r64) && r64 == 0);
+    ck_assert(!mt_align_up_u64(UINT64_MAX - 10, 64, &r64));
+}
+END_TEST
+
+START_TEST(test_checked_span)
+{
+    ck_assert(mt_span_ok(0, 0, 0));
+    ck_assert(mt_span_ok(0, 100, 100));
+    ck_assert(mt_span_ok(100, 0, 100));
+    ck_assert(mt_span_ok(40, 60, 100));
+    ck_assert(!mt_span_ok(40, 61, 100));
+    ck_assert(!mt_span_ok(101, 0, 100));
+    /* offset + len wraps to 256, which a naive check lets through */
+    ck_assert(!mt_span_ok(UINT64_MAX - 255, 512, 4096));
+    ck_assert(!mt_span_ok(0, UINT64_MAX, 4096));
+    ck_assert(!mt_span_ok(UINT64_MAX, UINT64_MAX, UINT64_MAX - 1));
+}
+END_TEST
+
 /* ---------------------------------------------------------------- main */
 
 static Suite *common_suite(void)
@@ -856,6 +896,11 @@ static Suite *common_suite(void)
     tcase_add_test(tc, test_ids);
     tcase_add_test(tc, test_alloc_helpers);
     tcase_add_test_raise_signal(tc, test_assert_aborts, SIGABRT);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("checked");
+    tcase_add_test(tc, test_checked_arith);
+    tcase_add_test(tc, test_checked_span);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("config");

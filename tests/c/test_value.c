@@ -1,6 +1,7 @@
 /* test_value.c -- unit tests of src/core/value.c: the serialized value
  * layout (size, write, parse) with 0..5 out-of-band buffers and their
- * 64-byte alignment, rejection of truncated and corrupted headers, error
+ * 64-byte alignment, rejection of truncated and corrupted headers (also
+ * when rewritten after the parse, as shared memory can be), error
  * values, raw values, and the counted value buffers. */
 #include <check.h>
 #include <stdio.h>
@@ -288,6 +289,31 @@ START_TEST(test_corrupted)
 }
 END_TEST
 
+/* A value in the store is shared memory: its buffer table can change
+ * between the parse and the read of a buffer, which must see the change
+ * and refuse it rather than hand out a range outside the value. */
+START_TEST(test_buffer_rewritten_after_parse)
+{
+    uint64_t lens[2] = {200, 10};
+    uint64_t size;
+    uint8_t *p = make_value(MT_FMT_PICKLE, 0, 50, lens, 2, &size);
+    mt_valview v;
+    parse_ok(p, size, &v);
+    const uint8_t *bp;
+    uint64_t len;
+    ck_assert_int_eq(mt_valview_buf(&v, 1, &bp, &len), 0);
+    put64(p + MT_VAL_HDR + 16, UINT64_MAX - 10); /* offset + len wraps */
+    put64(p + MT_VAL_HDR + 24, 20);
+    mt_err_clear();
+    ck_assert_int_eq(mt_valview_buf(&v, 1, &bp, &len), MANTA_EPROTO);
+    ck_assert_ptr_nonnull(strstr(manta_last_error(), "bad buffer 1"));
+    put64(p + MT_VAL_HDR + 16, 64);
+    put64(p + MT_VAL_HDR + 24, size); /* past the end */
+    ck_assert_int_eq(mt_valview_buf(&v, 1, &bp, &len), MANTA_EPROTO);
+    free(p);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- values */
 
 START_TEST(test_raw)
@@ -455,6 +481,7 @@ static Suite *value_suite(void)
     tcase_set_timeout(tc, 30);
     tcase_add_test(tc, test_truncated);
     tcase_add_test(tc, test_corrupted);
+    tcase_add_test(tc, test_buffer_rewritten_after_parse);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("values");

@@ -45,6 +45,27 @@ def wait_for(pred, timeout=10.0, interval=0.01):
     return pred()
 
 
+def listening_ports(pid):
+    """The (address, port) pairs of the TCP sockets `pid` listens on."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            link = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if link.startswith("socket:["):
+            inodes.add(link[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
+                    addr, port = cols[1].split(":")
+                    found.append((addr, int(port, 16)))
+    return found
+
+
 def assert_no_leftovers(pids, session_dir):
     assert wait_for(lambda: not any(_alive(p) for p in pids), 10), \
         f"processes left behind: {[p for p in pids if _alive(p)]}"

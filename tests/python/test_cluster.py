@@ -11,7 +11,7 @@ import time
 import pytest
 
 import manta as ray
-from conftest import _alive, _session_pids, stop_started_node, wait_for
+from conftest import _alive, _session_pids, listening_ports, stop_started_node, wait_for
 
 
 def test_init_shutdown_is_initialized(cluster_factory):
@@ -202,27 +202,6 @@ def _cli(*args, timeout=60):
     return out.returncode, out.stdout, out.stderr
 
 
-def _listening_ports(pid):
-    """The (address, port) pairs of the TCP sockets `pid` listens on."""
-    inodes = set()
-    for fd in os.listdir(f"/proc/{pid}/fd"):
-        try:
-            link = os.readlink(f"/proc/{pid}/fd/{fd}")
-        except OSError:
-            continue
-        if link.startswith("socket:["):
-            inodes.add(link[8:-1])
-    found = []
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        with open(table) as f:
-            for line in f.readlines()[1:]:
-                cols = line.split()
-                if cols[3] == "0A" and cols[9] in inodes:  # 0A: LISTEN
-                    addr, port = cols[1].split(":")
-                    found.append((addr, int(port, 16)))
-    return found
-
-
 def test_cli_start_status_stop(tmp_path, monkeypatch):
     root = tempfile.mkdtemp(prefix="mt-", dir="/tmp")  # short: socket paths
     monkeypatch.setenv("MANTA_TEMP_DIR", root)
@@ -240,7 +219,7 @@ def test_cli_start_status_stop(tmp_path, monkeypatch):
         assert os.stat(os.path.join(session, "daemon.sock")).st_mode & 0o077 == 0
         with open(os.path.join(session, "daemon.pid")) as f:
             daemon = int(f.read().split()[0])
-        ports = _listening_ports(daemon)
+        ports = listening_ports(daemon)
         assert ports and all(a == "0100007F" for a, _ in ports), ports  # 127.0.0.1
 
         ray.init(address="auto")

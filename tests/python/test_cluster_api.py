@@ -21,7 +21,7 @@ import manta as ray
 from manta._private import node as _node
 from manta.cluster_utils import Cluster
 from manta.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from conftest import _alive, _session_pids, assert_no_leftovers, wait_for
+from conftest import _alive, _session_pids, assert_no_leftovers, listening_ports, wait_for
 
 T = 60  # bound on any single wait
 
@@ -367,6 +367,28 @@ def test_cli_start_head_join_status_stop(cli_root):
     assert sessions_of(cli_root) == []
     code, out, _ = cli("status")
     assert code == 1 and "No cluster is running" in out
+
+
+def test_cli_start_on_every_interface_warns_and_prints_a_real_address(cli_root):
+    code, out, err = cli("start", "--head", "--port", "0", "--node-ip-address", "0.0.0.0",
+                         "--num-cpus", "1")
+    assert code == 0, err
+    assert "--node-ip-address 0.0.0.0 listens on every interface" in err
+    assert "0.0.0.0" not in out
+    host, port = re.search(r"\n  address   (\S+):(\d+)\n", out).groups()
+    assert f"manta start --address='{host}:{port}'" in out
+    # A real address of this machine (the default route's, or loopback):
+    # one it can bind to.  Nothing is sent to it.
+    with socket.socket() as s:
+        s.bind((host, 0))
+    (head_dir,) = sessions_of(cli_root)
+    assert _node.read_info(head_dir)["host"] == host
+    # It does listen on every interface, as asked, and its log says so.
+    with open(os.path.join(head_dir, "daemon.pid")) as f:
+        daemon = int(f.read().split()[0])
+    assert ("00000000", int(port)) in listening_ports(daemon)
+    with open(os.path.join(head_dir, "logs", "mantad.log")) as f:
+        assert f"other nodes and clients are told its address {host}" in f.read()
 
 
 def test_cli_join_refused_or_impossible_says_why_and_leaves_nothing(cli_root):

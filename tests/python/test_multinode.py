@@ -16,7 +16,7 @@ import manta as ray
 from manta._private import node as _node
 from manta.cluster_utils import Cluster
 from manta.util.scheduling_strategies import NodeAffinitySchedulingStrategy
-from conftest import _session_pids, assert_no_leftovers, wait_for
+from conftest import _session_pids, assert_no_leftovers, listening_ports, wait_for
 
 T = 60  # bound on any single wait
 
@@ -259,6 +259,40 @@ def test_a_silent_node_is_declared_dead(cluster):
         os.kill(side.pid, signal.SIGCONT)
     # Declared dead, it stops itself once it runs again.
     side.proc.wait(T)
+
+
+# ---------------------------------------------------------------- listeners
+
+@ray.remote
+def pid_here():
+    return os.getpid()
+
+
+def test_a_local_cluster_listens_on_no_tcp_port(cluster_factory):
+    ctx = cluster_factory(num_cpus=1)
+    worker = ray.get(pid_here.remote(), timeout=T)
+    with open(os.path.join(ctx["session_dir"], "daemon.pid")) as f:
+        daemon = int(f.read().split()[0])
+    for pid in (os.getpid(), worker, daemon):
+        assert not listening_ports(pid), pid
+
+
+def test_processes_listen_on_tcp_only_once_the_cluster_spans_nodes(cluster):
+    cluster.connect()
+    worker = ray.get(pid_here.remote(), timeout=T)
+    early = ray.put(np.arange(1 << 18))  # in the store, owned by us, before any node joined
+    # One node: direct calls go over unix sockets, nobody listens on TCP.
+    assert not listening_ports(os.getpid()) and not listening_ports(worker)
+    cluster.add_node(num_cpus=1, resources={"side": 1}, object_store_memory=STORE)
+    assert wait_for(lambda: listening_ports(os.getpid()) and listening_ports(worker), 10)
+
+    @ray.remote(resources={"side": 1})
+    def borrow(refs):
+        # A borrowed ref: the other node's worker asks its owner (us) over TCP,
+        # at the address the ref got before the node joined.
+        return int(ray.get(refs[0]).sum())
+
+    assert ray.get(borrow.remote([early]), timeout=T) == int(np.arange(1 << 18).sum())
 
 
 # ---------------------------------------------------------------- token

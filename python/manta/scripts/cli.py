@@ -152,6 +152,19 @@ def _check_listen(host, port):
         s.close()
 
 
+def _told_host(asked, info):
+    """The address the daemon tells other nodes: --node-ip-address, unless
+    that is 0.0.0.0 / ::, for which the daemon picked a real address of
+    this machine (the default route's); say so, as Ray users often pass
+    0.0.0.0 meaning "reachable from anywhere"."""
+    host = info.get("host") or asked
+    if host != asked:
+        print(f"Warning: --node-ip-address {asked} listens on every interface of this "
+              f"machine; other nodes reach it at {host}. Pass the address they should "
+              "use to silence this.", file=sys.stderr)
+    return host
+
+
 def _start_detached(node, **kw):
     """node.start(detach=True) with the daemon's stdout/stderr sent to a file.
 
@@ -258,7 +271,8 @@ def _start_head(node, args, resources):
         num_gpus=args.num_gpus, resources=resources,
         object_store_memory=args.object_store_memory)
     info = node.read_info(session_dir) or {}
-    address = f"{args.node_ip_address}:{port}"
+    host = _told_host(args.node_ip_address, info)
+    address = f"{host}:{port}"
     token = os.path.join(session_dir, "token")
     print(f"""\
 --------------------
@@ -300,13 +314,14 @@ def _start_joining(node, args, resources):
         num_gpus=args.num_gpus, resources=resources,
         object_store_memory=args.object_store_memory)
     info = node.read_info(session_dir) or {}
+    host = _told_host(args.node_ip_address, info)
     print(f"""\
 --------------------
 Manta runtime started.
 --------------------
 
 Node {info.get('node_id', '?')}, pid {pid}, joined the cluster at {address}
-  address   {args.node_ip_address}:{port}
+  address   {host}:{port}
   session   {session_dir}
   logs      {os.path.join(session_dir, 'logs')}
 
