@@ -72,15 +72,58 @@ void mt_sched_free(mt_node *n)
 
 uint32_t mt_sched_pending(mt_node *n) { return n->sched->count; }
 
-static int res_from_proto(mt_res_set *out, Manta__Resource **v, size_t nv)
+/* A resource list of a request into `out`; amounts of a name given twice
+ * add up, within the same limit.  0 or MANTA_EINVAL with `why`. */
+static int res_from_proto(mt_res_set *out, Manta__Resource **v, size_t nv, char *why, size_t cap)
 {
     for (size_t i = 0; i < nv; i++) {
-        if (!v[i]->name || !v[i]->name[0] || v[i]->amount < 0)
-            return mt_err(MANTA_EPROTO, "bad resource in lease request");
-        mt_res_put(out, v[i]->name, mt_res_get(out, v[i]->name) + v[i]->amount);
+        int64_t sum;
+        if (mt_res_check_frac(v[i]->name, v[i]->amount, why, cap)) return MANTA_EINVAL;
+        if (__builtin_add_overflow(mt_res_get(out, v[i]->name), v[i]->amount, &sum) ||
+            mt_res_check_frac(v[i]->name, sum, why, cap))
+            return MANTA_EINVAL;
+        mt_res_put(out, v[i]->name, sum);
     }
     return 0;
 }
+
+/* Everything the scheduler needs of a request, checked (the wire layer
+ * checked the ids' lengths).  0, or MANTA_EINVAL with `why` (r may hold
+ * part of the request). */
+static int req_from_proto(lease_req *r, const Manta__LeaseRequest *m, char *why, size_t cap)
+{
+    const char *runtime = m->runtime ? m->runtime : "";
+    if (res_from_proto(&r->demand, m->demand, m->n_demand, why, cap) ||
+        res_from_proto(&r->placement, m->placement, m->n_placement, why, cap))
+        return MANTA_EINVAL;
+    if (m->language != MANTA__LANGUAGE__LANG_PYTHON && m->language != MANTA__LANGUAGE__LANG_C)
+        return snprintf(why, cap, "unknown language %d", (int)m->language), MANTA_EINVAL;
+    if (runtime[0] && strncmp(runtime, "exe:", 4) && strncmp(runtime, "lib:", 4))
+        return snprintf(why, cap, "unknown runtime '%.64s'", runtime), MANTA_EINVAL;
+    if (m->strategy != MANTA__SCHED_STRATEGY__SCHED_DEFAULT &&
+        m->strategy != MANTA__SCHED_STRATEGY__SCHED_SPREAD &&
+        m->strategy != MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY)
+        return snprintf(why, cap, "unknown scheduling strategy %d", (int)m->strategy), MANTA_EINVAL;
+    if (m->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY && m->node_id.len == 0)
+        return snprintf(why, cap, "node affinity without a node"), MANTA_EINVAL;
+    if (m->n_placement == 0) mt_res_copy(&r->placement, &r->demand);
+    r->request_id = m->request_id;
+    r->lang = m->language;
+    r->runtime = mt_strdup(runtime);
+    r->name = mt_strdup(m->name ? m->name : "");
+    r->for_actor = m->for_actor;
+    r->detached = m->detached;
+    r->strategy = m->strategy;
+    r->soft = m->soft;
+    r->spills = m->spills;
+    r->has_node = m->node_id.len == MT_NODE_ID_LEN;
+    if (r->has_node) memcpy(r->node.b, m->node_id.data, MT_NODE_ID_LEN);
+    r->has_preferred = m->preferred_node.len == MT_NODE_ID_LEN;
+    if (r->has_preferred) memcpy(r->preferred.b, m->preferred_node.data, MT_NODE_ID_LEN);
+    return 0;
+}
+
+static void send_grant(mt_client *c, uint64_t req, int status, mt_worker *w, const char *err);
 
 int mt_sched_request(mt_node *n, mt_client *c, const Manta__LeaseRequest *m)
 {
@@ -90,34 +133,16 @@ int mt_sched_request(mt_node *n, mt_client *c, const Manta__LeaseRequest *m)
     lease_req *r = mt_calloc(1, sizeof *r);
     mt_res_init(&r->demand);
     mt_res_init(&r->placement);
-    if (res_from_proto(&r->demand, m->demand, m->n_demand) ||
-        res_from_proto(&r->placement, m->placement, m->n_placement)) {
+    char why[400], msg[440];
+    if (req_from_proto(r, m, why, sizeof why)) {
+        /* This request fails; the client's other work goes on. */
+        mt_warn("refusing a lease request of %s: %s", c->conn->desc, why);
+        snprintf(msg, sizeof msg, "bad lease request: %s", why);
+        send_grant(c, m->request_id, MANTA_EINVAL, NULL, msg);
         req_free(r);
-        return MANTA_EPROTO;
+        return 0;
     }
-    if (m->n_placement == 0) mt_res_copy(&r->placement, &r->demand);
     r->client = c;
-    r->request_id = m->request_id;
-    r->lang = m->language;
-    r->runtime = mt_strdup(m->runtime ? m->runtime : "");
-    r->name = mt_strdup(m->name ? m->name : "");
-    r->for_actor = m->for_actor;
-    r->detached = m->detached;
-    r->strategy = m->strategy;
-    r->soft = m->soft;
-    r->spills = m->spills;
-    if (m->node_id.len == MT_NODE_ID_LEN) {
-        memcpy(r->node.b, m->node_id.data, MT_NODE_ID_LEN);
-        r->has_node = true;
-    }
-    if (m->preferred_node.len == MT_NODE_ID_LEN) {
-        memcpy(r->preferred.b, m->preferred_node.data, MT_NODE_ID_LEN);
-        r->has_preferred = true;
-    }
-    if (r->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY && !r->has_node) {
-        req_free(r);
-        return mt_err(MANTA_EPROTO, "node affinity without a node");
-    }
     mt_sched *s = n->sched;
     r->prev = s->tail;
     if (s->tail) s->tail->next = r;

@@ -362,6 +362,123 @@ def test_the_node_survives_malformed_input(ray_start, junk):
     assert ray.get(ok.remote(), timeout=20) == "ok"
 
 
+def _varint(n):
+    n &= (1 << 64) - 1  # negative int64/int32 fields take ten bytes
+    out = b""
+    while True:
+        out += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
+        n >>= 7
+        if not n:
+            return out
+
+
+def _pb(*fields):
+    """Protobuf bytes of (number, value) pairs: ints as varints, bytes and
+    str as length-delimited fields."""
+    out = b""
+    for num, value in fields:
+        if isinstance(value, int):
+            out += _varint(num << 3) + _varint(value)
+        else:
+            value = value.encode() if isinstance(value, str) else value
+            out += _varint(num << 3 | 2) + _varint(len(value)) + value
+    return out
+
+
+def _read_pb(data):
+    """{number: value} of a message's varint and length-delimited fields."""
+    fields, i = {}, 0
+
+    def varint():
+        nonlocal i
+        n = shift = 0
+        while True:
+            b = data[i]
+            i += 1
+            n |= (b & 0x7F) << shift
+            shift += 7
+            if b < 0x80:
+                return n
+
+    while i < len(data):
+        key = varint()
+        if key & 7 == 0:
+            fields[key >> 3] = varint()
+        else:
+            n = varint()
+            fields[key >> 3] = data[i:i + n]
+            i += n
+    return fields
+
+
+def _read_frame(s):
+    head = b""
+    while len(head) < 8:
+        chunk = s.recv(8 - len(head))
+        if not chunk:
+            return None, None
+        head += chunk
+    n, type_, _, _ = struct.unpack("<IHBB", head)
+    body = b""
+    while len(body) < n:
+        chunk = s.recv(n - len(body))
+        if not chunk:
+            return None, None
+        body += chunk
+    return type_, _read_pb(body)
+
+
+MSG_HELLO, MSG_HELLO_REPLY, MSG_LEASE_REQUEST, MSG_LEASE_GRANT = 1, 2, 10, 11
+ROLE_LESSEE, LANG_PYTHON, SCHED_NODE_AFFINITY = 7, 1, 2  # proto/manta.proto
+
+
+def _resource(name, amount):
+    return _pb((1, name), (2, amount))
+
+
+@pytest.mark.parametrize("fields, why", [
+    ([(2, _resource("x", -10000))], "amount of resource 'x' is negative"),
+    ([(2, _resource("x", 10**15 * 10000))], "amount of resource 'x' is negative"),  # wraps
+    ([(2, _resource("x", 10**10 * 10000))], "amount of resource 'x' is above the maximum"),
+    ([(2, _resource("x", 10**13)), (2, _resource("x", 10**13))], "above the maximum"),
+    ([(2, _resource("", 10000))], "empty resource name"),
+    ([(7, _resource("CPU", -1))], "amount of resource 'CPU' is negative"),
+    ([(10, 9)], "unknown scheduling strategy 9"),
+    ([(10, SCHED_NODE_AFFINITY)], "node affinity without a node"),
+    ([(3, 77)], "unknown language 77"),
+    ([(4, "sh:rm -rf /")], "unknown runtime 'sh:rm -rf /'"),
+])
+def test_a_bad_lease_request_gets_an_error_not_a_closed_connection(ray_start, fields, why):
+    """The node answers a lease request it cannot take with an error for
+    that request; the client's connection and its other work go on (it
+    once closed the connection, which lost a driver over one bad option)."""
+    from manta._private.worker import state
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(os.path.join(state.info["session_dir"], "daemon.sock"))
+    try:
+        s.sendall(_frame(MSG_HELLO, _pb((1, 1), (3, ROLE_LESSEE), (4, os.urandom(16)),
+                                        (5, os.getpid()))))
+        type_, reply = _read_frame(s)
+        assert type_ == MSG_HELLO_REPLY and reply.get(1, 0) == 0, reply
+        language = [] if any(num == 3 for num, _ in fields) else [(3, LANG_PYTHON)]
+        for request_id in (7, 8):  # the second is answered too: still connected
+            s.sendall(_frame(MSG_LEASE_REQUEST, _pb((1, request_id), *language, *fields)))
+            type_, grant = _read_frame(s)
+            assert type_ == MSG_LEASE_GRANT, "the node closed the connection"
+            assert grant[1] == request_id
+            assert grant[2] == (1 << 64) - 1  # MANTA_EINVAL (-1)
+            assert why in grant[7].decode(), grant[7]
+    finally:
+        s.close()
+
+    @ray.remote
+    def ok():
+        return "ok"
+
+    assert ray.get(ok.remote(), timeout=20) == "ok"
+
+
 def test_worker_sockets_survive_malformed_input(ray_start):
     @ray.remote
     class Echo:
