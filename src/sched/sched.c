@@ -36,6 +36,7 @@ typedef struct lease_req {
 struct mt_sched {
     lease_req *head, *tail;
     uint32_t count;
+    bool warned_cap; /* said that blocked workers fill the node */
 };
 
 void mt_sched_init(mt_node *n) { n->sched = mt_calloc(1, sizeof *n->sched); }
@@ -381,6 +382,52 @@ static int max_workers(mt_node *n)
     return m < 16 ? 16 : m;
 }
 
+/* An idle worker's resident size: what each blocked worker costs. */
+#define WORKER_RSS_BYTES (20LL << 20)
+
+/* Workers blocked in get()/wait() do not count against max_workers(): each
+ * lent its CPU back, and the work it waits for needs a worker to run (a
+ * tree of tasks deeper than the cap would deadlock).  They are bounded by
+ * memory instead, and by the max_blocked_workers tunable. */
+static int max_blocked(mt_node *n)
+{
+    int64_t by_memory = mt_res_get(&n->total, "memory") / MT_RES_UNIT / WORKER_RSS_BYTES;
+    int64_t cap = mt_cfg.max_blocked_workers >= 0 ? MT_MIN(mt_cfg.max_blocked_workers, by_memory)
+                                                  : by_memory;
+    return (int)MT_MIN(cap, INT32_MAX);
+}
+
+static int blocked_task_workers(mt_node *n)
+{
+    int k = 0;
+    for (mt_worker *w = n->worker_list; w; w = w->next)
+        k += w->state == MT_W_LEASED && w->blocked && !w->for_actor;
+    return k;
+}
+
+/* Whether another task worker may start; warns the requester once while
+ * blocked workers hold the node at its cap (it waits until one resumes). */
+static bool task_worker_room(mt_node *n, lease_req *r)
+{
+    int all = mt_pool_task_workers(n), blocked = blocked_task_workers(n);
+    if (all - blocked >= max_workers(n)) return false;
+    if (all < max_workers(n) + max_blocked(n)) {
+        n->sched->warned_cap = false;
+        return true;
+    }
+    if (!n->sched->warned_cap) {
+        n->sched->warned_cap = true;
+        mt_node_warn_client(r->client,
+                            "%d of this node's %d task workers are blocked in get() or wait(), and "
+                            "no more may start (%d, plus %d blocked ones by its memory and "
+                            "max_blocked_workers): tasks that need a new worker wait until one of "
+                            "them resumes. Deep trees of tasks that wait for their children cause "
+                            "this.",
+                            blocked, all, max_workers(n), max_blocked(n));
+    }
+    return false;
+}
+
 /* Workers starting at once: more only thrash a small machine (Ray's
  * maximum_startup_concurrency is the number of CPUs too). */
 static int max_starting(mt_node *n)
@@ -404,7 +451,7 @@ static void start_needed(mt_node *n)
         int starting = mt_pool_count(n, r->runtime, MT_W_STARTING);
         if (starting >= waiting) continue;
         /* The cap is for task workers; each actor has a process of its own. */
-        if (!r->for_actor && mt_pool_task_workers(n) >= max_workers(n)) continue;
+        if (!r->for_actor && !task_worker_room(n, r)) continue;
         if (mt_pool_start(n, r->runtime, r->lang)) all_starting++;
     }
 }
