@@ -500,6 +500,7 @@ static void print_lines(const Manta__LogLines *m)
 
 static void handle_event(mt_core *c, const Manta__Event *ev)
 {
+    if (ev->kind == MANTA__EVENT_KIND__EVENT_RECLAIM_LEASES) do_sub_reclaim(c);
     if (ev->kind == MANTA__EVENT_KIND__EVENT_NODE_DIED && ev->id.len == MT_NODE_ID_LEN) {
         mt_nid nid;
         memcpy(nid.b, ev->id.data, MT_NODE_ID_LEN);

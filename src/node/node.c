@@ -707,6 +707,7 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     mt_pool_tick(n);
+    mt_sched_tick(n);
     retry_creates(n);
     static double last_mem;
     double now = mt_now_s();

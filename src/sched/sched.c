@@ -456,6 +456,28 @@ static void start_needed(mt_node *n)
     }
 }
 
+/* Requests wait for a worker or for resources: ask the clients that hold
+ * task leases to return the idle ones now rather than after idle_lease_ms
+ * (a tree of tasks leaves many, each held by a parent that waits).  Once
+ * per client until it returns a lease or the next tick. */
+static void reclaim_idle(mt_node *n)
+{
+    for (mt_worker *w = n->worker_list; w; w = w->next) {
+        mt_client *c = w->lessee;
+        if (w->state != MT_W_LEASED || w->for_actor || !c || c->reclaim_asked) continue;
+        c->reclaim_asked = true;
+        Manta__Event ev = MANTA__EVENT__INIT;
+        ev.kind = MANTA__EVENT_KIND__EVENT_RECLAIM_LEASES;
+        mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
+    }
+}
+
+void mt_sched_tick(mt_node *n)
+{
+    for (mt_client *c = n->clients; c; c = c->next) c->reclaim_asked = false;
+    if (n->sched->count) mt_sched_dispatch(n);
+}
+
 void mt_sched_dispatch(mt_node *n)
 {
     mt_sched *s = n->sched;
@@ -466,6 +488,7 @@ void mt_sched_dispatch(mt_node *n)
     mt_res_set room;
     mt_res_init(&room);
     mt_res_copy(&room, &n->avail);
+    bool waiting = false;
     for (lease_req *r = s->head, *next; r; r = next) {
         next = r->next;
         r->waiting_worker = false;
@@ -479,7 +502,10 @@ void mt_sched_dispatch(mt_node *n)
             warn_infeasible(r);
             continue;
         }
-        if (!fits_now) continue;
+        if (!fits_now) {
+            waiting = true;
+            continue;
+        }
         if (!r->runtime[0] && !n->python) {
             /* Python tasks on a node a C program started: no interpreter. */
             send_grant(r->client, r->request_id, MANTA_EINVAL, NULL,
@@ -492,6 +518,7 @@ void mt_sched_dispatch(mt_node *n)
         mt_worker *w = mt_pool_take_idle(n, r->runtime, r->client->job_id);
         if (!w) {
             r->waiting_worker = true;
+            waiting = true;
             continue;
         }
         if (grant(n, r, w)) {
@@ -503,6 +530,7 @@ void mt_sched_dispatch(mt_node *n)
     }
     mt_res_free(&room);
     start_needed(n);
+    if (waiting) reclaim_idle(n);
 }
 
 void mt_sched_return(mt_node *n, mt_client *c, const mt_wid *wid, bool failed)
@@ -513,6 +541,7 @@ void mt_sched_return(mt_node *n, mt_client *c, const mt_wid *wid, bool failed)
         return;
     }
     release_lease(n, w);
+    c->reclaim_asked = false;
     if (failed) {
         mt_pool_kill(n, w, SIGKILL);
     } else {

@@ -209,6 +209,21 @@ def test_at_the_cap_of_blocked_workers_requests_wait_and_say_why(cluster_factory
     assert ray.wait([ref], timeout=0.1)[0] == []
 
 
+def test_idle_leases_are_returned_when_others_wait(cluster_factory, monkeypatch):
+    """The driver keeps the node's one CPU leased, idle, for its first
+    class of tasks; a task of another class asks for a worker, and the node
+    reclaims the idle lease at once instead of after idle_lease_ms."""
+    monkeypatch.setenv("MANTA_IDLE_LEASE_MS", "60000")
+    cluster_factory(num_cpus=1)
+
+    @ray.remote
+    def one():
+        return 1
+
+    assert ray.get(one.remote(), timeout=20) == 1
+    assert ray.get(one.options(num_cpus=0.5).remote(), timeout=20) == 1
+
+
 def partition(collection):
     pivot = collection.pop()
     greater, lesser = [], []
