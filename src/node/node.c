@@ -171,15 +171,16 @@ static int handle_obj_get(mt_node *n, mt_client *c, const Manta__ObjGet *m)
     g->pin = m->pin;
     g->ids = mt_calloc(g->n ? g->n : 1, sizeof *g->ids);
     g->status = mt_calloc(g->n ? g->n : 1, sizeof *g->status);
-    if (m->n_locations && m->n_locations != g->n) {
-        get_free(g);
-        return mt_err(MANTA_EPROTO, "ObjGet with %zu locations for %zu objects", m->n_locations,
-                      m->n_object_ids);
-    }
+    /* A malformed get is answered MANTA_EINVAL, object by object; the
+     * client's other work goes on. */
+    bool bad = m->n_locations && m->n_locations != g->n;
+    if (bad)
+        mt_warn("ObjGet of %s with %zu locations for %zu objects", c->conn->desc, m->n_locations,
+                m->n_object_ids);
     for (size_t i = 0; i < g->n; i++) {
-        if (m->object_ids[i].len != MT_OBJECT_ID_LEN) {
-            get_free(g);
-            return mt_err(MANTA_EPROTO, "ObjGet with a bad object id");
+        if (bad || m->object_ids[i].len != MT_OBJECT_ID_LEN) {
+            g->status[i] = MANTA_EINVAL;
+            continue;
         }
         memcpy(g->ids[i].b, m->object_ids[i].data, MT_OBJECT_ID_LEN);
         if (is_sealed(n, &g->ids[i])) continue;
@@ -265,8 +266,11 @@ static int try_create(mt_node *n, mt_client *c, uint64_t req, const mt_oid *id, 
 static int handle_obj_create(mt_node *n, mt_client *c, const Manta__ObjCreate *m)
 {
     if (m->object_id.len != MT_OBJECT_ID_LEN || !m->owner ||
-        m->owner->worker_id.len != MT_WORKER_ID_LEN)
-        return mt_err(MANTA_EPROTO, "ObjCreate without object id or owner");
+        m->owner->worker_id.len != MT_WORKER_ID_LEN) {
+        mt_warn("ObjCreate of %s without object id or owner", c->conn->desc);
+        create_reply(c, m->request_id, MANTA_EINVAL, 0);
+        return 0;
+    }
     mt_oid id;
     mt_wid owner;
     memcpy(id.b, m->object_id.data, sizeof id.b);

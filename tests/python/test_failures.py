@@ -1,6 +1,7 @@
 """Failures on one node: retries, restarts, cancellation, memory pressure,
 drivers that die, hostile input, and a clean lifecycle."""
 
+import contextlib
 import os
 import random
 import signal
@@ -429,7 +430,44 @@ def _read_frame(s):
 
 
 MSG_HELLO, MSG_HELLO_REPLY, MSG_LEASE_REQUEST, MSG_LEASE_GRANT = 1, 2, 10, 11
-ROLE_LESSEE, LANG_PYTHON, SCHED_NODE_AFFINITY = 7, 1, 2  # proto/manta.proto
+ROLE_DRIVER, ROLE_LESSEE, LANG_PYTHON, SCHED_NODE_AFFINITY = 1, 7, 1, 2  # proto/manta.proto
+
+
+@contextlib.contextmanager
+def _raw_client(role):
+    """A connection to this test's node that said Hello as `role`."""
+    from manta._private.worker import state
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(os.path.join(state.info["session_dir"], "daemon.sock"))
+    try:
+        s.sendall(_frame(MSG_HELLO, _pb((1, 1), (3, role), (4, os.urandom(16)),
+                                        (5, os.getpid()))))
+        type_, reply = _read_frame(s)
+        assert type_ == MSG_HELLO_REPLY and reply.get(1, 0) == 0, reply
+        yield s
+    finally:
+        s.close()
+
+
+def _asked_twice(s, type_, body, reply_type):
+    """Send the request twice (ids 7 and 8): both are answered, so the node
+    kept the connection.  The replies."""
+    replies = []
+    for request_id in (7, 8):
+        s.sendall(_frame(type_, _pb((1, request_id)) + body))
+        got, reply = _read_frame(s)
+        while got not in (reply_type, None):  # news for every client may come first
+            got, reply = _read_frame(s)
+        assert got == reply_type, "the node closed the connection"
+        assert reply[1] == request_id
+        replies.append(reply)
+    return replies
+
+
+@ray.remote
+def _ok():
+    return "ok"
 
 
 def _resource(name, amount):
@@ -452,31 +490,31 @@ def test_a_bad_lease_request_gets_an_error_not_a_closed_connection(ray_start, fi
     """The node answers a lease request it cannot take with an error for
     that request; the client's connection and its other work go on (it
     once closed the connection, which lost a driver over one bad option)."""
-    from manta._private.worker import state
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(os.path.join(state.info["session_dir"], "daemon.sock"))
-    try:
-        s.sendall(_frame(MSG_HELLO, _pb((1, 1), (3, ROLE_LESSEE), (4, os.urandom(16)),
-                                        (5, os.getpid()))))
-        type_, reply = _read_frame(s)
-        assert type_ == MSG_HELLO_REPLY and reply.get(1, 0) == 0, reply
-        language = [] if any(num == 3 for num, _ in fields) else [(3, LANG_PYTHON)]
-        for request_id in (7, 8):  # the second is answered too: still connected
-            s.sendall(_frame(MSG_LEASE_REQUEST, _pb((1, request_id), *language, *fields)))
-            type_, grant = _read_frame(s)
-            assert type_ == MSG_LEASE_GRANT, "the node closed the connection"
-            assert grant[1] == request_id
+    language = b"" if any(num == 3 for num, _ in fields) else _pb((3, LANG_PYTHON))
+    with _raw_client(ROLE_LESSEE) as s:
+        for grant in _asked_twice(s, MSG_LEASE_REQUEST, language + _pb(*fields), MSG_LEASE_GRANT):
             assert grant[2] == (1 << 64) - 1  # MANTA_EINVAL (-1)
             assert why in grant[7].decode(), grant[7]
-    finally:
-        s.close()
+    assert ray.get(_ok.remote(), timeout=20) == "ok"
 
-    @ray.remote
-    def ok():
-        return "ok"
 
-    assert ray.get(ok.remote(), timeout=20) == "ok"
+OID = bytes(range(20))  # an object id (MT_OBJECT_ID_LEN bytes)
+
+
+@pytest.mark.parametrize("type_, payload, reply_type, status_of", [
+    # ObjCreate without an owner -> ObjCreateReply.status
+    (20, _pb((2, OID), (3, 10)), 21, lambda r: r[2]),
+    # ObjGet of two objects with one location -> each ObjLocation.status
+    (23, _pb((2, OID), (2, OID), (3, 0), (5, bytes(16))), 24, lambda r: _read_pb(r[2])[2]),
+    # ActorRegister without the actor -> ActorRegisterReply.status
+    (46, b"", 47, lambda r: r[2]),
+], ids=["ObjCreate", "ObjGet", "ActorRegister"])
+def test_a_malformed_request_gets_an_error_reply_not_a_closed_connection(
+        ray_start, type_, payload, reply_type, status_of):
+    with _raw_client(ROLE_DRIVER) as s:
+        for reply in _asked_twice(s, type_, payload, reply_type):
+            assert status_of(reply) == (1 << 64) - 1  # MANTA_EINVAL
+    assert ray.get(_ok.remote(), timeout=20) == "ok"
 
 
 def test_worker_sockets_survive_malformed_input(ray_start):
