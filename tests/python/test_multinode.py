@@ -73,7 +73,8 @@ def test_spillback_when_the_local_node_is_full(cluster):
 
 
 @pytest.mark.parametrize("cluster", [{"num_cpus": 0}], indirect=True)
-def test_a_lease_request_cancelled_while_the_head_spills_it(cluster, monkeypatch):
+@pytest.mark.parametrize("strategy", ["DEFAULT", "SPREAD"])
+def test_a_lease_request_cancelled_while_the_head_spills_it(cluster, monkeypatch, strategy):
     """The driver cancels a lease request that the head has not read yet;
     the head then spills it (it has no CPUs) and finds nothing to cancel.
     The spill is the request's last answer: the driver drops the request
@@ -83,7 +84,7 @@ def test_a_lease_request_cancelled_while_the_head_spills_it(cluster, monkeypatch
     monkeypatch.setenv("MANTA_IDLE_LEASE_MS", "60000")  # the driver keeps its lease
     cluster.connect()
 
-    @ray.remote
+    @ray.remote(scheduling_strategy=strategy)
     def nap(x):
         time.sleep(0.1)
         return x
