@@ -364,7 +364,7 @@ static int handle_actor_update(mt_gcs *g, mt_client *c, const Manta__ActorUpdate
 {
     if (!u->info || u->info->actor_id.len != MT_ACTOR_ID_LEN) {
         mt_node_warn_client(c, "ignored an ActorUpdate without an actor id");
-        return 0;
+        return 0; /* the sender keeps its connection */
     }
     actor_ent *a = mt_map_get(&g->actors, u->info->actor_id.data);
     if (!a) return 0;

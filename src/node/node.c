@@ -314,6 +314,15 @@ static int ids_each(const ProtobufCBinaryData *ids, size_t n, mt_oid *out)
     return 0;
 }
 
+/* A message without a reply that lacks `what`: the sender hears why it was
+ * ignored and keeps its connection.  Returns 0. */
+static int ignored(mt_client *c, uint16_t type, const char *what)
+{
+    mt_warn("ignored a %s of %s without %s", mt_wire_name(type), c->conn->desc, what);
+    mt_node_warn_client(c, "ignored a %s without %s", mt_wire_name(type), what);
+    return 0;
+}
+
 static int handle_store_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
 {
     switch (type) {
@@ -325,7 +334,7 @@ static int handle_store_msg(mt_node *n, mt_client *c, uint16_t type, const Proto
     case MANTA__MSG_TYPE__MSG_OBJ_ABORT: {
         const Manta__ObjSeal *s = (const Manta__ObjSeal *)m;
         mt_oid id;
-        if (ids_each(&s->object_id, 1, &id)) return MANTA_EPROTO;
+        if (ids_each(&s->object_id, 1, &id)) return ignored(c, type, "an object id");
         if (type == MANTA__MSG_TYPE__MSG_OBJ_ABORT) {
             mt_store_abort(n->store, &id, c->cid);
             retry_creates(n);
@@ -339,7 +348,7 @@ static int handle_store_msg(mt_node *n, mt_client *c, uint16_t type, const Proto
         const Manta__ObjRelease *r = (const Manta__ObjRelease *)m;
         for (size_t i = 0; i < r->n_object_ids; i++) {
             mt_oid id;
-            if (ids_each(&r->object_ids[i], 1, &id)) return MANTA_EPROTO;
+            if (ids_each(&r->object_ids[i], 1, &id)) return ignored(c, type, "an object id");
             mt_store_unpin(n->store, &id, c->cid);
         }
         retry_creates(n);
@@ -553,7 +562,7 @@ static int handle_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMe
         return 0;
     case MANTA__MSG_TYPE__MSG_LEASE_RETURN: {
         const Manta__LeaseReturn *r = (const Manta__LeaseReturn *)m;
-        if (r->worker_id.len != MT_WORKER_ID_LEN) return mt_err(MANTA_EPROTO, "bad worker id");
+        if (r->worker_id.len != MT_WORKER_ID_LEN) return ignored(c, type, "a worker id");
         mt_wid wid;
         memcpy(wid.b, r->worker_id.data, sizeof wid.b);
         mt_sched_return(n, c, &wid, r->worker_failed);

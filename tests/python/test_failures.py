@@ -517,6 +517,30 @@ def test_a_malformed_request_gets_an_error_reply_not_a_closed_connection(
     assert ray.get(_ok.remote(), timeout=20) == "ok"
 
 
+MSG_WARNING = 35
+
+
+@pytest.mark.parametrize("type_, body, why", [
+    (22, b"", "ignored a MSG_OBJ_SEAL without an object id"),
+    (27, b"", "ignored a MSG_OBJ_ABORT without an object id"),
+    (25, _pb((1, b"")), "ignored a MSG_OBJ_RELEASE without an object id"),
+    (12, b"", "ignored a MSG_LEASE_RETURN without a worker id"),
+    (50, b"", "ignored an ActorUpdate without an actor id"),
+    (40, b"", "ignored a FnRegister without a function id"),
+])
+def test_a_malformed_message_without_a_reply_is_ignored_with_a_warning(ray_start, type_, body,
+                                                                         why):
+    with _raw_client(ROLE_DRIVER) as s:
+        for _ in range(2):  # the second is answered too: still connected
+            s.sendall(_frame(type_, body))
+            got, warning = _read_frame(s)
+            while got not in (MSG_WARNING, None):
+                got, warning = _read_frame(s)
+            assert got == MSG_WARNING, "the node closed the connection"
+            assert why in warning[1].decode(), warning
+    assert ray.get(_ok.remote(), timeout=20) == "ok"
+
+
 def test_worker_sockets_survive_malformed_input(ray_start):
     @ray.remote
     class Echo:
