@@ -204,6 +204,9 @@ typedef struct manta_task_opts {
     double num_cpus;          /* default 1 */
     double num_gpus;          /* default 0 */
     const char *resources_json; /* custom resources, e.g. "{\"fpga\": 1}" */
+    /* Amounts: negative, NaN, infinite, above 1e9 or below 0.0001 (not 0),
+     * or above 1 and not whole, are refused with MANTA_EINVAL naming the
+     * resource. */
     int num_returns;          /* default 1 */
     int max_retries;          /* default 3; -1: forever */
     const char *name;         /* shown in status and errors; default: function name */
@@ -242,6 +245,7 @@ typedef struct manta_actor_opts {
     double num_cpus;            /* <0 (default): needs 1 CPU to be placed, holds none */
     double num_gpus;            /* default 0 */
     const char *resources_json; /* custom resources held for the actor's life */
+    /* Amounts as for manta_task_opts (num_cpus: NaN is refused too). */
     const char *name;           /* a named actor (NULL: none) */
     int max_concurrency;        /* calls run at once; default 1 */
     int detached;               /* outlives its creator until killed */

@@ -24,6 +24,9 @@
     X(i64, idle_lease_ms, 500, "an idle leased worker is returned to its node after this long")    \
     X(i64, worker_start_timeout_ms, 30000, "a worker that has not registered by then is killed")   \
     X(i64, max_workers_factor, 4, "a node runs at most num_cpus * this many workers (min 16)")     \
+    X(i64, max_blocked_workers, -1,                                                                \
+      "workers blocked in get()/wait() a node runs beyond that cap, at most its memory / 20 MB "  \
+      "(an idle worker); -1: that bound")                                                         \
     X(i64, prestart_workers, -1, "python workers started with the node; -1: num_cpus")             \
     X(i64, node_timeout_ms, 10000, "a node silent this long is declared dead")                     \
     X(i64, report_ms, 100, "how often a node reports its resources to the head (its heartbeat)")   \

@@ -5,6 +5,7 @@
  *   "MTAH" | u8 version (1) | u8 detached | 16-byte actor id | packed owner Address
  * and its anchor ref rides along as a contained ref, so the receiver can
  * register as a borrower before the sender lets go. */
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -175,8 +176,10 @@ static int actor_resources(const manta_actor_opts *o, mt_res_set *held, mt_res_s
     if (o->num_gpus != 0 && mt_res_from_double("num_gpus", o->num_gpus, &gpu, err, sizeof err))
         return mt_err(MANTA_EINVAL, "%s", err);
     mt_res_put(held, "GPU", gpu);
-    bool asked = held->n > 0 || o->num_cpus >= 0;
-    if (o->num_cpus >= 0 && mt_res_from_double("num_cpus", o->num_cpus, &cpu, err, sizeof err))
+    /* Below 0 means "not given"; NaN is no amount at all, not a default. */
+    bool given = o->num_cpus >= 0 || isnan(o->num_cpus);
+    bool asked = held->n > 0 || given;
+    if (given && mt_res_from_double("num_cpus", o->num_cpus, &cpu, err, sizeof err))
         return mt_err(MANTA_EINVAL, "%s", err);
     /* Ray's rule: an actor that asks for nothing needs 1 CPU to be placed
      * and holds none; one that asks for something holds what it asked. */
@@ -184,8 +187,8 @@ static int actor_resources(const manta_actor_opts *o, mt_res_set *held, mt_res_s
     if (!asked) {
         mt_res_put(place, "CPU", MT_RES_UNIT);
     } else {
-        mt_res_put(held, "CPU", o->num_cpus >= 0 ? cpu : MT_RES_UNIT);
-        mt_res_put(place, "CPU", o->num_cpus >= 0 ? cpu : MT_RES_UNIT);
+        mt_res_put(held, "CPU", given ? cpu : MT_RES_UNIT);
+        mt_res_put(place, "CPU", given ? cpu : MT_RES_UNIT);
     }
     return 0;
 }

@@ -529,6 +529,7 @@ static void listen_tcp(mt_core *c)
 static void handle_event(mt_core *c, const Manta__Event *ev)
 {
     if (ev->kind == MANTA__EVENT_KIND__EVENT_MULTI_NODE) listen_tcp(c);
+    if (ev->kind == MANTA__EVENT_KIND__EVENT_RECLAIM_LEASES) do_sub_reclaim(c);
     if (ev->kind == MANTA__EVENT_KIND__EVENT_NODE_DIED && ev->id.len == MT_NODE_ID_LEN) {
         mt_nid nid;
         memcpy(nid.b, ev->id.data, MT_NODE_ID_LEN);

@@ -773,9 +773,15 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
 {
     lease_req *r = mt_map_get(&c->lease_reqs, &g->request_id);
     if (!r) return 0;
-    if (g->status == 0 && g->spill_node.len == MT_NODE_ID_LEN && !r->cancelled) {
-        spill(c, r, g);
-        return 0;
+    int status = g->status;
+    if (status == 0 && g->spill_node.len == MT_NODE_ID_LEN) {
+        if (!r->cancelled) {
+            spill(c, r, g);
+            return 0;
+        }
+        /* The node forwarded it before our cancel arrived, so the cancel
+         * found nothing there and no other answer will come: it ends here. */
+        status = MANTA_ECANCELLED;
     }
     mt_map_del(&c->lease_reqs, &g->request_id);
     mt_conn *granted_by = conn != c->daemon ? conn : NULL;
@@ -788,12 +794,12 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
     mt_class *cls = r->cls;
     cls->pending_requests--;
     lease_req_free(r);
-    if (g->status) {
-        if (g->status != MANTA_ECANCELLED) {
+    if (status) {
+        if (status != MANTA_ECANCELLED) {
             /* The node can never run this class: fail what waits for it. */
-            mt_value *err = mt_value_error(g->status, "%s",
+            mt_value *err = mt_value_error(status, "%s",
                                            g->error && g->error[0] ? g->error
-                                                                   : manta_strerror(g->status));
+                                                                   : manta_strerror(status));
             while (cls->qhead) {
                 mt_task *t = cls->qhead;
                 cls->qhead = t->qnext;

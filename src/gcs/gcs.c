@@ -319,8 +319,12 @@ static int handle_actor_register(mt_gcs *g, mt_client *c, const Manta__ActorRegi
 {
     Manta__ActorRegisterReply rep = MANTA__ACTOR_REGISTER_REPLY__INIT;
     rep.request_id = r->request_id;
-    if (!r->info || r->info->actor_id.len != MT_ACTOR_ID_LEN)
-        return mt_err(MANTA_EPROTO, "ActorRegister without an actor id");
+    if (!r->info || r->info->actor_id.len != MT_ACTOR_ID_LEN) {
+        rep.status = MANTA_EINVAL;
+        rep.error = "ActorRegister without an actor id";
+        mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
+        return 0;
+    }
     const Manta__ActorInfo *in = r->info;
     bool named = in->name && in->name[0];
     uint8_t key[16];
@@ -381,10 +385,12 @@ static void kill_reporting_worker(mt_gcs *g, const Manta__Address *addr)
     kill_actor_worker(g, &tmp);
 }
 
-static int handle_actor_update(mt_gcs *g, const Manta__ActorUpdate *u)
+static int handle_actor_update(mt_gcs *g, mt_client *c, const Manta__ActorUpdate *u)
 {
-    if (!u->info || u->info->actor_id.len != MT_ACTOR_ID_LEN)
-        return mt_err(MANTA_EPROTO, "ActorUpdate without an actor id");
+    if (!u->info || u->info->actor_id.len != MT_ACTOR_ID_LEN) {
+        mt_node_warn_client(c, "ignored an ActorUpdate without an actor id");
+        return 0; /* the sender keeps its connection */
+    }
     actor_ent *a = mt_map_get(&g->actors, u->info->actor_id.data);
     if (!a) return 0;
     Manta__ActorInfo *info = actor_info(a);
@@ -565,7 +571,10 @@ int mt_gcs_handle(mt_gcs *g, mt_client *c, uint16_t type, const ProtobufCMessage
     switch (type) {
     case MANTA__MSG_TYPE__MSG_FN_REGISTER: {
         const Manta__FnRegister *r = (const Manta__FnRegister *)m;
-        if (r->function_id.len != MT_FN_ID_LEN) return mt_err(MANTA_EPROTO, "bad function id");
+        if (r->function_id.len != MT_FN_ID_LEN) {
+            mt_node_warn_client(c, "ignored a FnRegister without a function id");
+            return 0;
+        }
         kv_put(g, "fn", r->function_id.data, r->function_id.len, r->body.data, r->body.len,
                false);
         return 0;
@@ -591,7 +600,7 @@ int mt_gcs_handle(mt_gcs *g, mt_client *c, uint16_t type, const ProtobufCMessage
     case MANTA__MSG_TYPE__MSG_ACTOR_REGISTER:
         return handle_actor_register(g, c, (const Manta__ActorRegister *)m);
     case MANTA__MSG_TYPE__MSG_ACTOR_UPDATE:
-        return handle_actor_update(g, (const Manta__ActorUpdate *)m);
+        return handle_actor_update(g, c, (const Manta__ActorUpdate *)m);
     case MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP:
         return handle_actor_lookup(g, c, (const Manta__ActorLookup *)m);
     case MANTA__MSG_TYPE__MSG_ACTOR_KILL: {

@@ -171,15 +171,16 @@ static int handle_obj_get(mt_node *n, mt_client *c, const Manta__ObjGet *m)
     g->pin = m->pin;
     g->ids = mt_calloc(g->n ? g->n : 1, sizeof *g->ids);
     g->status = mt_calloc(g->n ? g->n : 1, sizeof *g->status);
-    if (m->n_locations && m->n_locations != g->n) {
-        get_free(g);
-        return mt_err(MANTA_EPROTO, "ObjGet with %zu locations for %zu objects", m->n_locations,
-                      m->n_object_ids);
-    }
+    /* A malformed get is answered MANTA_EINVAL, object by object; the
+     * client's other work goes on. */
+    bool bad = m->n_locations && m->n_locations != g->n;
+    if (bad)
+        mt_warn("ObjGet of %s with %zu locations for %zu objects", c->conn->desc, m->n_locations,
+                m->n_object_ids);
     for (size_t i = 0; i < g->n; i++) {
-        if (m->object_ids[i].len != MT_OBJECT_ID_LEN) {
-            get_free(g);
-            return mt_err(MANTA_EPROTO, "ObjGet with a bad object id");
+        if (bad || m->object_ids[i].len != MT_OBJECT_ID_LEN) {
+            g->status[i] = MANTA_EINVAL;
+            continue;
         }
         memcpy(g->ids[i].b, m->object_ids[i].data, MT_OBJECT_ID_LEN);
         if (is_sealed(n, &g->ids[i])) continue;
@@ -265,8 +266,11 @@ static int try_create(mt_node *n, mt_client *c, uint64_t req, const mt_oid *id, 
 static int handle_obj_create(mt_node *n, mt_client *c, const Manta__ObjCreate *m)
 {
     if (m->object_id.len != MT_OBJECT_ID_LEN || !m->owner ||
-        m->owner->worker_id.len != MT_WORKER_ID_LEN)
-        return mt_err(MANTA_EPROTO, "ObjCreate without object id or owner");
+        m->owner->worker_id.len != MT_WORKER_ID_LEN) {
+        mt_warn("ObjCreate of %s without object id or owner", c->conn->desc);
+        create_reply(c, m->request_id, MANTA_EINVAL, 0);
+        return 0;
+    }
     mt_oid id;
     mt_wid owner;
     memcpy(id.b, m->object_id.data, sizeof id.b);
@@ -310,6 +314,15 @@ static int ids_each(const ProtobufCBinaryData *ids, size_t n, mt_oid *out)
     return 0;
 }
 
+/* A message without a reply that lacks `what`: the sender hears why it was
+ * ignored and keeps its connection.  Returns 0. */
+static int ignored(mt_client *c, uint16_t type, const char *what)
+{
+    mt_warn("ignored a %s of %s without %s", mt_wire_name(type), c->conn->desc, what);
+    mt_node_warn_client(c, "ignored a %s without %s", mt_wire_name(type), what);
+    return 0;
+}
+
 static int handle_store_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
 {
     switch (type) {
@@ -321,7 +334,7 @@ static int handle_store_msg(mt_node *n, mt_client *c, uint16_t type, const Proto
     case MANTA__MSG_TYPE__MSG_OBJ_ABORT: {
         const Manta__ObjSeal *s = (const Manta__ObjSeal *)m;
         mt_oid id;
-        if (ids_each(&s->object_id, 1, &id)) return MANTA_EPROTO;
+        if (ids_each(&s->object_id, 1, &id)) return ignored(c, type, "an object id");
         if (type == MANTA__MSG_TYPE__MSG_OBJ_ABORT) {
             mt_store_abort(n->store, &id, c->cid);
             retry_creates(n);
@@ -335,7 +348,7 @@ static int handle_store_msg(mt_node *n, mt_client *c, uint16_t type, const Proto
         const Manta__ObjRelease *r = (const Manta__ObjRelease *)m;
         for (size_t i = 0; i < r->n_object_ids; i++) {
             mt_oid id;
-            if (ids_each(&r->object_ids[i], 1, &id)) return MANTA_EPROTO;
+            if (ids_each(&r->object_ids[i], 1, &id)) return ignored(c, type, "an object id");
             mt_store_unpin(n->store, &id, c->cid);
         }
         retry_creates(n);
@@ -550,7 +563,7 @@ static int handle_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMe
         return 0;
     case MANTA__MSG_TYPE__MSG_LEASE_RETURN: {
         const Manta__LeaseReturn *r = (const Manta__LeaseReturn *)m;
-        if (r->worker_id.len != MT_WORKER_ID_LEN) return mt_err(MANTA_EPROTO, "bad worker id");
+        if (r->worker_id.len != MT_WORKER_ID_LEN) return ignored(c, type, "a worker id");
         mt_wid wid;
         memcpy(wid.b, r->worker_id.data, sizeof wid.b);
         mt_sched_return(n, c, &wid, r->worker_failed);
@@ -700,6 +713,7 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     mt_pool_tick(n);
+    mt_sched_tick(n);
     retry_creates(n);
     static double last_mem;
     double now = mt_now_s();

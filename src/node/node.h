@@ -34,6 +34,7 @@ typedef struct mt_client {
     bool owns_cluster;
     bool authed;
     mt_nid nid;            /* clients of other nodes (TCP roles): their node */
+    bool reclaim_asked;    /* sent EVENT_RECLAIM_LEASES since its last return (or tick) */
     struct mt_client *next, *prev;
 } mt_client;
 
@@ -186,6 +187,8 @@ void mt_sched_client_gone(mt_node *n, mt_client *c);
 void mt_sched_worker_gone(mt_node *n, mt_worker *w);
 void mt_sched_dispatch(mt_node *n);
 uint32_t mt_sched_pending(mt_node *n);
+/* Once per tick: clients asked to return idle leases may be asked again. */
+void mt_sched_tick(mt_node *n);
 
 /* gcs.c (head only) */
 mt_gcs *mt_gcs_new(mt_node *n);

@@ -7,6 +7,7 @@
 
 #include "config.h"
 #include "mt.h"
+#include "resources.h"
 #include "sock.h"
 #include "start.h"
 #include "sysmem.h"
@@ -160,6 +161,55 @@ static PyObject *py_info(PyObject *self, PyObject *unused)
                          c->session_dir, "endpoint", c->endpoint, "pid", (int)c->pid);
 }
 
+/* ---------------------------------------------------------------- resources */
+
+int mpy_res_from_dict(PyObject *d, mpy_res *r)
+{
+    memset(r, 0, sizeof *r);
+    if (!PyDict_Check(d)) {
+        PyErr_SetString(PyExc_TypeError, "resources must be a dict");
+        return -1;
+    }
+    PyObject *keys = PyDict_Keys(d);
+    if (!keys || PyList_Sort(keys) < 0) {
+        Py_XDECREF(keys);
+        return -1;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(keys);
+    r->names = PyMem_Calloc((size_t)n + 1, sizeof *r->names);
+    r->amounts = PyMem_Calloc((size_t)n + 1, sizeof *r->amounts);
+    int rc = r->names && r->amounts ? 0 : (PyErr_NoMemory(), -1);
+    for (Py_ssize_t i = 0; i < n && rc == 0; i++) {
+        PyObject *k = PyList_GET_ITEM(keys, i);
+        const char *name = PyUnicode_AsUTF8(k);
+        double v = name ? PyFloat_AsDouble(PyDict_GetItem(d, k)) : 0;
+        char err[400];
+        int64_t fixed = 0;
+        if (!name || PyErr_Occurred()) {
+            rc = -1;
+        } else if (mt_res_check_name(name, err, sizeof err) ||
+                   mt_res_from_double_frac(name, v, &fixed, err, sizeof err)) {
+            PyErr_SetString(PyExc_ValueError, err);
+            rc = -1;
+        } else if (fixed) {
+            size_t len = strlen(name) + 1;
+            r->names[r->n] = PyMem_Malloc(len);
+            memcpy(r->names[r->n], name, len);
+            r->amounts[r->n++] = fixed;
+        }
+    }
+    Py_DECREF(keys);
+    return rc;
+}
+
+void mpy_res_free(mpy_res *r)
+{
+    for (uint32_t i = 0; i < r->n; i++) PyMem_Free(r->names[i]);
+    PyMem_Free(r->names);
+    PyMem_Free(r->amounts);
+    memset(r, 0, sizeof *r);
+}
+
 /* ---------------------------------------------------------------- options */
 
 /* Scheduling options of a remote function, parsed once and reused. */
@@ -167,9 +217,7 @@ static PyObject *py_info(PyObject *self, PyObject *unused)
 static void opts_dealloc(mpy_opts *o)
 {
     Py_XDECREF(o->retry_exc);
-    for (uint32_t i = 0; i < o->nres; i++) PyMem_Free(o->names[i]);
-    PyMem_Free(o->names);
-    PyMem_Free(o->amounts);
+    mpy_res_free(&o->res);
     Py_TYPE(o)->tp_free((PyObject *)o);
 }
 
@@ -196,27 +244,9 @@ static int opts_init(mpy_opts *o, PyObject *args, PyObject *kw)
         return -1;
     }
     Py_XINCREF(rexc);
-    o->retry_exc = rexc;
-    PyObject *keys = PyDict_Keys(res);
-    if (!keys || PyList_Sort(keys) < 0) return -1;
-    Py_ssize_t n = PyList_GET_SIZE(keys);
-    o->names = PyMem_Calloc((size_t)n + 1, sizeof *o->names);
-    o->amounts = PyMem_Calloc((size_t)n + 1, sizeof *o->amounts);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *k = PyList_GET_ITEM(keys, i);
-        const char *name = PyUnicode_AsUTF8(k);
-        double v = PyFloat_AsDouble(PyDict_GetItem(res, k));
-        if (!name || PyErr_Occurred()) {
-            Py_DECREF(keys);
-            return -1;
-        }
-        if (v <= 0) continue;
-        size_t len = strlen(name) + 1;
-        o->names[o->nres] = PyMem_Malloc(len);
-        memcpy(o->names[o->nres], name, len);
-        o->amounts[o->nres++] = (int64_t)(v * 10000 + 0.5);
-    }
-    Py_DECREF(keys);
+    Py_XSETREF(o->retry_exc, rexc);
+    mpy_res_free(&o->res);
+    if (mpy_res_from_dict(res, &o->res) < 0) return -1;
     o->num_returns = nret;
     o->max_retries = retries;
     return 0;
@@ -411,8 +441,8 @@ static PyObject *py_submit(PyObject *self, PyObject *a)
     mt_task_desc d = {.kind = kind, .fn_id = fn_id.buf, .name = name,
                       .lang = MANTA__LANGUAGE__LANG_PYTHON, .args = ar.targs, .nargs = ar.n,
                       .num_returns = opts->num_returns,
-                      .res_names = (const char *const *)opts->names, .res_amounts = opts->amounts,
-                      .nres = opts->nres, .max_retries = opts->max_retries,
+                      .res_names = (const char *const *)opts->res.names,
+                      .res_amounts = opts->res.amounts, .nres = opts->res.n, .max_retries = opts->max_retries,
                       .retry_exc = opts->retry_exc ? (const uint8_t *)PyBytes_AS_STRING(opts->retry_exc)
                                                    : NULL,
                       .retry_exc_len = opts->retry_exc ? (size_t)PyBytes_GET_SIZE(opts->retry_exc) : 0,

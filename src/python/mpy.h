@@ -85,12 +85,24 @@ PyObject *mpy_raise(int rc, const char *what);
         }                                                                                          \
     } while (0)
 
+/* A resource dict as sorted names and fixed-point amounts (zero amounts
+ * left out). */
+typedef struct mpy_res {
+    char **names;
+    int64_t *amounts;
+    uint32_t n;
+} mpy_res;
+/* Fill `r` from dict `d` ({"CPU": 1.0, "x": 2}).  -1 with TypeError for a
+ * value that is not a number, ValueError naming the resource for a bad name
+ * or an amount that is NaN, infinite, negative, above the maximum or below
+ * 0.0001.  Free `r` with mpy_res_free() either way. */
+int mpy_res_from_dict(PyObject *d, mpy_res *r);
+void mpy_res_free(mpy_res *r);
+
 /* Scheduling options of a remote function (TaskOptions), parsed once. */
 typedef struct {
     PyObject_HEAD
-    char **names;
-    int64_t *amounts;
-    uint32_t nres;
+    mpy_res res;
     uint32_t num_returns;
     int max_retries;
     PyObject *retry_exc; /* bytes */

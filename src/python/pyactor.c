@@ -6,50 +6,6 @@
 
 #include "mt.h"
 
-/* Resource dict -> parallel arrays (sorted by name, zero amounts dropped). */
-typedef struct res_arrays {
-    char **names;
-    int64_t *amounts;
-    uint32_t n;
-} res_arrays;
-
-static int res_from_dict(PyObject *d, res_arrays *r)
-{
-    memset(r, 0, sizeof *r);
-    if (!PyDict_Check(d)) {
-        PyErr_SetString(PyExc_TypeError, "resources must be a dict");
-        return -1;
-    }
-    PyObject *keys = PyDict_Keys(d);
-    if (!keys || PyList_Sort(keys) < 0) return -1;
-    Py_ssize_t n = PyList_GET_SIZE(keys);
-    r->names = PyMem_Calloc((size_t)n + 1, sizeof *r->names);
-    r->amounts = PyMem_Calloc((size_t)n + 1, sizeof *r->amounts);
-    for (Py_ssize_t i = 0; i < n; i++) {
-        PyObject *k = PyList_GET_ITEM(keys, i);
-        const char *name = PyUnicode_AsUTF8(k);
-        double v = PyFloat_AsDouble(PyDict_GetItem(d, k));
-        if (!name || PyErr_Occurred()) {
-            Py_DECREF(keys);
-            return -1;
-        }
-        if (v <= 0) continue;
-        size_t len = strlen(name) + 1;
-        r->names[r->n] = PyMem_Malloc(len);
-        memcpy(r->names[r->n], name, len);
-        r->amounts[r->n++] = (int64_t)(v * 10000 + 0.5);
-    }
-    Py_DECREF(keys);
-    return 0;
-}
-
-static void res_free(res_arrays *r)
-{
-    for (uint32_t i = 0; i < r->n; i++) PyMem_Free(r->names[i]);
-    PyMem_Free(r->names);
-    PyMem_Free(r->amounts);
-}
-
 /* A packed ActorInfo as a dict. */
 static PyObject *info_dict(const uint8_t *p, size_t n)
 {
@@ -108,7 +64,7 @@ PyObject *mpy_actor_create(PyObject *self, PyObject *a, PyObject *kw)
         return NULL;
     PyObject *result = NULL;
     mpy_args ar = {0};
-    res_arrays rh = {0}, rp = {0};
+    mpy_res rh = {0}, rp = {0};
     if (!mpy_core) {
         PyErr_SetString(PyExc_RuntimeError, "manta is not initialized");
         goto out;
@@ -117,8 +73,8 @@ PyObject *mpy_actor_create(PyObject *self, PyObject *a, PyObject *kw)
         PyErr_SetString(PyExc_ValueError, "bad class id");
         goto out;
     }
-    if (mpy_args_build(args, kwargs, &ar) < 0 || res_from_dict(held, &rh) < 0 ||
-        res_from_dict(place, &rp) < 0)
+    if (mpy_args_build(args, kwargs, &ar) < 0 || mpy_res_from_dict(held, &rh) < 0 ||
+        mpy_res_from_dict(place, &rp) < 0)
         goto out;
     mt_actor_desc d = {.fn_id = fn_id.buf, .class_name = cls, .lang = MANTA__LANGUAGE__LANG_PYTHON,
                        .args = ar.targs, .nargs = ar.n,
@@ -152,8 +108,8 @@ PyObject *mpy_actor_create(PyObject *self, PyObject *a, PyObject *kw)
                  : NULL;
 out:
     mpy_args_free(&ar);
-    res_free(&rh);
-    res_free(&rp);
+    mpy_res_free(&rh);
+    mpy_res_free(&rp);
     PyBuffer_Release(&fn_id);
     PyBuffer_Release(&handle);
     if (node.buf) PyBuffer_Release(&node);

@@ -271,9 +271,9 @@ static int64_t res_limit(const char *name)
     return MT_RES_MAX_UNITS;
 }
 
-/* The amount rules shared by doubles, JSON text and wire values.  `nonzero`
+/* The range rules shared by doubles, JSON text and wire values.  `nonzero`
  * says whether the value before rounding was nonzero. */
-static int check_amount(const char *name, int64_t fixed, bool nonzero, char *err, size_t errlen)
+static int check_range(const char *name, int64_t fixed, bool nonzero, char *err, size_t errlen)
 {
     char txt[32];
     int64_t max = res_limit(name);
@@ -288,14 +288,26 @@ static int check_amount(const char *name, int64_t fixed, bool nonzero, char *err
                     "amount of resource '%.64s' is below the granularity of 0.0001 and would "
                     "round to 0",
                     name);
-    if (fixed > MT_RES_UNIT && fixed % MT_RES_UNIT != 0)
-        return fail(err, errlen,
-                    "amount of resource '%.64s' is %s: amounts above 1 must be whole numbers", name,
-                    txt);
     return 0;
 }
 
-int mt_res_from_double(const char *name, double v, int64_t *out, char *err, size_t errlen)
+/* The C rule: an amount above 1 is whole. */
+static int check_whole(const char *name, int64_t fixed, char *err, size_t errlen)
+{
+    if (fixed <= MT_RES_UNIT || fixed % MT_RES_UNIT == 0) return 0;
+    char txt[32];
+    fmt_fixed(fixed, txt, sizeof txt);
+    return fail(err, errlen, "amount of resource '%.64s' is %s: amounts above 1 must be whole numbers",
+                name, txt);
+}
+
+static int check_amount(const char *name, int64_t fixed, bool nonzero, char *err, size_t errlen)
+{
+    int rc = check_range(name, fixed, nonzero, err, errlen);
+    return rc ? rc : check_whole(name, fixed, err, errlen);
+}
+
+int mt_res_from_double_frac(const char *name, double v, int64_t *out, char *err, size_t errlen)
 {
     mt_assert(name != NULL);
     if (isnan(v)) return fail(err, errlen, "amount of resource '%.64s' is not a number", name);
@@ -306,7 +318,16 @@ int mt_res_from_double(const char *name, double v, int64_t *out, char *err, size
                     name, v, res_limit(name));
     /* Whole numbers convert exactly even where v * 10000 would not. */
     int64_t fixed = v == floor(v) ? (int64_t)v * MT_RES_UNIT : (int64_t)(v * MT_RES_UNIT + 0.5);
-    int rc = check_amount(name, fixed, v > 0, err, errlen);
+    int rc = check_range(name, fixed, v > 0, err, errlen);
+    if (rc == 0) *out = fixed;
+    return rc;
+}
+
+int mt_res_from_double(const char *name, double v, int64_t *out, char *err, size_t errlen)
+{
+    int64_t fixed;
+    int rc = mt_res_from_double_frac(name, v, &fixed, err, errlen);
+    if (rc == 0) rc = check_whole(name, fixed, err, errlen);
     if (rc == 0) *out = fixed;
     return rc;
 }
@@ -368,6 +389,12 @@ int mt_res_check(const char *name, int64_t fixed, char *err, size_t errlen)
 {
     int rc = mt_res_check_name(name, err, errlen);
     return rc ? rc : check_amount(name, fixed, fixed != 0, err, errlen);
+}
+
+int mt_res_check_frac(const char *name, int64_t fixed, char *err, size_t errlen)
+{
+    int rc = mt_res_check_name(name, err, errlen);
+    return rc ? rc : check_range(name, fixed, fixed != 0, err, errlen);
 }
 
 /* ---------------------------------------------------------------- JSON reader */

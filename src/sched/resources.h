@@ -92,6 +92,10 @@ char *mt_res_key(const mt_res_set *s);
  * resource, as Ray did before it limited the rule to GPUs).  -0.0 is 0.
  * *out is written only on success. */
 int mt_res_from_double(const char *name, double v, int64_t *out, char *err, size_t errlen);
+/* mt_res_from_double() without the whole-number rule: an amount above 1
+ * may have a fraction.  For Python, whose layer applies Ray's rule (only
+ * unit-instance resources such as GPUs must be whole) by name. */
+int mt_res_from_double_frac(const char *name, double v, int64_t *out, char *err, size_t errlen);
 /* The amount as a double (fixed / 10000). */
 double mt_res_to_double(int64_t fixed);
 /* Validate a name: 1..MT_RES_NAME_MAX bytes of valid UTF-8 without control
@@ -101,6 +105,9 @@ int mt_res_check_name(const char *name, char *err, size_t errlen);
  * the wire): the name as mt_res_check_name(), the amount by the rules of
  * mt_res_from_double().  Returns 0 or MANTA_EINVAL with a message. */
 int mt_res_check(const char *name, int64_t fixed, char *err, size_t errlen);
+/* mt_res_check() without the whole-number rule: what a node accepts in a
+ * lease request, from a client of either language. */
+int mt_res_check_frac(const char *name, int64_t fixed, char *err, size_t errlen);
 
 /* ---------------------------------------------------------------- JSON */
 

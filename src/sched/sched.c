@@ -36,6 +36,7 @@ typedef struct lease_req {
 struct mt_sched {
     lease_req *head, *tail;
     uint32_t count;
+    bool warned_cap; /* said that blocked workers fill the node */
 };
 
 void mt_sched_init(mt_node *n) { n->sched = mt_calloc(1, sizeof *n->sched); }
@@ -72,15 +73,58 @@ void mt_sched_free(mt_node *n)
 
 uint32_t mt_sched_pending(mt_node *n) { return n->sched->count; }
 
-static int res_from_proto(mt_res_set *out, Manta__Resource **v, size_t nv)
+/* A resource list of a request into `out`; amounts of a name given twice
+ * add up, within the same limit.  0 or MANTA_EINVAL with `why`. */
+static int res_from_proto(mt_res_set *out, Manta__Resource **v, size_t nv, char *why, size_t cap)
 {
     for (size_t i = 0; i < nv; i++) {
-        if (!v[i]->name || !v[i]->name[0] || v[i]->amount < 0)
-            return mt_err(MANTA_EPROTO, "bad resource in lease request");
-        mt_res_put(out, v[i]->name, mt_res_get(out, v[i]->name) + v[i]->amount);
+        int64_t sum;
+        if (mt_res_check_frac(v[i]->name, v[i]->amount, why, cap)) return MANTA_EINVAL;
+        if (__builtin_add_overflow(mt_res_get(out, v[i]->name), v[i]->amount, &sum) ||
+            mt_res_check_frac(v[i]->name, sum, why, cap))
+            return MANTA_EINVAL;
+        mt_res_put(out, v[i]->name, sum);
     }
     return 0;
 }
+
+/* Everything the scheduler needs of a request, checked (the wire layer
+ * checked the ids' lengths).  0, or MANTA_EINVAL with `why` (r may hold
+ * part of the request). */
+static int req_from_proto(lease_req *r, const Manta__LeaseRequest *m, char *why, size_t cap)
+{
+    const char *runtime = m->runtime ? m->runtime : "";
+    if (res_from_proto(&r->demand, m->demand, m->n_demand, why, cap) ||
+        res_from_proto(&r->placement, m->placement, m->n_placement, why, cap))
+        return MANTA_EINVAL;
+    if (m->language != MANTA__LANGUAGE__LANG_PYTHON && m->language != MANTA__LANGUAGE__LANG_C)
+        return snprintf(why, cap, "unknown language %d", (int)m->language), MANTA_EINVAL;
+    if (runtime[0] && strncmp(runtime, "exe:", 4) && strncmp(runtime, "lib:", 4))
+        return snprintf(why, cap, "unknown runtime '%.64s'", runtime), MANTA_EINVAL;
+    if (m->strategy != MANTA__SCHED_STRATEGY__SCHED_DEFAULT &&
+        m->strategy != MANTA__SCHED_STRATEGY__SCHED_SPREAD &&
+        m->strategy != MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY)
+        return snprintf(why, cap, "unknown scheduling strategy %d", (int)m->strategy), MANTA_EINVAL;
+    if (m->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY && m->node_id.len == 0)
+        return snprintf(why, cap, "node affinity without a node"), MANTA_EINVAL;
+    if (m->n_placement == 0) mt_res_copy(&r->placement, &r->demand);
+    r->request_id = m->request_id;
+    r->lang = m->language;
+    r->runtime = mt_strdup(runtime);
+    r->name = mt_strdup(m->name ? m->name : "");
+    r->for_actor = m->for_actor;
+    r->detached = m->detached;
+    r->strategy = m->strategy;
+    r->soft = m->soft;
+    r->spills = m->spills;
+    r->has_node = m->node_id.len == MT_NODE_ID_LEN;
+    if (r->has_node) memcpy(r->node.b, m->node_id.data, MT_NODE_ID_LEN);
+    r->has_preferred = m->preferred_node.len == MT_NODE_ID_LEN;
+    if (r->has_preferred) memcpy(r->preferred.b, m->preferred_node.data, MT_NODE_ID_LEN);
+    return 0;
+}
+
+static void send_grant(mt_client *c, uint64_t req, int status, mt_worker *w, const char *err);
 
 int mt_sched_request(mt_node *n, mt_client *c, const Manta__LeaseRequest *m)
 {
@@ -90,34 +134,16 @@ int mt_sched_request(mt_node *n, mt_client *c, const Manta__LeaseRequest *m)
     lease_req *r = mt_calloc(1, sizeof *r);
     mt_res_init(&r->demand);
     mt_res_init(&r->placement);
-    if (res_from_proto(&r->demand, m->demand, m->n_demand) ||
-        res_from_proto(&r->placement, m->placement, m->n_placement)) {
+    char why[400], msg[440];
+    if (req_from_proto(r, m, why, sizeof why)) {
+        /* This request fails; the client's other work goes on. */
+        mt_warn("refusing a lease request of %s: %s", c->conn->desc, why);
+        snprintf(msg, sizeof msg, "bad lease request: %s", why);
+        send_grant(c, m->request_id, MANTA_EINVAL, NULL, msg);
         req_free(r);
-        return MANTA_EPROTO;
+        return 0;
     }
-    if (m->n_placement == 0) mt_res_copy(&r->placement, &r->demand);
     r->client = c;
-    r->request_id = m->request_id;
-    r->lang = m->language;
-    r->runtime = mt_strdup(m->runtime ? m->runtime : "");
-    r->name = mt_strdup(m->name ? m->name : "");
-    r->for_actor = m->for_actor;
-    r->detached = m->detached;
-    r->strategy = m->strategy;
-    r->soft = m->soft;
-    r->spills = m->spills;
-    if (m->node_id.len == MT_NODE_ID_LEN) {
-        memcpy(r->node.b, m->node_id.data, MT_NODE_ID_LEN);
-        r->has_node = true;
-    }
-    if (m->preferred_node.len == MT_NODE_ID_LEN) {
-        memcpy(r->preferred.b, m->preferred_node.data, MT_NODE_ID_LEN);
-        r->has_preferred = true;
-    }
-    if (r->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY && !r->has_node) {
-        req_free(r);
-        return mt_err(MANTA_EPROTO, "node affinity without a node");
-    }
     mt_sched *s = n->sched;
     r->prev = s->tail;
     if (s->tail) s->tail->next = r;
@@ -356,6 +382,52 @@ static int max_workers(mt_node *n)
     return m < 16 ? 16 : m;
 }
 
+/* An idle worker's resident size: what each blocked worker costs. */
+#define WORKER_RSS_BYTES (20LL << 20)
+
+/* Workers blocked in get()/wait() do not count against max_workers(): each
+ * lent its CPU back, and the work it waits for needs a worker to run (a
+ * tree of tasks deeper than the cap would deadlock).  They are bounded by
+ * memory instead, and by the max_blocked_workers tunable. */
+static int max_blocked(mt_node *n)
+{
+    int64_t by_memory = mt_res_get(&n->total, "memory") / MT_RES_UNIT / WORKER_RSS_BYTES;
+    int64_t cap = mt_cfg.max_blocked_workers >= 0 ? MT_MIN(mt_cfg.max_blocked_workers, by_memory)
+                                                  : by_memory;
+    return (int)MT_MIN(cap, INT32_MAX);
+}
+
+static int blocked_task_workers(mt_node *n)
+{
+    int k = 0;
+    for (mt_worker *w = n->worker_list; w; w = w->next)
+        k += w->state == MT_W_LEASED && w->blocked && !w->for_actor;
+    return k;
+}
+
+/* Whether another task worker may start; warns the requester once while
+ * blocked workers hold the node at its cap (it waits until one resumes). */
+static bool task_worker_room(mt_node *n, lease_req *r)
+{
+    int all = mt_pool_task_workers(n), blocked = blocked_task_workers(n);
+    if (all - blocked >= max_workers(n)) return false;
+    if (all < max_workers(n) + max_blocked(n)) {
+        n->sched->warned_cap = false;
+        return true;
+    }
+    if (!n->sched->warned_cap) {
+        n->sched->warned_cap = true;
+        mt_node_warn_client(r->client,
+                            "%d of this node's %d task workers are blocked in get() or wait(), and "
+                            "no more may start (%d, plus %d blocked ones by its memory and "
+                            "max_blocked_workers): tasks that need a new worker wait until one of "
+                            "them resumes. Deep trees of tasks that wait for their children cause "
+                            "this.",
+                            blocked, all, max_workers(n), max_blocked(n));
+    }
+    return false;
+}
+
 /* Workers starting at once: more only thrash a small machine (Ray's
  * maximum_startup_concurrency is the number of CPUs too). */
 static int max_starting(mt_node *n)
@@ -379,9 +451,31 @@ static void start_needed(mt_node *n)
         int starting = mt_pool_count(n, r->runtime, MT_W_STARTING);
         if (starting >= waiting) continue;
         /* The cap is for task workers; each actor has a process of its own. */
-        if (!r->for_actor && mt_pool_task_workers(n) >= max_workers(n)) continue;
+        if (!r->for_actor && !task_worker_room(n, r)) continue;
         if (mt_pool_start(n, r->runtime, r->lang)) all_starting++;
     }
+}
+
+/* Requests wait for a worker or for resources: ask the clients that hold
+ * task leases to return the idle ones now rather than after idle_lease_ms
+ * (a tree of tasks leaves many, each held by a parent that waits).  Once
+ * per client until it returns a lease or the next tick. */
+static void reclaim_idle(mt_node *n)
+{
+    for (mt_worker *w = n->worker_list; w; w = w->next) {
+        mt_client *c = w->lessee;
+        if (w->state != MT_W_LEASED || w->for_actor || !c || c->reclaim_asked) continue;
+        c->reclaim_asked = true;
+        Manta__Event ev = MANTA__EVENT__INIT;
+        ev.kind = MANTA__EVENT_KIND__EVENT_RECLAIM_LEASES;
+        mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
+    }
+}
+
+void mt_sched_tick(mt_node *n)
+{
+    for (mt_client *c = n->clients; c; c = c->next) c->reclaim_asked = false;
+    if (n->sched->count) mt_sched_dispatch(n);
 }
 
 void mt_sched_dispatch(mt_node *n)
@@ -394,6 +488,7 @@ void mt_sched_dispatch(mt_node *n)
     mt_res_set room;
     mt_res_init(&room);
     mt_res_copy(&room, &n->avail);
+    bool waiting = false;
     for (lease_req *r = s->head, *next; r; r = next) {
         next = r->next;
         r->waiting_worker = false;
@@ -407,7 +502,10 @@ void mt_sched_dispatch(mt_node *n)
             warn_infeasible(r);
             continue;
         }
-        if (!fits_now) continue;
+        if (!fits_now) {
+            waiting = true;
+            continue;
+        }
         if (!r->runtime[0] && !n->python) {
             /* Python tasks on a node a C program started: no interpreter. */
             send_grant(r->client, r->request_id, MANTA_EINVAL, NULL,
@@ -420,6 +518,7 @@ void mt_sched_dispatch(mt_node *n)
         mt_worker *w = mt_pool_take_idle(n, r->runtime, r->client->job_id);
         if (!w) {
             r->waiting_worker = true;
+            waiting = true;
             continue;
         }
         if (grant(n, r, w)) {
@@ -431,6 +530,7 @@ void mt_sched_dispatch(mt_node *n)
     }
     mt_res_free(&room);
     start_needed(n);
+    if (waiting) reclaim_idle(n);
 }
 
 void mt_sched_return(mt_node *n, mt_client *c, const mt_wid *wid, bool failed)
@@ -441,6 +541,7 @@ void mt_sched_return(mt_node *n, mt_client *c, const mt_wid *wid, bool failed)
         return;
     }
     release_lease(n, w);
+    c->reclaim_asked = false;
     if (failed) {
         mt_pool_kill(n, w, SIGKILL);
     } else {

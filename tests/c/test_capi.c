@@ -2,6 +2,7 @@
  * cluster, runs C tasks in worker processes (this very program, re-run by
  * the node), and shuts down.  Library mode is tested with capi_lib.so. */
 #include <check.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -311,6 +312,18 @@ static char *get_str(manta_ref *r)
     return s;
 }
 
+/* Submit fn(arg) and check that it returns `want`. */
+static void expect_call(const char *fn, const char *arg, const char *want)
+{
+    manta_arg a = manta_arg_bytes(arg, strlen(arg));
+    manta_ref *r;
+    ck_assert_int_eq(manta_submit(fn, &a, 1, NULL, &r), 0);
+    char *s = get_str(r);
+    ck_assert_str_eq(s, want);
+    free(s);
+    manta_ref_release(r);
+}
+
 START_TEST(put_get)
 {
     manta_ref *r;
@@ -400,6 +413,40 @@ START_TEST(errors)
     ck_assert_int_eq(manta_submit("echo", NULL, 0, &o, &r), MANTA_EINVAL);
     ck_assert_int_eq(manta_submit(NULL, NULL, 0, NULL, &r), MANTA_EINVAL);
     ck_assert_int_eq(manta_put(NULL, 5, &r), MANTA_EINVAL);
+}
+END_TEST
+
+/* Out-of-range amounts are refused at the call, naming the resource. */
+static void refused(const manta_task_opts *to, const manta_actor_opts *ao, const char *name)
+{
+    manta_ref *r = NULL;
+    manta_actor *a = NULL;
+    int rc = to ? manta_submit("echo", NULL, 0, to, &r) : manta_actor_create("Acc", NULL, 0, ao, &a);
+    ck_assert_msg(rc == MANTA_EINVAL, "%s: got %s", name, manta_err_name(rc));
+    ck_assert_msg(strstr(manta_last_error(), name) != NULL, "%s", manta_last_error());
+}
+
+START_TEST(resource_amounts_out_of_range)
+{
+    double bad[] = {1e15, NAN, INFINITY, 1e-7};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        manta_task_opts o;
+        manta_task_opts_init(&o);
+        o.num_cpus = bad[i];
+        refused(&o, NULL, "num_cpus");
+        manta_task_opts_init(&o);
+        o.num_gpus = bad[i];
+        refused(&o, NULL, "num_gpus");
+        manta_actor_opts ao;
+        manta_actor_opts_init(&ao);
+        ao.num_cpus = bad[i];
+        refused(NULL, &ao, "num_cpus");
+    }
+    manta_task_opts o;
+    manta_task_opts_init(&o);
+    o.resources_json = "{\"x\": 1e15}";
+    refused(&o, NULL, "'x'");
+    expect_call("echo", "ok", "ok"); /* the caller goes on */
 }
 END_TEST
 
@@ -574,13 +621,7 @@ START_TEST(library_mode)
     cfg.num_cpus = 1;
     cfg.library = lib;
     ck_assert_int_eq(manta_init(&cfg), 0);
-    manta_arg a = manta_arg_bytes("lib", 3);
-    manta_ref *r;
-    ck_assert_int_eq(manta_submit("lib_reverse", &a, 1, NULL, &r), 0);
-    char *s = get_str(r);
-    ck_assert_str_eq(s, "bil");
-    free(s);
-    manta_ref_release(r);
+    expect_call("lib_reverse", "lib", "bil");
     ck_assert_int_eq(manta_shutdown(), 0);
 }
 END_TEST
@@ -647,6 +688,7 @@ int main(void)
     tcase_add_test(tc, task_by_value_and_by_ref);
     tcase_add_test(tc, multiple_returns);
     tcase_add_test(tc, errors);
+    tcase_add_test(tc, resource_amounts_out_of_range);
     tcase_add_test(tc, timeouts_and_wait);
     tcase_add_test(tc, crash_and_retry);
     tcase_add_test(tc, resources_and_nesting);

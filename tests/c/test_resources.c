@@ -81,6 +81,31 @@ START_TEST(test_fixed_reject)
 }
 END_TEST
 
+START_TEST(test_frac_variants)
+{
+    /* The same range rules, without the whole-number rule above 1. */
+    char err[256];
+    int64_t out = 777;
+    ck_assert_int_eq(mt_res_from_double_frac("CPU", 2.5, &out, err, sizeof err), 0);
+    ck_assert_int_eq(out, 25000);
+    ck_assert_int_eq(mt_res_from_double_frac("x", 1e9, &out, err, sizeof err), 0);
+    ck_assert_int_eq(out, 1000000000LL * U);
+    double bad[] = {NAN, INFINITY, -1.0, 1e9 + 1, 1e15, 0.00004};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        out = 777;
+        ck_assert_int_eq(mt_res_from_double_frac("x", bad[i], &out, err, sizeof err), MANTA_EINVAL);
+        ck_assert_int_eq(out, 777);
+        ck_assert_msg(strstr(err, "'x'") != NULL, "%s", err);
+    }
+    ck_assert_int_eq(mt_res_check_frac("CPU", U + 1, err, sizeof err), 0);
+    ck_assert_int_eq(mt_res_check_frac("CPU", -1, err, sizeof err), MANTA_EINVAL);
+    ck_assert_int_eq(mt_res_check_frac("x", 1000000000LL * U + 1, err, sizeof err), MANTA_EINVAL);
+    ck_assert_int_eq(mt_res_check_frac("x", INT64_MAX, err, sizeof err), MANTA_EINVAL);
+    ck_assert_int_eq(mt_res_check_frac("", U, err, sizeof err), MANTA_EINVAL);
+    ck_assert_int_eq(mt_res_check_frac(NULL, U, err, sizeof err), MANTA_EINVAL);
+}
+END_TEST
+
 START_TEST(test_check)
 {
     char err[256], name[MT_RES_NAME_MAX + 2];
@@ -755,6 +780,7 @@ int main(void)
     tcase_add_test(tc, test_fixed_convert);
     tcase_add_test(tc, test_fixed_reject);
     tcase_add_test(tc, test_check);
+    tcase_add_test(tc, test_frac_variants);
     tcase_add_test(tc, test_set_basic);
     tcase_add_test(tc, test_add_sub_fits);
     tcase_add_test(tc, test_alias_saturate);

@@ -196,3 +196,30 @@ def test_calls_after_the_head_died_are_ray_system_errors_naming_it(tmp_path, mon
         ray.shutdown()
         cluster.shutdown()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.mark.parametrize("bad", [1e15, float("nan"), float("inf"), -1])
+def test_out_of_range_resource_amounts_are_a_value_error_at_the_call(ray_start, bad):
+    """Refused at the call, naming the resource; the driver goes on (a
+    demand of 1e15 once reached the node, which dropped the driver)."""
+    @ray.remote
+    def f():
+        return 1
+
+    @ray.remote
+    class A:
+        def ping(self):
+            return 1
+
+    with pytest.raises(ValueError, match="resource x"):
+        f.options(resources={"x": bad}).remote()
+    with pytest.raises(ValueError, match="resource num_cpus"):
+        f.options(num_cpus=bad).remote()
+    with pytest.raises(ValueError, match="resource x"):
+        A.options(resources={"x": bad}).remote()
+    # The extension checks what it is given too, whoever calls it.
+    from manta import _manta
+    with pytest.raises(ValueError, match="resource 'x'"):
+        _manta.TaskOptions({"x": bad}, 1, 0)
+    assert ray.get(f.remote(), timeout=20) == 1
+    assert ray.get(A.remote().ping.remote(), timeout=20) == 1

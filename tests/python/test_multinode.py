@@ -27,12 +27,14 @@ STORE = 1 << 30
 
 
 @pytest.fixture
-def cluster():
-    """A head (num_cpus=1) that nodes join with add_node(); at the end it is
-    shut down and no process of any of its nodes may be left behind (a node
-    removed during the test was checked by remove_node)."""
-    c = Cluster(initialize_head=True, head_node_args={
-        "num_cpus": 1, "object_store_memory": STORE, "_system_config": FAST_FAILURE})
+def cluster(request):
+    """A head (num_cpus=1, or what the test's indirect parameter says) that
+    nodes join with add_node(); at the end it is shut down and no process of
+    any of its nodes may be left behind (a node removed during the test was
+    checked by remove_node)."""
+    head = {"num_cpus": 1, "object_store_memory": STORE, "_system_config": FAST_FAILURE}
+    head.update(getattr(request, "param", {}))
+    c = Cluster(initialize_head=True, head_node_args=head)
     yield c
     dirs = [n.session_dir for n in c.list_all_nodes()]
     pids = [p for d in dirs for p in _session_pids(d)]
@@ -68,6 +70,39 @@ def test_spillback_when_the_local_node_is_full(cluster):
     ids = ray.get([where.remote(1.0) for _ in range(3)], timeout=T)
     assert set(ids) == {head_id(), side.node_id}
     assert time.monotonic() - t0 < 1.9, "the tasks ran one after another instead of spilling"
+
+
+@pytest.mark.parametrize("cluster", [{"num_cpus": 0}], indirect=True)
+@pytest.mark.parametrize("strategy", ["DEFAULT", "SPREAD"])
+def test_a_lease_request_cancelled_while_the_head_spills_it(cluster, monkeypatch, strategy):
+    """The driver cancels a lease request that the head has not read yet;
+    the head then spills it (it has no CPUs) and finds nothing to cancel.
+    The spill is the request's last answer: the driver drops the request
+    and keeps its connection (it once took the spill for a grant without a
+    worker and lost the head)."""
+    cluster.add_node(num_cpus=2, object_store_memory=STORE)
+    monkeypatch.setenv("MANTA_IDLE_LEASE_MS", "60000")  # the driver keeps its lease
+    cluster.connect()
+
+    @ray.remote(scheduling_strategy=strategy)
+    def nap(x):
+        time.sleep(0.1)
+        return x
+
+    assert ray.get(nap.remote(0), timeout=T) == 0  # a lease on the node, kept
+    head = cluster.head_node.proc
+    head.send_signal(signal.SIGSTOP)
+    try:
+        # One runs on the kept lease; the other two ask the stopped head for
+        # leases, and once the queue drains the driver cancels those.
+        assert ray.get([nap.remote(i) for i in range(3)], timeout=T) == [0, 1, 2]
+    finally:
+        head.send_signal(signal.SIGCONT)
+    # The head now answers the requests with spills, then the cancels; a put
+    # is a round trip behind them on the same connection.
+    big = np.ones(1 << 20, dtype=np.uint8)
+    assert ray.get(ray.put(big), timeout=T).sum() == 1 << 20
+    assert ray.get([nap.remote(i) for i in range(4)], timeout=T) == [0, 1, 2, 3]
 
 
 def test_a_custom_resource_places_tasks_and_actors_on_its_node(cluster):

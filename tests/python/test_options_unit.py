@@ -227,6 +227,37 @@ def test_resource_amounts():
         vt(resources={"custom_resource": 0.0000001})
 
 
+@pytest.mark.parametrize("bad, why", [
+    (1e15, r"above the maximum of 1000000000"), (2**70, "above the maximum"),
+    (float("nan"), "must be a finite number, not nan"),
+    (float("inf"), "must be a finite number, not inf"),
+    (float("-inf"), "must be a finite number, not -inf"),
+])
+def test_out_of_range_amounts(bad, why):
+    # Ray takes 1e15 and leaves the task pending for good, and fails on NaN
+    # and infinity with float-to-int conversion errors; here each is a
+    # ValueError naming the resource.
+    for k in ("num_cpus", "num_gpus"):
+        with pytest.raises(ValueError, match=f"The quantity of resource {k} .*{why}"):
+            vt(**{k: bad})
+        with pytest.raises(ValueError, match=f"The quantity of resource {k} .*{why}"):
+            va(**{k: bad})
+    with pytest.raises(ValueError, match=f"The quantity of resource custom .*{why}"):
+        vt(resources={"custom": bad})
+    with pytest.raises(ValueError, match=f"The quantity of resource custom .*{why}"):
+        va(resources={"custom": bad})
+
+
+def test_amount_limits():
+    vt(num_cpus=1e9, resources={"custom": 10**9}, memory=10**14)
+    with pytest.raises(ValueError, match=r"resource memory \(1e\+30\) is above the maximum of "
+                                         "100000000000000"):
+        vt(memory=1e30)
+    # Demands are checked where they are made, too.
+    with pytest.raises(ValueError, match="must be a finite number"):
+        o.resources_from_options({"num_cpus": float("nan")}, is_actor=False)
+
+
 @pytest.mark.parametrize("key", ["CPU", "GPU"])
 def test_cpu_gpu_in_resources(key):
     msg = ("Use the 'num_cpus' and 'num_gpus' keyword instead of 'CPU' and 'GPU' "

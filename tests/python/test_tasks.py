@@ -9,6 +9,7 @@ import pytest
 
 import manta
 import manta as ray
+from conftest import wait_for
 
 
 def test_zeros_dot_from_the_seeds(ray_start):
@@ -168,6 +169,85 @@ def test_nested_tree_deeper_than_num_cpus_does_not_deadlock(ray_start):
         return sum(ray.get([tree.remote(depth - 1), tree.remote(depth - 1)]))
 
     assert ray.get(tree.remote(4), timeout=60) == 16
+
+
+@ray.remote
+def tree_get(depth):
+    if depth == 0:
+        return 1
+    return sum(ray.get([tree_get.remote(depth - 1), tree_get.remote(depth - 1)]))
+
+
+@ray.remote
+def tree_wait(depth):
+    if depth == 0:
+        return 1
+    refs = [tree_wait.remote(depth - 1), tree_wait.remote(depth - 1)]
+    ready, _ = ray.wait(refs, num_returns=2)  # blocks in wait(), then get() finds them ready
+    return sum(ray.get(ready))
+
+
+@pytest.mark.parametrize("tree", [tree_get, tree_wait], ids=["get", "wait"])
+def test_a_tree_with_more_blocked_tasks_than_the_worker_cap(ray_start, tree):
+    """Depth 6 on 2 CPUs: up to 63 tasks wait for their children at once,
+    more than the node's cap of 16 task workers.  Workers blocked in get()
+    or wait() lend their CPU and do not count against that cap (it once
+    deadlocked with every worker blocked)."""
+    assert ray.get(tree.remote(6), timeout=120) == 64
+
+
+def test_at_the_cap_of_blocked_workers_requests_wait_and_say_why(cluster_factory, monkeypatch,
+                                                                  capfd):
+    """With no room for blocked workers beyond the cap of 16, a tree that
+    needs more waits, and the node says why instead of hanging silently."""
+    monkeypatch.setenv("MANTA_MAX_BLOCKED_WORKERS", "0")
+    cluster_factory(num_cpus=2)
+    ref = tree_get.remote(6)
+    err = []
+    assert wait_for(lambda: err.append(capfd.readouterr().err) or
+                    "blocked in get() or wait(), and no more may start" in "".join(err), 60), "".join(err)
+    assert ray.wait([ref], timeout=0.1)[0] == []
+
+
+def test_idle_leases_are_returned_when_others_wait(cluster_factory, monkeypatch):
+    """The driver keeps the node's one CPU leased, idle, for its first
+    class of tasks; a task of another class asks for a worker, and the node
+    reclaims the idle lease at once instead of after idle_lease_ms."""
+    monkeypatch.setenv("MANTA_IDLE_LEASE_MS", "60000")
+    cluster_factory(num_cpus=1)
+
+    @ray.remote
+    def one():
+        return 1
+
+    assert ray.get(one.remote(), timeout=20) == 1
+    assert ray.get(one.options(num_cpus=0.5).remote(), timeout=20) == 1
+
+
+def partition(collection):
+    pivot = collection.pop()
+    greater, lesser = [], []
+    for element in collection:
+        (greater if element > pivot else lesser).append(element)
+    return lesser, pivot, greater
+
+
+@ray.remote
+def quick_sort_distributed(collection):
+    # Ray's "nested tasks" pattern program (a tree of tasks), with its
+    # threshold scaled down from 200000 so that the tree is as deep.
+    if len(collection) <= 1000:
+        return sorted(collection)
+    lesser, pivot, greater = partition(collection)
+    lesser_ref = quick_sort_distributed.remote(lesser)
+    greater_ref = quick_sort_distributed.remote(greater)
+    return ray.get(lesser_ref) + [pivot] + ray.get(greater_ref)
+
+
+def test_rays_nested_tasks_pattern_program(ray_start):
+    import random
+    unsorted = random.Random(3).choices(range(10**6), k=20000)
+    assert ray.get(quick_sort_distributed.remote(unsorted), timeout=120) == sorted(unsorted)
 
 
 def test_num_returns(ray_start):

@@ -31,6 +31,7 @@ Typical use by the API layer::
     demand = resources_from_options(opts, is_actor=False)       # {"CPU": 1.0}
 """
 
+import math
 import re
 import warnings
 from dataclasses import dataclass
@@ -56,6 +57,12 @@ DEFAULT_ACTOR_CREATION_CPU_SPECIFIED = 1
 DEFAULT_ACTOR_METHOD_CPU_SPECIFIED = 0
 #: Resource amounts are fixed point with this many units per 1.0.
 RESOURCE_UNIT_SCALING = 10000
+#: Largest amount of a resource a task or actor may ask for; "memory" and
+#: "object_store_memory" count bytes and have their own (the limits of
+#: src/sched/resources.h, which every node applies too).
+MAX_RESOURCE_QUANTITY = 10**9
+MAX_RESOURCE_BYTES = 10**14
+_BYTE_RESOURCES = ("memory", "object_store_memory")
 #: Demand added for ``accelerator_type=X`` under the key ``accelerator_type:X``.
 RESOURCE_CONSTRAINT_PREFIX = "accelerator_type:"
 ACCELERATOR_TYPE_DEMAND = 0.001
@@ -145,8 +152,14 @@ def _counting_option(name: str, infinite: bool = True, default_value: Any = None
 
 
 def _validate_resource_quantity(name: str, quantity) -> Optional[str]:
+    if isinstance(quantity, float) and not math.isfinite(quantity):
+        # Ray fails here with float-to-int conversion errors; say what is wrong.
+        return f"The quantity of resource {name} must be a finite number, not {quantity}"
     if quantity < 0:
         return f"The quantity of resource {name} cannot be negative"
+    limit = MAX_RESOURCE_BYTES if name in _BYTE_RESOURCES else MAX_RESOURCE_QUANTITY
+    if quantity > limit:
+        return f"The quantity of resource {name} ({quantity}) is above the maximum of {limit}"
     if (
         isinstance(quantity, float)
         and quantity != 0.0
@@ -675,6 +688,9 @@ def _demand(resources: Dict[str, Any]) -> Dict[str, float]:
             raise ValueError("Resource quantities may only be ints or floats.")
         if value < 0:
             raise ValueError("Resource quantities may not be negative.")
+        message = _validate_resource_quantity(str(key), value)
+        if message:  # e.g. an actor's placement: its num_cpus plus 1
+            raise ValueError(message)
         if value == 0:
             continue
         if (
