@@ -1,15 +1,18 @@
 /* gcs.c -- the control store of the head node: job ids, the function table
- * (pickled functions by content hash), a namespaced key-value table.  Reads
- * may wait a bounded time for a write that is on its way, because a worker
- * can learn of a function id before the registration reaches us. */
-#include <signal.h>
+ * (pickled functions by content hash), a namespaced key-value table, the
+ * actor table.  Reads may wait a bounded time for a write that is on its
+ * way, because a worker can learn of a function id before the registration
+ * reaches us.  It reaches the node only through mt_gcs_env (gcs.h). */
+#include "gcs.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "config.h"
+#include "map.h"
 #include "mt.h"
-#include "node.h"
+#include "wire.h"
 
 typedef struct kv_entry {
     uint8_t hkey[16]; /* hash of ns + key: the map key */
@@ -19,7 +22,7 @@ typedef struct kv_entry {
 } kv_entry;
 
 typedef struct waiter {
-    mt_client *client;
+    void *client;
     uint64_t request_id;
     bool is_fn;
     uint8_t hkey[16];
@@ -48,13 +51,13 @@ typedef struct actor_name {
 } actor_name;
 
 typedef struct actor_waiter {
-    mt_client *client;
+    void *client;
     uint64_t request_id;
     struct actor_waiter *next;
 } actor_waiter;
 
 struct mt_gcs {
-    mt_node *node;
+    mt_gcs_env env;
     uint32_t next_job;
     mt_map kv; /* functions live here too, in namespace "fn" */
     waiter *waiters;
@@ -66,10 +69,10 @@ struct mt_gcs {
     unsigned dead_next;
 };
 
-mt_gcs *mt_gcs_new(mt_node *n)
+mt_gcs *mt_gcs_new(const mt_gcs_env *env)
 {
     mt_gcs *g = mt_calloc(1, sizeof *g);
-    g->node = n;
+    g->env = *env;
     g->next_job = 1;
     mt_map_init(&g->kv, offsetof(kv_entry, hkey), 16);
     mt_map_init(&g->actors, offsetof(actor_ent, id), sizeof(mt_aid));
@@ -85,7 +88,7 @@ static void kv_free(kv_entry *e)
     free(e);
 }
 
-void mt_gcs_free(mt_gcs *g)
+void mt_gcs_destroy(mt_gcs *g)
 {
     if (!g) return;
     size_t n;
@@ -142,20 +145,27 @@ static kv_entry *kv_find(mt_gcs *g, const char *ns, const uint8_t *key, size_t k
     return e;
 }
 
-static void reply(mt_client *c, bool is_fn, uint64_t req, const kv_entry *e)
+static void send_to(mt_gcs *g, void *client, uint16_t type, const ProtobufCMessage *m)
+{
+    g->env.send(g->env.ud, client, type, m);
+}
+
+static double now_s(mt_gcs *g) { return g->env.now(g->env.ud); }
+
+static void reply(mt_gcs *g, void *c, bool is_fn, uint64_t req, const kv_entry *e)
 {
     if (is_fn) {
         Manta__FnGetReply r = MANTA__FN_GET_REPLY__INIT;
         r.request_id = req;
         r.status = e ? 0 : MANTA_ENOENT;
         if (e) r.body = MT_BIN(e->value, e->vlen);
-        mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_FN_GET_REPLY, &r.base);
+        send_to(g, c, MANTA__MSG_TYPE__MSG_FN_GET_REPLY, &r.base);
     } else {
         Manta__KvGetReply r = MANTA__KV_GET_REPLY__INIT;
         r.request_id = req;
         r.status = e ? 0 : MANTA_ENOENT;
         if (e) r.value = MT_BIN(e->value, e->vlen);
-        mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_KV_GET_REPLY, &r.base);
+        send_to(g, c, MANTA__MSG_TYPE__MSG_KV_GET_REPLY, &r.base);
     }
 }
 
@@ -182,18 +192,18 @@ static void kv_put(mt_gcs *g, const char *ns, const uint8_t *key, size_t klen,
             pp = &w->next;
             continue;
         }
-        reply(w->client, w->is_fn, w->request_id, e);
+        reply(g, w->client, w->is_fn, w->request_id, e);
         *pp = w->next;
         free(w);
     }
 }
 
-static void kv_get(mt_gcs *g, mt_client *c, bool is_fn, uint64_t req, const char *ns,
+static void kv_get(mt_gcs *g, void *c, bool is_fn, uint64_t req, const char *ns,
                    const uint8_t *key, size_t klen, int64_t wait_ms)
 {
     kv_entry *e = kv_find(g, ns, key, klen);
     if (e || wait_ms <= 0) {
-        reply(c, is_fn, req, e);
+        reply(g, c, is_fn, req, e);
         return;
     }
     waiter *w = mt_calloc(1, sizeof *w);
@@ -201,21 +211,21 @@ static void kv_get(mt_gcs *g, mt_client *c, bool is_fn, uint64_t req, const char
     w->request_id = req;
     w->is_fn = is_fn;
     hash_key(ns, key, klen, w->hkey);
-    w->deadline = mt_now_s() + (double)wait_ms / 1000.0;
+    w->deadline = now_s(g) + (double)wait_ms / 1000.0;
     w->next = g->waiters;
     g->waiters = w;
 }
 
 void mt_gcs_tick(mt_gcs *g)
 {
-    double now = mt_now_s();
+    double now = now_s(g);
     for (waiter **pp = &g->waiters; *pp;) {
         waiter *w = *pp;
         if (now < w->deadline) {
             pp = &w->next;
             continue;
         }
-        reply(w->client, w->is_fn, w->request_id, NULL);
+        reply(g, w->client, w->is_fn, w->request_id, NULL);
         *pp = w->next;
         free(w);
     }
@@ -245,16 +255,11 @@ static void actor_store(actor_ent *a, const Manta__ActorInfo *info)
 static void kill_actor_worker(mt_gcs *g, actor_ent *a)
 {
     if (!a->has_worker) return;
-    mt_worker *w = mt_map_get(&g->node->workers, a->worker.b);
-    if (w) {
-        w->death_reason = MANTA__DEATH_REASON__DEATH_KILLED;
-        mt_pool_kill(g->node, w, SIGKILL);
-        return;
-    }
-    mt_cluster_kill_worker(g->node, &a->worker_node, &a->worker, MANTA__DEATH_REASON__DEATH_KILLED);
+    g->env.kill_worker(g->env.ud, &a->worker_node, &a->worker, MANTA__DEATH_REASON__DEATH_KILLED);
 }
 
-static void send_lookup_reply(mt_client *c, uint64_t req, int status, actor_ent **as, size_t n)
+static void send_lookup_reply(mt_gcs *g, void *c, uint64_t req, int status, actor_ent **as,
+                              size_t n)
 {
     Manta__ActorLookupReply rep = MANTA__ACTOR_LOOKUP_REPLY__INIT;
     Manta__ActorInfo **infos = mt_calloc(n + 1, sizeof *infos);
@@ -265,19 +270,19 @@ static void send_lookup_reply(mt_client *c, uint64_t req, int status, actor_ent 
     rep.status = status;
     rep.actors = infos;
     rep.n_actors = k;
-    mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP_REPLY, &rep.base);
+    send_to(g, c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP_REPLY, &rep.base);
     for (size_t i = 0; i < k; i++) manta__actor_info__free_unpacked(infos[i], NULL);
     free(infos);
 }
 
 /* The actor settled (alive or dead): answer those who waited for that. */
-static void actor_wake(actor_ent *a)
+static void actor_wake(mt_gcs *g, actor_ent *a)
 {
     if (a->state != MANTA__ACTOR_STATE__ACTOR_ALIVE && a->state != MANTA__ACTOR_STATE__ACTOR_DEAD)
         return;
     for (actor_waiter *w = a->waiters, *next; w; w = next) {
         next = w->next;
-        send_lookup_reply(w->client, w->request_id, 0, &a, 1);
+        send_lookup_reply(g, w->client, w->request_id, 0, &a, 1);
         free(w);
     }
     a->waiters = NULL;
@@ -307,7 +312,7 @@ static void actor_kill(mt_gcs *g, actor_ent *a, const char *cause, bool intentio
     manta__actor_info__free_unpacked(info, NULL);
     actor_unname(g, a);
     kill_actor_worker(g, a);
-    actor_wake(a);
+    actor_wake(g, a);
 }
 
 static void name_key(const char *ns, const char *name, uint8_t out[16])
@@ -315,7 +320,7 @@ static void name_key(const char *ns, const char *name, uint8_t out[16])
     hash_key(ns ? ns : "", (const uint8_t *)(name ? name : ""), name ? strlen(name) : 0, out);
 }
 
-static int handle_actor_register(mt_gcs *g, mt_client *c, const Manta__ActorRegister *r)
+static int handle_actor_register(mt_gcs *g, void *c, const Manta__ActorRegister *r)
 {
     Manta__ActorRegisterReply rep = MANTA__ACTOR_REGISTER_REPLY__INIT;
     rep.request_id = r->request_id;
@@ -335,7 +340,7 @@ static int handle_actor_register(mt_gcs *g, mt_client *c, const Manta__ActorRegi
             Manta__ActorInfo *old = actor_info(nm->actor);
             rep.status = MANTA_EEXIST;
             rep.info = old;
-            mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
+            send_to(g, c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
             if (old) manta__actor_info__free_unpacked(old, NULL);
             return 0;
         }
@@ -360,7 +365,7 @@ static int handle_actor_register(mt_gcs *g, mt_client *c, const Manta__ActorRegi
         memcpy(a->name_key, key, 16);
         a->named = true;
     }
-    if (r->request_id) mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
+    if (r->request_id) send_to(g, c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
     return 0;
 }
 
@@ -379,10 +384,11 @@ static bool stale_report(const mt_gcs *g, const Manta__ActorInfo *cur, const Man
 static void kill_reporting_worker(mt_gcs *g, const Manta__Address *addr)
 {
     if (addr->worker_id.len != MT_WORKER_ID_LEN || addr->node_id.len != MT_NODE_ID_LEN) return;
-    actor_ent tmp = {.has_worker = true};
-    memcpy(tmp.worker.b, addr->worker_id.data, MT_WORKER_ID_LEN);
-    memcpy(tmp.worker_node.b, addr->node_id.data, MT_NODE_ID_LEN);
-    kill_actor_worker(g, &tmp);
+    mt_wid wid;
+    mt_nid nid;
+    memcpy(wid.b, addr->worker_id.data, MT_WORKER_ID_LEN);
+    memcpy(nid.b, addr->node_id.data, MT_NODE_ID_LEN);
+    g->env.kill_worker(g->env.ud, &nid, &wid, MANTA__DEATH_REASON__DEATH_KILLED);
 }
 
 static int handle_actor_update(mt_gcs *g, mt_client *c, const Manta__ActorUpdate *u)
@@ -424,16 +430,16 @@ static int handle_actor_update(mt_gcs *g, mt_client *c, const Manta__ActorUpdate
     actor_store(a, &merged);
     manta__actor_info__free_unpacked(info, NULL);
     if (a->state == MANTA__ACTOR_STATE__ACTOR_DEAD) actor_unname(g, a);
-    actor_wake(a);
+    actor_wake(g, a);
     return 0;
 }
 
-static int handle_actor_lookup(mt_gcs *g, mt_client *c, const Manta__ActorLookup *l)
+static int handle_actor_lookup(mt_gcs *g, void *c, const Manta__ActorLookup *l)
 {
     if (l->list_all) {
         size_t n;
         void **items = mt_map_items(&g->actors, &n);
-        send_lookup_reply(c, l->request_id, 0, (actor_ent **)items, n);
+        send_lookup_reply(g, c, l->request_id, 0, (actor_ent **)items, n);
         free(items);
         return 0;
     }
@@ -447,7 +453,7 @@ static int handle_actor_lookup(mt_gcs *g, mt_client *c, const Manta__ActorLookup
         a = nm ? nm->actor : NULL;
     }
     if (!a) {
-        send_lookup_reply(c, l->request_id, MANTA_ENOENT, NULL, 0);
+        send_lookup_reply(g, c, l->request_id, MANTA_ENOENT, NULL, 0);
         return 0;
     }
     if (l->wait_alive && a->state != MANTA__ACTOR_STATE__ACTOR_ALIVE &&
@@ -459,7 +465,7 @@ static int handle_actor_lookup(mt_gcs *g, mt_client *c, const Manta__ActorLookup
         a->waiters = w;
         return 0;
     }
-    send_lookup_reply(c, l->request_id, 0, &a, 1);
+    send_lookup_reply(g, c, l->request_id, 0, &a, 1);
     return 0;
 }
 
@@ -467,7 +473,7 @@ static int handle_actor_lookup(mt_gcs *g, mt_client *c, const Manta__ActorLookup
 static bool will_restart(mt_gcs *g, const actor_ent *a, Manta__ActorInfo *info)
 {
     bool more = info->max_restarts < 0 || info->num_restarts < (uint32_t)info->max_restarts;
-    return more && mt_node_find_client_by_wid(g->node, &a->owner) != NULL;
+    return more && g->env.connected(g->env.ud, &a->owner);
 }
 
 /* The actor's worker is gone: its owner restarts it, or it is dead. */
@@ -525,10 +531,8 @@ void mt_gcs_node_died(mt_gcs *g, const mt_nid *nid)
     free(items);
 }
 
-void mt_gcs_client_gone(mt_gcs *g, mt_client *c)
+void mt_gcs_client_gone(mt_gcs *g, void *c, const mt_wid *wid)
 {
-    bool has_id = c->role == MANTA__ROLE__ROLE_DRIVER || c->role == MANTA__ROLE__ROLE_WORKER ||
-                  c->role == MANTA__ROLE__ROLE_GCS_CLIENT;
     size_t n;
     void **items = mt_map_items(&g->actors, &n);
     for (size_t i = 0; i < n; i++) {
@@ -542,7 +546,7 @@ void mt_gcs_client_gone(mt_gcs *g, mt_client *c)
                 pp = &w->next;
             }
         }
-        if (!has_id || a->state == MANTA__ACTOR_STATE__ACTOR_DEAD || !MT_ID_EQ(a->owner, c->wid))
+        if (!wid || a->state == MANTA__ACTOR_STATE__ACTOR_DEAD || !MT_ID_EQ(a->owner, *wid))
             continue;
         /* Actors whose owner left die with it, unless detached; a detached
          * one lives on if its constructor reached a worker (which reports
@@ -566,7 +570,7 @@ void mt_gcs_client_gone(mt_gcs *g, mt_client *c)
     }
 }
 
-int mt_gcs_handle(mt_gcs *g, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+int mt_gcs_handle(mt_gcs *g, void *c, uint16_t type, const ProtobufCMessage *m)
 {
     switch (type) {
     case MANTA__MSG_TYPE__MSG_FN_REGISTER: {

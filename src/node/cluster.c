@@ -304,8 +304,19 @@ void mt_cluster_job_ended(mt_node *n, uint32_t job)
     send_event(n, MANTA__EVENT_KIND__EVENT_JOB_ENDED, "", 0, (int)job);
 }
 
+/* Kill worker `wid` of this node; false if it is not one of ours. */
+static bool kill_local(mt_node *n, const mt_wid *wid, int reason)
+{
+    mt_worker *w = mt_map_get(&n->workers, wid->b);
+    if (!w) return false;
+    w->death_reason = reason;
+    mt_pool_kill(n, w, SIGKILL);
+    return true;
+}
+
 void mt_cluster_kill_worker(mt_node *n, const mt_nid *nid, const mt_wid *wid, int reason)
 {
+    if (kill_local(n, wid, reason)) return;
     mt_rnode *r = mt_cluster_node(n, nid);
     if (!r || !r->alive || !r->client) return;
     Manta__KillWorker k = MANTA__KILL_WORKER__INIT;
@@ -317,10 +328,9 @@ void mt_cluster_kill_worker(mt_node *n, const mt_nid *nid, const mt_wid *wid, in
 static void kill_worker(mt_node *n, const Manta__KillWorker *k)
 {
     if (k->worker_id.len != MT_WORKER_ID_LEN) return;
-    mt_worker *w = mt_map_get(&n->workers, k->worker_id.data);
-    if (!w) return;
-    w->death_reason = k->reason ? (int)k->reason : MANTA__DEATH_REASON__DEATH_KILLED;
-    mt_pool_kill(n, w, SIGKILL);
+    mt_wid wid;
+    memcpy(wid.b, k->worker_id.data, MT_WORKER_ID_LEN);
+    kill_local(n, &wid, k->reason ? (int)k->reason : MANTA__DEATH_REASON__DEATH_KILLED);
 }
 
 /* ---------------------------------------------------------------- head side */

@@ -283,7 +283,7 @@ int main(int argc, char **argv)
     mt_pool_init(n);
     mt_sched_init(n);
     mt_cluster_init(n);
-    if (n->is_head) n->gcs = mt_gcs_new(n);
+    if (n->is_head) n->gcs = mt_node_gcs_new(n);
     if (n->join && mt_cluster_join(n)) {
         fprintf(stderr, "mantad: %s\n", manta_last_error());
         mt_error("%s", manta_last_error());
@@ -303,7 +303,7 @@ int main(int argc, char **argv)
     mt_sched_free(n);
     mt_xfer_free_all(n);
     mt_cluster_free(n);
-    mt_gcs_free(n->gcs);
+    mt_gcs_destroy(n->gcs);
     mt_store_destroy(n->store);
     mt_info("node down");
     return code;

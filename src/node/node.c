@@ -62,13 +62,6 @@ static mt_arena arena;
 
 /* ---------------------------------------------------------------- helpers */
 
-mt_client *mt_node_find_client_by_wid(mt_node *n, const mt_wid *wid)
-{
-    for (mt_client *c = n->clients; c; c = c->next)
-        if (c->role && MT_ID_EQ(c->wid, *wid)) return c;
-    return NULL;
-}
-
 mt_client *mt_node_driver_of_job(mt_node *n, uint32_t job_id)
 {
     for (mt_client *c = n->clients; c; c = c->next)
@@ -99,6 +92,46 @@ void mt_node_warn_client(mt_client *c, const char *fmt, ...)
 }
 
 static void retry_creates(mt_node *n);
+
+/* ---------------------------------------------------------------- control store */
+
+/* What the control store (gcs.h) needs of the node: `ud` is the node, a
+ * client is an mt_client. */
+
+static void gcs_send(void *ud, void *client, uint16_t type, const ProtobufCMessage *msg)
+{
+    mt_client *c = client;
+    mt_conn_send_now(c->conn, type, msg);
+    MT_UNUSED(ud);
+}
+
+static void gcs_kill_worker(void *ud, const mt_nid *nid, const mt_wid *wid, int reason)
+{
+    mt_cluster_kill_worker(ud, nid, wid, reason);
+}
+
+static bool gcs_connected(void *ud, const mt_wid *wid)
+{
+    mt_node *n = ud;
+    for (mt_client *c = n->clients; c; c = c->next)
+        if (c->role && MT_ID_EQ(c->wid, *wid)) return true;
+    return false;
+}
+
+static double gcs_now(void *ud)
+{
+    MT_UNUSED(ud);
+    return mt_now_s();
+}
+
+mt_gcs *mt_node_gcs_new(mt_node *n)
+{
+    mt_gcs_env env = {
+        .ud = n, .send = gcs_send, .kill_worker = gcs_kill_worker,
+        .connected = gcs_connected, .now = gcs_now,
+    };
+    return mt_gcs_new(&env);
+}
 
 /* ---------------------------------------------------------------- store: get */
 
@@ -627,7 +660,12 @@ static void client_gone(mt_node *n, mt_client *c)
         }
     }
     mt_sched_client_gone(n, c);
-    if (n->gcs) mt_gcs_client_gone(n->gcs, c);
+    if (n->gcs) {
+        bool has_wid = c->role == MANTA__ROLE__ROLE_DRIVER ||
+                       c->role == MANTA__ROLE__ROLE_WORKER ||
+                       c->role == MANTA__ROLE__ROLE_GCS_CLIENT;
+        mt_gcs_client_gone(n->gcs, c, has_wid ? &c->wid : NULL);
+    }
     mt_cluster_client_gone(n, c);
     mt_xfer_client_gone(n, c);
     bool has_id = c->role == MANTA__ROLE__ROLE_DRIVER || c->role == MANTA__ROLE__ROLE_WORKER;

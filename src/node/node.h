@@ -10,6 +10,7 @@
 
 #include "conn.h"
 #include "gate.h"
+#include "gcs/gcs.h"
 #include "ids.h"
 #include "map.h"
 #include "resources.h"
@@ -17,7 +18,6 @@
 
 typedef struct mt_node mt_node;
 typedef struct mt_worker mt_worker;
-typedef struct mt_gcs mt_gcs;
 typedef struct mt_sched mt_sched;
 
 /* A connected process: driver, worker, CLI or another node. */
@@ -149,11 +149,12 @@ struct mt_node {
 };
 
 /* node.c */
-mt_client *mt_node_find_client_by_wid(mt_node *n, const mt_wid *wid);
 mt_client *mt_node_driver_of_job(mt_node *n, uint32_t job_id);
 void mt_node_broadcast(mt_node *n, uint16_t type, const ProtobufCMessage *msg);
 void mt_node_warn_client(mt_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mt_node_stop(mt_node *n, int code);
+/* The head's control store, reaching this node through its mt_gcs_env. */
+mt_gcs *mt_node_gcs_new(mt_node *n);
 int mt_node_run(mt_node *n);
 
 /* pool.c */
@@ -190,20 +191,6 @@ uint32_t mt_sched_pending(mt_node *n);
 /* Once per tick: clients asked to return idle leases may be asked again. */
 void mt_sched_tick(mt_node *n);
 
-/* gcs.c (head only) */
-mt_gcs *mt_gcs_new(mt_node *n);
-void mt_gcs_free(mt_gcs *g);
-/* Handle a control-store message; returns 1 if `type` was one, 0 if not,
- * <0 to close the connection. */
-int mt_gcs_handle(mt_gcs *g, mt_client *c, uint16_t type, const ProtobufCMessage *m);
-void mt_gcs_client_gone(mt_gcs *g, mt_client *c);
-void mt_gcs_tick(mt_gcs *g);
-void mt_gcs_actor_worker_died(mt_gcs *g, const mt_wid *wid, int code);
-/* A node died: its actors restart elsewhere or die; actors its processes
- * owned die. */
-void mt_gcs_node_died(mt_gcs *g, const mt_nid *nid);
-uint32_t mt_gcs_new_job(mt_gcs *g);
-
 /* cluster.c */
 void mt_cluster_init(mt_node *n);
 void mt_cluster_free(mt_node *n);
@@ -219,7 +206,8 @@ void mt_cluster_client_gone(mt_node *n, mt_client *c);
 void mt_cluster_worker_died(mt_node *n, const Manta__Event *ev);
 /* Head: a job's driver left; every node stops its workers. */
 void mt_cluster_job_ended(mt_node *n, uint32_t job);
-/* Head: kill a worker of another node. */
+/* Kill worker `wid` with `reason`: here if it is one of this node's, else
+ * (head) on node `nid`, if that node is alive. */
 void mt_cluster_kill_worker(mt_node *n, const mt_nid *nid, const mt_wid *wid, int reason);
 mt_rnode *mt_cluster_node(mt_node *n, const mt_nid *nid);
 /* This node's status (strings and arrays point into n and `store`; free
