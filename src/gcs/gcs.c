@@ -152,6 +152,15 @@ static void send_to(mt_gcs *g, void *client, uint16_t type, const ProtobufCMessa
 
 static double now_s(mt_gcs *g) { return g->env.now(g->env.ud); }
 
+/* A request that cannot be done and has no reply of its own: the sender is
+ * told and keeps its connection (and its other work). */
+static void warn_client(mt_gcs *g, void *client, const char *text)
+{
+    Manta__Warning w = MANTA__WARNING__INIT;
+    w.text = (char *)text;
+    send_to(g, client, MANTA__MSG_TYPE__MSG_WARNING, &w.base);
+}
+
 static void reply(mt_gcs *g, void *c, bool is_fn, uint64_t req, const kv_entry *e)
 {
     if (is_fn) {
@@ -327,7 +336,7 @@ static int handle_actor_register(mt_gcs *g, void *c, const Manta__ActorRegister 
     if (!r->info || r->info->actor_id.len != MT_ACTOR_ID_LEN) {
         rep.status = MANTA_EINVAL;
         rep.error = "ActorRegister without an actor id";
-        mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
+        send_to(g, c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY, &rep.base);
         return 0;
     }
     const Manta__ActorInfo *in = r->info;
@@ -391,10 +400,10 @@ static void kill_reporting_worker(mt_gcs *g, const Manta__Address *addr)
     g->env.kill_worker(g->env.ud, &nid, &wid, MANTA__DEATH_REASON__DEATH_KILLED);
 }
 
-static int handle_actor_update(mt_gcs *g, mt_client *c, const Manta__ActorUpdate *u)
+static int handle_actor_update(mt_gcs *g, void *c, const Manta__ActorUpdate *u)
 {
     if (!u->info || u->info->actor_id.len != MT_ACTOR_ID_LEN) {
-        mt_node_warn_client(c, "ignored an ActorUpdate without an actor id");
+        warn_client(g, c, "ignored an ActorUpdate without an actor id");
         return 0; /* the sender keeps its connection */
     }
     actor_ent *a = mt_map_get(&g->actors, u->info->actor_id.data);
@@ -576,7 +585,7 @@ int mt_gcs_handle(mt_gcs *g, void *c, uint16_t type, const ProtobufCMessage *m)
     case MANTA__MSG_TYPE__MSG_FN_REGISTER: {
         const Manta__FnRegister *r = (const Manta__FnRegister *)m;
         if (r->function_id.len != MT_FN_ID_LEN) {
-            mt_node_warn_client(c, "ignored a FnRegister without a function id");
+            warn_client(g, c, "ignored a FnRegister without a function id");
             return 0;
         }
         kv_put(g, "fn", r->function_id.data, r->function_id.len, r->body.data, r->body.len,

@@ -331,11 +331,13 @@ START_TEST(test_functions)
     m.key = BIN(f1, 16);
     ck_assert_int_eq(mt_gcs_handle(G, &C1, MANTA__MSG_TYPE__MSG_KV_GET, &m.base), 0);
     expect_kv(&C1, 5, NULL);
-    /* A registration without a 16-byte id is refused. */
+    /* A registration without a 16-byte id is ignored with a warning to its
+     * sender, who keeps its connection. */
     Manta__FnRegister bad = MANTA__FN_REGISTER__INIT;
     bad.function_id = BIN(f1, 15);
     bad.body = STR("x");
-    ck_assert_int_lt(mt_gcs_handle(G, &C1, MANTA__MSG_TYPE__MSG_FN_REGISTER, &bad.base), 0);
+    ck_assert_int_eq(mt_gcs_handle(G, &C1, MANTA__MSG_TYPE__MSG_FN_REGISTER, &bad.base), 0);
+    take(&C1, MANTA__MSG_TYPE__MSG_WARNING);
     ck_assert_uint_eq(pending(), 0);
 }
 END_TEST
@@ -876,16 +878,26 @@ START_TEST(test_actor_list_and_bad)
     for (size_t i = 0; i < r->n_actors; i++) dead += r->actors[i]->state == DEAD;
     ck_assert_int_eq(dead, 2);
     manta__actor_lookup_reply__free_unpacked(r, NULL);
-    /* Registrations and updates without an actor id are refused. */
+    /* Registrations without an actor id get an error reply, updates without
+     * one a warning; the sender keeps its connection either way. */
     Manta__ActorRegister reg = MANTA__ACTOR_REGISTER__INIT;
     reg.request_id = 2;
-    ck_assert_int_lt(mt_gcs_handle(G, &C2, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &reg.base), 0);
+    ck_assert_int_eq(mt_gcs_handle(G, &C2, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &reg.base), 0);
     Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
     info.actor_id = BIN("short", 5);
     reg.info = &info;
-    ck_assert_int_lt(mt_gcs_handle(G, &C2, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &reg.base), 0);
+    ck_assert_int_eq(mt_gcs_handle(G, &C2, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &reg.base), 0);
+    for (int i = 0; i < 2; i++) {
+        const sent *s = take(&C2, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY);
+        Manta__ActorRegisterReply *rr = manta__actor_register_reply__unpack(NULL, s->len, s->buf);
+        ck_assert_ptr_nonnull(rr);
+        ck_assert_uint_eq(rr->request_id, 2);
+        ck_assert_int_eq(rr->status, MANTA_EINVAL);
+        manta__actor_register_reply__free_unpacked(rr, NULL);
+    }
     Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
-    ck_assert_int_lt(mt_gcs_handle(G, &C2, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base), 0);
+    ck_assert_int_eq(mt_gcs_handle(G, &C2, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base), 0);
+    take(&C2, MANTA__MSG_TYPE__MSG_WARNING);
     /* A lookup by an id of the wrong size and no name finds nothing. */
     Manta__ActorLookup bad = MANTA__ACTOR_LOOKUP__INIT;
     bad.request_id = 3;
