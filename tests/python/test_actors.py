@@ -510,10 +510,13 @@ def test_get_if_exists_from_many_callers_makes_one_actor(ray_start):
     @ray.remote
     def racer():
         h = Counter.options(name="race", get_if_exists=True).remote()
-        return ray.get(h.inc.remote())
+        # The handle goes back with the count: a non-detached actor lives
+        # while a handle does, and the first racer (its owner) may finish
+        # before the others have looked it up.
+        return h, ray.get(h.inc.remote())
 
-    assert sorted(ray.get([racer.remote() for _ in range(8)], timeout=60)) == \
-        list(range(1, 9))  # one counter saw all eight calls
+    got = ray.get([racer.remote() for _ in range(8)], timeout=60)
+    assert sorted(n for _, n in got) == list(range(1, 9))  # one counter saw all eight calls
 
 
 _DETACHED_DRIVER = """
