@@ -679,15 +679,32 @@ static void on_accept(uv_poll_t *h, int status, int events)
                 continue;
             }
         }
-        mt_client *c = mt_calloc(1, sizeof *c);
-        c->node = n;
-        c->cid = ++n->next_cid;
-        c->conn = mt_conn_new(&n->cl, fd, on_frame, on_close, c);
-        /* Before Hello a peer gets one small frame, nothing more. */
-        c->conn->max_frame = 64 * 1024;
-        LIST_PUSH(n->clients, c);
-        if (mt_conn_start(c->conn)) mt_conn_close(c->conn, MANTA_ESYS);
+        mt_node_add_client(n, fd);
     }
+}
+
+void mt_node_add_client(mt_node *n, int fd)
+{
+    mt_client *c = mt_calloc(1, sizeof *c);
+    c->node = n;
+    c->cid = ++n->next_cid;
+    c->conn = mt_conn_new(&n->cl, fd, on_frame, on_close, c);
+    /* Before Hello a peer gets one small frame, nothing more. */
+    c->conn->max_frame = 64 * 1024;
+    LIST_PUSH(n->clients, c);
+    if (mt_conn_start(c->conn)) mt_conn_close(c->conn, MANTA_ESYS);
+}
+
+void mt_node_conns_init(mt_node *n)
+{
+    MT_UNUSED(n);
+    mt_arena_init(&arena);
+}
+
+void mt_node_conns_free(mt_node *n)
+{
+    MT_UNUSED(n);
+    mt_arena_free(&arena);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -752,7 +769,7 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 int mt_node_run(mt_node *n)
 {
-    mt_arena_init(&arena);
+    mt_node_conns_init(n);
     n->listen_poll.data = n;
     uv_poll_init(n->loop, &n->listen_poll, n->listen_fd);
     uv_poll_start(&n->listen_poll, UV_READABLE, on_accept);
@@ -779,6 +796,6 @@ int mt_node_run(mt_node *n)
     /* Drain: close every handle so no callback is left pending. */
     uv_walk(n->loop, close_walk, NULL);
     uv_run(n->loop, UV_RUN_DEFAULT);
-    mt_arena_free(&arena);
+    mt_node_conns_free(n);
     return n->exit_code;
 }

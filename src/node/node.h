@@ -150,6 +150,13 @@ void mt_node_broadcast(mt_node *n, uint16_t type, const ProtobufCMessage *msg);
 void mt_node_warn_client(mt_client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void mt_node_stop(mt_node *n, int code);
 int mt_node_run(mt_node *n);
+/* Serve a connected, non-blocking socket as a client (what accepting one
+ * does; the fuzz target hands in one end of a socketpair).  The node owns
+ * fd from here on.  mt_node_run calls mt_node_conns_init/free around its
+ * loop; code that drives a node without it calls them itself. */
+void mt_node_add_client(mt_node *n, int fd);
+void mt_node_conns_init(mt_node *n);
+void mt_node_conns_free(mt_node *n);
 
 /* pool.c */
 void mt_pool_init(mt_node *n);
