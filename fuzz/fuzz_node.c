@@ -29,110 +29,9 @@
 #include "node.h"
 #include "sock.h"
 
-#define MAX_SLOTS 16
 #define MAX_STEPS 64
 
-/* ---------------------------------------------------------------- input */
-
-typedef struct input {
-    const uint8_t *p;
-    size_t n;
-} input;
-
-static uint8_t take8(input *in)
-{
-    if (!in->n) return 0;
-    in->n--;
-    return *in->p++;
-}
-
-static size_t take_bytes(input *in, size_t want, const uint8_t **out)
-{
-    size_t k = MT_MIN(want, in->n);
-    *out = in->p;
-    in->p += k;
-    in->n -= k;
-    return k;
-}
-
-/* ---------------------------------------------------------------- the far ends */
-
-/* The script's end of every connection the node has: clients it accepted,
- * and links the node opened (to the head, to other nodes). */
-static int slots[MAX_SLOTS];
-static size_t nslots;
 static mt_node *cur; /* the node of the input being run (for the wraps) */
-
-static void add_slot(int fd)
-{
-    if (nslots < MAX_SLOTS) {
-        slots[nslots++] = fd;
-        return;
-    }
-    close(fd);
-}
-
-static bool logging;
-
-/* FUZZ_LOG=1: what the node said on each connection (frame types). */
-static void log_frames(size_t slot, const uint8_t *p, size_t n)
-{
-    mt_frame f;
-    while (n >= MT_FRAME_HDR && mt_wire_peek(p, n, SIZE_MAX, &f) == 1) {
-        fprintf(stderr, "fuzz_node: slot %zu <- %s\n", slot, mt_wire_name(f.type));
-        p += MT_FRAME_HDR + f.len;
-        n -= MT_FRAME_HDR + f.len;
-    }
-}
-
-static void drain(void)
-{
-    static uint8_t buf[1 << 20];
-    for (size_t i = 0; i < nslots; i++) {
-        if (slots[i] < 0) continue;
-        for (;;) {
-            ssize_t r = recv(slots[i], buf, sizeof buf, MSG_DONTWAIT);
-            if (r > 0 && logging) log_frames(i, buf, (size_t)r);
-            if (r > 0) continue;
-            if (r < 0 && errno == EINTR) continue;
-            if (r == 0) { /* the node hung up */
-                close(slots[i]);
-                slots[i] = -1;
-            }
-            break;
-        }
-    }
-}
-
-static void write_frame(int fd, uint16_t type, const void *payload, size_t len)
-{
-    mt_buf b;
-    mt_buf_init(&b);
-    mt_wire_append_raw(&b, type, payload, len);
-    /* The socket buffer holds a whole step (inputs are small). */
-    ssize_t w = send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    MT_UNUSED(w);
-    mt_buf_free(&b);
-}
-
-static void write_msg(int fd, uint16_t type, const ProtobufCMessage *m)
-{
-    mt_buf b;
-    mt_buf_init(&b);
-    mt_wire_append(&b, type, m);
-    ssize_t w = send(fd, b.data, b.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-    MT_UNUSED(w);
-    mt_buf_free(&b);
-}
-
-static int pair(int *near, int *far)
-{
-    int sv[2];
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv)) return -1;
-    *near = sv[0];
-    *far = sv[1];
-    return 0;
-}
 
 /* ---------------------------------------------------------------- wraps */
 
@@ -160,7 +59,7 @@ static void head_reply(int far)
     uint8_t hid[MT_NODE_ID_LEN];
     memset(hid, FUZZ_HEAD_NID, sizeof hid);
     rep.node_id = MT_BIN(hid, sizeof hid);
-    write_msg(far, MANTA__MSG_TYPE__MSG_HELLO_REPLY, &rep.base);
+    fuzz_write_msg(far, MANTA__MSG_TYPE__MSG_HELLO_REPLY, &rep.base);
 }
 
 int __wrap_mt_sock_connect(const char *endpoint, double timeout_s, int *fd);
@@ -168,10 +67,10 @@ int __wrap_mt_sock_connect(const char *endpoint, double timeout_s, int *fd)
 {
     MT_UNUSED(timeout_s);
     int near, far;
-    if (strncmp(endpoint, "tcp:127.0.0.1:", 14) || pair(&near, &far))
+    if (strncmp(endpoint, "tcp:127.0.0.1:", 14) || fuzz_pair(&near, &far))
         return mt_err(MANTA_ECONN, "cannot connect to %s", endpoint);
     if (cur && cur->join && !cur->head) head_reply(far);
-    add_slot(far);
+    fuzz_add_slot(far);
     *fd = near;
     return 0;
 }
@@ -188,8 +87,8 @@ static void once(void)
     if (nknown) return;
     mt_config_load();
     mt_log_init("fuzz_node", 2);
-    logging = getenv("FUZZ_LOG") != NULL;
-    mt_log_set_level(logging ? 0 : 9);
+    fuzz_logging = getenv("FUZZ_LOG") != NULL;
+    mt_log_set_level(fuzz_logging ? 0 : 9);
     signal(SIGPIPE, SIG_IGN);
     const char *tmp = getenv("TMPDIR");
     snprintf(session_dir, sizeof session_dir, "%s/mt-fuzz-node-%d", tmp && *tmp ? tmp : "/tmp",
@@ -256,7 +155,7 @@ static void pump(mt_node *n)
 {
     for (int i = 0; i < 4; i++) {
         uv_run(n->loop, UV_RUN_NOWAIT);
-        drain();
+        fuzz_drain();
     }
 }
 
@@ -268,9 +167,7 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 static void node_free(mt_node *n)
 {
-    for (size_t i = 0; i < nslots; i++)
-        if (slots[i] >= 0) close(slots[i]);
-    nslots = 0;
+    fuzz_close_slots();
     pump(n);
     mt_node_stop(n, 0);
     uv_run(n->loop, UV_RUN_NOWAIT);
@@ -341,8 +238,8 @@ static mt_worker *fake_worker(mt_node *n, uint8_t arg)
 static void step_connect(mt_node *n, uint8_t role_b, uint8_t arg, bool hello)
 {
     int near, far;
-    if (nslots >= MAX_SLOTS || pair(&near, &far)) return;
-    add_slot(far);
+    if (fuzz_nslots >= FUZZ_MAX_SLOTS || fuzz_pair(&near, &far)) return;
+    fuzz_add_slot(far);
     mt_node_add_client(n, near);
     if (!hello) return;
     Manta__Hello h = MANTA__HELLO__INIT;
@@ -384,18 +281,7 @@ static void step_connect(mt_node *n, uint8_t role_b, uint8_t arg, bool hello)
         ns.store_capacity = 1u << 20;
         h.node = &ns;
     }
-    write_msg(slots[nslots - 1], MANTA__MSG_TYPE__MSG_HELLO, &h.base);
-}
-
-static void step_frame(input *in)
-{
-    uint8_t slot = take8(in), ti = take8(in);
-    size_t len = take8(in);
-    len |= (size_t)take8(in) << 8;
-    const uint8_t *payload;
-    len = take_bytes(in, len, &payload);
-    if (!nslots || slots[slot % nslots] < 0) return;
-    write_frame(slots[slot % nslots], known[ti % nknown], payload, len);
+    fuzz_write_msg(fuzz_slots[fuzz_nslots - 1], MANTA__MSG_TYPE__MSG_HELLO, &h.base);
 }
 
 static void step_tick(mt_node *n)
@@ -410,17 +296,18 @@ static void step_tick(mt_node *n)
 FUZZ_EXPORT int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     once();
-    input in = {data, size};
+    fuzz_random_reset();
+    fuzz_input in = {data, size};
     static mt_node node;
     static uv_loop_t loop;
-    node_new(&node, &loop, (take8(&in) & 1) == 0);
+    node_new(&node, &loop, (fuzz_take8(&in) & 1) == 0);
     pump(&node);
     for (int steps = 0; in.n && steps < MAX_STEPS && !node.stopping; steps++) {
-        uint8_t kind = take8(&in) % FUZZ_STEP_KINDS;
+        uint8_t kind = fuzz_take8(&in) % FUZZ_STEP_KINDS;
         switch (kind) {
         case FUZZ_STEP_CONNECT: {
-            uint8_t role = take8(&in);
-            step_connect(&node, role, take8(&in), true);
+            uint8_t role = fuzz_take8(&in);
+            step_connect(&node, role, fuzz_take8(&in), true);
             break;
         }
         case FUZZ_STEP_RAW:
@@ -429,16 +316,11 @@ FUZZ_EXPORT int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         case FUZZ_STEP_FRAME:
         case FUZZ_STEP_FRAME2:
         case FUZZ_STEP_FRAME3:
-            step_frame(&in);
+            fuzz_step_frame(&in, known, nknown);
             break;
-        case FUZZ_STEP_HANGUP: {
-            uint8_t s = take8(&in);
-            if (nslots && slots[s % nslots] >= 0) {
-                close(slots[s % nslots]);
-                slots[s % nslots] = -1;
-            }
+        case FUZZ_STEP_HANGUP:
+            fuzz_step_hangup(&in, 0);
             break;
-        }
         case FUZZ_STEP_TICK:
             step_tick(&node);
             break;

@@ -9,7 +9,8 @@
  * one empty message.  Value seeds cover every format with 0..5 buffers;
  * resource seeds are typical and tricky JSON objects.  Handler seeds
  * (fuzz_node) are scripts (fuzz_script.h) of what a daemon's peers really
- * say, one conversation each; they are kept in the repository:
+ * say, one conversation each, and fuzz_core's mix calls of the runtime's
+ * API with what its node and peers answer; they are kept in the repository:
  *
  *   gen_corpus fuzz/corpus fuzz_node   ->  only that target's seeds */
 #include <errno.h>
@@ -626,6 +627,125 @@ static int node_seeds(void)
     return 0;
 }
 
+/* fuzz_core: a call of the runtime's API, or an answer from a slot. */
+static void s_call(mt_buf *s, uint8_t kind, uint8_t arg)
+{
+    s_byte(s, kind);
+    s_byte(s, arg);
+}
+
+static void s_answer(mt_buf *s, uint8_t slot, uint8_t arg)
+{
+    s_byte(s, FUZZ_CORE_ANSWER);
+    s_byte(s, slot);
+    s_byte(s, arg);
+}
+
+static void s_end_core(mt_buf *s, int *n)
+{
+    write_seed("fuzz_core", (*n)++, s->data, s->len);
+    mt_buf_free(s);
+}
+
+static int core_seeds(void)
+{
+    int n = 0;
+    mt_buf s;
+    uint8_t worker0[MT_WORKER_ID_LEN];
+    memset(worker0, FUZZ_WORKER_WID(0), sizeof worker0);
+
+    /* A driver's task: leased, pushed, answered, its value read; the idle
+     * lease goes back at a tick. */
+    s_begin(&s, 0);
+    s_call(&s, FUZZ_CORE_SUBMIT, 0);
+    s_answer(&s, 0, 0);
+    s_answer(&s, 1, 0);
+    s_call(&s, FUZZ_CORE_GET, 0);
+    s_byte(&s, FUZZ_STEP_TICK);
+    s_call(&s, FUZZ_CORE_DROP, 0);
+    s_byte(&s, FUZZ_STEP_TICK);
+    s_end_core(&s, &n);
+
+    /* A task with a ref argument spilled to another node (slot 1), which
+     * grants a worker there (slot 2), whose reply is an error; another
+     * task's lease refused. */
+    s_begin(&s, 0);
+    s_call(&s, FUZZ_CORE_PUT, 10);
+    s_call(&s, FUZZ_CORE_SUBMIT, 0x09);
+    s_answer(&s, 0, 2);
+    s_answer(&s, 1, 0);
+    s_answer(&s, 2, 1);
+    s_call(&s, FUZZ_CORE_SUBMIT, 0x06);
+    s_answer(&s, 0, 3);
+    s_call(&s, FUZZ_CORE_CANCEL, 1);
+    s_end_core(&s, &n);
+
+    /* An actor: registered, leased, created; a method call answered; the
+     * worker dies (an Event from the node). */
+    s_begin(&s, 0);
+    s_call(&s, FUZZ_CORE_ACTOR, 0);
+    s_answer(&s, 0, 0);
+    s_answer(&s, 1, 0);
+    s_call(&s, FUZZ_CORE_CALL, 0);
+    s_answer(&s, 1, 0);
+    Manta__Event ev = MANTA__EVENT__INIT;
+    ev.kind = MANTA__EVENT_KIND__EVENT_WORKER_DIED;
+    ev.id = MT_BIN(worker0, sizeof worker0);
+    ev.reason = MANTA__DEATH_REASON__DEATH_KILLED;
+    S_FRAME(&s, 0, EVENT, ev);
+    s_byte(&s, FUZZ_STEP_TICK);
+    s_end_core(&s, &n);
+
+    /* A driver whose control store is on another node (slot 1). */
+    s_begin(&s, 2);
+    s_call(&s, FUZZ_CORE_ACTOR, 5);
+    s_answer(&s, 1, 0);
+    s_answer(&s, 0, 4);
+    s_call(&s, FUZZ_CORE_CALL, 1);
+    s_byte(&s, FUZZ_STEP_HANGUP);
+    s_byte(&s, 1);
+    s_end_core(&s, &n);
+
+    /* A worker: a peer pushes it two tasks, it runs them (one fails), one
+     * more is cancelled. */
+    s_begin(&s, 1);
+    s_call(&s, FUZZ_STEP_CONNECT, 3);
+    uint8_t tid[3][MT_TASK_ID_LEN];
+    memset(fid, 0x66, sizeof fid);
+    Manta__TaskSpec ts[3], *tsp[3];
+    Manta__TaskArg arg = MANTA__TASK_ARG__INIT, *argp[1] = {&arg};
+    uint8_t val[64];
+    uint64_t off = mt_valfmt_write(val, MT_FMT_RAW, 0, 3, NULL, 0);
+    memcpy(val + off, "arg", 3);
+    arg.kind = MANTA__ARG_KIND__ARG_INLINE;
+    arg.data = MT_BIN(val, off + 3);
+    for (int i = 0; i < 3; i++) {
+        memset(tid[i], 0x90 + i, MT_TASK_ID_LEN);
+        manta__task_spec__init(&ts[i]);
+        ts[i].task_id = MT_BIN(tid[i], MT_TASK_ID_LEN);
+        ts[i].job_id = 1;
+        ts[i].function_id = MT_BIN(fid, sizeof fid);
+        ts[i].name = "f";
+        ts[i].n_args = 1;
+        ts[i].args = argp;
+        ts[i].num_returns = 1;
+        tsp[i] = &ts[i];
+    }
+    Manta__PushTask pt = MANTA__PUSH_TASK__INIT;
+    pt.n_tasks = 3;
+    pt.tasks = tsp;
+    S_FRAME(&s, 1, PUSH_TASK, pt);
+    s_call(&s, FUZZ_CORE_EXEC, 0);
+    s_call(&s, FUZZ_CORE_EXEC, 1);
+    Manta__CancelTask ct = MANTA__CANCEL_TASK__INIT;
+    ct.task_id = ts[2].task_id;
+    S_FRAME(&s, 1, CANCEL_TASK, ct);
+    s_call(&s, FUZZ_CORE_EXEC, 2);
+    s_byte(&s, FUZZ_STEP_TICK);
+    s_end_core(&s, &n);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2 && argc != 3) {
@@ -635,6 +755,6 @@ int main(int argc, char **argv)
     out_dir = argv[1];
     only = argc == 3 ? argv[2] : NULL;
     make_dir(out_dir);
-    if (wire_seeds() || value_seeds() || resource_seeds() || node_seeds()) return 1;
+    if (wire_seeds() || value_seeds() || resource_seeds() || node_seeds() || core_seeds()) return 1;
     return 0;
 }

@@ -606,6 +606,7 @@ static void on_daemon_close(mt_conn *conn, int reason, void *ud)
     }
     c->daemon = NULL;
     c->daemon_lost = true;
+    mt_conn_unref(conn); /* the reference start_io took; the poll handle drops its own */
     if (!c->stopping && !c->node_stop_requested) {
         if (c->role == MANTA__ROLE__ROLE_WORKER) {
             /* Our node is gone: a worker has nothing left to do. */
@@ -619,6 +620,20 @@ static void on_daemon_close(mt_conn *conn, int reason, void *ud)
 }
 
 /* ---------------------------------------------------------------- listener */
+
+/* A connection a peer opened closed: drop it from c->incoming (the list's
+ * reference), so stop_io closes only those still open. */
+static void on_incoming_close(mt_conn *conn, int reason, void *ud)
+{
+    mt_core *c = ud;
+    MT_UNUSED(reason);
+    for (size_t i = 0; i < c->nincoming; i++) {
+        if (c->incoming[i] != conn) continue;
+        c->incoming[i] = c->incoming[--c->nincoming];
+        mt_conn_unref(conn);
+        break;
+    }
+}
 
 static void on_accept(uv_poll_t *h, int status, int events)
 {
@@ -634,10 +649,11 @@ static void on_accept(uv_poll_t *h, int status, int events)
             close(fd);
             continue;
         }
-        mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, NULL, c);
+        mt_conn *conn = mt_conn_new(&c->cl, fd, on_peer_frame, on_incoming_close, c);
         snprintf(conn->desc, sizeof conn->desc, "incoming fd %d", fd);
+        c->incoming = mt_realloc(c->incoming, (c->nincoming + 1) * sizeof *c->incoming);
+        c->incoming[c->nincoming++] = conn;
         if (mt_conn_start(conn)) mt_conn_close(conn, MANTA_ESYS);
-        mt_conn_unref(conn); /* the poll handle holds it now */
     }
     pthread_mutex_unlock(&c->mu);
 }
@@ -1155,6 +1171,9 @@ static void stop_io(mt_core *c)
     mt_peer *p;
     while ((p = mt_map_next(&c->peers, &it)))
         if (p->conn) mt_conn_close(p->conn, 0);
+    while (c->nincoming) mt_conn_close(c->incoming[c->nincoming - 1], 0);
+    free(c->incoming);
+    c->incoming = NULL;
     if (c->gcs && c->gcs != c->daemon) mt_conn_close(c->gcs, 0);
     if (c->daemon) mt_conn_close(c->daemon, 0);
     size_t nd;

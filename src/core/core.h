@@ -298,6 +298,8 @@ struct mt_core {
     uint32_t since_poll;      /* submissions since the submitting thread polled */
     mt_conn *daemon;
     mt_conn *gcs;             /* the control store: `daemon` on the head, else a TCP connection */
+    mt_conn **incoming;       /* connections peers opened to us (one reference each) */
+    size_t nincoming;
     mt_conn **to_start;       /* created off the loop thread, started by it */
     mt_conn **to_flush;       /* frames queued to go at the loop's next turn */
     size_t nto_flush, cap_to_flush;
