@@ -154,7 +154,8 @@ if [ "${MANTA_FUZZ:-}" = 0 ]; then
 elif ! have_libfuzzer; then
   echo "== fuzz: skipped: no clang with libFuzzer here (MANTA_FUZZ=1 scripts/deps.sh installs it)"
 else
-  FBUILD="$BUILD-fuzz"
+  case $BUILD in /*) FBUILD="$BUILD-fuzz" ;; *) FBUILD="$ROOT/$BUILD-fuzz" ;; esac
+  mkdir -p "$SESSIONS" # the targets' scratch sessions go there (TMPDIR)
   SECS=${MANTA_FUZZ_SECONDS:-60}
   echo "== fuzz ($FBUILD, ${SECS}s per handler target)"
   if ! CC=clang cmake -S . -B "$FBUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMANTA_LIBFUZZER=ON \
