@@ -158,9 +158,10 @@ else
   mkdir -p "$SESSIONS" # the targets' scratch sessions go there (TMPDIR)
   SECS=${MANTA_FUZZ_SECONDS:-60}
   echo "== fuzz ($FBUILD, ${SECS}s per handler target)"
+  mkdir -p "$FBUILD"
   if ! CC=clang cmake -S . -B "$FBUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMANTA_LIBFUZZER=ON \
-    -DMANTA_BUILD_PYTHON=OFF -DMANTA_INPLACE=OFF >"$FBUILD.configure.log" 2>&1; then
-    cat "$FBUILD.configure.log"
+    -DMANTA_BUILD_PYTHON=OFF -DMANTA_INPLACE=OFF >"$FBUILD/configure.log" 2>&1; then
+    cat "$FBUILD/configure.log"
     fuzz_rc=1
   fi
   targets=(fuzz_node fuzz_core fuzz_frame fuzz_decode fuzz_value fuzz_resources)
