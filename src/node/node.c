@@ -752,10 +752,9 @@ void mt_node_stop(mt_node *n, int code)
     mt_pool_kill_all(n);
     uv_poll_stop(&n->listen_poll);
     if (n->tcp_fd >= 0) uv_poll_stop(&n->tcp_poll);
-    for (mt_client *c = n->clients, *next; c; c = next) {
-        next = c->next;
-        mt_conn_close(c->conn, 0);
-    }
+    /* Closing one client can close others (a node's connection takes its
+     * processes' connections with it), so start from the head each time. */
+    while (n->clients && !n->clients->conn->closing) mt_conn_close(n->clients->conn, 0);
     mt_session_remove(n);
     /* The tick timer ends the loop once every worker has been reaped. */
     uv_timer_start(&n->tick, on_tick, 5, 20);
