@@ -138,5 +138,8 @@ if [ "${#apt[@]}" -gt 0 ] || [ "${#pip[@]}" -gt 0 ]; then
   if ! { pc libuv && pc libprotobuf-c && pc check && have protoc-c && cmake_ok; }; then
     die "build dependencies are still missing after installing (see above)"
   fi
+  if [ "${MANTA_FUZZ:-0}" = 1 ] && ! { have clang && deb_installed libclang-rt-14-dev; }; then
+    die "clang or its libFuzzer runtime (libclang-rt-14-dev) is still missing after installing"
+  fi
 fi
 exit 0

@@ -7,12 +7,19 @@
 #   3. ctest: C unit tests, C examples, fuzz replays
 #   4. a check that ctest left no manta process of this checkout alive
 #   5. pytest tests/python (the lead's conftest checks leaks per test)
+#   6. fuzz: when clang and its libFuzzer runtime are there, every fuzz
+#      target is built with libFuzzer (into $BUILD-fuzz) and run for a
+#      bounded time from its corpus; a crash, leak or UB fails the run
 #
-# The output ends with pytest's own summary; the exit status is the first
-# failure's (ctest, leak check, pytest).
+# The output ends with pytest's own summary, then the fuzz stage's; the exit
+# status is the first failure's (ctest, leak check, pytest, fuzz).
 #
 #   MANTA_BUILD_DIR=build-x scripts/test.sh   build elsewhere
 #   PYTEST_ARGS="-x -k objects" scripts/test.sh
+#   MANTA_FUZZ=0 scripts/test.sh      skip the fuzz stage (CI=true: installs
+#                                     clang for it unless MANTA_FUZZ=0)
+#   MANTA_FUZZ_SECONDS=N              seconds per handler target (default 60;
+#                                     the decoder targets get a sixth)
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
@@ -20,6 +27,8 @@ cd "$ROOT"
 BUILD=${MANTA_BUILD_DIR:-build}
 SESSIONS=${MANTA_TEMP_DIR:-/tmp/manta-$(id -u)}
 
+# CI installs what the fuzz stage needs too.
+if [ "${CI:-}" = true ] && [ -z "${MANTA_FUZZ:-}" ]; then export MANTA_FUZZ=1; fi
 scripts/deps.sh
 
 # The extension must match the python3 that runs pytest (a pyenv shim is
@@ -126,6 +135,64 @@ PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pytest tests/pytho
 # Exit 5 is "no tests collected": ctest ran the tests there are.
 [ "$pytest_rc" != 5 ] || pytest_rc=0
 
+# ---------------------------------------------------------------- fuzz
+# libFuzzer needs clang and its runtime (Debian: clang, libclang-rt-14-dev).
+have_libfuzzer() {
+  command -v clang >/dev/null 2>&1 || return 1
+  local d
+  d=$(mktemp -d)
+  printf 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { return 0; }\n' >"$d/t.c"
+  clang -fsanitize=fuzzer,address,undefined "$d/t.c" -o "$d/t" >/dev/null 2>&1
+  local rc=$?
+  rm -rf "$d"
+  return $rc
+}
+
+fuzz_rc=0
+if [ "${MANTA_FUZZ:-}" = 0 ]; then
+  echo "== fuzz: skipped (MANTA_FUZZ=0)"
+elif ! have_libfuzzer; then
+  echo "== fuzz: skipped: no clang with libFuzzer here (MANTA_FUZZ=1 scripts/deps.sh installs it)"
+else
+  case $BUILD in /*) FBUILD="$BUILD-fuzz" ;; *) FBUILD="$ROOT/$BUILD-fuzz" ;; esac
+  mkdir -p "$SESSIONS" # the targets' scratch sessions go there (TMPDIR)
+  SECS=${MANTA_FUZZ_SECONDS:-60}
+  echo "== fuzz ($FBUILD, ${SECS}s per handler target)"
+  mkdir -p "$FBUILD"
+  if ! CC=clang cmake -S . -B "$FBUILD" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMANTA_LIBFUZZER=ON \
+    -DMANTA_BUILD_PYTHON=OFF -DMANTA_INPLACE=OFF >"$FBUILD/configure.log" 2>&1; then
+    cat "$FBUILD/configure.log"
+    fuzz_rc=1
+  fi
+  targets=(fuzz_node fuzz_core fuzz_frame fuzz_decode fuzz_value fuzz_resources)
+  if [ "$fuzz_rc" = 0 ] && ! cmake --build "$FBUILD" -j "$(nproc)" --target "${targets[@]}"; then
+    fuzz_rc=1
+  fi
+  for t in "${targets[@]}"; do
+    [ "$fuzz_rc" = 0 ] || break
+    # Handler targets read their corpus from the repository; the others'
+    # seeds are written at build time.  New inputs go to a scratch folder.
+    corpus="$ROOT/fuzz/corpus/$t"
+    [ -d "$corpus" ] || corpus="$FBUILD/fuzz/corpus/$t"
+    secs=$SECS
+    case $t in fuzz_node | fuzz_core) ;; *) secs=$(((SECS + 5) / 6)) ;; esac
+    found="$FBUILD/fuzz/found/$t"
+    mkdir -p "$found" "$FBUILD/fuzz/crashes"
+    log="$FBUILD/fuzz/$t.log"
+    if (cd "$FBUILD/fuzz" && TMPDIR="$SESSIONS" "./$t" -max_total_time="$secs" -timeout=30 \
+      -rss_limit_mb=4096 -print_final_stats=1 -artifact_prefix="$FBUILD/fuzz/crashes/" \
+      "$found" "$corpus" >"$log" 2>&1); then
+      echo "fuzz $t: ok, $(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$') runs in ${secs}s," \
+        "$(grep -o 'cov: [0-9]*' "$log" | tail -1)"
+    else
+      echo "fuzz $t: FAILED (log $log, input in $FBUILD/fuzz/crashes/):" >&2
+      grep -E 'ERROR|runtime error|SUMMARY|fuzz check|Test unit written' "$log" | head -20 >&2
+      fuzz_rc=1
+    fi
+  done
+fi
+
 if [ "$ctest_rc" != 0 ]; then exit "$ctest_rc"; fi
 if [ "$leak_rc" != 0 ]; then exit "$leak_rc"; fi
-exit "$pytest_rc"
+if [ "$pytest_rc" != 0 ]; then exit "$pytest_rc"; fi
+exit "$fuzz_rc"

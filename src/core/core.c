@@ -651,6 +651,8 @@ static void on_daemon_close(mt_conn *conn, int reason, void *ud)
 
 /* ---------------------------------------------------------------- listener */
 
+/* A connection a peer opened closed: drop it from c->incoming (the list's
+ * reference), so stop_io closes only those still open. */
 static void on_incoming_close(mt_conn *conn, int reason, void *ud)
 {
     mt_core *c = ud;

@@ -1212,6 +1212,7 @@ void do_sub_free_all(mt_core *c)
         mt_class *cls = items[i];
         for (mt_lease *l = cls->leases, *next; l; l = next) {
             next = l->next;
+            if (l->daemon) mt_conn_unref(l->daemon);
             free(l->gpu_ids);
             free(l);
         }

@@ -141,7 +141,9 @@ static kv_entry *kv_find(mt_gcs *g, const char *ns, const uint8_t *key, size_t k
     uint8_t h[16];
     hash_key(ns, key, klen, h);
     kv_entry *e = mt_map_get(&g->kv, h);
-    if (e && (strcmp(e->ns, ns) || e->klen != klen || memcmp(e->key, key, klen))) return NULL;
+    /* An empty key arrives as NULL: memcmp must not see it. */
+    if (e && (strcmp(e->ns, ns) || e->klen != klen || (klen && memcmp(e->key, key, klen))))
+        return NULL;
     return e;
 }
 

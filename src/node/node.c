@@ -711,6 +711,17 @@ static void on_close(mt_conn *conn, int reason, void *ud)
     }
 }
 
+/* A client for accepted socket fd: its connection is not started yet. */
+static mt_client *new_client(mt_node *n, int fd)
+{
+    mt_client *c = mt_calloc(1, sizeof *c);
+    c->node = n;
+    c->cid = ++n->next_cid;
+    c->conn = mt_conn_new(&n->cl, fd, on_frame, on_close, c);
+    LIST_PUSH(n->clients, c);
+    return c;
+}
+
 static mt_conn *on_accept(mt_gate *g, int fd, void *ud)
 {
     mt_node *n = ud;
@@ -726,12 +737,27 @@ static mt_conn *on_accept(mt_gate *g, int fd, void *ud)
         close(fd);
         return NULL;
     }
-    mt_client *c = mt_calloc(1, sizeof *c);
-    c->node = n;
-    c->cid = ++n->next_cid;
-    c->conn = mt_conn_new(&n->cl, fd, on_frame, on_close, c);
-    LIST_PUSH(n->clients, c);
-    return c->conn;
+    return new_client(n, fd)->conn;
+}
+
+void mt_node_add_client(mt_node *n, int fd)
+{
+    mt_client *c = new_client(n, fd);
+    /* As at a gate: before Hello a peer gets one small frame, nothing more. */
+    c->conn->max_frame = mt_cfg.hello_frame_bytes > 0 ? (size_t)mt_cfg.hello_frame_bytes : 0;
+    if (mt_conn_start(c->conn)) mt_conn_close(c->conn, MANTA_ESYS);
+}
+
+void mt_node_conns_init(mt_node *n)
+{
+    MT_UNUSED(n);
+    mt_arena_init(&arena);
+}
+
+void mt_node_conns_free(mt_node *n)
+{
+    MT_UNUSED(n);
+    mt_arena_free(&arena);
 }
 
 /* ---------------------------------------------------------------- lifecycle */
@@ -777,10 +803,9 @@ void mt_node_stop(mt_node *n, int code)
     mt_pool_kill_all(n);
     mt_gate_stop(&n->listen_gate);
     mt_gate_stop(&n->tcp_gate);
-    for (mt_client *c = n->clients, *next; c; c = next) {
-        next = c->next;
-        mt_conn_close(c->conn, 0);
-    }
+    /* Closing one client can close others (a node's connection takes its
+     * processes' connections with it), so start from the head each time. */
+    while (n->clients && !n->clients->conn->closing) mt_conn_close(n->clients->conn, 0);
     mt_session_remove(n);
     /* The tick timer ends the loop once every worker has been reaped. */
     uv_timer_start(&n->tick, on_tick, 5, 20);
@@ -794,7 +819,7 @@ static void close_walk(uv_handle_t *h, void *arg)
 
 int mt_node_run(mt_node *n)
 {
-    mt_arena_init(&arena);
+    mt_node_conns_init(n);
     if (mt_gate_start(&n->listen_gate, &n->cl, n->listen_fd, on_accept, n) ||
         (n->tcp_fd >= 0 && mt_gate_start(&n->tcp_gate, &n->cl, n->tcp_fd, on_accept, n))) {
         mt_error("cannot listen: %s", manta_last_error());
@@ -819,6 +844,6 @@ int mt_node_run(mt_node *n)
     /* Drain: close every handle so no callback is left pending. */
     uv_walk(n->loop, close_walk, NULL);
     uv_run(n->loop, UV_RUN_DEFAULT);
-    mt_arena_free(&arena);
+    mt_node_conns_free(n);
     return n->exit_code;
 }

@@ -156,6 +156,13 @@ void mt_node_stop(mt_node *n, int code);
 /* The head's control store, reaching this node through its mt_gcs_env. */
 mt_gcs *mt_node_gcs_new(mt_node *n);
 int mt_node_run(mt_node *n);
+/* Serve a connected, non-blocking socket as a client (what accepting one
+ * does; the fuzz target hands in one end of a socketpair).  The node owns
+ * fd from here on.  mt_node_run calls mt_node_conns_init/free around its
+ * loop; code that drives a node without it calls them itself. */
+void mt_node_add_client(mt_node *n, int fd);
+void mt_node_conns_init(mt_node *n);
+void mt_node_conns_free(mt_node *n);
 
 /* pool.c */
 void mt_pool_init(mt_node *n);
