@@ -4,14 +4,14 @@
 #   1. scripts/deps.sh (installs what is missing)
 #   2. cmake configure + build into build/ (RelWithDebInfo, tests on,
 #      extension and programs copied into python/manta for in-tree use)
-#   3. ctest: C unit tests, C examples, fuzz replays
-#   4. a check that ctest left no manta process of this checkout alive
-#   5. pytest tests/python (the lead's conftest checks leaks per test)
-#   6. fuzz: when clang and its libFuzzer runtime are there, every fuzz
+#   3. fuzz: when clang and its libFuzzer runtime are there, every fuzz
 #      target is built with libFuzzer (into $BUILD-fuzz) and run for a
 #      bounded time from its corpus; a crash, leak or UB fails the run
+#   4. ctest: C unit tests, C examples, fuzz replays
+#   5. a check that ctest left no manta process of this checkout alive
+#   6. pytest tests/python (the lead's conftest checks leaks per test)
 #
-# The output ends with pytest's own summary, then the fuzz stage's; the exit
+# The output ends with ctest's and then pytest's own summary; the exit
 # status is the first failure's (ctest, leak check, pytest, fuzz).
 #
 #   MANTA_BUILD_DIR=build-x scripts/test.sh   build elsewhere
@@ -120,21 +120,6 @@ check_leaks() {
   return 1
 }
 
-# ---------------------------------------------------------------- tests
-echo "== ctest"
-ctest_rc=0
-ctest --test-dir "$BUILD" --output-on-failure || ctest_rc=$?
-leak_rc=0
-check_leaks ctest || leak_rc=1
-
-echo "== pytest"
-pytest_rc=0
-# shellcheck disable=SC2086 # PYTEST_ARGS is a list of words
-PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pytest tests/python -q \
-  -p no:cacheprovider --timeout=300 ${PYTEST_ARGS:-} || pytest_rc=$?
-# Exit 5 is "no tests collected": ctest ran the tests there are.
-[ "$pytest_rc" != 5 ] || pytest_rc=0
-
 # ---------------------------------------------------------------- fuzz
 # libFuzzer needs clang and its runtime (Debian: clang, libclang-rt-14-dev).
 have_libfuzzer() {
@@ -191,6 +176,22 @@ else
     fi
   done
 fi
+
+
+# ---------------------------------------------------------------- tests
+echo "== ctest"
+ctest_rc=0
+ctest --test-dir "$BUILD" --output-on-failure || ctest_rc=$?
+leak_rc=0
+check_leaks ctest || leak_rc=1
+
+echo "== pytest"
+pytest_rc=0
+# shellcheck disable=SC2086 # PYTEST_ARGS is a list of words
+PYTHONPATH="$ROOT/python${PYTHONPATH:+:$PYTHONPATH}" "$PY" -m pytest tests/python -q \
+  -p no:cacheprovider --timeout=300 ${PYTEST_ARGS:-} || pytest_rc=$?
+# Exit 5 is "no tests collected": ctest ran the tests there are.
+[ "$pytest_rc" != 5 ] || pytest_rc=0
 
 if [ "$ctest_rc" != 0 ]; then exit "$ctest_rc"; fi
 if [ "$leak_rc" != 0 ]; then exit "$leak_rc"; fi
