@@ -12,6 +12,9 @@
 #define MT_CONFIG_TABLE(X)                                                                         \
     X(i64, max_inline_bytes, 100 * 1024,                                                           \
       "values up to this size travel inside messages; larger ones go to shared memory")           \
+    X(i64, max_inline_task_bytes, 10 * 1024 * 1024,                                                \
+      "in-line bytes of one task's arguments, or of its returns (at most max_frame_bytes / 2); "   \
+      "the values past it go to shared memory")                                                    \
     X(i64, max_frame_bytes, 512 * 1024 * 1024, "largest frame a peer may send")                    \
     X(i64, hello_frame_bytes, 64 * 1024, "largest frame an accepted peer may send before its Hello") \
     X(i64, hello_timeout_ms, 5000, "an accepted peer that has sent no valid Hello by then is closed") \
@@ -51,6 +54,15 @@ typedef struct mt_config {
 } mt_config;
 
 extern mt_config mt_cfg;
+
+/* max_inline_task_bytes, kept to half a frame so that a task's message or
+ * reply always fits in one with room for the rest of it. */
+static inline uint64_t mt_cfg_inline_task_bytes(void)
+{
+    uint64_t frame = mt_cfg.max_frame_bytes > 0 ? (uint64_t)mt_cfg.max_frame_bytes : 0;
+    uint64_t want = mt_cfg.max_inline_task_bytes > 0 ? (uint64_t)mt_cfg.max_inline_task_bytes : 0;
+    return want < frame / 2 ? want : frame / 2;
+}
 
 /* Set every field to its default, then apply MANTA_* environment overrides.
  * A malformed override is reported on stderr and ignored. */

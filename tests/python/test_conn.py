@@ -79,6 +79,29 @@ def test_a_function_larger_than_a_frame_is_a_clear_error(cluster_factory, monkey
     assert ray.get(small.remote(), timeout=60) == 1
 
 
+def test_many_small_returns_beyond_a_frame_reach_the_caller(cluster_factory, monkeypatch):
+    # Each return is small enough to travel in line, all of them together
+    # are more than a frame: the worker must move the rest to the store
+    # (Ray's inlined-bytes budget), not send a reply its caller refuses.
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", str(MiB))
+    cluster_factory(num_cpus=1)
+    n, size = 30, 90_000
+
+    @ray.remote(num_returns=n)
+    def many():
+        return [bytes([i]) * size for i in range(n)]
+
+    @ray.remote
+    class Many:
+        @ray.method(num_returns=n)
+        def many(self):
+            return [bytes([i]) * size for i in range(n)]
+
+    want = [bytes([i]) * size for i in range(n)]
+    assert ray.get(many.remote(), timeout=60) == want
+    assert ray.get(Many.remote().many.remote(), timeout=60) == want
+
+
 # ---------------------------------------------------------------- descriptors per cycle
 
 @ray.remote
