@@ -583,6 +583,11 @@ int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const m
         pthread_mutex_unlock(&c->mu);
         return mt_err(MANTA_ECONN, "not connected to a node");
     }
+    int rc = do_obj_args_fit(c, args, nargs);
+    if (rc) {
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+    }
     mt_actor *a = actor_get(c, id, true);
     mt_task *t = new_task(c, MANTA__TASK_KIND__TASK_ACTOR_CALL, args, nargs, num_returns, returns);
     t->name = mt_strdup(method);

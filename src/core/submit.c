@@ -433,6 +433,11 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
         pthread_mutex_unlock(&c->mu);
         return mt_err(MANTA_ECONN, "not connected to a node");
     }
+    int rc = do_obj_args_fit(c, d->args, d->nargs);
+    if (rc) {
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+    }
     mt_task *t = mt_calloc(1, sizeof *t);
     t->id = do_new_task_id(c);
     t->kind = d->kind;

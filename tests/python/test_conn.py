@@ -102,6 +102,29 @@ def test_many_small_returns_beyond_a_frame_reach_the_caller(cluster_factory, mon
     assert ray.get(Many.remote().many.remote(), timeout=60) == want
 
 
+def test_many_small_ref_arguments_beyond_a_frame_reach_the_callee(cluster_factory, monkeypatch):
+    # Refs to small values travel in line; many together are more than a
+    # frame: the caller must pass the rest by reference through the store,
+    # to a task and to an actor alike.
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", str(MiB))
+    cluster_factory(num_cpus=1)
+    refs = [ray.put(bytes([i]) * 90_000) for i in range(30)]
+
+    @ray.remote
+    def total(*values):
+        return [v[:1] * len(v) == v and len(v) for v in values]
+
+    @ray.remote
+    class Total:
+        def total(self, *values):
+            return [v[:1] * len(v) == v and len(v) for v in values]
+
+    assert ray.get(total.remote(*refs), timeout=60) == [90_000] * 30
+    assert ray.get(Total.remote().total.remote(*refs), timeout=60) == [90_000] * 30
+    # The driver still reads them from its own memory as well.
+    assert ray.get(refs[-1], timeout=60) == bytes([29]) * 90_000
+
+
 # ---------------------------------------------------------------- descriptors per cycle
 
 @ray.remote
