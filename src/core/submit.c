@@ -370,17 +370,34 @@ void do_task_fail(mt_core *c, mt_task *t, mt_value *err)
 }
 
 /* A dependency failed: the task fails with the same error, without running
- * (a RayTaskError flows through the graph). */
+ * (a RayTaskError flows through the graph).  Or its in-line arguments are
+ * more than its message can carry (refs resolved after do_obj_args_fit,
+ * or not ours): it fails with a clear error instead of being sent to a
+ * worker that would refuse it. */
 bool do_task_fail_on_error_arg(mt_core *c, mt_task *t)
 {
+    uint64_t inline_bytes = 0;
     for (uint32_t i = 0; i < t->nargs; i++) {
         mt_obj *o = t->args[i].ref;
-        if (!o || !o->value || !mt_value_is_error(o->value, NULL)) continue;
+        if (!o) inline_bytes += t->args[i].size;
+        if (!o || !o->value) continue;
+        if (!o->in_plasma) inline_bytes += o->value->size;
+        if (!mt_value_is_error(o->value, NULL)) continue;
         mt_value_ref(o->value);
         do_task_fail(c, t, o->value);
         return true;
     }
-    return false;
+    /* Room for the rest of the message: names, resources, ids. */
+    uint64_t frame = mt_cfg.max_frame_bytes > 0 ? (uint64_t)mt_cfg.max_frame_bytes : 0;
+    if (inline_bytes + 64 * 1024 <= frame) return false;
+    do_task_fail(c, t,
+                 mt_value_error(MANTA_ETOOBIG,
+                                "%s: its %u arguments carry %llu bytes in line, more than a task "
+                                "message may (max_frame_bytes=%llu). Pass fewer object refs to "
+                                "small values in one call, or put them in a list.",
+                                t->name, t->nargs, (unsigned long long)inline_bytes,
+                                (unsigned long long)frame));
+    return true;
 }
 
 static void enqueue(mt_core *c, mt_task *t, bool front)

@@ -125,6 +125,45 @@ def test_many_small_ref_arguments_beyond_a_frame_reach_the_callee(cluster_factor
     assert ray.get(refs[-1], timeout=60) == bytes([29]) * 90_000
 
 
+@ray.remote(max_concurrency=2)
+class _Latch:
+    def __init__(self):
+        import threading
+
+        self.event = threading.Event()
+
+    def wait(self):
+        return self.event.wait(60)
+
+    def open(self):
+        self.event.set()
+
+
+def test_ref_arguments_resolved_beyond_a_frame_fail_the_call_clearly(cluster_factory, monkeypatch):
+    # Refs still pending at the call cannot be moved to the store first;
+    # resolved to more in-line bytes than a frame, the call fails with a
+    # clear error, and the caller (and the worker) live on.
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", str(MiB))
+    cluster_factory(num_cpus=2)
+    latch = _Latch.remote()
+    opened = latch.wait.remote()
+
+    @ray.remote
+    def part(_, i):
+        return bytes([i]) * 90_000
+
+    @ray.remote
+    def count(*values):
+        return len(values)
+
+    parts = [part.remote(opened, i) for i in range(30)]
+    call = count.remote(*parts)
+    latch.open.remote()
+    with pytest.raises(ray.exceptions.RaySystemError, match="carry .* bytes in line"):
+        ray.get(call, timeout=60)
+    assert ray.get(count.remote(*parts[:5]), timeout=60) == 5
+
+
 # ---------------------------------------------------------------- descriptors per cycle
 
 @ray.remote
