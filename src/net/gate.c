@@ -101,9 +101,11 @@ static void watch(mt_gate *g, bool on)
 static void on_resume(uv_timer_t *t)
 {
     mt_gate *g = t->data;
-    if (g->cl->guard) pthread_mutex_lock(g->cl->guard);
+    mt_conn_loop *l = g->cl;
+    if (l->guard) pthread_mutex_lock(l->guard);
+    if (l->reserve_fd < 0) l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (g->paused) watch(g, true);
-    if (g->cl->guard) pthread_mutex_unlock(g->cl->guard);
+    if (l->guard) pthread_mutex_unlock(l->guard);
 }
 
 /* A peer that has waited this long without a Hello may be dropped to let a
@@ -179,7 +181,8 @@ static bool refuse_one(mt_gate *g)
     int err = errno;
     if (fd >= 0) close(fd);
     /* The number just freed is the lowest, so it comes back to us (the
-     * daemon has one thread; a client's other threads rarely race it). */
+     * daemon has one thread; a client's other threads rarely race it, and
+     * if one does, the listener backs off and takes one again later). */
     l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         errno = err;
@@ -189,8 +192,8 @@ static bool refuse_one(mt_gate *g)
     return true;
 }
 
-/* Accept one waiting peer: its fd, or -1 when none waits (or on an error
- * that accepting again will not fix right now). */
+/* Accept one waiting peer: its fd, or minus the errno of accept() (EAGAIN
+ * when none waits). */
 static int take(mt_gate *g)
 {
     for (;;) {
@@ -198,10 +201,19 @@ static int take(mt_gate *g)
         if (fd >= 0) return fd;
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if ((errno == EMFILE || errno == ENFILE) && refuse_one(g)) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            mt_debug("accept on fd %d: %s", g->fd, strerror(errno));
-        return -1;
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     }
+}
+
+/* accept() failed in a way that accepting again at once will not fix (out
+ * of descriptors with no reserve to refuse with -- another thread of a
+ * client took its number --, out of memory): the listener stays readable,
+ * so stop watching it for a while rather than spin on it. */
+static void back_off(mt_gate *g, int err)
+{
+    mt_debug("accept on fd %d: %s; pausing the listener", g->fd, strerror(err));
+    watch(g, false);
+    uv_timer_start(&g->resume, on_resume, (uint64_t)(GATE_GRACE_S * 1000), 0);
 }
 
 static void on_listen(uv_poll_t *h, int status, int events)
@@ -216,7 +228,10 @@ static void on_listen(uv_poll_t *h, int status, int events)
         mt_conn *old = NULL;
         if (g->waiting >= cap() && !(old = give_way(g))) break;
         int fd = take(g);
-        if (fd < 0) break;
+        if (fd < 0) {
+            if (fd != -EAGAIN) back_off(g, -fd);
+            break;
+        }
         if (old) {
             mt_gate_log_drop(l, old->desc, "no Hello yet, and a new peer waits at a full listener");
             mt_conn_close(old, MANTA_ETIMEDOUT); /* leaves the gate */

@@ -2,7 +2,8 @@
  * listener: the cap on peers waiting for their Hello (the listener pauses,
  * then the oldest silent peer gives way), the deadline, the small frame limit before Hello and its
  * lifting for frames read behind the Hello, and accept() out of descriptors
- * (the backlog is drained, not spun on). */
+ * (the backlog is drained, or without a reserve descriptor the listener
+ * backs off: never spun on). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -223,6 +224,33 @@ START_TEST(test_out_of_descriptors_drains_the_backlog)
 }
 END_TEST
 
+START_TEST(test_out_of_descriptors_without_reserve_backs_off)
+{
+    setup("65536", "60000", "64");
+    int fd = client();
+    /* Another thread took the reserve's number: nothing to refuse with. */
+    close(cl.reserve_fd);
+    cl.reserve_fd = -1;
+    int lowest = dup(0);
+    close(lowest);
+    struct rlimit rl, was;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    was = rl;
+    rl.rlim_cur = (rlim_t)lowest;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    /* The listener stays readable: it must stop watching it, not spin. */
+    double until = mt_now_s() + 2;
+    while (!gate.paused && mt_now_s() < until) uv_run(&loop, UV_RUN_NOWAIT);
+    ck_assert(gate.paused);
+    ck_assert_int_eq(accepted, 0);
+    /* Descriptors again: it resumes, takes a reserve and the peer. */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &was), 0);
+    ck_assert(run_until(&accepted, 1));
+    ck_assert_int_ge(cl.reserve_fd, 0);
+    close(fd);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- main */
 
 static void teardown(void)
@@ -239,6 +267,7 @@ static Suite *gate_suite(void)
     tcase_add_test(tc, test_deadline_closes_a_silent_peer);
     tcase_add_test(tc, test_frame_limit_before_and_after_hello);
     tcase_add_test(tc, test_out_of_descriptors_drains_the_backlog);
+    tcase_add_test(tc, test_out_of_descriptors_without_reserve_backs_off);
     suite_add_tcase(s, tc);
     return s;
 }
