@@ -15,7 +15,8 @@
     X(i64, max_inline_task_bytes, 10 * 1024 * 1024,                                                \
       "in-line bytes of one task's arguments, or of its returns (at most max_frame_bytes / 2); "   \
       "the values past it go to shared memory")                                                    \
-    X(i64, max_frame_bytes, 512 * 1024 * 1024, "largest frame a peer may send")                    \
+    X(i64, max_frame_bytes, 512 * 1024 * 1024,                                                     \
+      "largest frame a peer may send (at most 4 GiB - 1; 0 or less: the default)")                \
     X(i64, hello_frame_bytes, 64 * 1024, "largest frame an accepted peer may send before its Hello") \
     X(i64, hello_timeout_ms, 5000, "an accepted peer that has sent no valid Hello by then is closed") \
     X(i64, max_hello_conns, 64,                                                                    \
@@ -55,11 +56,20 @@ typedef struct mt_config {
 
 extern mt_config mt_cfg;
 
+/* max_frame_bytes as every sender and receiver uses it: the default when
+ * not positive, and no more than a frame's 32-bit length can say. */
+static inline uint64_t mt_cfg_max_frame(void)
+{
+    if (mt_cfg.max_frame_bytes <= 0) return 512u << 20;
+    return (uint64_t)mt_cfg.max_frame_bytes < UINT32_MAX ? (uint64_t)mt_cfg.max_frame_bytes
+                                                         : UINT32_MAX;
+}
+
 /* max_inline_task_bytes, kept to half a frame so that a task's message or
  * reply always fits in one with room for the rest of it. */
 static inline uint64_t mt_cfg_inline_task_bytes(void)
 {
-    uint64_t frame = mt_cfg.max_frame_bytes > 0 ? (uint64_t)mt_cfg.max_frame_bytes : 0;
+    uint64_t frame = mt_cfg_max_frame();
     uint64_t want = mt_cfg.max_inline_task_bytes > 0 ? (uint64_t)mt_cfg.max_inline_task_bytes : 0;
     return want < frame / 2 ? want : frame / 2;
 }

@@ -388,7 +388,7 @@ bool do_task_fail_on_error_arg(mt_core *c, mt_task *t)
         return true;
     }
     /* Room for the rest of the message: names, resources, ids. */
-    uint64_t frame = mt_cfg.max_frame_bytes > 0 ? (uint64_t)mt_cfg.max_frame_bytes : 0;
+    uint64_t frame = mt_cfg_max_frame();
     if (inline_bytes + 64 * 1024 <= frame) return false;
     do_task_fail(c, t,
                  mt_value_error(MANTA_ETOOBIG,

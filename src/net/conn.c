@@ -80,7 +80,7 @@ mt_conn *mt_conn_new(mt_conn_loop *cl, int fd, mt_conn_frame_cb on_frame,
     c->on_close = on_close;
     c->ud = ud;
     c->refs = 1;
-    c->max_frame = mt_cfg.max_frame_bytes > 0 ? (size_t)mt_cfg.max_frame_bytes : (512u << 20);
+    c->max_frame = (size_t)mt_cfg_max_frame();
     mt_buf_init(&c->in);
     mt_buf_init(&c->out);
     struct sockaddr_storage ss;

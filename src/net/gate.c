@@ -149,7 +149,7 @@ void mt_gate_leave(mt_conn *c)
 void mt_gate_pass(mt_conn *c)
 {
     mt_gate_leave(c);
-    c->max_frame = mt_cfg.max_frame_bytes > 0 ? (size_t)mt_cfg.max_frame_bytes : (512u << 20);
+    c->max_frame = (size_t)mt_cfg_max_frame();
 }
 
 static void enter(mt_gate *g, mt_conn *c)

@@ -164,6 +164,21 @@ def test_ref_arguments_resolved_beyond_a_frame_fail_the_call_clearly(cluster_fac
     assert ray.get(count.remote(*parts[:5]), timeout=60) == 5
 
 
+@pytest.mark.parametrize("setting", ["0", str(8 << 30)])
+def test_max_frame_bytes_out_of_range_means_what_the_connections_use(cluster_factory, monkeypatch,
+                                                                    setting):
+    # 0 (the default) and more than a frame's length field can say (4 GiB)
+    # are what every connection reads with; the senders' checks must agree.
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", setting)
+    cluster_factory(num_cpus=1)
+
+    @ray.remote
+    def echo(x):
+        return x
+
+    assert ray.get(echo.remote(b"x" * 1000), timeout=60) == b"x" * 1000
+
+
 # ---------------------------------------------------------------- descriptors per cycle
 
 @ray.remote
