@@ -388,8 +388,13 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
         pthread_mutex_unlock(&c->mu);
         return mt_err(MANTA_ECONN, "not connected to a node");
     }
+    int rc = do_obj_args_fit(c, d->args, d->nargs);
+    if (rc) {
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+    }
     mt_random_bytes(id->b, MT_ACTOR_ID_LEN);
-    int rc = register_actor(c, d, id, existing, existing_len);
+    rc = register_actor(c, d, id, existing, existing_len);
     if (rc) {
         pthread_mutex_unlock(&c->mu);
         return rc;

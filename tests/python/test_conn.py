@@ -119,8 +119,20 @@ def test_many_small_ref_arguments_beyond_a_frame_reach_the_callee(cluster_factor
         def total(self, *values):
             return [v[:1] * len(v) == v and len(v) for v in values]
 
+    @ray.remote
+    class Holder:
+        def __init__(self, *values):
+            self.lens = [len(v) for v in values]
+
+        def sizes(self):
+            return self.lens
+
+    # Each call with refs of its own (the first copies them to the store).
     assert ray.get(total.remote(*refs), timeout=60) == [90_000] * 30
+    refs = [ray.put(bytes([i]) * 90_000) for i in range(30)]
     assert ray.get(Total.remote().total.remote(*refs), timeout=60) == [90_000] * 30
+    refs = [ray.put(bytes([i]) * 90_000) for i in range(30)]
+    assert ray.get(Holder.remote(*refs).sizes.remote(), timeout=60) == [90_000] * 30
     # The driver still reads them from its own memory as well.
     assert ray.get(refs[-1], timeout=60) == bytes([29]) * 90_000
 
