@@ -383,6 +383,9 @@ static int register_actor(mt_core *c, const mt_actor_desc *d, const mt_aid *id, 
 int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj **anchor,
                          uint8_t **existing, size_t *existing_len)
 {
+    if (do_check_name("actor class name", d->class_name) || do_check_name("actor name", d->name) ||
+        do_check_name("actor namespace", d->ns))
+        return MANTA_EINVAL;
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
@@ -583,6 +586,7 @@ int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const m
                        uint32_t nargs, uint32_t num_returns, mt_obj *anchor, mt_obj **returns)
 {
     if (num_returns > 1000000) return mt_err(MANTA_EINVAL, "num_returns too large");
+    if (do_check_name("method name", method)) return MANTA_EINVAL;
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);

@@ -534,6 +534,12 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g);
 mt_value *cancelled_error(const mt_task *t);
 
 /* internals shared by submit.c and actor.c */
+/* Names (of tasks, actors, their methods and namespaces) travel in several
+ * messages beside the values; one longer than MT_NAME_MAX would make a
+ * message the peer refuses (losing the connection), so it is the caller's
+ * error: 0 or MANTA_EINVAL saying which name.  NULL is fine. */
+#define MT_NAME_MAX (64 * 1024)
+int do_check_name(const char *what, const char *name);
 void do_task_finish(mt_core *c, mt_task *t);
 void do_task_fail(mt_core *c, mt_task *t, mt_value *err);
 bool do_task_fail_on_error_arg(mt_core *c, mt_task *t);

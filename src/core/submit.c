@@ -442,9 +442,18 @@ static void add_dependent(mt_obj *o, mt_task *t)
     o->dependents[o->ndependents++] = t;
 }
 
+int do_check_name(const char *what, const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n <= MT_NAME_MAX) return 0;
+    return mt_err(MANTA_EINVAL, "the %s is %zu bytes long, more than the %d a name may have", what,
+                  n, MT_NAME_MAX);
+}
+
 int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
 {
     if (d->num_returns > 1000000) return mt_err(MANTA_EINVAL, "num_returns too large");
+    if (do_check_name("task name", d->name)) return MANTA_EINVAL;
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);

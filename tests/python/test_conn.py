@@ -191,6 +191,30 @@ def test_max_frame_bytes_out_of_range_means_what_the_connections_use(cluster_fac
     assert ray.get(echo.remote(b"x" * 1000), timeout=60) == b"x" * 1000
 
 
+def test_a_name_larger_than_a_frame_is_a_clear_error(cluster_factory, monkeypatch):
+    # Names travel beside the values in several messages: one too long is
+    # the caller's error, not a message that costs the driver its node.
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", str(MiB))
+    cluster_factory(num_cpus=1)
+    huge = "n" * (2 * MiB)
+
+    @ray.remote
+    def one():
+        return 1
+
+    @ray.remote
+    class Named:
+        def one(self):
+            return 1
+
+    with pytest.raises(ValueError, match="task name is .* bytes long"):
+        one.options(name=huge).remote()
+    with pytest.raises(ValueError, match="actor name is .* bytes long"):
+        Named.options(name=huge).remote()
+    assert ray.get(one.remote(), timeout=60) == 1
+    assert ray.get(Named.remote().one.remote(), timeout=60) == 1
+
+
 # ---------------------------------------------------------------- descriptors per cycle
 
 @ray.remote
