@@ -21,6 +21,8 @@
     X(i64, hello_timeout_ms, 5000, "an accepted peer that has sent no valid Hello by then is closed") \
     X(i64, max_hello_conns, 64,                                                                    \
       "peers one listener lets wait for their Hello (at least 1); it stops accepting meanwhile")   \
+    X(i64, max_reply_backlog_bytes, 64 * 1024 * 1024,                                               \
+      "an accepted peer whose unread replies pass this is not read from until they drain")         \
     X(i64, max_tasks_in_flight, 64, "tasks pushed to one leased worker before it replies")         \
     X(i64, pipeline_us, 2000, "work (by its tasks' mean run time) queued at one leased worker")    \
     X(i64, stall_ms, 10, "a leased worker silent this long hands back the tasks it has not started") \

@@ -156,6 +156,7 @@ static void enter(mt_gate *g, mt_conn *c)
 {
     mt_conn_loop *l = g->cl;
     c->gate = g;
+    c->accepted = true;
     c->max_frame = mt_cfg.hello_frame_bytes > 0 ? (size_t)mt_cfg.hello_frame_bytes : 0;
     c->gate_deadline = mt_now_s() + (double)mt_cfg.hello_timeout_ms / 1000.0;
     c->gate_prev = l->gate_tail;

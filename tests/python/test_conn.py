@@ -427,3 +427,39 @@ def test_a_flood_of_bad_peers_is_not_a_flood_of_log_lines(cluster_factory, capfd
     assert wait_for(lambda: lines(), 10)
     wait_for(lambda: len(lines()) > 2, 2)
     assert len(lines()) <= 2, "\n".join(lines())
+
+
+# ---------------------------------------------------------------- peers that never read
+
+def test_a_peer_that_never_reads_its_replies_is_not_buffered_without_bound(cluster_factory,
+                                                                             monkeypatch):
+    # A client sends requests as fast as it can and never reads a reply:
+    # past max_reply_backlog_bytes the node stops reading it (its requests
+    # wait in its own socket) instead of queuing replies in its memory.
+    monkeypatch.setenv("MANTA_MAX_REPLY_BACKLOG_BYTES", str(MiB))
+    ctx = cluster_factory(num_cpus=1)
+    with open(os.path.join(ctx["session_dir"], "daemon.pid")) as f:
+        daemon = int(f.read().split()[0])
+    status_request = _frame_header(2, msg_type=32) + b"\x08\x01"
+    batch = status_request * 1000
+    rss = _rss(daemon)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(os.path.join(ctx["session_dir"], "daemon.sock"))
+    try:
+        s.sendall(_hello(""))
+        s.setblocking(False)
+        sent, last_progress = 0, time.monotonic()
+        # Some 200 MiB of replies, unless the node stops taking requests.
+        while sent < 500_000 and time.monotonic() - last_progress < 1:
+            try:
+                n = s.send(batch)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            sent += n // len(status_request)
+            last_progress = time.monotonic()
+        grew = _rss(daemon) - rss
+        assert grew < 48 * MiB, f"the node grew by {grew / MiB:.0f} MiB for {sent} requests"
+    finally:
+        s.close()
+    assert ray.get(ray.put(1), timeout=30) == 1
