@@ -393,8 +393,9 @@ bool do_task_fail_on_error_arg(mt_core *c, mt_task *t)
     do_task_fail(c, t,
                  mt_value_error(MANTA_ETOOBIG,
                                 "%s: its %u arguments carry %llu bytes in line, more than a task "
-                                "message may (max_frame_bytes=%llu). Pass fewer object refs to "
-                                "small values in one call, or put them in a list.",
+                                "message may (max_frame_bytes=%llu). Pass large values by "
+                                "ref (put them first) and fewer refs to small values in one "
+                                "call (or a list of them).",
                                 t->name, t->nargs, (unsigned long long)inline_bytes,
                                 (unsigned long long)frame));
     return true;
