@@ -47,7 +47,8 @@ struct mt_gate {
 /* Watch listening socket `fd` on loop `cl`.  0 or MANTA_ESYS. */
 int mt_gate_start(mt_gate *g, mt_conn_loop *cl, int fd, mt_gate_accept_cb on_accept, void *ud);
 /* Stop accepting for good.  The descriptor stays the caller's to close, and
- * the poll handle is left to the uv_walk that closes the loop's handles. */
+ * the poll and timer handles are left to the uv_walk that closes the loop's
+ * handles. */
 void mt_gate_stop(mt_gate *g);
 /* c's Hello was accepted: from now on it may send frames up to
  * max_frame_bytes (checked from the frame after the Hello on) and stay
