@@ -192,7 +192,7 @@ typedef struct manta_actor manta_actor;
  * actor handle (made with manta_arg_actor). */
 typedef struct manta_arg {
     const manta_ref *ref; /* non-NULL: pass this object */
-    const void *data;     /* else: copy these bytes */
+    const void *data;     /* else: copy these bytes (past max_inline_bytes, into the store) */
     size_t size;
     const manta_actor *actor; /* set by manta_arg_actor */
 } manta_arg;

@@ -12,11 +12,17 @@
 #define MT_CONFIG_TABLE(X)                                                                         \
     X(i64, max_inline_bytes, 100 * 1024,                                                           \
       "values up to this size travel inside messages; larger ones go to shared memory")           \
-    X(i64, max_frame_bytes, 512 * 1024 * 1024, "largest frame a peer may send")                    \
+    X(i64, max_inline_task_bytes, 10 * 1024 * 1024,                                                \
+      "in-line bytes of one task's arguments, or of its returns (at most max_frame_bytes / 2); "   \
+      "the values past it go to shared memory")                                                    \
+    X(i64, max_frame_bytes, 512 * 1024 * 1024,                                                     \
+      "largest frame a peer may send (at most 4 GiB - 1; 0 or less: the default)")                \
     X(i64, hello_frame_bytes, 64 * 1024, "largest frame an accepted peer may send before its Hello") \
     X(i64, hello_timeout_ms, 5000, "an accepted peer that has sent no valid Hello by then is closed") \
     X(i64, max_hello_conns, 64,                                                                    \
       "peers one listener lets wait for their Hello (at least 1); it stops accepting meanwhile")   \
+    X(i64, max_reply_backlog_bytes, 64 * 1024 * 1024,                                               \
+      "an accepted peer whose unread replies pass this is not read from until they drain")         \
     X(i64, max_tasks_in_flight, 64, "tasks pushed to one leased worker before it replies")         \
     X(i64, pipeline_us, 2000, "work (by its tasks' mean run time) queued at one leased worker")    \
     X(i64, stall_ms, 10, "a leased worker silent this long hands back the tasks it has not started") \
@@ -55,6 +61,24 @@ typedef struct mt_config {
 } mt_config;
 
 extern mt_config mt_cfg;
+
+/* max_frame_bytes as every sender and receiver uses it: the default when
+ * not positive, and no more than a frame's 32-bit length can say. */
+static inline uint64_t mt_cfg_max_frame(void)
+{
+    if (mt_cfg.max_frame_bytes <= 0) return 512u << 20;
+    return (uint64_t)mt_cfg.max_frame_bytes < UINT32_MAX ? (uint64_t)mt_cfg.max_frame_bytes
+                                                         : UINT32_MAX;
+}
+
+/* max_inline_task_bytes, kept to half a frame so that a task's message or
+ * reply always fits in one with room for the rest of it. */
+static inline uint64_t mt_cfg_inline_task_bytes(void)
+{
+    uint64_t frame = mt_cfg_max_frame();
+    uint64_t want = mt_cfg.max_inline_task_bytes > 0 ? (uint64_t)mt_cfg.max_inline_task_bytes : 0;
+    return want < frame / 2 ? want : frame / 2;
+}
 
 /* Set every field to its default, then apply MANTA_* environment overrides.
  * A malformed override is reported on stderr and ignored. */

@@ -367,13 +367,21 @@ static int register_actor(mt_core *c, const mt_actor_desc *d, const mt_aid *id, 
 int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj **anchor,
                          uint8_t **existing, size_t *existing_len)
 {
+    if (do_check_name("actor class name", d->class_name) || do_check_name("actor name", d->name) ||
+        do_check_name("actor namespace", d->ns))
+        return MANTA_EINVAL;
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
         return do_node_lost(c);
     }
+    int rc = do_obj_args_fit(c, d->args, d->nargs);
+    if (rc) {
+        pthread_mutex_unlock(&c->mu);
+        return rc;
+    }
     mt_random_bytes(id->b, MT_ACTOR_ID_LEN);
-    int rc = register_actor(c, d, id, existing, existing_len);
+    rc = register_actor(c, d, id, existing, existing_len);
     if (rc) {
         pthread_mutex_unlock(&c->mu);
         return rc;
@@ -561,10 +569,16 @@ int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const m
                        uint32_t nargs, uint32_t num_returns, mt_obj *anchor, mt_obj **returns)
 {
     if (num_returns > 1000000) return mt_err(MANTA_EINVAL, "num_returns too large");
+    if (do_check_name("method name", method)) return MANTA_EINVAL;
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
         return do_node_lost(c);
+    }
+    int rc = do_obj_args_fit(c, args, nargs);
+    if (rc) {
+        pthread_mutex_unlock(&c->mu);
+        return rc;
     }
     mt_actor *a = actor_get(c, id, true);
     mt_task *t = new_task(c, MANTA__TASK_KIND__TASK_ACTOR_CALL, args, nargs, num_returns, returns);

@@ -303,18 +303,25 @@ manta_ref *capi_wrap(mt_obj *o)
     return r;
 }
 
-MANTA_API int manta_put(const void *data, size_t len, manta_ref **out)
+/* Put raw bytes holding `ncontained` refs; *o is a new local ref. */
+static int put_raw(const void *data, size_t len, mt_obj *const *contained, size_t ncontained,
+                   mt_obj **o)
 {
-    NEED_INIT();
-    if (!out || (!data && len)) return mt_err(MANTA_EINVAL, "manta_put: bad arguments");
     mt_put p;
     uint8_t *dst;
     int rc = mt_core_put_begin(G, mt_valfmt_size(len, NULL, 0), &p, &dst);
     if (rc) return rc;
     uint64_t off = mt_valfmt_write(dst, MT_FMT_RAW, 0, len, NULL, 0);
     if (len) mt_copy(dst + off, data, len);
+    return mt_core_put_end(G, &p, contained, ncontained, o);
+}
+
+MANTA_API int manta_put(const void *data, size_t len, manta_ref **out)
+{
+    NEED_INIT();
+    if (!out || (!data && len)) return mt_err(MANTA_EINVAL, "manta_put: bad arguments");
     mt_obj *o;
-    rc = mt_core_put_end(G, &p, NULL, 0, &o);
+    int rc = put_raw(data, len, NULL, 0, &o);
     if (rc) return rc;
     *out = capi_wrap(o);
     return 0;
@@ -447,36 +454,48 @@ MANTA_API int manta_result_error(manta_result *res, const char *fmt, ...)
 
 /* ---------------------------------------------------------------- submit */
 
-mt_targ *capi_targs(const manta_arg *args, size_t nargs)
+int capi_targs(const manta_arg *args, size_t nargs, mt_targ **out)
 {
-    mt_targ *targs = mt_calloc(nargs + 1, sizeof *targs);
+    mt_targ *targs = *out = mt_calloc(nargs + 1, sizeof *targs);
     for (size_t i = 0; i < nargs; i++) {
         if (args[i].ref) {
             targs[i].kind = MT_ARG_REF;
             targs[i].ref = args[i].ref->o;
             continue;
         }
+        const manta_actor *a = args[i].actor;
+        mt_obj *anchor = a && a->anchor ? a->anchor : NULL;
+        uint64_t size = mt_valfmt_size(args[i].size, NULL, 0);
+        if (size > (uint64_t)mt_cfg.max_inline_bytes) {
+            /* Too large to travel in line (a task message carries at most
+             * max_frame_bytes): it goes by the store, as Python's do. */
+            targs[i].kind = MT_ARG_REF;
+            int rc = put_raw(args[i].data, args[i].size, &anchor, anchor ? 1 : 0, &targs[i].ref);
+            if (rc) return rc;
+            continue;
+        }
         targs[i].kind = MT_ARG_VALUE;
-        targs[i].size = mt_valfmt_size(args[i].size, NULL, 0);
+        targs[i].size = size;
         targs[i].data = mt_malloc(targs[i].size);
         uint64_t off = mt_valfmt_write(targs[i].data, MT_FMT_RAW, 0, args[i].size, NULL, 0);
         if (args[i].size) memcpy(targs[i].data + off, args[i].data, args[i].size);
-        const manta_actor *a = args[i].actor;
-        if (a && a->anchor) {
+        if (anchor) {
             /* The handle's anchor is held until the receiver borrowed it. */
             targs[i].contained = mt_calloc(1, sizeof *targs[i].contained);
-            targs[i].contained[0] = a->anchor;
+            targs[i].contained[0] = anchor;
             targs[i].ncontained = 1;
         }
     }
-    return targs;
+    return 0;
 }
 
-void capi_targs_free(mt_targ *t, size_t nargs)
+void capi_targs_free(mt_targ *t, const manta_arg *args, size_t nargs)
 {
     for (size_t i = 0; i < nargs; i++) {
         free(t[i].data);
         free(t[i].contained);
+        /* A value we put: the task holds it now, if it was submitted. */
+        if (!args[i].ref && t[i].ref) mt_obj_decref(G, t[i].ref);
     }
     free(t);
 }
@@ -518,7 +537,12 @@ MANTA_API int manta_submit(const char *fn_name, const manta_arg *args, size_t na
         mt_res_free(&rs);
         return rc;
     }
-    mt_targ *targs = capi_targs(args, nargs);
+    mt_targ *targs;
+    if ((rc = capi_targs(args, nargs, &targs))) {
+        capi_targs_free(targs, args, nargs);
+        mt_res_free(&rs);
+        return rc;
+    }
     const char **names = mt_calloc(rs.n + 1, sizeof *names);
     int64_t *amounts = mt_calloc(rs.n + 1, sizeof *amounts);
     for (uint32_t i = 0; i < rs.n; i++) {
@@ -532,7 +556,7 @@ MANTA_API int manta_submit(const char *fn_name, const manta_arg *args, size_t na
     mt_obj **rets = mt_calloc((size_t)opts->num_returns + 1, sizeof *rets);
     rc = mt_core_submit(G, &d, rets);
     for (int i = 0; !rc && i < opts->num_returns; i++) out[i] = capi_wrap(rets[i]);
-    capi_targs_free(targs, nargs);
+    capi_targs_free(targs, args, nargs);
     free(rets);
     free(names);
     free(amounts);

@@ -30,8 +30,11 @@ mt_core *capi_core(void);
 manta_ref *capi_wrap(mt_obj *o);
 /* Runtime arguments for C arguments: by value (raw values), by ref, or an
  * actor handle (its anchor travels as a contained ref). */
-mt_targ *capi_targs(const manta_arg *args, size_t nargs);
-void capi_targs_free(mt_targ *t, size_t nargs);
+/* The core's arguments for the user's; a value too large to travel in line
+ * is put in the store first.  *out is set even on error: free it with
+ * capi_targs_free (which also drops the refs of the values put). */
+int capi_targs(const manta_arg *args, size_t nargs, mt_targ **out);
+void capi_targs_free(mt_targ *t, const manta_arg *args, size_t nargs);
 /* The argument views of a task being run (caller frees). */
 manta_arg_view *capi_views(mt_exec_task *t);
 /* Finish `t` as failed with `msg` in every return. */

@@ -229,7 +229,8 @@ MANTA_API int manta_actor_create(const char *class_name, const manta_arg *args, 
     int64_t *ha, *pa;
     res_arrays(&held, &hn, &ha);
     res_arrays(&place, &pn, &pa);
-    mt_targ *targs = capi_targs(args, nargs);
+    mt_targ *targs;
+    rc = capi_targs(args, nargs, &targs);
     mt_actor_desc d = {.class_name = class_name, .lang = MANTA__LANGUAGE__LANG_C, .args = targs,
                        .nargs = (uint32_t)nargs, .res_names = hn, .res_amounts = ha,
                        .nres = held.n, .place_names = pn, .place_amounts = pa, .nplace = place.n,
@@ -239,11 +240,11 @@ MANTA_API int manta_actor_create(const char *class_name, const manta_arg *args, 
     mt_obj *anchor = NULL;
     uint8_t *existing = NULL;
     size_t elen = 0;
-    rc = mt_core_actor_create(c, &d, &id, &anchor, &existing, &elen);
+    if (!rc) rc = mt_core_actor_create(c, &d, &id, &anchor, &existing, &elen);
     free(existing);
     if (rc == MANTA_EEXIST) rc = mt_err(rc, "an actor named '%s' exists already", opts->name);
     if (!rc) *out = handle_new(c, &id, anchor, opts->detached);
-    capi_targs_free(targs, nargs);
+    capi_targs_free(targs, args, nargs);
     free(hn);
     free(ha);
     free(pn);
@@ -261,12 +262,14 @@ MANTA_API int manta_actor_call(const manta_actor *a, const char *method, const m
     if (!a || !method || !method[0] || num_returns < 0 || (num_returns && !out) ||
         (nargs && !args))
         return mt_err(MANTA_EINVAL, "manta_actor_call: bad arguments");
-    mt_targ *targs = capi_targs(args, nargs);
+    mt_targ *targs;
+    int rc = capi_targs(args, nargs, &targs);
     mt_obj **rets = mt_calloc((size_t)num_returns + 1, sizeof *rets);
-    int rc = mt_core_actor_call(c, &a->id, method, targs, (uint32_t)nargs, (uint32_t)num_returns,
+    if (!rc)
+        rc = mt_core_actor_call(c, &a->id, method, targs, (uint32_t)nargs, (uint32_t)num_returns,
                                 a->anchor, rets);
     for (int i = 0; !rc && i < num_returns; i++) out[i] = capi_wrap(rets[i]);
-    capi_targs_free(targs, nargs);
+    capi_targs_free(targs, args, nargs);
     free(rets);
     return rc;
 }

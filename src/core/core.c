@@ -1016,7 +1016,7 @@ void mt_core_request_shutdown(mt_core *c)
 static int check_fits(const ProtobufCMessage *req, const ProtobufCMessage *reply,
                       const char *what, size_t len)
 {
-    size_t limit = mt_cfg.max_frame_bytes > 0 ? (size_t)mt_cfg.max_frame_bytes : 0;
+    size_t limit = (size_t)mt_cfg_max_frame();
     size_t need = protobuf_c_message_get_packed_size(req);
     size_t back = protobuf_c_message_get_packed_size(reply);
     if (back > need) need = back;

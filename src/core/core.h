@@ -91,6 +91,7 @@ struct mt_obj {
     bool borrow_queued;  /* borrower: registration not sent yet (mt_core_borrow_sync) */
     bool anchor;         /* owner: stands for an actor's handles (actor.c) */
     bool actor_ret;      /* owner: returned by an actor call */
+    bool copying;        /* owner: being copied into the store (do_obj_args_fit) */
     mt_value *value;     /* inline value, or a pinned view of the store */
     uint32_t ncontained; /* owner: refs inside the value (credits we hold) */
     mt_refinfo *contained;
@@ -429,6 +430,12 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o);
 void do_obj_want(mt_core *c, mt_obj *o);
 /* Owner side: a task's return arrived / the task failed for good. */
 /* `loc`: the node of the worker that ran the task. */
+/* Keep a task's in-line arguments within max_inline_task_bytes: past it,
+ * a ready ref we own whose value sits in our memory is copied into the
+ * store and goes by reference (as Ray's inlined-bytes limit does), or the
+ * task's message could not fit in a frame.  Lock held.  0 or an error
+ * from the store. */
+int do_obj_args_fit(mt_core *c, const mt_targ *args, uint32_t nargs);
 void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r, const mt_nid *loc);
 void do_obj_fail(mt_core *c, mt_obj *o, mt_value *err);
 /* Incoming owner/borrower protocol messages. */
@@ -533,6 +540,12 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g);
 mt_value *cancelled_error(const mt_task *t);
 
 /* internals shared by submit.c and actor.c */
+/* Names (of tasks, actors, their methods and namespaces) travel in several
+ * messages beside the values; one longer than MT_NAME_MAX would make a
+ * message the peer refuses (losing the connection), so it is the caller's
+ * error: 0 or MANTA_EINVAL saying which name.  NULL is fine. */
+#define MT_NAME_MAX (64 * 1024)
+int do_check_name(const char *what, const char *name);
 void do_task_finish(mt_core *c, mt_task *t);
 void do_task_fail(mt_core *c, mt_task *t, mt_value *err);
 bool do_task_fail_on_error_arg(mt_core *c, mt_task *t);

@@ -42,6 +42,7 @@ struct mt_exec_task {
     mt_value **args;
     exec_ret *rets;
     uint64_t start_ns;
+    uint64_t inlined;     /* bytes of returns that travel in the reply */
     bool retryable;       /* the language layer: retry_exceptions matched */
     bool cancel;          /* cancel() asked to interrupt it */
     mt_exec_task *next;
@@ -368,7 +369,11 @@ uint8_t *mt_exec_return_alloc(mt_core *c, mt_exec_task *t, uint32_t index, uint6
     pthread_mutex_lock(&c->mu);
     uint8_t *data = NULL;
     if (ncontained) record_contained(c, r, contained, ncontained);
-    if (size <= (uint64_t)mt_cfg.max_inline_bytes || !t->caller) {
+    /* The reply carries small returns while they fit its budget, as Ray
+     * does: past it they go to the store, or many would not fit a frame. */
+    if (!t->caller || (size <= (uint64_t)mt_cfg.max_inline_bytes &&
+                       size <= mt_cfg_inline_task_bytes() - t->inlined)) {
+        t->inlined += size;
         r->value = mt_value_new(size);
         data = r->value->data;
     } else {

@@ -934,6 +934,47 @@ int mt_core_put_end(mt_core *c, mt_put *p, mt_obj *const *contained, size_t ncon
     return 0;
 }
 
+/* Copy our in-line value of o into the store (it stays in memory too).
+ * Lock held; it is let go while the store answers. */
+static int copy_to_store(mt_core *c, mt_obj *o)
+{
+    mt_value *v = o->value;
+    mt_value_ref(v);
+    o->copying = true;
+    uint8_t *dst;
+    int rc = do_plasma_create(c, &o->id, v->size, &c->wid, &c->nid, c->endpoint, &dst);
+    o->copying = false;
+    if (!rc) {
+        memcpy(dst, v->data, v->size);
+        do_plasma_seal(c, &o->id);
+        o->in_plasma = true;
+        o->loc = c->nid;
+        o->size = v->size;
+    }
+    mt_value_unref(v);
+    return rc;
+}
+
+int do_obj_args_fit(mt_core *c, const mt_targ *args, uint32_t nargs)
+{
+    uint64_t budget = mt_cfg_inline_task_bytes(), used = 0;
+    for (uint32_t i = 0; i < nargs; i++) {
+        mt_obj *o = args[i].ref;
+        uint64_t size = o ? (o->value ? o->value->size : 0) : args[i].size;
+        if (o && (o->state != MT_OBJ_READY || o->in_plasma || !o->value)) continue;
+        if (used <= budget && size <= budget - used) {
+            used += size;
+            continue;
+        }
+        /* Only what we own can be stored under its id by us; one copied
+         * by another thread right now will be in the store by send time. */
+        if (!o || o->owner || o->copying || mt_value_is_error(o->value, NULL)) continue;
+        int rc = copy_to_store(c, o);
+        if (rc) return rc;
+    }
+    return 0;
+}
+
 /* Store a task's return (owner side), from a reply. */
 void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r, const mt_nid *loc)
 {

@@ -368,17 +368,35 @@ void do_task_fail(mt_core *c, mt_task *t, mt_value *err)
 }
 
 /* A dependency failed: the task fails with the same error, without running
- * (a RayTaskError flows through the graph). */
+ * (a RayTaskError flows through the graph).  Or its in-line arguments are
+ * more than its message can carry (refs resolved after do_obj_args_fit,
+ * or not ours): it fails with a clear error instead of being sent to a
+ * worker that would refuse it. */
 bool do_task_fail_on_error_arg(mt_core *c, mt_task *t)
 {
+    uint64_t inline_bytes = 0;
     for (uint32_t i = 0; i < t->nargs; i++) {
         mt_obj *o = t->args[i].ref;
-        if (!o || !o->value || !mt_value_is_error(o->value, NULL)) continue;
+        if (!o) inline_bytes += t->args[i].size;
+        if (!o || !o->value) continue;
+        if (!o->in_plasma) inline_bytes += o->value->size;
+        if (!mt_value_is_error(o->value, NULL)) continue;
         mt_value_ref(o->value);
         do_task_fail(c, t, o->value);
         return true;
     }
-    return false;
+    /* Room for the rest of the message: names, resources, ids. */
+    uint64_t frame = mt_cfg_max_frame();
+    if (inline_bytes + 64 * 1024 <= frame) return false;
+    do_task_fail(c, t,
+                 mt_value_error(MANTA_ETOOBIG,
+                                "%s: its %u arguments carry %llu bytes in line, more than a task "
+                                "message may (max_frame_bytes=%llu). Pass large values by "
+                                "ref (put them first) and fewer refs to small values in one "
+                                "call (or a list of them).",
+                                t->name, t->nargs, (unsigned long long)inline_bytes,
+                                (unsigned long long)frame));
+    return true;
 }
 
 static void enqueue(mt_core *c, mt_task *t, bool front)
@@ -423,13 +441,27 @@ static void add_dependent(mt_obj *o, mt_task *t)
     o->dependents[o->ndependents++] = t;
 }
 
+int do_check_name(const char *what, const char *name)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n <= MT_NAME_MAX) return 0;
+    return mt_err(MANTA_EINVAL, "the %s is %zu bytes long, more than the %d a name may have", what,
+                  n, MT_NAME_MAX);
+}
+
 int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
 {
     if (d->num_returns > 1000000) return mt_err(MANTA_EINVAL, "num_returns too large");
+    if (do_check_name("task name", d->name)) return MANTA_EINVAL;
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
         return do_node_lost(c);
+    }
+    int rc = do_obj_args_fit(c, d->args, d->nargs);
+    if (rc) {
+        pthread_mutex_unlock(&c->mu);
+        return rc;
     }
     mt_task *t = mt_calloc(1, sizeof *t);
     t->id = do_new_task_id(c);

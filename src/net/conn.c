@@ -81,7 +81,7 @@ mt_conn *mt_conn_new(mt_conn_loop *cl, int fd, mt_conn_frame_cb on_frame,
     c->on_close = on_close;
     c->ud = ud;
     c->refs = 1;
-    c->max_frame = mt_cfg.max_frame_bytes > 0 ? (size_t)mt_cfg.max_frame_bytes : (512u << 20);
+    c->max_frame = (size_t)mt_cfg_max_frame();
     mt_buf_init(&c->in);
     mt_buf_init(&c->out);
     struct sockaddr_storage ss;
@@ -124,10 +124,21 @@ void mt_conn_unref(mt_conn *c)
     free(c);
 }
 
+/* Whether to stop reading c: a peer we accepted that sends requests and
+ * never reads the replies would have us queue them without bound.  Only
+ * the accepting end holds back, and the connecting end always reads, so
+ * two processes never wait for each other to read. */
+static bool should_hold(const mt_conn *c)
+{
+    return c->accepted && mt_cfg.max_reply_backlog_bytes > 0 &&
+           mt_buf_avail(&c->out) > (uint64_t)mt_cfg.max_reply_backlog_bytes;
+}
+
 static void update_watch(mt_conn *c)
 {
     if (c->closing || !c->poll.data) return;
-    int ev = UV_READABLE | UV_DISCONNECT;
+    c->holding = should_hold(c);
+    int ev = UV_DISCONNECT | (c->holding ? 0 : UV_READABLE);
     c->watching_out = mt_buf_avail(&c->out) > 0;
     if (c->watching_out) ev |= UV_WRITABLE;
     uv_poll_start(&c->poll, ev, on_poll);
@@ -285,7 +296,8 @@ static void on_poll_locked(mt_conn *c, int status, int events)
         rc = mt_err(MANTA_ECONN, "poll: %s", uv_strerror(status));
     }
     if (!rc && (events & UV_WRITABLE)) rc = mt_conn_flush(c);
-    if (!rc && (events & (UV_READABLE | UV_DISCONNECT))) {
+    /* Held, it is still read when it hangs up (to see the end, not spin). */
+    if (!rc && ((events & UV_DISCONNECT) || (!c->holding && (events & UV_READABLE)))) {
         int rrc = read_some(c);
         rc = dispatch(c);
         if (!rc) rc = rrc;
@@ -303,7 +315,8 @@ static void on_poll_locked(mt_conn *c, int status, int events)
         else
             mt_debug("closing %s: %s", c->desc, manta_last_error());
         mt_conn_close(c, rc);
-    } else if (!c->closing && c->watching_out != (mt_buf_avail(&c->out) > 0)) {
+    } else if (!c->closing && (c->watching_out != (mt_buf_avail(&c->out) > 0) ||
+                               c->holding != should_hold(c))) {
         update_watch(c);
     }
     if (c->in.cap > (4u << 20) && mt_buf_avail(&c->in) == 0) mt_buf_reset(&c->in, 0);

@@ -71,6 +71,8 @@ struct mt_conn {
     int refs;
     bool closing;      /* mt_conn_close called */
     bool watching_out; /* POLLOUT requested */
+    bool accepted;     /* came through a listener: a server's end */
+    bool holding;      /* accepted, its replies back up: not reading it */
     bool watch_queued; /* sits in cl->pending */
     bool in_dispatch;
     bool is_unix;

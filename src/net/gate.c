@@ -95,6 +95,39 @@ static void watch(mt_gate *g, bool on)
     g->paused = !on;
     if (on) uv_poll_start(&g->poll, UV_READABLE, on_listen);
     else uv_poll_stop(&g->poll);
+    if (on) uv_timer_stop(&g->resume);
+}
+
+static void on_resume(uv_timer_t *t)
+{
+    mt_gate *g = t->data;
+    mt_conn_loop *l = g->cl;
+    if (l->guard) pthread_mutex_lock(l->guard);
+    if (l->reserve_fd < 0) l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (g->paused) watch(g, true);
+    if (l->guard) pthread_mutex_unlock(l->guard);
+}
+
+/* A peer that has waited this long without a Hello may be dropped to let a
+ * new one in when the listener is full.  Our own clients send their Hello
+ * as they connect; a peer holding its place silently would otherwise keep
+ * the listener shut to everyone (the backlog is FIFO: one peer that keeps
+ * it full locks all others out for good). */
+#define GATE_GRACE_S 0.1
+
+/* At the cap: this listener's oldest waiting peer if it has had its grace
+ * (to drop once a new peer is taken), or NULL having stopped accepting
+ * until it has (or someone leaves). */
+static mt_conn *give_way(mt_gate *g)
+{
+    mt_conn *old = g->cl->gate_head;
+    while (old && old->gate != g) old = old->gate_next;
+    if (!old) return NULL;
+    double waited = mt_now_s() - (old->gate_deadline - (double)mt_cfg.hello_timeout_ms / 1000.0);
+    if (waited >= GATE_GRACE_S) return old;
+    watch(g, false);
+    uv_timer_start(&g->resume, on_resume, (uint64_t)((GATE_GRACE_S - waited) * 1000) + 1, 0);
+    return NULL;
 }
 
 void mt_gate_leave(mt_conn *c)
@@ -116,13 +149,14 @@ void mt_gate_leave(mt_conn *c)
 void mt_gate_pass(mt_conn *c)
 {
     mt_gate_leave(c);
-    c->max_frame = mt_cfg.max_frame_bytes > 0 ? (size_t)mt_cfg.max_frame_bytes : (512u << 20);
+    c->max_frame = (size_t)mt_cfg_max_frame();
 }
 
 static void enter(mt_gate *g, mt_conn *c)
 {
     mt_conn_loop *l = g->cl;
     c->gate = g;
+    c->accepted = true;
     c->max_frame = mt_cfg.hello_frame_bytes > 0 ? (size_t)mt_cfg.hello_frame_bytes : 0;
     c->gate_deadline = mt_now_s() + (double)mt_cfg.hello_timeout_ms / 1000.0;
     c->gate_prev = l->gate_tail;
@@ -131,7 +165,7 @@ static void enter(mt_gate *g, mt_conn *c)
     else l->gate_head = c;
     l->gate_tail = c;
     if (l->gate_head == c) arm(l);
-    if (++g->waiting >= cap()) watch(g, false);
+    g->waiting++;
 }
 
 /* ---------------------------------------------------------------- accepting */
@@ -148,7 +182,8 @@ static bool refuse_one(mt_gate *g)
     int err = errno;
     if (fd >= 0) close(fd);
     /* The number just freed is the lowest, so it comes back to us (the
-     * daemon has one thread; a client's other threads rarely race it). */
+     * daemon has one thread; a client's other threads rarely race it, and
+     * if one does, the listener backs off and takes one again later). */
     l->reserve_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         errno = err;
@@ -158,8 +193,8 @@ static bool refuse_one(mt_gate *g)
     return true;
 }
 
-/* Accept one waiting peer: its fd, or -1 when none waits (or on an error
- * that accepting again will not fix right now). */
+/* Accept one waiting peer: its fd, or minus the errno of accept() (EAGAIN
+ * when none waits). */
 static int take(mt_gate *g)
 {
     for (;;) {
@@ -167,10 +202,19 @@ static int take(mt_gate *g)
         if (fd >= 0) return fd;
         if (errno == EINTR || errno == ECONNABORTED) continue;
         if ((errno == EMFILE || errno == ENFILE) && refuse_one(g)) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK)
-            mt_debug("accept on fd %d: %s", g->fd, strerror(errno));
-        return -1;
+        return errno == EWOULDBLOCK ? -EAGAIN : -errno;
     }
+}
+
+/* accept() failed in a way that accepting again at once will not fix (out
+ * of descriptors with no reserve to refuse with -- another thread of a
+ * client took its number --, out of memory): the listener stays readable,
+ * so stop watching it for a while rather than spin on it. */
+static void back_off(mt_gate *g, int err)
+{
+    mt_debug("accept on fd %d: %s; pausing the listener", g->fd, strerror(err));
+    watch(g, false);
+    uv_timer_start(&g->resume, on_resume, (uint64_t)(GATE_GRACE_S * 1000), 0);
 }
 
 static void on_listen(uv_poll_t *h, int status, int events)
@@ -179,9 +223,20 @@ static void on_listen(uv_poll_t *h, int status, int events)
     mt_conn_loop *l = g->cl;
     MT_UNUSED(status), MT_UNUSED(events);
     if (l->guard) pthread_mutex_lock(l->guard);
-    while (g->open && !g->paused) {
+    /* At most half the cap per wake: a peer accepted now is then still
+     * waiting (not dropped for room) when its Hello is read next wake. */
+    for (size_t n = 0; g->open && !g->paused && n < (cap() + 1) / 2; n++) {
+        mt_conn *old = NULL;
+        if (g->waiting >= cap() && !(old = give_way(g))) break;
         int fd = take(g);
-        if (fd < 0) break;
+        if (fd < 0) {
+            if (fd != -EAGAIN) back_off(g, -fd);
+            break;
+        }
+        if (old) {
+            mt_gate_log_drop(l, old->desc, "no Hello yet, and a new peer waits at a full listener");
+            mt_conn_close(old, MANTA_ETIMEDOUT); /* leaves the gate */
+        }
         mt_conn *c = g->on_accept(g, fd, g->ud);
         if (!c) continue;
         enter(g, c);
@@ -198,7 +253,10 @@ int mt_gate_start(mt_gate *g, mt_conn_loop *cl, int fd, mt_gate_accept_cb on_acc
     g->on_accept = on_accept;
     g->ud = ud;
     g->poll.data = g;
-    int rc = uv_poll_init(cl->loop, &g->poll, fd);
+    g->resume.data = g;
+    int rc = uv_timer_init(cl->loop, &g->resume);
+    if (rc) return mt_err(MANTA_ESYS, "uv_timer_init: %s", uv_strerror(rc));
+    rc = uv_poll_init(cl->loop, &g->poll, fd);
     if (rc) return mt_err(MANTA_ESYS, "uv_poll_init: %s", uv_strerror(rc));
     g->open = true;
     watch(g, true);
@@ -210,4 +268,5 @@ void mt_gate_stop(mt_gate *g)
     if (!g->open) return;
     g->open = false;
     uv_poll_stop(&g->poll);
+    uv_timer_stop(&g->resume);
 }

@@ -6,12 +6,16 @@
  * hands each accepted descriptor to its owner, which wraps it in a
  * connection; that connection then waits "at the gate" until the owner
  * calls mt_gate_pass() on a valid Hello.  While as many peers wait as the
- * cap allows, the listener stops accepting (the kernel's backlog holds the
- * rest) and resumes when one passes or is closed; so peers that connect and
- * say nothing cost a bounded number of descriptors and bytes, for a bounded
- * time, and one listener's idle peers (TCP) never lock out another's (the
- * node's own processes on its unix socket).  Everything here runs on the
- * loop thread, with the loop's guard held around the callbacks. */
+ * cap allows, a new peer takes the place of the oldest one if that one has
+ * waited 100 ms (an honest peer sends its Hello as it connects); if none
+ * has, the listener stops accepting (the kernel's backlog holds the rest)
+ * until one passes, is closed or has waited that long.  So peers that
+ * connect and say nothing cost a bounded number of descriptors and bytes,
+ * for a bounded time, and can neither keep a listener shut (TCP peers that
+ * hold every place and fill the backlog) nor one listener's idle peers
+ * (TCP) lock out another's (the node's own processes on its unix socket).
+ * Everything here runs on the loop thread, with the loop's guard held
+ * around the callbacks. */
 #ifndef MT_GATE_H
 #define MT_GATE_H
 
@@ -32,8 +36,9 @@ struct mt_gate {
     mt_conn_loop *cl;
     int fd;                /* the listening socket (owned by the caller) */
     uv_poll_t poll;
+    uv_timer_t resume;     /* paused: when the oldest waiting peer may be dropped */
     bool open;             /* poll initialized, not stopped for good */
-    bool paused;           /* at the cap: not watching fd */
+    bool paused;           /* at the cap, all waiting peers young: not watching fd */
     size_t waiting;        /* accepted here, still at the gate */
     mt_gate_accept_cb on_accept;
     void *ud;
@@ -42,7 +47,8 @@ struct mt_gate {
 /* Watch listening socket `fd` on loop `cl`.  0 or MANTA_ESYS. */
 int mt_gate_start(mt_gate *g, mt_conn_loop *cl, int fd, mt_gate_accept_cb on_accept, void *ud);
 /* Stop accepting for good.  The descriptor stays the caller's to close, and
- * the poll handle is left to the uv_walk that closes the loop's handles. */
+ * the poll and timer handles are left to the uv_walk that closes the loop's
+ * handles. */
 void mt_gate_stop(mt_gate *g);
 /* c's Hello was accepted: from now on it may send frames up to
  * max_frame_bytes (checked from the frame after the Hello on) and stay

@@ -626,6 +626,33 @@ START_TEST(library_mode)
 }
 END_TEST
 
+START_TEST(a_value_larger_than_a_frame_goes_by_the_store)
+{
+    /* By value, a large argument would be a task message no worker takes
+     * (here anything over 1 MiB): it must go through the store. */
+    setenv("MANTA_MAX_FRAME_BYTES", "1048576", 1);
+    manta_config cfg;
+    manta_config_init(&cfg);
+    cfg.num_cpus = 1;
+    ck_assert_int_eq(manta_init(&cfg), 0);
+    size_t n = 2 << 20;
+    char *big = malloc(n);
+    memset(big, 'y', n);
+    manta_arg args[2] = {manta_arg_bytes(big, n), manta_arg_bytes("!", 1)};
+    manta_ref *out;
+    ck_assert_int_eq(manta_submit("concat", args, 2, NULL, &out), 0);
+    manta_value *v;
+    int rc = manta_get(out, 30, &v);
+    ck_assert_msg(rc == 0, "get: %s (%s)", manta_strerror(rc), manta_last_error());
+    ck_assert_uint_eq(manta_value_size(v), n + 1);
+    ck_assert(memcmp(manta_value_data(v), big, n) == 0);
+    manta_value_release(v);
+    manta_ref_release(out);
+    free(big);
+    ck_assert_int_eq(manta_shutdown(), 0);
+}
+END_TEST
+
 START_TEST(not_initialized)
 {
     manta_ref *r;
@@ -707,6 +734,7 @@ int main(void)
     tcase_add_test(solo, not_initialized);
     tcase_add_test(solo, address_host_and_root_checked);
     tcase_add_test(solo, released_objects_are_freed);
+    tcase_add_test(solo, a_value_larger_than_a_frame_goes_by_the_store);
     suite_add_tcase(s, solo);
     SRunner *sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);

@@ -1,8 +1,9 @@
 /* test_gate.c -- unit tests of src/net/gate.c on a real loop and a unix
- * listener: the cap on peers waiting for their Hello (the listener pauses
- * and resumes), the deadline, the small frame limit before Hello and its
+ * listener: the cap on peers waiting for their Hello (the listener pauses,
+ * then the oldest silent peer gives way), the deadline, the small frame limit before Hello and its
  * lifting for frames read behind the Hello, and accept() out of descriptors
- * (the backlog is drained, not spun on). */
+ * (the backlog is drained, or without a reserve descriptor the listener
+ * backs off: never spun on). */
 #include <check.h>
 #include <errno.h>
 #include <stdio.h>
@@ -129,27 +130,24 @@ static bool hung_up(int fd)
 
 /* ---------------------------------------------------------------- tests */
 
-START_TEST(test_cap_pauses_and_resumes_accepting)
+START_TEST(test_cap_pauses_then_the_oldest_silent_peer_gives_way)
 {
     setup("65536", "60000", "3");
     int fds[5];
     for (int i = 0; i < 5; i++) fds[i] = client();
     ck_assert(run_until(&accepted, 3));
-    run_for(0.1);
-    ck_assert_int_eq(accepted, 3); /* the others wait in the backlog */
+    ck_assert_int_eq(accepted, 3); /* young peers keep their place: the rest wait */
     ck_assert_uint_eq(gate.waiting, 3);
-    ck_assert(gate.paused);
     send_hello(fds[0]); /* one passes: room for one more */
     ck_assert(run_until(&accepted, 4));
-    run_for(0.1);
-    ck_assert_int_eq(accepted, 4);
     ck_assert_uint_eq(gate.waiting, 3);
-    close(fds[1]); /* one leaves: the last gets in */
+    /* The last one gets in once the oldest silent peer has had its grace
+     * (not at the 60 s deadline): that one is hung up on. */
     ck_assert(run_until(&accepted, 5));
-    ck_assert_uint_eq(gate.waiting, 3);
     ck_assert_int_eq(closed, 1);
-    for (int i = 0; i < 5; i++)
-        if (i != 1) close(fds[i]);
+    ck_assert(hung_up(fds[1]));
+    ck_assert_uint_eq(gate.waiting, 3);
+    for (int i = 0; i < 5; i++) close(fds[i]);
 }
 END_TEST
 
@@ -226,6 +224,33 @@ START_TEST(test_out_of_descriptors_drains_the_backlog)
 }
 END_TEST
 
+START_TEST(test_out_of_descriptors_without_reserve_backs_off)
+{
+    setup("65536", "60000", "64");
+    int fd = client();
+    /* Another thread took the reserve's number: nothing to refuse with. */
+    close(cl.reserve_fd);
+    cl.reserve_fd = -1;
+    int lowest = dup(0);
+    close(lowest);
+    struct rlimit rl, was;
+    ck_assert_int_eq(getrlimit(RLIMIT_NOFILE, &rl), 0);
+    was = rl;
+    rl.rlim_cur = (rlim_t)lowest;
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &rl), 0);
+    /* The listener stays readable: it must stop watching it, not spin. */
+    double until = mt_now_s() + 2;
+    while (!gate.paused && mt_now_s() < until) uv_run(&loop, UV_RUN_NOWAIT);
+    ck_assert(gate.paused);
+    ck_assert_int_eq(accepted, 0);
+    /* Descriptors again: it resumes, takes a reserve and the peer. */
+    ck_assert_int_eq(setrlimit(RLIMIT_NOFILE, &was), 0);
+    ck_assert(run_until(&accepted, 1));
+    ck_assert_int_ge(cl.reserve_fd, 0);
+    close(fd);
+}
+END_TEST
+
 /* ---------------------------------------------------------------- main */
 
 static void teardown(void)
@@ -238,10 +263,11 @@ static Suite *gate_suite(void)
     Suite *s = suite_create("gate");
     TCase *tc = tcase_create("gate");
     tcase_add_checked_fixture(tc, NULL, teardown);
-    tcase_add_test(tc, test_cap_pauses_and_resumes_accepting);
+    tcase_add_test(tc, test_cap_pauses_then_the_oldest_silent_peer_gives_way);
     tcase_add_test(tc, test_deadline_closes_a_silent_peer);
     tcase_add_test(tc, test_frame_limit_before_and_after_hello);
     tcase_add_test(tc, test_out_of_descriptors_drains_the_backlog);
+    tcase_add_test(tc, test_out_of_descriptors_without_reserve_backs_off);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -79,6 +79,142 @@ def test_a_function_larger_than_a_frame_is_a_clear_error(cluster_factory, monkey
     assert ray.get(small.remote(), timeout=60) == 1
 
 
+def test_many_small_returns_beyond_a_frame_reach_the_caller(cluster_factory, monkeypatch):
+    # Each return is small enough to travel in line, all of them together
+    # are more than a frame: the worker must move the rest to the store
+    # (Ray's inlined-bytes budget), not send a reply its caller refuses.
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", str(MiB))
+    cluster_factory(num_cpus=1)
+    n, size = 30, 90_000
+
+    @ray.remote(num_returns=n)
+    def many():
+        return [bytes([i]) * size for i in range(n)]
+
+    @ray.remote
+    class Many:
+        @ray.method(num_returns=n)
+        def many(self):
+            return [bytes([i]) * size for i in range(n)]
+
+    want = [bytes([i]) * size for i in range(n)]
+    assert ray.get(many.remote(), timeout=60) == want
+    assert ray.get(Many.remote().many.remote(), timeout=60) == want
+
+
+def test_many_small_ref_arguments_beyond_a_frame_reach_the_callee(cluster_factory, monkeypatch):
+    # Refs to small values travel in line; many together are more than a
+    # frame: the caller must pass the rest by reference through the store,
+    # to a task and to an actor alike.
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", str(MiB))
+    cluster_factory(num_cpus=1)
+    refs = [ray.put(bytes([i]) * 90_000) for i in range(30)]
+
+    @ray.remote
+    def total(*values):
+        return [v[:1] * len(v) == v and len(v) for v in values]
+
+    @ray.remote
+    class Total:
+        def total(self, *values):
+            return [v[:1] * len(v) == v and len(v) for v in values]
+
+    @ray.remote
+    class Holder:
+        def __init__(self, *values):
+            self.lens = [len(v) for v in values]
+
+        def sizes(self):
+            return self.lens
+
+    # Each call with refs of its own (the first copies them to the store).
+    assert ray.get(total.remote(*refs), timeout=60) == [90_000] * 30
+    refs = [ray.put(bytes([i]) * 90_000) for i in range(30)]
+    assert ray.get(Total.remote().total.remote(*refs), timeout=60) == [90_000] * 30
+    refs = [ray.put(bytes([i]) * 90_000) for i in range(30)]
+    assert ray.get(Holder.remote(*refs).sizes.remote(), timeout=60) == [90_000] * 30
+    # The driver still reads them from its own memory as well.
+    assert ray.get(refs[-1], timeout=60) == bytes([29]) * 90_000
+
+
+@ray.remote(max_concurrency=2)
+class _Latch:
+    def __init__(self):
+        import threading
+
+        self.event = threading.Event()
+
+    def wait(self):
+        return self.event.wait(60)
+
+    def open(self):
+        self.event.set()
+
+
+def test_ref_arguments_resolved_beyond_a_frame_fail_the_call_clearly(cluster_factory, monkeypatch):
+    # Refs still pending at the call cannot be moved to the store first;
+    # resolved to more in-line bytes than a frame, the call fails with a
+    # clear error, and the caller (and the worker) live on.
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", str(MiB))
+    cluster_factory(num_cpus=2)
+    latch = _Latch.remote()
+    opened = latch.wait.remote()
+
+    @ray.remote
+    def part(_, i):
+        return bytes([i]) * 90_000
+
+    @ray.remote
+    def count(*values):
+        return len(values)
+
+    parts = [part.remote(opened, i) for i in range(30)]
+    call = count.remote(*parts)
+    latch.open.remote()
+    with pytest.raises(ray.exceptions.RaySystemError, match="carry .* bytes in line"):
+        ray.get(call, timeout=60)
+    assert ray.get(count.remote(*parts[:5]), timeout=60) == 5
+
+
+@pytest.mark.parametrize("setting", ["0", str(8 << 30)])
+def test_max_frame_bytes_out_of_range_means_what_the_connections_use(cluster_factory, monkeypatch,
+                                                                    setting):
+    # 0 (the default) and more than a frame's length field can say (4 GiB)
+    # are what every connection reads with; the senders' checks must agree.
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", setting)
+    cluster_factory(num_cpus=1)
+
+    @ray.remote
+    def echo(x):
+        return x
+
+    assert ray.get(echo.remote(b"x" * 1000), timeout=60) == b"x" * 1000
+
+
+def test_a_name_larger_than_a_frame_is_a_clear_error(cluster_factory, monkeypatch):
+    # Names travel beside the values in several messages: one too long is
+    # the caller's error, not a message that costs the driver its node.
+    monkeypatch.setenv("MANTA_MAX_FRAME_BYTES", str(MiB))
+    cluster_factory(num_cpus=1)
+    huge = "n" * (2 * MiB)
+
+    @ray.remote
+    def one():
+        return 1
+
+    @ray.remote
+    class Named:
+        def one(self):
+            return 1
+
+    with pytest.raises(ValueError, match="task name is .* bytes long"):
+        one.options(name=huge).remote()
+    with pytest.raises(ValueError, match="actor name is .* bytes long"):
+        Named.options(name=huge).remote()
+    assert ray.get(one.remote(), timeout=60) == 1
+    assert ray.get(Named.remote().one.remote(), timeout=60) == 1
+
+
 # ---------------------------------------------------------------- descriptors per cycle
 
 @ray.remote
@@ -173,8 +309,53 @@ def test_a_driver_connects_while_peers_wait_at_the_tcp_port(head):
         assert ray.get(ray.put(3), timeout=30) == 3
         ray.shutdown()
         assert time.monotonic() - t0 < 30
-        # At most the cap wait inside the node; the rest wait in the backlog.
-        assert not any(_closed_by_peer(s) for s in socks)
+    finally:
+        for s in socks:
+            s.close()
+
+
+def _varint(n):
+    out = bytearray()
+    while True:
+        out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+        n >>= 7
+        if not n:
+            return bytes(out)
+
+
+def _hello(token, role=4):
+    """A Hello frame from a CLI client (version, token, role)."""
+    tok = token.encode()
+    body = b"\x08" + _varint(1) + b"\x12" + _varint(len(tok)) + tok + b"\x18" + _varint(role)
+    return _frame_header(len(body)) + body
+
+
+def _recv_exact(s, n):
+    data = b""
+    while len(data) < n:
+        chunk = s.recv(n - len(data))
+        assert chunk, "the node closed the connection"
+        data += chunk
+    return data
+
+
+def test_peers_holding_every_place_do_not_shut_the_tcp_port(head):
+    # Idle peers fill the places at the gate and the backlog behind them; an
+    # honest TCP client must still get in (idle ones give up their place),
+    # not wait behind them until their deadline.
+    from manta._private import node
+
+    pid, session, port = head(MANTA_MAX_HELLO_CONNS=8, MANTA_HELLO_TIMEOUT_MS=60000)
+    socks = _connect_idle(port, 40)
+    try:
+        t0 = time.monotonic()
+        with socket.create_connection(("127.0.0.1", port), timeout=20) as s:
+            s.sendall(_hello(node.read_token(session)))
+            length, msg_type = struct.unpack("<IH", _recv_exact(s, 8)[:6])
+        assert msg_type == 2  # HelloReply
+        assert time.monotonic() - t0 < 10
+        # Those that gave up their place were closed; a few still wait.
+        assert wait_for(lambda: sum(_closed_by_peer(x) for x in socks) >= 32, timeout=10)
     finally:
         for s in socks:
             s.close()
@@ -246,3 +427,39 @@ def test_a_flood_of_bad_peers_is_not_a_flood_of_log_lines(cluster_factory, capfd
     assert wait_for(lambda: lines(), 10)
     wait_for(lambda: len(lines()) > 2, 2)
     assert len(lines()) <= 2, "\n".join(lines())
+
+
+# ---------------------------------------------------------------- peers that never read
+
+def test_a_peer_that_never_reads_its_replies_is_not_buffered_without_bound(cluster_factory,
+                                                                             monkeypatch):
+    # A client sends requests as fast as it can and never reads a reply:
+    # past max_reply_backlog_bytes the node stops reading it (its requests
+    # wait in its own socket) instead of queuing replies in its memory.
+    monkeypatch.setenv("MANTA_MAX_REPLY_BACKLOG_BYTES", str(MiB))
+    ctx = cluster_factory(num_cpus=1)
+    with open(os.path.join(ctx["session_dir"], "daemon.pid")) as f:
+        daemon = int(f.read().split()[0])
+    status_request = _frame_header(2, msg_type=32) + b"\x08\x01"
+    batch = status_request * 1000
+    rss = _rss(daemon)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(os.path.join(ctx["session_dir"], "daemon.sock"))
+    try:
+        s.sendall(_hello(""))
+        s.setblocking(False)
+        sent, last_progress = 0, time.monotonic()
+        # Some 200 MiB of replies, unless the node stops taking requests.
+        while sent < 500_000 and time.monotonic() - last_progress < 1:
+            try:
+                n = s.send(batch)
+            except BlockingIOError:
+                time.sleep(0.01)
+                continue
+            sent += n // len(status_request)
+            last_progress = time.monotonic()
+        grew = _rss(daemon) - rss
+        assert grew < 48 * MiB, f"the node grew by {grew / MiB:.0f} MiB for {sent} requests"
+    finally:
+        s.close()
+    assert ray.get(ray.put(1), timeout=30) == 1
