@@ -93,6 +93,11 @@ int mt_layout_new_session(const char *root, char *out, size_t cap)
                (int)getpid(), n);
 }
 
+int mt_layout_start_output(const char *root, char *out, size_t cap)
+{
+    return fit(out, cap, "%s/start-%d.out", root, (int)getpid());
+}
+
 bool mt_layout_is_session(const char *name)
 {
     size_t pl = strlen(MT_LAYOUT_SESSION_PREFIX);

@@ -64,6 +64,10 @@ int mt_layout_session_of(const char *socket, char *out, size_t cap);
  * `root`/s-<local time>-<pid>-<n>, n counting this process's sessions. */
 int mt_layout_new_session(const char *root, char *out, size_t cap);
 
+/* `root`/start-<pid>.out: where `manta start` keeps what a daemon says
+ * while it starts, before its session's logs take it (MT_LAYOUT_OUT). */
+int mt_layout_start_output(const char *root, char *out, size_t cap);
+
 /* Whether `name` (a directory entry of the root) names a session. */
 bool mt_layout_is_session(const char *name);
 

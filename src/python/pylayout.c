@@ -42,14 +42,40 @@ PyObject *mpy_worker_socket(PyObject *self, PyObject *args)
     return rc ? layout_raise(rc) : PyUnicode_DecodeFSDefault(p);
 }
 
+/* `fn`(the one string argument) as a str: the functions below. */
+static PyObject *path_of(PyObject *args, int (*fn)(const char *, char *, size_t))
+{
+    const char *arg;
+    char p[MT_LAYOUT_PATH_MAX];
+    if (!PyArg_ParseTuple(args, "s", &arg)) return NULL;
+    int rc = fn(arg, p, sizeof p);
+    return rc ? layout_raise(rc) : PyUnicode_DecodeFSDefault(p);
+}
+
+/* session_of(socket) -> the session directory of a daemon socket. */
+PyObject *mpy_session_of(PyObject *self, PyObject *args)
+{
+    return path_of(args, mt_layout_session_of);
+}
+
 /* new_session_dir(root) -> the path of a new session directory (not made). */
 PyObject *mpy_new_session_dir(PyObject *self, PyObject *args)
 {
+    return path_of(args, mt_layout_new_session);
+}
+
+/* root_paths(root) -> {"latest": the link to the newest session,
+ * "start_output": where `manta start` keeps a starting daemon's output}. */
+PyObject *mpy_root_paths(PyObject *self, PyObject *args)
+{
     const char *root;
-    char p[MT_LAYOUT_PATH_MAX];
+    char latest[MT_LAYOUT_PATH_MAX], out[MT_LAYOUT_PATH_MAX];
     if (!PyArg_ParseTuple(args, "s", &root)) return NULL;
-    int rc = mt_layout_new_session(root, p, sizeof p);
-    return rc ? layout_raise(rc) : PyUnicode_DecodeFSDefault(p);
+    int rc = mt_layout_latest_path(root, latest, sizeof latest);
+    if (!rc) rc = mt_layout_start_output(root, out, sizeof out);
+    if (rc) return layout_raise(rc);
+    return Py_BuildValue("{s:N,s:N}", "latest", PyUnicode_DecodeFSDefault(latest), "start_output",
+                         PyUnicode_DecodeFSDefault(out));
 }
 
 static int add_session(const char *dir, void *arg)
