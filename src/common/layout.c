@@ -166,7 +166,8 @@ int mt_layout_write(const char *session, mt_layout_file f, const char *text, siz
     int rc = mt_layout_path(session, f, path, sizeof path);
     if (!rc) rc = fit(tmp, sizeof tmp, "%s.tmp", path);
     if (rc) return rc;
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
+    unlink(tmp); /* a leftover keeps its mode through O_CREAT: start anew */
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
     if (fd < 0) return mt_err_sys(tmp);
     size_t done = 0;
     while (done < len) {

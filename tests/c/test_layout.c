@@ -111,6 +111,15 @@ START_TEST(test_info_round_trip)
     snprintf(p, sizeof p, "%s/info", dir);
     ck_assert_int_eq(stat(p, &st), 0);
     ck_assert_int_eq(st.st_mode & 0777, 0600);
+    /* A leftover temporary file open to all does not lend the new file its
+     * mode. */
+    snprintf(p, sizeof p, "%s/info.tmp", dir);
+    put(dir, "info.tmp", "x");
+    ck_assert_int_eq(chmod(p, 0666), 0);
+    ck_assert_int_eq(mt_layout_info_write(dir, &sample), 0);
+    snprintf(p, sizeof p, "%s/info", dir);
+    ck_assert_int_eq(stat(p, &st), 0);
+    ck_assert_int_eq(st.st_mode & 0777, 0600);
 }
 END_TEST
 
