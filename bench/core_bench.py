@@ -81,9 +81,12 @@ PROBES = {
             return os.getpid()
         pids = set(ray.get([f.remote() for _ in range(20)]))
         time.sleep(2.0)
-        sess = ray._private.worker.state.info["session_dir"] if IS_MANTA else None
-        node = [int(open(os.path.join(sess, "daemon.pid")).read().split()[0])] if sess else []
-        workers = [int(x.split()[0]) for x in open(os.path.join(sess, "workers.pid")) if x.split()] if sess else list(pids)
+        node, workers = [], list(pids)
+        if IS_MANTA:  # the daemon, and the workers and zygote its session lists
+            from manta._private import node as _node
+            paths = _node.session_paths(ray._private.worker.state.info["session_dir"])
+            node = [p for p, _ in _node.read_pids(paths["daemon_pid"])]
+            workers = [p for p, _ in _node.read_pids(paths["workers_pid"])]
         total = sum(rss(p) for p in node + workers)
         out = {"mb": total / 2**20, "workers": len(workers)}
     """,
@@ -98,8 +101,8 @@ PROBES = {
             return None
         b = block.remote()
         time.sleep(0.5)
-        sess = ray._private.worker.state.info["session_dir"]
-        dpid = int(open(os.path.join(sess, "daemon.pid")).read().split()[0])
+        from manta._private import node as _node
+        dpid = _node.read_info(ray._private.worker.state.info["session_dir"])["pid"]
         gc.collect()
         d0, m0 = rss(dpid), rss(os.getpid())
         refs = [queued.remote() for _ in range(N)]

@@ -23,6 +23,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
 import numpy as np  # noqa: E402
 
 import manta as ray  # noqa: E402
+from manta._private import node as _node  # noqa: E402
 
 
 def rss_kb(pid):
@@ -86,7 +87,8 @@ def main():
     args = ap.parse_args()
     ctx = ray.init(num_cpus=2)
     session = ctx["session_dir"]
-    dpid = int(open(os.path.join(session, "daemon.pid")).read().split()[0])
+    dpid = _node.read_info(session)["pid"]
+    workers_pid = _node.session_paths(session)["workers_pid"]
     actor = Restartable.remote()
     rows = []
     start = time.monotonic()
@@ -97,7 +99,7 @@ def main():
     while True:
         now = time.monotonic()
         if now >= next_sample:
-            workers = len(open(os.path.join(session, "workers.pid")).read().splitlines())
+            workers = len(_node.read_pids(workers_pid))
             store = ray._private.worker.cluster_status()["nodes"][0]["store_used"] / 2**20
             row = (now - start, rounds, rss_kb(dpid) / 1024, fds(dpid), rss_kb(os.getpid()) / 1024,
                    fds(os.getpid()), workers, store)

@@ -746,6 +746,23 @@ static int core_seeds(void)
     return 0;
 }
 
+/* ---------------------------------------------------------------- session files */
+
+static int layout_seeds(void)
+{
+    static const char *docs[] = {
+        "node_id=00ff\nsocket=/tmp/m/s-1/daemon.sock\nhost=127.0.0.1\nport=6379\nhead=1\n"
+        "pid=4242\nstart=123456\nexe=/opt/manta/_bin/mantad\n",
+        "exe=/x\nstart=0\npid=2\nhead=0\nport=-1\nhost=\nsocket=\nnode_id=\nzone=b",
+        "node_id=00\nsocket=s\nhost=h\nport=65536\nhead=2\npid=1\nstart=-1\nexe=e\npid=3\n",
+        "12 34\n56 78\n9\n1 2\n2147483648 0\n3 9223372036854775807\n4 5 6",
+        "",
+    };
+    for (size_t i = 0; i < MT_ARRAY_LEN(docs); i++)
+        write_seed("fuzz_layout", (int)i, docs[i], strlen(docs[i]));
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2 && argc != 3) {
@@ -755,6 +772,8 @@ int main(int argc, char **argv)
     out_dir = argv[1];
     only = argc == 3 ? argv[2] : NULL;
     make_dir(out_dir);
-    if (wire_seeds() || value_seeds() || resource_seeds() || node_seeds() || core_seeds()) return 1;
+    if (wire_seeds() || value_seeds() || resource_seeds() || node_seeds() || core_seeds() ||
+        layout_seeds())
+        return 1;
     return 0;
 }

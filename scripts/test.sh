@@ -149,7 +149,7 @@ else
     cat "$FBUILD/configure.log"
     fuzz_rc=1
   fi
-  targets=(fuzz_node fuzz_core fuzz_frame fuzz_decode fuzz_value fuzz_resources)
+  targets=(fuzz_node fuzz_core fuzz_frame fuzz_decode fuzz_value fuzz_resources fuzz_layout)
   if [ "$fuzz_rc" = 0 ] && ! cmake --build "$FBUILD" -j "$(nproc)" --target "${targets[@]}"; then
     fuzz_rc=1
   fi

@@ -94,7 +94,7 @@ class Node:
         self.node_manager_port = tcp_port
         self.object_manager_port = tcp_port
         self.metrics_export_port = 0
-        self.plasma_store_socket_name = os.path.join(session_dir, "daemon.sock")
+        self.plasma_store_socket_name = _node.session_paths(session_dir)["socket"]
         self.raylet_socket_name = self.plasma_store_socket_name
         self._raylet_socket_name = self.plasma_store_socket_name
         self.address = self.gcs_address = cluster_address
@@ -113,7 +113,7 @@ class Node:
         return self.session_dir
 
     def get_logs_dir_path(self):
-        return os.path.join(self.session_dir, "logs")
+        return _node.session_paths(self.session_dir)["logs"]
 
     def get_temp_dir_path(self):
         return os.path.dirname(self.session_dir)

@@ -51,10 +51,18 @@ _INTERNAL_FILE_MARKERS = (
 )
 
 
-def _log_dir_hint() -> str:
-    """Where a local cluster keeps its logs (see docs/architecture.md)."""
-    uid = os.getuid() if hasattr(os, "getuid") else 0
-    return f"/tmp/manta-{uid}/latest/logs"
+def _log_hint(what: str = "logs") -> str:
+    """Where the cluster's logs are ("logs": the folder, "log": the daemon's
+    log): this process's session's, else those of the newest session
+    `manta start` recorded (see docs/architecture.md)."""
+    try:
+        from manta._private import node, worker
+
+        connected = worker.state.connected and worker.state.info.get("session_dir")
+        session = connected or node.root_paths()["latest"]
+        return node.session_paths(session)[what]
+    except Exception:  # no session root (a foreign one is refused): name none
+        return "the session directory's logs"
 
 
 _ip_lock = threading.Lock()
@@ -464,7 +472,7 @@ class LocalRayletDiedError(RayError):
     def __str__(self):
         return (
             "The task's local raylet died. Check "
-            f"{_log_dir_hint()}/mantad.log for more information."
+            f"{_log_hint('log')} for more information."
         )
 
 
@@ -474,7 +482,7 @@ class WorkerCrashedError(RayError):
     def __str__(self):
         return (
             "The worker died unexpectedly while executing this task. "
-            f"Check {_log_dir_hint()}/mantad.log for more information."
+            f"Check {_log_hint('log')} for more information."
         )
 
 
@@ -730,7 +738,7 @@ class ObjectLostError(RayError):
             + "\n\n"
             + (
                 f"All copies of {self.object_ref_hex} have been lost due to node "
-                f"failure. Check cluster logs (`{_log_dir_hint()}`) for "
+                f"failure. Check cluster logs (`{_log_hint()}`) for "
                 "more information about the failure."
             )
         )
@@ -795,7 +803,7 @@ class OwnerDiedError(ObjectLostError):
     """The object's owner (the process that created its ref) has exited."""
 
     def __str__(self):
-        log_loc = f"`{_log_dir_hint()}`"
+        log_loc = f"`{_log_hint()}`"
         if self.owner_address:
             addr = self.owner_address
             if isinstance(addr, (bytes, bytearray)):

@@ -14,6 +14,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "mt.h"
 
 /* ---------------------------------------------------------------- directories */
@@ -69,8 +70,9 @@ int mt_priv_root(char *out, size_t cap)
 
 int mt_priv_latest(const char *root, char *out, size_t cap)
 {
-    char link[4200], target[4200];
-    snprintf(link, sizeof link, "%s/latest", root);
+    char link[MT_LAYOUT_PATH_MAX], target[MT_LAYOUT_PATH_MAX];
+    int rc = mt_layout_latest_path(root, link, sizeof link);
+    if (rc) return rc;
     ssize_t l = readlink(link, target, sizeof target - 1);
     if (l < 0) {
         if (errno == ENOENT) return mt_err(MANTA_ENOENT, "%s does not exist", link);
@@ -87,7 +89,7 @@ int mt_priv_latest(const char *root, char *out, size_t cap)
             return mt_err(MANTA_EINVAL, "%s points outside %s (to %s)", link, root, target);
         name = target + rl + 1;
     }
-    if (strncmp(name, "s-", 2) || strchr(name, '/') || !strcmp(name, "s-"))
+    if (!mt_layout_is_session(name))
         return mt_err(MANTA_EINVAL, "%s must name a session directory of %s, not %s", link,
                       root, target);
     int len = snprintf(out, cap, "%s/%s", root, name);
@@ -182,26 +184,14 @@ int mt_proc_signal(pid_t pid, int64_t start, const char *exe, const char *sessio
     return rc;
 }
 
-int mt_proc_line(pid_t pid, int64_t start, char *out, size_t cap)
-{
-    return snprintf(out, cap, "%d %" PRId64 "\n", (int)pid, start);
-}
-
 int mt_proc_signal_listed(const char *path, const char *exe, const char *session, int sig)
 {
-    FILE *f = fopen(path, "re");
-    if (!f) return 0;
-    char line[128];
-    int n = 0;
-    while (fgets(line, sizeof line, f)) {
-        char *end;
-        long pid = strtol(line, &end, 10);
-        if (end == line || pid <= 1 || pid > INT32_MAX) continue;
-        char *s = end;
-        long long start = strtoll(s, &end, 10);
-        if (end == s) continue; /* no start time: cannot tell it is ours */
-        if (mt_proc_signal((pid_t)pid, start, exe, session, sig) == 0) n++;
-    }
-    fclose(f);
-    return n;
+    mt_layout_pid *pids;
+    size_t n;
+    if (mt_layout_pids_read(path, &pids, &n)) return 0;
+    int signalled = 0;
+    for (size_t i = 0; i < n; i++)
+        if (mt_proc_signal(pids[i].pid, pids[i].start, exe, session, sig) == 0) signalled++;
+    free(pids);
+    return signalled;
 }

@@ -44,13 +44,10 @@ bool mt_proc_is(pid_t pid, int64_t start, const char *exe, const char *session);
  * process (or is gone). */
 int mt_proc_signal(pid_t pid, int64_t start, const char *exe, const char *session, int sig);
 
-/* Send `sig` to every process listed in the pid file `path` ("<pid>
- * <start>" lines, as mt_proc_line writes them) that is still the process
- * recorded there (mt_proc_signal with `exe`, `session`).  A line without a
- * start time never matches.  Returns how many were signalled. */
+/* Send `sig` to every process listed in the pid file `path` (read with
+ * mt_layout_pids_read: a line that is not "<pid> <start>" never matches)
+ * that is still the process recorded there (mt_proc_signal with `exe`,
+ * `session`).  Returns how many were signalled. */
 int mt_proc_signal_listed(const char *path, const char *exe, const char *session, int sig);
-
-/* "<pid> <start>\n" of `pid` into `out`; returns its length. */
-int mt_proc_line(pid_t pid, int64_t start, char *out, size_t cap);
 
 #endif

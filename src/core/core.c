@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "layout.h"
 #include "mt.h"
 #include "sock.h"
 
@@ -833,12 +834,13 @@ static int setup_identity(mt_core *c, const mt_core_opts *o)
     snprintf(addr, sizeof addr, "%s%s", o->address && o->address[0] ? "" : "unix:",
              o->address && o->address[0] ? o->address : o->node_socket);
     c->node_address = mt_strdup(addr);
-    /* Our listening socket sits next to the node's: <session>/w/<id>. */
-    const char *slash = strrchr(o->node_socket, '/');
-    if (!slash) return mt_err(MANTA_EINVAL, "bad node socket %s", o->node_socket);
-    char hex[2 * MT_WORKER_ID_LEN + 1], path[4096];
-    snprintf(path, sizeof path, "%.*s/w/%s", (int)(slash - o->node_socket), o->node_socket,
-             mt_hex(c->wid.b, MT_WORKER_ID_LEN, hex));
+    /* Our listening socket sits in the node's session: <session>/w/<id>. */
+    char hex[2 * MT_WORKER_ID_LEN + 1], session[MT_LAYOUT_PATH_MAX], path[MT_LAYOUT_PATH_MAX];
+    int rc = mt_layout_session_of(o->node_socket, session, sizeof session);
+    if (!rc)
+        rc = mt_layout_worker_socket(session, mt_hex(c->wid.b, MT_WORKER_ID_LEN, hex), path,
+                                     sizeof path);
+    if (rc) return rc;
     c->listen_path = mt_strdup(path);
     char ep[4200];
     snprintf(ep, sizeof ep, "unix:%s", path);

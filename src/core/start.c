@@ -3,7 +3,6 @@
 #include "start.h"
 
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <strings.h>
@@ -18,42 +17,20 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "mt.h"
 #include "priv.h"
 
 extern char **environ;
 
-static int info_field(const char *dir, const char *key, char *out, size_t cap)
+/* The info of the daemon of `dir` if that daemon runs: the same process
+ * (pid, start time and program), not one that reused its pid. */
+static bool daemon_alive(const char *dir, mt_layout_info *info)
 {
-    char path[4200], line[4200];
-    snprintf(path, sizeof path, "%s/info", dir);
-    FILE *f = fopen(path, "r");
-    if (!f) return -1;
-    int rc = -1;
-    size_t kl = strlen(key);
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, key, kl) || line[kl] != '=') continue;
-        line[strcspn(line, "\n")] = '\0';
-        snprintf(out, cap, "%s", line + kl + 1);
-        rc = 0;
-        break;
-    }
-    fclose(f);
-    return rc;
-}
-
-/* Whether the daemon recorded in `dir`/info runs: the same process (pid,
- * start time and program), not one that reused its pid. */
-static bool daemon_alive(const char *dir)
-{
-    char pid[32], start[32], exe[4200];
-    if (info_field(dir, "pid", pid, sizeof pid) || info_field(dir, "start", start, sizeof start) ||
-        info_field(dir, "exe", exe, sizeof exe))
-        return false;
-    return mt_proc_is((pid_t)atoi(pid), atoll(start), exe, NULL);
+    return mt_layout_info_read(dir, info) == 0 &&
+           mt_proc_is(info->pid, info->start, info->exe, NULL);
 }
 
 /* The addresses `host` resolves to (at most `cap`).  Brackets around an
@@ -131,62 +108,65 @@ int mt_start_same_host(const char *listen_host, const char *host)
     return 0;
 }
 
+/* What mt_start_find looks for among the sessions of this user. */
+typedef struct wanted {
+    const char *host; /* as the caller wrote it */
+    int port;
+    char *sock;
+    size_t cap;
+} wanted;
+
+static int listens_at(const char *dir, void *arg)
+{
+    wanted *w = arg;
+    mt_layout_info info;
+    if (mt_priv_check_dir(dir) || mt_layout_info_read(dir, &info) || info.port != w->port ||
+        mt_start_same_host(info.host, w->host) != 1 || !daemon_alive(dir, &info))
+        return 0;
+    return snprintf(w->sock, w->cap, "%s", info.socket) < (int)w->cap;
+}
+
 int mt_start_find(const char *address, char *sock, size_t cap)
 {
-    char root[4096];
+    char root[MT_LAYOUT_PATH_MAX];
     int rc = mt_priv_root(root, sizeof root);
     if (rc) return rc;
     if (!strcmp(address, "auto")) {
-        char full[8400];
+        char full[MT_LAYOUT_PATH_MAX];
+        mt_layout_info info;
         rc = mt_priv_latest(root, full, sizeof full);
         if (rc == MANTA_ENOENT)
             return mt_err(MANTA_ECONN, "no running cluster found (start one with `manta start --head`)");
         if (rc) return mt_err(MANTA_ECONN, "refusing the latest cluster: %s", manta_last_error());
-        if (!daemon_alive(full) || info_field(full, "socket", sock, cap))
+        if (!daemon_alive(full, &info) || snprintf(sock, cap, "%s", info.socket) >= (int)cap)
             return mt_err(MANTA_ECONN, "the latest cluster (%s) is not running", full);
         return 0;
     }
     const char *colon = strrchr(address, ':');
     if (!colon || colon == address)
         return mt_err(MANTA_EINVAL, "address must be \"auto\" or \"host:port\", not %s", address);
-    char host[256];
+    char host[256], *end;
     snprintf(host, sizeof host, "%.*s", (int)(colon - address), address);
+    long port = strtol(colon + 1, &end, 10);
+    if (end == colon + 1 || *end || port < 0 || port > 65535) port = -2; /* matches no node */
     rc = mt_start_same_host(NULL, host);
     if (rc < 0) return mt_err(MANTA_ECONN, "cannot connect to %s: %s", address, manta_last_error());
     if (rc == 0)
         return mt_err(MANTA_ECONN, "cannot connect to %s: %s is not an address of this machine, and "
                                    "a driver connects to a head node on its own machine", address, host);
-    DIR *d = opendir(root);
-    if (!d) return mt_err_sys(root);
-    struct dirent *e;
-    rc = mt_err(MANTA_ECONN, "no cluster of this user on this machine listens on %s", address);
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "s-", 2)) continue;
-        char dir[4400], port[32], lhost[256];
-        snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
-        if (mt_priv_check_dir(dir)) continue;
-        if (info_field(dir, "port", port, sizeof port) || strcmp(port, colon + 1)) continue;
-        if (info_field(dir, "host", lhost, sizeof lhost) || mt_start_same_host(lhost, host) != 1)
-            continue;
-        if (!daemon_alive(dir) || info_field(dir, "socket", sock, cap)) continue;
-        rc = 0;
-        break;
-    }
-    closedir(d);
-    return rc;
+    wanted w = {host, (int)port, sock, cap};
+    if (mt_layout_each_session(root, listens_at, &w) != 1)
+        return mt_err(MANTA_ECONN, "no cluster of this user on this machine listens on %s", address);
+    return 0;
 }
 
 int mt_start_local(const char *mantad, double num_cpus, double num_gpus, const char *resources,
                    long long store_bytes, char *sock, size_t cap, pid_t *pid)
 {
-    char root[4096], dir[4400];
+    char root[MT_LAYOUT_PATH_MAX], dir[MT_LAYOUT_PATH_MAX];
     int rc = mt_priv_root(root, sizeof root);
+    if (!rc) rc = mt_layout_new_session(root, dir, sizeof dir);
     if (rc) return rc;
-    time_t now = time(NULL);
-    struct tm tm;
-    localtime_r(&now, &tm);
-    snprintf(dir, sizeof dir, "%s/s-%04d%02d%02d-%02d%02d%02d-%d", root, tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)getpid());
     int pfd[2];
     if (pipe2(pfd, O_CLOEXEC) < 0) return mt_err_sys("pipe");
     char cpus[32], gpus[32], store[32], rfd[16];
@@ -240,6 +220,5 @@ int mt_start_local(const char *mantad, double num_cpus, double num_gpus, const c
         waitpid(*pid, NULL, 0);
         return mt_err(MANTA_ECONN, "the node daemon did not start (see its messages above)");
     }
-    snprintf(sock, cap, "%s/daemon.sock", dir);
-    return 0;
+    return mt_layout_path(dir, MT_LAYOUT_SOCKET, sock, cap);
 }

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "layout.h"
 #include "mt.h"
 #include "node.h"
 #include "priv.h"
@@ -172,22 +173,15 @@ static int setup_listeners(mt_node *n, const opts *o)
  * `manta stop` signals this process and never one that reused its pid. */
 static void write_info(mt_node *n)
 {
-    char path[4200], text[6000], exe[PATH_MAX] = "";
-    snprintf(path, sizeof path, "%s/info", n->session_dir);
-    char hex[2 * MT_NODE_ID_LEN + 1];
-    ssize_t el = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    exe[el > 0 ? el : 0] = '\0';
-    int len = snprintf(text, sizeof text,
-                       "node_id=%s\nsocket=%s\nhost=%s\nport=%d\nhead=%d\npid=%d\n"
-                       "start=%lld\nexe=%s\n",
-                       mt_hex(n->node_id.b, MT_NODE_ID_LEN, hex), n->sock_path, n->tcp_host,
-                       n->tcp_fd >= 0 ? n->tcp_port : -1, n->is_head, (int)getpid(),
-                       (long long)mt_proc_start_time(getpid()), exe);
-    FILE *f = fopen(path, "w");
-    if (f) {
-        fwrite(text, 1, (size_t)len, f);
-        fclose(f);
-    }
+    mt_layout_info info = {.port = n->tcp_fd >= 0 ? n->tcp_port : -1, .head = n->is_head,
+                           .pid = getpid(), .start = mt_proc_start_time(getpid())};
+    mt_hex(n->node_id.b, MT_NODE_ID_LEN, info.node_id);
+    snprintf(info.socket, sizeof info.socket, "%s", n->sock_path);
+    snprintf(info.host, sizeof info.host, "%s", n->tcp_host);
+    ssize_t el = readlink("/proc/self/exe", info.exe, sizeof info.exe - 1);
+    info.exe[el > 0 ? el : 0] = '\0';
+    if (mt_layout_info_write(n->session_dir, &info))
+        mt_warn("cannot record this node in its session: %s", manta_last_error());
 }
 
 static char *self_dir(void)
@@ -201,9 +195,10 @@ static char *self_dir(void)
 
 static void open_log(mt_node *n)
 {
-    char path[4200];
-    snprintf(path, sizeof path, "%s/logs/mantad.log", n->session_dir);
-    n->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    char path[MT_LAYOUT_PATH_MAX];
+    n->log_fd = -1;
+    if (!mt_layout_path(n->session_dir, MT_LAYOUT_LOG, path, sizeof path))
+        n->log_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
     if (n->log_fd < 0) n->log_fd = 2;
     mt_log_init("mantad", n->log_fd);
     mt_log_set_level((int)mt_cfg.log_level);

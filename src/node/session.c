@@ -12,56 +12,50 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "layout.h"
 #include "mt.h"
 #include "node.h"
 #include "priv.h"
 
-static int write_file(const char *dir, const char *name, const char *text, mode_t mode)
+/* mkdir `session`/<f>, mode 0700, if it is not there yet. */
+static int make_dir(const char *session, mt_layout_file f)
 {
-    char path[4096], tmp[4200];
-    snprintf(path, sizeof path, "%s/%s", dir, name);
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
-    if (fd < 0) return mt_err_sys(tmp);
-    size_t len = strlen(text);
-    ssize_t w = write(fd, text, len);
-    close(fd);
-    if (w != (ssize_t)len || rename(tmp, path) < 0) return mt_err_sys(path);
+    char path[MT_LAYOUT_PATH_MAX];
+    int rc = mt_layout_path(session, f, path, sizeof path);
+    if (rc) return rc;
+    if (mkdir(path, 0700) < 0 && errno != EEXIST) return mt_err_sys(path);
     return 0;
 }
 
 int mt_session_create(mt_node *n, const char *dir)
 {
-    char sub[4200];
+    char sock[MT_LAYOUT_PATH_MAX];
     if (mkdir(dir, 0700) < 0 && errno != EEXIST) return mt_err_sys(dir);
     /* A directory already there is used only if it is ours (never chmod
      * another user's), and then only once private. */
     struct stat st;
     if (lstat(dir, &st) == 0 && S_ISDIR(st.st_mode) && st.st_uid == geteuid()) chmod(dir, 0700);
     int rc = mt_priv_check_dir(dir);
+    if (!rc) rc = make_dir(dir, MT_LAYOUT_WORKERS_DIR);
+    if (!rc) rc = make_dir(dir, MT_LAYOUT_LOGS);
+    if (!rc) rc = mt_layout_path(dir, MT_LAYOUT_SOCKET, sock, sizeof sock);
     if (rc) return rc;
-    snprintf(sub, sizeof sub, "%s/w", dir);
-    if (mkdir(sub, 0700) < 0 && errno != EEXIST) return mt_err_sys(sub);
-    snprintf(sub, sizeof sub, "%s/logs", dir);
-    if (mkdir(sub, 0700) < 0 && errno != EEXIST) return mt_err_sys(sub);
     n->session_dir = mt_strdup(dir);
-    snprintf(sub, sizeof sub, "%s/daemon.sock", dir);
-    n->sock_path = mt_strdup(sub);
+    n->sock_path = mt_strdup(sock);
     /* The cluster token: 32 random bytes in hex, readable by the user only. */
     uint8_t raw[32];
     mt_random_bytes(raw, sizeof raw);
     mt_hex(raw, sizeof raw, n->token);
-    rc = write_file(dir, "token", n->token, 0600);
+    rc = mt_layout_token_write(dir, n->token);
     if (rc) return rc;
-    char pid[64];
-    mt_proc_line(getpid(), mt_proc_start_time(getpid()), pid, sizeof pid);
-    return write_file(dir, "daemon.pid", pid, 0600);
+    mt_layout_pid self = {getpid(), mt_proc_start_time(getpid())};
+    return mt_layout_pids_write(dir, MT_LAYOUT_DAEMON_PID, &self, 1);
 }
 
 void mt_session_set_token(mt_node *n, const char *token)
 {
     snprintf(n->token, sizeof n->token, "%s", token);
-    write_file(n->session_dir, "token", n->token, 0600);
+    mt_layout_token_write(n->session_dir, n->token);
 }
 
 /* A worker's start time, read once: with its pid it names the process for
@@ -75,22 +69,20 @@ static int64_t start_of(pid_t pid, int64_t *cached)
 void mt_session_write_pids(mt_node *n)
 {
     if (!n->session_dir || n->stopping) return;
-    size_t cap = 4096, len = 0;
-    char *text = mt_malloc(cap);
-    text[0] = '\0';
+    size_t cap = 16, len = 0;
+    mt_layout_pid *pids = mt_malloc(cap * sizeof *pids);
     /* The workers and the zygote that forks them (pool.c). */
-    if (n->zyg.running)
-        len += (size_t)mt_proc_line(n->zyg.pid, start_of(n->zyg.pid, &n->zyg.start), text, cap);
+    if (n->zyg.running) pids[len++] = (mt_layout_pid){n->zyg.pid, start_of(n->zyg.pid, &n->zyg.start)};
     for (mt_worker *w = n->worker_list; w; w = w->next) {
         if (w->state == MT_W_DEAD || w->pid <= 0) continue;
-        if (cap - len < 64) text = mt_realloc(text, cap *= 2);
-        len += (size_t)mt_proc_line(w->pid, start_of(w->pid, &w->start), text + len, cap - len);
+        if (len == cap) pids = mt_realloc(pids, (cap *= 2) * sizeof *pids);
+        pids[len++] = (mt_layout_pid){w->pid, start_of(w->pid, &w->start)};
     }
-    write_file(n->session_dir, "workers.pid", text, 0600);
+    mt_layout_pids_write(n->session_dir, MT_LAYOUT_WORKERS_PID, pids, len);
+    free(pids);
     char zp[32];
-    snprintf(zp, sizeof zp, "%d\n", n->zyg.running ? (int)n->zyg.pid : 0);
-    write_file(n->session_dir, "zygote.pid", zp, 0600);
-    free(text);
+    int zl = snprintf(zp, sizeof zp, "%d\n", n->zyg.running ? (int)n->zyg.pid : 0);
+    mt_layout_write(n->session_dir, MT_LAYOUT_ZYGOTE_PID, zp, (size_t)zl, 0600);
 }
 
 static void rm_tree(const char *path)
@@ -115,6 +107,14 @@ static void rm_tree(const char *path)
     rmdir(path);
 }
 
+/* The session root `session` sits in. */
+static void root_of(const char *session, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s", session);
+    char *slash = strrchr(out, '/');
+    if (slash && slash != out) *slash = '\0';
+}
+
 /* Remove the session, or only its sockets and pid files when the logs are
  * to be kept (MANTA_KEEP_SESSION=1). */
 void mt_session_remove(mt_node *n)
@@ -122,71 +122,56 @@ void mt_session_remove(mt_node *n)
     if (!n->session_dir) return;
     const char *keep = getenv("MANTA_KEEP_SESSION");
     if (keep && !strcmp(keep, "1")) {
-        char p[4200];
-        const char *files[] = {"daemon.sock", "daemon.pid", "workers.pid", "token"};
-        for (size_t i = 0; i < MT_ARRAY_LEN(files); i++) {
-            snprintf(p, sizeof p, "%s/%s", n->session_dir, files[i]);
-            unlink(p);
-        }
-        snprintf(p, sizeof p, "%s/w", n->session_dir);
-        rm_tree(p);
+        char p[MT_LAYOUT_PATH_MAX];
+        const mt_layout_file files[] = {MT_LAYOUT_SOCKET, MT_LAYOUT_DAEMON_PID,
+                                        MT_LAYOUT_WORKERS_PID, MT_LAYOUT_TOKEN};
+        for (size_t i = 0; i < MT_ARRAY_LEN(files); i++)
+            if (!mt_layout_path(n->session_dir, files[i], p, sizeof p)) unlink(p);
+        if (!mt_layout_path(n->session_dir, MT_LAYOUT_WORKERS_DIR, p, sizeof p)) rm_tree(p);
     } else {
         rm_tree(n->session_dir);
     }
     /* Drop the "latest" link if it points at us. */
-    char link[4200], target[4200];
-    const char *slash = strrchr(n->session_dir, '/');
-    if (slash) {
-        snprintf(link, sizeof link, "%.*s/latest", (int)(slash - n->session_dir), n->session_dir);
-        ssize_t l = readlink(link, target, sizeof target - 1);
-        if (l > 0) {
-            target[l] = '\0';
-            if (!strcmp(target, n->session_dir) || !strcmp(target, slash + 1)) unlink(link);
-        }
-    }
+    char root[MT_LAYOUT_PATH_MAX];
+    root_of(n->session_dir, root, sizeof root);
+    mt_layout_latest_drop(root, n->session_dir);
 }
 
 /* Whether the daemon recorded in `dir`/daemon.pid still runs. */
 static bool daemon_running(const char *dir)
 {
-    char p[4200], line[128];
-    snprintf(p, sizeof p, "%s/daemon.pid", dir);
-    FILE *f = fopen(p, "re");
-    if (!f) return false;
-    long pid = 0;
-    long long start = -1;
-    int got = fgets(line, sizeof line, f) ? sscanf(line, "%ld %lld", &pid, &start) : 0;
-    fclose(f);
-    if (got < 1 || pid <= 1 || pid > INT32_MAX) return false;
-    if (got == 2) return mt_proc_is((pid_t)pid, start, NULL, NULL);
-    return kill((pid_t)pid, 0) == 0 || errno == EPERM; /* no start time: assume it may run */
+    char p[MT_LAYOUT_PATH_MAX];
+    mt_layout_pid *pids;
+    size_t n;
+    if (mt_layout_path(dir, MT_LAYOUT_DAEMON_PID, p, sizeof p) || mt_layout_pids_read(p, &pids, &n))
+        return false;
+    bool runs = n > 0 && mt_proc_is(pids[0].pid, pids[0].start, NULL, NULL);
+    free(pids);
+    return runs;
 }
 
-/* Sessions whose daemon is dead are leftovers of a crash: kill any worker
- * they recorded (only if still that process, in that session) and remove
- * them.  Only directories private to this user are touched. */
+/* A session whose daemon is dead is a leftover of a crash: kill any worker
+ * it recorded (only if still that process, in that session) and remove
+ * it.  Only directories private to this user are touched. */
+static int reap_if_stale(const char *dir, void *unused)
+{
+    char p[MT_LAYOUT_PATH_MAX];
+    if (mt_priv_check_dir(dir) || mt_layout_path(dir, MT_LAYOUT_DAEMON_PID, p, sizeof p)) return 0;
+    if (access(p, F_OK) == 0) {
+        if (daemon_running(dir)) return 0;
+    } else {
+        /* No pid file: a session being created right now, or junk. Only
+         * remove it once it is old. */
+        struct stat st;
+        if (stat(dir, &st) < 0 || st.st_mtime > time(NULL) - 60) return 0;
+    }
+    if (!mt_layout_path(dir, MT_LAYOUT_WORKERS_PID, p, sizeof p))
+        mt_proc_signal_listed(p, NULL, dir, SIGKILL);
+    rm_tree(dir);
+    return 0;
+}
+
 void mt_session_reap_stale(const char *root)
 {
-    DIR *d = opendir(root);
-    if (!d) return;
-    struct dirent *e;
-    while ((e = readdir(d))) {
-        if (strncmp(e->d_name, "s-", 2)) continue;
-        char dir[4200], p[4300];
-        snprintf(dir, sizeof dir, "%s/%s", root, e->d_name);
-        if (mt_priv_check_dir(dir)) continue;
-        snprintf(p, sizeof p, "%s/daemon.pid", dir);
-        if (access(p, F_OK) == 0) {
-            if (daemon_running(dir)) continue;
-        } else {
-            /* No pid file: a session being created right now, or junk. Only
-             * remove it once it is old. */
-            struct stat st;
-            if (stat(dir, &st) < 0 || st.st_mtime > time(NULL) - 60) continue;
-        }
-        snprintf(p, sizeof p, "%s/workers.pid", dir);
-        mt_proc_signal_listed(p, NULL, dir, SIGKILL);
-        rm_tree(dir);
-    }
-    closedir(d);
+    mt_layout_each_session(root, reap_if_stale, NULL);
 }

@@ -973,6 +973,7 @@ static PyMethodDef methods[] = {
     {"task_ready", mpy_task_ready, METH_NOARGS, "Worker: drain task_fd; (stop, cancels)."},
     MPY_ACTOR_METHODS
     MPY_PRIV_METHODS
+    MPY_LAYOUT_METHODS
     {NULL},
 };
 

@@ -143,6 +143,31 @@ PyObject *mpy_signal_listed(PyObject *self, PyObject *args);
         {"signal_process", mpy_signal_process, METH_VARARGS, "Signal a recorded process."},       \
         {"signal_listed", mpy_signal_listed, METH_VARARGS, "Signal the processes of a pid file."},
 
+/* pylayout.c */
+PyObject *mpy_session_paths(PyObject *self, PyObject *args);
+PyObject *mpy_worker_socket(PyObject *self, PyObject *args);
+PyObject *mpy_session_of(PyObject *self, PyObject *args);
+PyObject *mpy_new_session_dir(PyObject *self, PyObject *args);
+PyObject *mpy_root_paths(PyObject *self, PyObject *args);
+PyObject *mpy_list_sessions(PyObject *self, PyObject *args);
+PyObject *mpy_read_info(PyObject *self, PyObject *args);
+PyObject *mpy_read_pids(PyObject *self, PyObject *args);
+PyObject *mpy_read_token(PyObject *self, PyObject *args);
+PyObject *mpy_set_latest(PyObject *self, PyObject *args);
+PyObject *mpy_drop_latest(PyObject *self, PyObject *args);
+#define MPY_LAYOUT_METHODS                                                                         \
+    {"session_paths", mpy_session_paths, METH_VARARGS, "The paths of a session directory."},      \
+        {"worker_socket", mpy_worker_socket, METH_VARARGS, "A worker's socket in a session."},    \
+        {"session_of", mpy_session_of, METH_VARARGS, "The session dir of a daemon socket."},     \
+        {"new_session_dir", mpy_new_session_dir, METH_VARARGS, "A new session's path."},          \
+        {"root_paths", mpy_root_paths, METH_VARARGS, "The paths of a session root."},            \
+        {"list_sessions", mpy_list_sessions, METH_VARARGS, "Session dirs of a root, newest first."}, \
+        {"read_info", mpy_read_info, METH_VARARGS, "A session's info file, parsed."},             \
+        {"read_pids", mpy_read_pids, METH_VARARGS, "A pid file's (pid, start) entries."},         \
+        {"read_token", mpy_read_token, METH_VARARGS, "A session's cluster token."},               \
+        {"set_latest", mpy_set_latest, METH_VARARGS, "Point the root's latest link at a session."}, \
+        {"drop_latest", mpy_drop_latest, METH_VARARGS, "Remove a stale latest link."},
+
 /* pyactor.c */
 PyObject *mpy_actor_create(PyObject *self, PyObject *args, PyObject *kw);
 PyObject *mpy_actor_call(PyObject *self, PyObject *args);

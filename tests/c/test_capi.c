@@ -6,7 +6,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -690,6 +692,51 @@ START_TEST(address_host_and_root_checked)
 }
 END_TEST
 
+/* manta_init("host:port") finds the head of this user that listens there
+ * by the info file of its session, and only that one. */
+START_TEST(address_finds_the_head_by_its_session)
+{
+    char root[64], session[128], fd[16], port_s[16];
+    snprintf(root, sizeof root, "/tmp/manta-capi-find-%d", (int)getpid());
+    snprintf(session, sizeof session, "%s/s-capi-head", root);
+    ck_assert_int_eq(mkdir(root, 0700), 0);
+    setenv("MANTA_TEMP_DIR", root, 1);
+    int p[2];
+    ck_assert_int_eq(pipe(p), 0);
+    pid_t head = fork();
+    if (head == 0) {
+        close(p[0]);
+        snprintf(fd, sizeof fd, "%d", p[1]);
+        const char *d = getenv("MANTA_DAEMON");
+        execl(d, d, "--session-dir", session, "--head", "--port", "0", "--host", "127.0.0.1",
+              "--num-cpus", "1", "--ready-fd", fd, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    char line[64] = {0};
+    ck_assert_int_gt(read(p[0], line, sizeof line - 1), 0); /* "ready <port>\n" */
+    close(p[0]);
+    int port = atoi(line + 6);
+    ck_assert_int_gt(port, 0);
+    char address[64];
+    manta_config cfg;
+    manta_config_init(&cfg);
+    snprintf(address, sizeof address, "127.0.0.1:%d", port == 65535 ? 65534 : port + 1);
+    cfg.address = address;
+    ck_assert_int_eq(manta_init(&cfg), MANTA_ECONN);
+    ck_assert_ptr_nonnull(strstr(manta_last_error(), "no cluster of this user"));
+    snprintf(port_s, sizeof port_s, "%d", port);
+    snprintf(address, sizeof address, "127.0.0.1:%s", port_s);
+    int rc = manta_init(&cfg);
+    ck_assert_msg(rc == 0, "%s", manta_last_error());
+    ck_assert_int_eq(manta_is_initialized(), 1);
+    manta_shutdown();
+    kill(head, SIGTERM);
+    ck_assert_int_eq(waitpid(head, NULL, 0), head);
+    ck_assert_int_eq(rmdir(root), 0); /* the daemon removed its session */
+}
+END_TEST
+
 int main(void)
 {
     manta_register("echo", echo);
@@ -733,6 +780,7 @@ int main(void)
     tcase_add_test(solo, library_mode);
     tcase_add_test(solo, not_initialized);
     tcase_add_test(solo, address_host_and_root_checked);
+    tcase_add_test(solo, address_finds_the_head_by_its_session);
     tcase_add_test(solo, released_objects_are_freed);
     tcase_add_test(solo, a_value_larger_than_a_frame_goes_by_the_store);
     suite_add_tcase(s, solo);

@@ -177,9 +177,9 @@ START_TEST(test_signal_listed)
     pid_t a = sleeper(), b = sleeper();
     char file[512], text[256];
     path(file, "workers.pid");
-    int len = mt_proc_line(a, mt_proc_start_time(a) + 7, text, sizeof text); /* not a */
-    len += snprintf(text + len, sizeof text - (size_t)len, "%d\n", (int)a); /* no start time */
-    mt_proc_line(b, mt_proc_start_time(b), text + len, sizeof text - (size_t)len);
+    snprintf(text, sizeof text, "%d %lld\n%d\n%d %lld\n", (int)a,
+             (long long)mt_proc_start_time(a) + 7 /* not a */, (int)a /* no start time */,
+             (int)b, (long long)mt_proc_start_time(b));
     FILE *f = fopen(file, "w");
     fputs(text, f);
     fclose(f);
@@ -188,6 +188,25 @@ START_TEST(test_signal_listed)
     ck_assert(alive(a));
     kill(a, SIGKILL);
     waitpid(a, NULL, 0);
+}
+END_TEST
+
+/* A line longer than a reader's buffer is one line: its tail, though it
+ * reads "<pid> <start>", is not an entry of its own. */
+START_TEST(test_signal_listed_long_line)
+{
+    make_base();
+    pid_t c = sleeper();
+    char file[512], text[512];
+    path(file, "workers.pid");
+    snprintf(text, sizeof text, "1%200s%d %lld\n", "", (int)c, (long long)mt_proc_start_time(c));
+    FILE *f = fopen(file, "w");
+    fputs(text, f);
+    fclose(f);
+    ck_assert_int_eq(mt_proc_signal_listed(file, NULL, NULL, SIGKILL), 0);
+    ck_assert(alive(c));
+    kill(c, SIGKILL);
+    waitpid(c, NULL, 0);
 }
 END_TEST
 
@@ -205,6 +224,7 @@ static Suite *priv_suite(void)
     tcase_add_test(tc, test_start_time);
     tcase_add_test(tc, test_signal_checks_identity);
     tcase_add_test(tc, test_signal_listed);
+    tcase_add_test(tc, test_signal_listed_long_line);
     suite_add_tcase(s, tc);
     return s;
 }

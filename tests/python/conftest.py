@@ -7,19 +7,13 @@ import time
 import pytest
 
 import manta
+from manta._private import node as _node
 from manta._private import worker as _worker
 
 
 def _session_pids(session_dir):
-    """The pids of a session's pid files ("<pid> <start time>" lines)."""
-    pids = []
-    for name in ("daemon.pid", "workers.pid"):
-        try:
-            with open(os.path.join(session_dir, name)) as f:
-                pids += [int(line.split()[0]) for line in f if line.split()]
-        except OSError:
-            pass
-    return pids
+    """The pids of a session's pid files: its daemon, zygote and workers."""
+    return [pid for pid, _start in _node.session_pids(session_dir)]
 
 
 def _alive(pid):
@@ -69,7 +63,8 @@ def listening_ports(pid):
 def assert_no_leftovers(pids, session_dir):
     assert wait_for(lambda: not any(_alive(p) for p in pids), 10), \
         f"processes left behind: {[p for p in pids if _alive(p)]}"
-    assert wait_for(lambda: not os.path.exists(os.path.join(session_dir, "daemon.sock")), 5), \
+    sock = _node.session_paths(session_dir)["socket"]
+    assert wait_for(lambda: not os.path.exists(sock), 5), \
         "the node's socket file was left behind"
 
 

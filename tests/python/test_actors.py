@@ -19,6 +19,7 @@ import time
 import pytest
 
 import manta as ray
+from manta._private import node as _node
 from conftest import _alive, stop_started_node, wait_for
 
 T = 30  # seconds: the bound of every get that should succeed quickly
@@ -305,8 +306,7 @@ def test_calls_go_straight_to_the_actor_worker(cluster_factory):
     import signal
 
     ctx = cluster_factory(num_cpus=2)
-    with open(os.path.join(ctx["session_dir"], "daemon.pid")) as f:
-        daemon_pid = int(f.read().split()[0])
+    daemon_pid = _node.read_info(ctx["session_dir"])["pid"]
     assert daemon_pid != os.getpid()
 
     @ray.remote

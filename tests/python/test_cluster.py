@@ -11,6 +11,7 @@ import time
 import pytest
 
 import manta as ray
+from manta._private import node as _node
 from conftest import _alive, _session_pids, listening_ports, stop_started_node, wait_for
 
 
@@ -216,9 +217,8 @@ def test_cli_start_status_stop(tmp_path, monkeypatch):
         pids = _session_pids(session)
         # Private to the user; TCP on loopback only.
         assert os.stat(session).st_mode & 0o077 == 0
-        assert os.stat(os.path.join(session, "daemon.sock")).st_mode & 0o077 == 0
-        with open(os.path.join(session, "daemon.pid")) as f:
-            daemon = int(f.read().split()[0])
+        assert os.stat(_node.session_paths(session)["socket"]).st_mode & 0o077 == 0
+        daemon = _node.read_info(session)["pid"]
         ports = listening_ports(daemon)
         assert ports and all(a == "0100007F" for a, _ in ports), ports  # 127.0.0.1
 

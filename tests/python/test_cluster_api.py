@@ -384,10 +384,9 @@ def test_cli_start_on_every_interface_warns_and_prints_a_real_address(cli_root):
     (head_dir,) = sessions_of(cli_root)
     assert _node.read_info(head_dir)["host"] == host
     # It does listen on every interface, as asked, and its log says so.
-    with open(os.path.join(head_dir, "daemon.pid")) as f:
-        daemon = int(f.read().split()[0])
+    daemon = _node.read_info(head_dir)["pid"]
     assert ("00000000", int(port)) in listening_ports(daemon)
-    with open(os.path.join(head_dir, "logs", "mantad.log")) as f:
+    with open(_node.session_paths(head_dir)["log"]) as f:
         assert f"other nodes and clients are told its address {host}" in f.read()
 
 

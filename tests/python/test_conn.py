@@ -11,6 +11,7 @@ import time
 import pytest
 
 import manta as ray
+from manta import _manta
 from conftest import _session_pids, assert_no_leftovers, stop_started_node, wait_for
 
 MiB = 1 << 20
@@ -379,7 +380,7 @@ def test_a_huge_length_prefix_before_hello_is_dropped_without_growth(cluster_fac
     ctx = cluster_factory(num_cpus=1)
     probe = _Probe.remote()
     pid, wid = ray.get(probe.where.remote(), timeout=60)
-    path = os.path.join(ctx["session_dir"], "w", wid)
+    path = _manta.worker_socket(ctx["session_dir"], wid)
     assert os.path.exists(path)
     rss = _rss(pid)
     for _ in range(3):
@@ -404,7 +405,7 @@ def test_a_flood_of_bad_peers_is_not_a_flood_of_log_lines(cluster_factory, capfd
     ctx = cluster_factory(num_cpus=1)
     probe = _Probe.remote()
     _pid, wid = ray.get(probe.where.remote(), timeout=60)
-    path = os.path.join(ctx["session_dir"], "w", wid)
+    path = _manta.worker_socket(ctx["session_dir"], wid)
     for _ in range(20):
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(path)

@@ -15,6 +15,7 @@ import time
 import pytest
 
 import manta as ray
+from manta._private import node as _node
 from conftest import _alive, _session_pids, assert_no_leftovers, stop_started_node, wait_for
 
 T = 30  # seconds: the bound of every get that should succeed quickly
@@ -468,7 +469,7 @@ def _frame(type_, payload, version=1):
 ])
 def test_the_node_survives_malformed_input(ray_start, junk):
     from manta._private.worker import state
-    sock_path = os.path.join(state.info["session_dir"], "daemon.sock")
+    sock_path = _node.session_paths(state.info["session_dir"])["socket"]
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(5)
     s.connect(sock_path)

@@ -306,8 +306,7 @@ def pid_here():
 def test_a_local_cluster_listens_on_no_tcp_port(cluster_factory):
     ctx = cluster_factory(num_cpus=1)
     worker = ray.get(pid_here.remote(), timeout=T)
-    with open(os.path.join(ctx["session_dir"], "daemon.pid")) as f:
-        daemon = int(f.read().split()[0])
+    daemon = _node.read_info(ctx["session_dir"])["pid"]
     for pid in (os.getpid(), worker, daemon):
         assert not listening_ports(pid), pid
 

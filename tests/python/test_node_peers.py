@@ -52,7 +52,7 @@ def fake_node(head, listener=None):
 
 def driver_conn(head):
     """A raw client of the head's daemon, introduced as a driver."""
-    client = connect_unix(os.path.join(head.session_dir, "daemon.sock"))
+    client = connect_unix(_node.session_paths(head.session_dir)["socket"])
     client.send(HELLO, message((1, 1), (3, ROLE_DRIVER), (4, os.urandom(16)), (5, os.getpid())))
     client.recv_type(HELLO_REPLY)
     return client
@@ -147,7 +147,7 @@ def test_a_node_that_drops_our_packets_does_not_stall_the_head(head):
         get_from(client, nid)
         assert wait_for(lambda: syns_to(port) > before, 10), "the head never tried the node"
         # While the head's connection waits for an answer, it serves others.
-        sock = os.path.join(head.session_dir, "daemon.sock")
+        sock = _node.session_paths(head.session_dir)["socket"]
         t0 = time.monotonic()
         assert len(_status(sock)) == 2
         assert time.monotonic() - t0 < 2.0, "the head stalled while connecting to a node"

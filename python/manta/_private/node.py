@@ -1,12 +1,13 @@
 """Starting and finding nodes on this machine.
 
 A node is one ``mantad`` process with a session directory under
-``/tmp/manta-<uid>`` (see docs/architecture.md).  ``init()`` starts an
+``/tmp/manta-<uid>`` (see docs/architecture.md).  The directory's layout --
+its paths, and its info, pid and token files -- is known only to the C side
+(src/common/layout.h); this module asks ``_manta`` for every path and parse.  ``init()`` starts an
 embedded node that stops when the driver leaves; ``manta start --head``
 starts one that lives until ``manta stop``.
 """
 
-import itertools
 import os
 import select
 import shutil
@@ -18,7 +19,6 @@ import time
 from manta import _manta
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_counter = itertools.count()
 
 
 def mantad_path():
@@ -43,53 +43,61 @@ def private_session(session_dir):
     return True
 
 
+def session_paths(session_dir):
+    """{name: path} of the files of a session directory: "socket",
+    "workers_dir", "daemon_pid", "workers_pid", "zygote_pid", "token",
+    "info", "logs", "log" (the daemon's), "out" (a detached daemon's output)."""
+    return _manta.session_paths(session_dir)
+
+
+def session_of(socket_path):
+    """The session directory of a daemon's socket."""
+    return _manta.session_of(socket_path)
+
+
+def session_dirs(root=None):
+    """The session directories in the session root, newest first (not
+    checked: see private_session)."""
+    return _manta.list_sessions(root or session_root())
+
+
+def root_paths(root=None):
+    """{name: path} of the session root's own entries: "latest" (the link
+    to the newest session) and "start_output" (where `manta start` keeps
+    what a daemon says while it starts)."""
+    return _manta.root_paths(root or session_root())
+
+
 def new_session_dir():
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    return os.path.join(session_root(), f"s-{stamp}-{os.getpid()}-{next(_counter)}")
+    return _manta.new_session_dir(session_root())
 
 
 def read_info(session_dir):
-    info = {}
+    """What the daemon of `session_dir` recorded once up: {"node_id",
+    "socket", "host", "port" (-1: none), "head" (bool), "pid", "start",
+    "exe"}; None if there is no info file or it is malformed."""
     try:
-        with open(os.path.join(session_dir, "info")) as f:
-            for line in f:
-                key, _, value = line.rstrip("\n").partition("=")
-                info[key] = value
-    except OSError:
+        return _manta.read_info(session_dir)
+    except (OSError, ValueError):
         return None
-    return info
-
-
-def _daemon_of(info):
-    """(pid, start time, program) of the daemon an info file records."""
-    try:
-        return int(info["pid"]), int(info["start"]), info["exe"]
-    except (KeyError, ValueError):
-        return 0, -1, ""
 
 
 def daemon_runs(info):
     """Whether the daemon `info` records still runs: that very process (pid,
     start time and program), not another that reused its pid."""
-    pid, start, exe = _daemon_of(info)
-    return pid > 1 and _manta.proc_is(pid, start, exe)
+    return _manta.proc_is(info["pid"], info["start"], info["exe"])
 
 
 def signal_daemon(info, sig):
     """Send `sig` to the daemon `info` records if it is still that process."""
-    pid, start, exe = _daemon_of(info)
-    return pid > 1 and _manta.signal_process(pid, start, sig, exe)
+    return _manta.signal_process(info["pid"], info["start"], sig, info["exe"])
 
 
 def live_sessions():
     """(session_dir, info) of every running node of this user, newest first.
     Directories that are not private to this user are skipped."""
-    root = session_root()
     out = []
-    for name in sorted(os.listdir(root), reverse=True):
-        if not name.startswith("s-"):
-            continue
-        d = os.path.join(root, name)
+    for d in session_dirs():
         if not private_session(d):
             continue
         info = read_info(d)
@@ -108,7 +116,7 @@ def find(address):
         except OSError as e:
             raise ConnectionError(f"Refusing to connect to the latest manta cluster: {e}") from None
         info = read_info(target) if target else None
-        if info and info.get("head") != "0" and daemon_runs(info):
+        if info and info["head"] and daemon_runs(info):
             return info["socket"]
         raise ConnectionError(
             "Could not find any running manta instance. Please specify the one to connect "
@@ -116,7 +124,7 @@ def find(address):
     host, port = _split_address(address)
     joined = None
     for d, info in _sessions_at(host, port):
-        if info.get("head") != "0":
+        if info["head"]:
             return info["socket"]
         joined = d
     if joined:
@@ -133,9 +141,8 @@ def address_of(address, sock):
     or for "auto" the head's own (None when it has no TCP port: its socket)."""
     if address != "auto":
         return address
-    info = read_info(os.path.dirname(sock)) or {}
-    port = info.get("port", "-1")
-    return f"{info.get('host')}:{port}" if port.isdigit() and port != "0" else None
+    info = read_info(session_of(sock))
+    return f"{info['host']}:{info['port']}" if info and info["port"] > 0 else None
 
 
 def _split_address(address):
@@ -161,7 +168,7 @@ def _sessions_at(host, port):
             "manta driver connects to the head node of a cluster on its own machine. Run the "
             "program on the head's machine, or start a head here with `manta start --head`.")
     return [(d, info) for d, info in live_sessions()
-            if info.get("port") == port and _manta.same_host(info.get("host") or None, host)]
+            if info["port"] == int(port) and _manta.same_host(info["host"] or None, host)]
 
 
 def _worker_site():
@@ -186,8 +193,9 @@ def _env_for_node():
 
 
 def read_token(session_dir):
-    with open(os.path.join(session_dir, "token")) as f:
-        return f.read().strip()
+    """The cluster token of a session (OSError if it has none, ValueError
+    if the file does not hold one)."""
+    return _manta.read_token(session_dir)
 
 
 def token_for(address):
@@ -202,7 +210,7 @@ def token_for(address):
     except ConnectionError:
         sessions = []  # a head elsewhere: its token is not on this machine
     for d, info in sessions:
-        if info.get("head") == "1":
+        if info["head"]:
             return read_token(d)
     raise ConnectionError(
         f"No cluster token for {address}: the head is not a node of this user on this machine. "
@@ -288,36 +296,27 @@ def start(*, head=True, embedded=True, port=None, host="127.0.0.1", num_cpus=Non
         raise RuntimeError(f"manta's node daemon failed to start (exit {proc.poll()})")
     tcp_port = int(line.split()[1])
     if head and not embedded:
-        link = os.path.join(session_root(), "latest")
-        tmp = f"{link}.{os.getpid()}"
         try:
-            os.symlink(d, tmp)
-            os.replace(tmp, link)
+            _manta.set_latest(session_root(), d)
         except OSError:
             pass
-    return os.path.join(d, "daemon.sock"), proc.pid, d, tcp_port, proc
+    return session_paths(d)["socket"], proc.pid, d, tcp_port, proc
 
 
 def read_pids(path):
     """The (pid, start time) pairs a session's pid file lists (empty if it is
-    gone); a line without a start time gets -1, which matches no process."""
-    out = []
+    gone); a line that is not "<pid> <start>" is skipped: without its start
+    time a pid cannot be told to be the process recorded."""
     try:
-        with open(path) as f:
-            for line in f:
-                fields = line.split()
-                if fields and fields[0].isdigit():
-                    start = fields[1] if len(fields) > 1 else "-1"
-                    out.append((int(fields[0]), int(start) if start.lstrip("-").isdigit() else -1))
-    except OSError:
-        pass
-    return out
+        return _manta.read_pids(path)
+    except (OSError, ValueError):
+        return []
 
 
 def session_pids(session_dir):
     """(pid, start) of the daemon, then of its live workers and zygote."""
-    return (read_pids(os.path.join(session_dir, "daemon.pid"))
-            + read_pids(os.path.join(session_dir, "workers.pid")))
+    paths = session_paths(session_dir)
+    return read_pids(paths["daemon_pid"]) + read_pids(paths["workers_pid"])
 
 
 def proc_runs(pid, start):
@@ -339,15 +338,10 @@ def reap_session(session_dir, pids=()):
         return
     for pid, start in set(pids):
         _manta.signal_process(pid, start, signal.SIGKILL, None, session_dir)
-    _manta.signal_listed(os.path.join(session_dir, "workers.pid"), signal.SIGKILL, None,
+    _manta.signal_listed(session_paths(session_dir)["workers_pid"], signal.SIGKILL, None,
                          session_dir)
     shutil.rmtree(session_dir, ignore_errors=True)
-    link = os.path.join(os.path.dirname(session_dir), "latest")
-    if os.path.islink(link) and not os.path.exists(link):
-        try:
-            os.unlink(link)
-        except OSError:
-            pass
+    _manta.drop_latest(os.path.dirname(session_dir), None)
 
 
 def stop_all(timeout=10.0):
@@ -360,7 +354,5 @@ def stop_all(timeout=10.0):
         while daemon_runs(info) and time.monotonic() < deadline:
             time.sleep(0.02)
         signal_daemon(info, signal.SIGKILL)
-    link = os.path.join(session_root(), "latest")
-    if os.path.islink(link) and not os.path.exists(link):
-        os.unlink(link)
+    _manta.drop_latest(session_root(), None)
     return stopped

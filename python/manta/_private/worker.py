@@ -359,7 +359,7 @@ def nodes():
         if endpoint.startswith("tcp:"):
             host, _, p = endpoint[len("tcp:"):].rpartition(":")
             port = int(p) if p.isdigit() else 0
-        sock = os.path.join(n["session_dir"], "daemon.sock") if n.get("session_dir") else ""
+        sock = _node.session_paths(n["session_dir"])["socket"] if n.get("session_dir") else ""
         alive = bool(n["alive"])
         out.append({
             "NodeID": n["node_id"], "Alive": alive,

@@ -121,7 +121,7 @@ def parse_resources(text):
 def _port_owner(node, port):
     """The session of a live node of this user that listens on `port`, if any."""
     for d, info in _live_sessions(node):
-        if info.get("port") == str(port):
+        if info["port"] == port:
             return d
     return None
 
@@ -173,7 +173,7 @@ def _start_detached(node, **kw):
     exit.  What it prints while starting goes to a file that we show if it
     fails; later it lands in <session>/logs/mantad.out.
     """
-    out_path = os.path.join(node.session_root(), f"start-{os.getpid()}.out")
+    out_path = node.root_paths()["start_output"]
     out_fd = os.open(out_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
     sys.stdout.flush()
     sys.stderr.flush()
@@ -199,7 +199,7 @@ def _start_detached(node, **kw):
             os.close(fd)
     session_dir = result[2]
     try:
-        os.replace(out_path, os.path.join(session_dir, "logs", "mantad.out"))
+        os.replace(out_path, node.session_paths(session_dir)["out"])
     except OSError:
         try:
             os.unlink(out_path)
@@ -273,7 +273,8 @@ def _start_head(node, args, resources):
     info = node.read_info(session_dir) or {}
     host = _told_host(args.node_ip_address, info)
     address = f"{host}:{port}"
-    token = os.path.join(session_dir, "token")
+    paths = node.session_paths(session_dir)
+    token = paths["token"]
     print(f"""\
 --------------------
 Manta runtime started.
@@ -282,7 +283,7 @@ Manta runtime started.
 Node {info.get('node_id', '?')} (head), pid {pid}
   address   {address}
   session   {session_dir}
-  logs      {os.path.join(session_dir, 'logs')}
+  logs      {paths['logs']}
   token     {token} (readable by you only)
 
 Next steps
@@ -315,6 +316,7 @@ def _start_joining(node, args, resources):
         object_store_memory=args.object_store_memory)
     info = node.read_info(session_dir) or {}
     host = _told_host(args.node_ip_address, info)
+    logs = node.session_paths(session_dir)["logs"]
     print(f"""\
 --------------------
 Manta runtime started.
@@ -323,7 +325,7 @@ Manta runtime started.
 Node {info.get('node_id', '?')}, pid {pid}, joined the cluster at {address}
   address   {host}:{port}
   session   {session_dir}
-  logs      {os.path.join(session_dir, 'logs')}
+  logs      {logs}
 
 Next steps
   Drivers connect to the head node:
@@ -348,17 +350,9 @@ def _live_sessions(node):
 def _reap_dead_sessions(node):
     """Remove the sessions whose daemon is dead (the leftovers of a kill -9),
     killing the workers they recorded. Returns how many were removed."""
-    root = node.session_root()
     removed = 0
-    try:
-        names = os.listdir(root)
-    except OSError:
-        return 0
-    for name in names:
-        if not name.startswith("s-"):
-            continue
-        d = os.path.join(root, name)
-        pids = node.read_pids(os.path.join(d, "daemon.pid"))
+    for d in node.session_dirs():
+        pids = node.read_pids(node.session_paths(d)["daemon_pid"])
         if not pids or node.proc_runs(*pids[0]) or not node.private_session(d):
             continue  # being created right now, a kept log folder, alive, or not ours
         node.reap_session(d)
@@ -450,14 +444,14 @@ def cmd_status(args):
             print("No cluster is running" + ("." if args.address == "auto" else
                                              f" at {args.address}."))
             return EXIT_ERROR
-        sessions = [(d, i) for d, i in _live_sessions(node) if i.get("socket") == sock]
+        sessions = [(d, i) for d, i in _live_sessions(node) if i["socket"] == sock]
         if not sessions:
-            sessions = [(os.path.dirname(sock), {"socket": sock})]
+            sessions = [(node.session_of(sock), {"socket": sock})]
     else:
         sessions = _live_sessions(node)
     # Ask heads first: a head knows every node of its cluster (dead ones too),
     # a node that joined knows little about the others.
-    sessions.sort(key=lambda s: s[1].get("head") == "0")
+    sessions.sort(key=lambda s: not s[1].get("head", True))
     if not sessions:
         print("No cluster is running.")
         return EXIT_ERROR
