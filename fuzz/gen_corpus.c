@@ -751,8 +751,8 @@ static int core_seeds(void)
 static int layout_seeds(void)
 {
     static const char *docs[] = {
-        "node_id=00ff\nsocket=/tmp/m/s-1/daemon.sock\nhost=127.0.0.1\nport=6379\nhead=1\n"
-        "pid=4242\nstart=123456\nexe=/opt/manta/_bin/mantad\n",
+        ("node_id=00ff\nsocket=/tmp/m/s-1/daemon.sock\nhost=127.0.0.1\nport=6379\nhead=1\n"
+         "pid=4242\nstart=123456\nexe=/opt/manta/_bin/mantad\n"),
         "exe=/x\nstart=0\npid=2\nhead=0\nport=-1\nhost=\nsocket=\nnode_id=\nzone=b",
         "node_id=00\nsocket=s\nhost=h\nport=65536\nhead=2\npid=1\nstart=-1\nexe=e\npid=3\n",
         "12 34\n56 78\n9\n1 2\n2147483648 0\n3 9223372036854775807\n4 5 6",

@@ -151,6 +151,7 @@ else
   fi
   targets=(fuzz_node fuzz_core fuzz_frame fuzz_decode fuzz_value fuzz_resources fuzz_layout)
   if [ "$fuzz_rc" = 0 ] && ! cmake --build "$FBUILD" -j "$(nproc)" --target "${targets[@]}"; then
+    echo "fuzz: FAILED: the libFuzzer build of the targets failed (above)" >&2
     fuzz_rc=1
   fi
   for t in "${targets[@]}"; do
