@@ -281,7 +281,7 @@ int main(int argc, char **argv)
     n->loop = &loop;
     mt_conn_loop_init(&n->cl, &loop);
     mt_pool_init(n);
-    n->sched = mt_node_sched_new(n, &res);
+    n->sched = mt_lease_sched_new(n, &res);
     mt_res_free(&res);
     mt_cluster_init(n);
     if (n->is_head) n->gcs = mt_gcs_new(n);

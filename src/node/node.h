@@ -34,7 +34,7 @@ typedef struct mt_client {
     bool owns_cluster;
     bool authed;
     mt_nid nid;            /* clients of other nodes (TCP roles): their node */
-    mt_sched_client sc;    /* what the scheduler keeps of it (mt_node_client_of) */
+    mt_sched_client sc;    /* what the scheduler keeps of it (lease.c) */
     struct mt_client *next, *prev;
 } mt_client;
 
@@ -166,12 +166,10 @@ void mt_pool_prestart(mt_node *n);
 bool mt_pool_memory_check(mt_node *n);
 bool mt_pool_all_closed(mt_node *n);
 
-/* leases.c: the scheduler's callbacks */
+/* lease.c: the scheduler's callbacks */
 /* The node's scheduler for resources `total` (copied), reaching the node
  * through its mt_sched_env. */
-mt_sched *mt_node_sched_new(mt_node *n, const mt_res_set *total);
-/* The client that embeds `sc`. */
-mt_client *mt_node_client_of(mt_sched_client *sc);
+mt_sched *mt_lease_sched_new(mt_node *n, const mt_res_set *total);
 
 /* gcs.c (head only) */
 mt_gcs *mt_gcs_new(mt_node *n);

@@ -1,4 +1,4 @@
-/* leases.c -- the node's side of its scheduler (src/sched/scheduler.h): the
+/* lease.c -- the node's side of its scheduler (src/sched/scheduler.h): the
  * mt_sched_env callbacks that find and start workers in the pool, turn the
  * scheduler's answers into LeaseGrant frames, and show it the cluster view. */
 #include <signal.h>
@@ -13,14 +13,14 @@ static mt_worker *worker_of(mt_sched_lease *l)
     return (mt_worker *)((char *)l - offsetof(mt_worker, lease));
 }
 
-mt_client *mt_node_client_of(mt_sched_client *sc)
+static mt_client *client_of(mt_sched_client *sc)
 {
     return (mt_client *)((char *)sc - offsetof(mt_client, sc));
 }
 
 static mt_sched_lease *take_idle(void *ud, const char *runtime, mt_sched_client *sc)
 {
-    mt_worker *w = mt_pool_take_idle(ud, runtime, mt_node_client_of(sc)->job_id);
+    mt_worker *w = mt_pool_take_idle(ud, runtime, client_of(sc)->job_id);
     return w ? &w->lease : NULL;
 }
 
@@ -79,7 +79,7 @@ static void granted(void *ud, mt_sched_lease *l, mt_sched_client *sc, uint64_t r
 {
     MT_UNUSED(ud);
     mt_worker *w = worker_of(l);
-    mt_client *c = mt_node_client_of(sc);
+    mt_client *c = client_of(sc);
     w->state = MT_W_LEASED;
     w->leased_at = mt_now_s();
     if (!w->job_id) {
@@ -104,7 +104,7 @@ static void released(void *ud, mt_sched_lease *l, bool kill)
 static void refuse(void *ud, mt_sched_client *sc, uint64_t request_id, int status, const char *why)
 {
     MT_UNUSED(ud);
-    send_grant(mt_node_client_of(sc), request_id, status, NULL, why);
+    send_grant(client_of(sc), request_id, status, NULL, why);
 }
 
 static void spill(void *ud, mt_sched_client *sc, uint64_t request_id, const mt_sched_peer *to)
@@ -115,13 +115,13 @@ static void spill(void *ud, mt_sched_client *sc, uint64_t request_id, const mt_s
     g.spill_node = MT_BIN(to->nid.b, MT_NODE_ID_LEN);
     g.spill_endpoint = (char *)to->endpoint;
     g.error = "";
-    mt_conn_send_now(mt_node_client_of(sc)->conn, MANTA__MSG_TYPE__MSG_LEASE_GRANT, &g.base);
+    mt_conn_send_now(client_of(sc)->conn, MANTA__MSG_TYPE__MSG_LEASE_GRANT, &g.base);
 }
 
 static void warn(void *ud, mt_sched_client *sc, const char *msg)
 {
     MT_UNUSED(ud);
-    mt_node_warn_client(mt_node_client_of(sc), "%s", msg);
+    mt_node_warn_client(client_of(sc), "%s", msg);
 }
 
 static void reclaim(void *ud, mt_sched_client *sc)
@@ -129,7 +129,7 @@ static void reclaim(void *ud, mt_sched_client *sc)
     MT_UNUSED(ud);
     Manta__Event ev = MANTA__EVENT__INIT;
     ev.kind = MANTA__EVENT_KIND__EVENT_RECLAIM_LEASES;
-    mt_conn_send_now(mt_node_client_of(sc)->conn, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
+    mt_conn_send_now(client_of(sc)->conn, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
 }
 
 static void peer_of(mt_rnode *r, mt_sched_peer *out)
@@ -160,7 +160,7 @@ static bool peer(void *ud, const mt_nid *nid, mt_sched_peer *out)
     return r != NULL;
 }
 
-mt_sched *mt_node_sched_new(mt_node *n, const mt_res_set *total)
+mt_sched *mt_lease_sched_new(mt_node *n, const mt_res_set *total)
 {
     mt_sched_env env = {
         .ud = n,
