@@ -36,7 +36,7 @@ typedef struct lease_req {
 struct mt_sched {
     mt_sched_env env;
     mt_res_set total, avail;
-    mt_gpu_pool *gpus;
+    mt_res_gpu_pool *gpus;
     lease_req *head, *tail;
     uint32_t count;
     mt_sched_lease *leases; /* granted, newest first */
@@ -53,7 +53,7 @@ mt_sched *mt_sched_new(const mt_sched_env *env, const mt_res_set *total)
     mt_res_init(&s->avail);
     mt_res_copy(&s->total, total);
     mt_res_copy(&s->avail, total);
-    s->gpus = mt_gpu_pool_new((int)(mt_res_get(total, "GPU") / MT_RES_UNIT));
+    s->gpus = mt_res_gpu_pool_new((int)(mt_res_get(total, "GPU") / MT_RES_UNIT));
     return s;
 }
 
@@ -84,7 +84,7 @@ void mt_sched_destroy(mt_sched *s)
     }
     mt_res_free(&s->total);
     mt_res_free(&s->avail);
-    mt_gpu_pool_free(s->gpus);
+    mt_res_gpu_pool_free(s->gpus);
     free(s);
 }
 
@@ -213,7 +213,7 @@ static void release_lease(mt_sched *s, mt_sched_lease *l)
 {
     if (l->blocked) lend_cpu(s, l, -1); /* take the lent CPU back first */
     mt_res_add(&s->avail, &l->held);
-    if (l->ngpu) mt_gpu_release(s->gpus, l->gpu_amount, l->gpu_ids, l->ngpu);
+    if (l->ngpu) mt_res_gpu_release(s->gpus, l->gpu_amount, l->gpu_ids, l->ngpu);
     mt_res_free(&l->held);
     if (l->prev) l->prev->next = l->next;
     else s->leases = l->next;
@@ -230,7 +230,7 @@ static int grant(mt_sched *s, lease_req *r, mt_sched_lease *l)
 {
     int64_t gpu = mt_res_get(&r->demand, "GPU");
     size_t ngpu = 0;
-    if (gpu > 0 && mt_gpu_acquire(s->gpus, gpu, l->gpu_ids, MT_ARRAY_LEN(l->gpu_ids), &ngpu))
+    if (gpu > 0 && mt_res_gpu_acquire(s->gpus, gpu, l->gpu_ids, MT_ARRAY_LEN(l->gpu_ids), &ngpu))
         return MANTA_ENOMEM;
     l->ngpu = ngpu;
     l->gpu_amount = gpu;
@@ -487,7 +487,8 @@ void mt_sched_dispatch(mt_sched *s)
     for (lease_req *r = s->head, *next; r; r = next) {
         next = r->next;
         r->waiting_worker = false;
-        bool fits_here = mt_res_fits(&s->total, &r->placement) && mt_res_fits(&s->total, &r->demand);
+        bool fits_here =
+            mt_res_fits(&s->total, &r->placement) && mt_res_fits(&s->total, &r->demand);
         bool fits_now = fits_here && mt_res_fits(&room, &r->placement) &&
                         mt_res_fits(&room, &r->demand);
         bool pinned_here = r->strategy == MANTA__SCHED_STRATEGY__SCHED_NODE_AFFINITY &&
