@@ -560,7 +560,8 @@ static int handle_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMe
         if (c->role != MANTA__ROLE__ROLE_DRIVER && c->role != MANTA__ROLE__ROLE_WORKER &&
             c->role != MANTA__ROLE__ROLE_LESSEE)
             return mt_err(MANTA_EPROTO, "lease request from a non-client");
-        mt_sched_request(n->sched, &c->sc, (const Manta__LeaseRequest *)m);
+        if (mt_sched_request(n->sched, &c->sc, (const Manta__LeaseRequest *)m))
+            mt_warn("refusing a lease request of %s: %s", c->conn->desc, manta_last_error());
         return 0;
     case MANTA__MSG_TYPE__MSG_LEASE_CANCEL:
         mt_sched_cancel(n->sched, &c->sc, ((const Manta__LeaseCancel *)m)->request_id);

@@ -157,7 +157,7 @@ static int req_from_proto(lease_req *r, const Manta__LeaseRequest *m, char *why,
     return 0;
 }
 
-void mt_sched_request(mt_sched *s, mt_sched_client *c, const Manta__LeaseRequest *m)
+int mt_sched_request(mt_sched *s, mt_sched_client *c, const Manta__LeaseRequest *m)
 {
     lease_req *r = mt_calloc(1, sizeof *r);
     mt_res_init(&r->demand);
@@ -165,11 +165,10 @@ void mt_sched_request(mt_sched *s, mt_sched_client *c, const Manta__LeaseRequest
     char why[400], msg[440];
     if (req_from_proto(r, m, why, sizeof why)) {
         /* This request fails; the client's other work goes on. */
-        mt_warn("refusing a lease request: %s", why);
         snprintf(msg, sizeof msg, "bad lease request: %s", why);
         s->env.refuse(s->env.ud, c, m->request_id, MANTA_EINVAL, msg);
         req_free(r);
-        return;
+        return mt_err(MANTA_EINVAL, "%s", why);
     }
     r->client = c;
     r->prev = s->tail;
@@ -178,6 +177,7 @@ void mt_sched_request(mt_sched *s, mt_sched_client *c, const Manta__LeaseRequest
     s->tail = r;
     s->count++;
     mt_sched_dispatch(s);
+    return 0;
 }
 
 void mt_sched_cancel(mt_sched *s, mt_sched_client *c, uint64_t request_id)

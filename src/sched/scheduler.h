@@ -116,10 +116,11 @@ const mt_res_set *mt_sched_avail(const mt_sched *s);
 /* Requests queued. */
 uint32_t mt_sched_pending(const mt_sched *s);
 
-/* Queue `c`'s request `m` and dispatch.  A request the node cannot take (an
- * amount out of range, an unknown strategy, language or runtime) is refused
- * through env->refuse, with a warning in the log; `c`'s other work goes on. */
-void mt_sched_request(mt_sched *s, mt_sched_client *c, const Manta__LeaseRequest *m);
+/* Queue `c`'s request `m` and dispatch; 0.  A request the node cannot take
+ * (an amount out of range, an unknown strategy, language or runtime) is
+ * refused through env->refuse and returns MANTA_EINVAL, the error (why)
+ * set; `c`'s other work goes on. */
+int mt_sched_request(mt_sched *s, mt_sched_client *c, const Manta__LeaseRequest *m);
 /* Cancel `c`'s queued request: answered MANTA_ECANCELLED.  Nothing if it
  * is not queued (granted or spilled already). */
 void mt_sched_cancel(mt_sched *s, mt_sched_client *c, uint64_t request_id);

@@ -286,7 +286,7 @@ static void affinity(req *r, uint8_t k, bool soft)
     r->m.soft = soft;
 }
 
-static void ask(fclient *c, req *r) { mt_sched_request(S, &c->sc, &r->m); }
+static int ask(fclient *c, req *r) { return mt_sched_request(S, &c->sc, &r->m); }
 
 static int count(int kind)
 {
@@ -321,7 +321,7 @@ START_TEST(test_fit_here)
 {
     node(2, 0);
     fworker *w = add_worker("", W_IDLE);
-    ask(&A, mkreq(1, 100));
+    ck_assert_int_eq(ask(&A, mkreq(1, 100)), 0);
     event *g = grant_of(1);
     ck_assert_ptr_nonnull(g);
     ck_assert_ptr_eq(g->worker, w);
@@ -396,7 +396,8 @@ START_TEST(test_bad_requests_refused)
     node(1, 0);
     req *r = mkreq(1, 100);
     r->m.strategy = 7;
-    ask(&A, r);
+    ck_assert_int_eq(mt_sched_request(S, &A.sc, &r->m), MANTA_EINVAL);
+    ck_assert_str_eq(manta_last_error(), "unknown scheduling strategy 7");
     event *e = last(EV_REFUSE);
     ck_assert_ptr_nonnull(e);
     ck_assert_int_eq(e->status, MANTA_EINVAL);
