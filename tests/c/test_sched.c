@@ -569,6 +569,22 @@ START_TEST(test_spill_to_node_with_room)
 }
 END_TEST
 
+START_TEST(test_spills_take_turns)
+{
+    /* Spills start after the last pick, so that work spreads over the
+     * nodes with room instead of piling on the first one. */
+    node(1, 0);
+    add_peer(0x22, 4, 4, true);
+    add_peer(0x33, 4, 4, true);
+    for (uint64_t id = 1; id <= 4; id++) ask(&A, mkreq(id, 200));
+    ck_assert(MT_ID_EQ(spill_of(1)->to, nid_of(0x22)));
+    ck_assert(MT_ID_EQ(spill_of(2)->to, nid_of(0x33)));
+    ck_assert(MT_ID_EQ(spill_of(3)->to, nid_of(0x22)));
+    ck_assert(MT_ID_EQ(spill_of(4)->to, nid_of(0x33)));
+    teardown();
+}
+END_TEST
+
 START_TEST(test_no_room_anywhere_waits_here)
 {
     node(1, 0);
@@ -926,6 +942,7 @@ static Suite *suite(void)
     suite_add_tcase(s, t);
     t = tcase_create("cluster");
     tcase_add_test(t, test_spill_to_node_with_room);
+    tcase_add_test(t, test_spills_take_turns);
     tcase_add_test(t, test_no_room_anywhere_waits_here);
     tcase_add_test(t, test_spill_then_cancel);
     tcase_add_test(t, test_infeasible_spills_to_totals);
