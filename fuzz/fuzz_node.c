@@ -128,20 +128,19 @@ static void node_new(mt_node *n, uv_loop_t *loop, bool head)
     n->log_fd = 2;
     mt_session_set_token(n, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
     FUZZ_CHECK(mt_store_new(1u << 20, &n->store) == 0);
-    mt_res_init(&n->total);
-    mt_res_init(&n->avail);
-    put_res(&n->total, "CPU", 4);
-    put_res(&n->total, "GPU", 2);
-    put_res(&n->total, "memory", 1 << 20);
-    put_res(&n->total, "object_store_memory", 1 << 20);
-    put_res(&n->total, "node:127.0.0.1", 1);
-    put_res(&n->total, "custom", 3);
-    if (head) put_res(&n->total, "node:__internal_head__", 1);
-    mt_res_copy(&n->avail, &n->total);
-    n->gpus = mt_gpu_pool_new(2);
+    mt_res_set total;
+    mt_res_init(&total);
+    put_res(&total, "CPU", 4);
+    put_res(&total, "GPU", 2);
+    put_res(&total, "memory", 1 << 20);
+    put_res(&total, "object_store_memory", 1 << 20);
+    put_res(&total, "node:127.0.0.1", 1);
+    put_res(&total, "custom", 3);
+    if (head) put_res(&total, "node:__internal_head__", 1);
     mt_conn_loop_init(&n->cl, loop);
     mt_pool_init(n);
-    mt_sched_init(n);
+    n->sched = mt_lease_sched_new(n, &total);
+    mt_res_free(&total);
     mt_cluster_init(n);
     if (head) n->gcs = mt_node_gcs_new(n);
     mt_node_conns_init(n);
@@ -185,7 +184,7 @@ static void node_free(mt_node *n)
         free(w->runtime);
         free(w->outbuf[0]);
         free(w->outbuf[1]);
-        mt_res_free(&w->held);
+        mt_res_free(&w->lease.held);
         free(w);
     }
     n->worker_list = NULL;
@@ -198,15 +197,12 @@ static void node_free(mt_node *n)
     close(listen_pipe[0]);
     close(listen_pipe[1]);
     mt_node_conns_free(n);
-    mt_sched_free(n);
+    mt_sched_destroy(n->sched);
     mt_xfer_free_all(n);
     mt_cluster_free(n);
     mt_gcs_destroy(n->gcs);
     mt_store_destroy(n->store);
     mt_map_free(&n->workers);
-    mt_res_free(&n->total);
-    mt_res_free(&n->avail);
-    mt_gpu_pool_free(n->gpus);
     free(n->session_dir);
     free(n->tcp_host);
     free(n->sock_path);
@@ -234,7 +230,7 @@ static mt_worker *fake_worker(mt_node *n, uint8_t arg)
     w->lang = r ? MANTA__LANGUAGE__LANG_C : MANTA__LANGUAGE__LANG_PYTHON;
     w->state = MT_W_STARTING;
     w->started_at = mt_now_s();
-    mt_res_init(&w->held);
+    mt_res_init(&w->lease.held);
     mt_map_put(&n->workers, w);
     w->next = n->worker_list;
     if (n->worker_list) n->worker_list->prev = w;
@@ -294,7 +290,7 @@ static void step_connect(mt_node *n, uint8_t role_b, uint8_t arg, bool hello)
 static void step_tick(mt_node *n)
 {
     if (n->stopping) return;
-    mt_sched_dispatch(n);
+    mt_sched_dispatch(n->sched);
     if (n->gcs) mt_gcs_tick(n->gcs);
     mt_cluster_tick(n);
     mt_xfer_tick(n);

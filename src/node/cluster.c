@@ -143,17 +143,18 @@ void mt_node_fill_status(mt_node *n, Manta__NodeStatus *ns, Manta__Resource **st
     ns->session_dir = n->session_dir;
     ns->alive = true;
     ns->is_head = n->is_head;
-    ns->total = res_proto(&n->total, &store[0]);
-    ns->n_total = n->total.n;
-    ns->available = res_proto(&n->avail, &store[1]);
-    ns->n_available = n->avail.n;
+    const mt_res_set *total = mt_sched_total(n->sched), *avail = mt_sched_avail(n->sched);
+    ns->total = res_proto(total, &store[0]);
+    ns->n_total = total->n;
+    ns->available = res_proto(avail, &store[1]);
+    ns->n_available = avail->n;
     ns->store_capacity = mt_store_capacity(n->store);
     ns->store_used = mt_store_used(n->store);
     ns->num_objects = mt_store_count(n->store);
     ns->num_workers = (uint32_t)mt_pool_total(n);
     for (mt_client *x = n->clients; x; x = x->next)
         if (x->role == MANTA__ROLE__ROLE_DRIVER) ns->num_drivers++;
-    ns->pending_leases = mt_sched_pending(n);
+    ns->pending_leases = mt_sched_pending(n->sched);
 }
 
 static void status_free(Manta__NodeStatus *ns, Manta__Resource **store)
@@ -261,7 +262,7 @@ static void node_gone(mt_node *n, mt_rnode *r)
     ev.id = MT_BIN(r->nid.b, MT_NODE_ID_LEN);
     mt_node_broadcast(n, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
     mt_xfer_node_dead(n, &r->nid);
-    mt_sched_dispatch(n);
+    mt_sched_dispatch(n->sched);
 }
 
 /* Head: declare a node dead. */
@@ -361,7 +362,7 @@ int mt_cluster_node_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
         ev.kind = MANTA__EVENT_KIND__EVENT_MULTI_NODE;
         mt_node_broadcast(n, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
     }
-    mt_sched_dispatch(n); /* what waited for a node like it */
+    mt_sched_dispatch(n->sched); /* what waited for a node like it */
     return 0;
 }
 
@@ -375,7 +376,7 @@ int mt_cluster_handle(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMe
         if (rep->node) rnode_update(r, rep->node);
         r->last_report = mt_now_s();
         n->view_dirty = true;
-        mt_sched_dispatch(n);
+        mt_sched_dispatch(n->sched);
         return 0;
     }
     case MANTA__MSG_TYPE__MSG_EVENT: {
@@ -426,7 +427,7 @@ static void apply_view(mt_node *n, const Manta__ClusterView *v)
             node_gone(n, r);
         }
     }
-    mt_sched_dispatch(n);
+    mt_sched_dispatch(n->sched);
 }
 
 static int on_head_frame(mt_conn *conn, const mt_frame *f, void *ud)

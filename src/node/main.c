@@ -119,30 +119,27 @@ static int put_amount(mt_res_set *s, const char *name, double v)
     return 0;
 }
 
-static int setup_resources(mt_node *n, const opts *o, uint64_t store)
+/* The node's resources into `total` (initialized by the caller). */
+static int setup_resources(mt_res_set *total, const opts *o, uint64_t store)
 {
-    mt_res_init(&n->total);
-    mt_res_init(&n->avail);
     if (o->resources && o->resources[0]) {
         char err[256];
-        if (mt_res_parse_json(o->resources, &n->total, err, sizeof err)) {
+        if (mt_res_parse_json(o->resources, total, err, sizeof err)) {
             fprintf(stderr, "mantad: --resources: %s\n", err);
             return -1;
         }
     }
     double cpus = o->num_cpus >= 0 ? o->num_cpus : cpu_count();
     double gpus = o->num_gpus >= 0 ? o->num_gpus : 0;
-    if (put_amount(&n->total, "CPU", cpus) || put_amount(&n->total, "GPU", gpus)) return -1;
+    if (put_amount(total, "CPU", cpus) || put_amount(total, "GPU", gpus)) return -1;
     int64_t mem = mt_mem_total() * 7 / 10 - (int64_t)store;
     if (mem < 0) mem = 0;
-    mt_res_put(&n->total, "memory", mem * MT_RES_UNIT);
-    mt_res_put(&n->total, "object_store_memory", (int64_t)store * MT_RES_UNIT);
+    mt_res_put(total, "memory", mem * MT_RES_UNIT);
+    mt_res_put(total, "object_store_memory", (int64_t)store * MT_RES_UNIT);
     char node_res[300];
     snprintf(node_res, sizeof node_res, "node:%s", o->addr);
-    mt_res_put(&n->total, node_res, MT_RES_UNIT);
-    if (o->head || o->embedded) mt_res_put(&n->total, "node:__internal_head__", MT_RES_UNIT);
-    mt_res_copy(&n->avail, &n->total);
-    n->gpus = mt_gpu_pool_new((int)gpus);
+    mt_res_put(total, node_res, MT_RES_UNIT);
+    if (o->head || o->embedded) mt_res_put(total, "node:__internal_head__", MT_RES_UNIT);
     return 0;
 }
 
@@ -266,7 +263,10 @@ int main(int argc, char **argv)
         mt_session_remove(n);
         return 1;
     }
-    if (setup_resources(n, &o, mt_store_capacity(n->store)) || setup_listeners(n, &o)) {
+    mt_res_set res;
+    mt_res_init(&res);
+    if (setup_resources(&res, &o, mt_store_capacity(n->store)) || setup_listeners(n, &o)) {
+        mt_res_free(&res);
         mt_session_remove(n);
         return 1;
     }
@@ -276,7 +276,8 @@ int main(int argc, char **argv)
     n->loop = &loop;
     mt_conn_loop_init(&n->cl, &loop);
     mt_pool_init(n);
-    mt_sched_init(n);
+    n->sched = mt_lease_sched_new(n, &res);
+    mt_res_free(&res);
     mt_cluster_init(n);
     if (n->is_head) n->gcs = mt_node_gcs_new(n);
     if (n->join && mt_cluster_join(n)) {
@@ -295,7 +296,7 @@ int main(int argc, char **argv)
         close(o.ready_fd);
     }
     int code = mt_node_run(n);
-    mt_sched_free(n);
+    mt_sched_destroy(n->sched);
     mt_xfer_free_all(n);
     mt_cluster_free(n);
     mt_gcs_destroy(n->gcs);

@@ -537,7 +537,7 @@ static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
     if (!c->conn->is_unix) pass_fd = -1; /* shared memory is node-local */
     int rc = hello_reply(n, c, 0, NULL, pass_fd);
     if (rc) return rc;
-    if (c->role == MANTA__ROLE__ROLE_WORKER) mt_sched_dispatch(n);
+    if (c->role == MANTA__ROLE__ROLE_WORKER) mt_sched_dispatch(n->sched);
     return 0;
 }
 
@@ -590,22 +590,30 @@ static int handle_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMe
     }
     switch (type) {
     case MANTA__MSG_TYPE__MSG_LEASE_REQUEST:
-        return mt_sched_request(n, c, (const Manta__LeaseRequest *)m);
+        if (c->role != MANTA__ROLE__ROLE_DRIVER && c->role != MANTA__ROLE__ROLE_WORKER &&
+            c->role != MANTA__ROLE__ROLE_LESSEE)
+            return mt_err(MANTA_EPROTO, "lease request from a non-client");
+        if (mt_sched_request(n->sched, &c->sc, (const Manta__LeaseRequest *)m))
+            mt_warn("refusing a lease request of %s: %s", c->conn->desc, manta_last_error());
+        return 0;
     case MANTA__MSG_TYPE__MSG_LEASE_CANCEL:
-        mt_sched_cancel(n, c, ((const Manta__LeaseCancel *)m)->request_id);
+        mt_sched_cancel(n->sched, &c->sc, ((const Manta__LeaseCancel *)m)->request_id);
         return 0;
     case MANTA__MSG_TYPE__MSG_LEASE_RETURN: {
         const Manta__LeaseReturn *r = (const Manta__LeaseReturn *)m;
         if (r->worker_id.len != MT_WORKER_ID_LEN) return ignored(c, type, "a worker id");
         mt_wid wid;
         memcpy(wid.b, r->worker_id.data, sizeof wid.b);
-        mt_sched_return(n, c, &wid, r->worker_failed);
+        mt_worker *w = mt_map_get(&n->workers, wid.b);
+        if (mt_sched_return(n->sched, &c->sc, w ? &w->lease : NULL, r->worker_failed))
+            mt_debug("ignoring return of a worker not leased by %s", c->conn->desc);
         return 0;
     }
     case MANTA__MSG_TYPE__MSG_WORKER_BLOCKED:
     case MANTA__MSG_TYPE__MSG_WORKER_UNBLOCKED:
         if (c->worker)
-            mt_sched_blocked(n, c->worker, type == MANTA__MSG_TYPE__MSG_WORKER_BLOCKED);
+            mt_sched_blocked(n->sched, &c->worker->lease,
+                             type == MANTA__MSG_TYPE__MSG_WORKER_BLOCKED);
         return 0;
     case MANTA__MSG_TYPE__MSG_STATUS_REQUEST:
         handle_status(n, c, (const Manta__StatusRequest *)m);
@@ -659,7 +667,7 @@ static void client_gone(mt_node *n, mt_client *c)
             pp = &p->next;
         }
     }
-    mt_sched_client_gone(n, c);
+    mt_sched_client_gone(n->sched, &c->sc);
     if (n->gcs) {
         bool has_wid = c->role == MANTA__ROLE__ROLE_DRIVER ||
                        c->role == MANTA__ROLE__ROLE_WORKER ||
@@ -691,7 +699,7 @@ static void client_gone(mt_node *n, mt_client *c)
         mt_node_broadcast(n, MANTA__MSG_TYPE__MSG_EVENT, &ev.base);
         mt_cluster_worker_died(n, &ev);
     }
-    mt_sched_dispatch(n);
+    mt_sched_dispatch(n->sched);
 }
 
 static void on_close(mt_conn *conn, int reason, void *ud)
@@ -777,7 +785,7 @@ static void on_tick(uv_timer_t *t)
         return;
     }
     mt_pool_tick(n);
-    mt_sched_tick(n);
+    mt_sched_tick(n->sched);
     retry_creates(n);
     static double last_mem;
     double now = mt_now_s();
@@ -799,6 +807,7 @@ void mt_node_stop(mt_node *n, int code)
 {
     if (n->stopping) return;
     n->stopping = true;
+    if (n->sched) mt_sched_stop(n->sched);
     n->exit_code = code;
     mt_pool_kill_all(n);
     mt_gate_stop(&n->listen_gate);

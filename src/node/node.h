@@ -14,11 +14,13 @@
 #include "ids.h"
 #include "map.h"
 #include "resources.h"
+#include "scheduler.h"
 #include "store.h"
 
 typedef struct mt_node mt_node;
 typedef struct mt_worker mt_worker;
 typedef struct mt_sched mt_sched;
+typedef struct mt_gcs mt_gcs;
 
 /* A connected process: driver, worker, CLI or another node. */
 typedef struct mt_client {
@@ -34,7 +36,7 @@ typedef struct mt_client {
     bool owns_cluster;
     bool authed;
     mt_nid nid;            /* clients of other nodes (TCP roles): their node */
-    bool reclaim_asked;    /* sent EVENT_RECLAIM_LEASES since its last return (or tick) */
+    mt_sched_client sc;    /* what the scheduler keeps of it (lease.c) */
     struct mt_client *next, *prev;
 } mt_client;
 
@@ -54,15 +56,8 @@ struct mt_worker {
     int state;
     uint32_t job_id;       /* 0 until first leased */
     mt_client *client;     /* once registered */
-    mt_client *lessee;     /* while leased */
-    mt_res_set held;       /* resources held by the lease */
-    int32_t gpu_ids[16];
-    size_t ngpu;
-    int64_t gpu_amount;
-    bool blocked;          /* lent its CPU back while waiting in get() */
+    mt_sched_lease lease;  /* set by the scheduler while leased (lessee: c->sc) */
     double leased_at;      /* when the current lease began (memory monitor: newest first) */
-    bool for_actor;
-    bool detached;         /* a detached actor: outlives its job's driver */
     double started_at, idle_since, died_at;
     int exit_code;         /* >=0 exit status, <0 -signal */
     int death_reason;      /* MANTA__DEATH_REASON__*, set before the node kills it */
@@ -121,8 +116,6 @@ struct mt_node {
     mt_gate listen_gate, tcp_gate;
     uv_signal_t sigterm, sigint;
     uv_timer_t tick;
-    mt_res_set total, avail;
-    mt_gpu_pool *gpus;
     mt_store *store;
     mt_sched *sched;
     mt_gcs *gcs;
@@ -140,7 +133,6 @@ struct mt_node {
     bool view_dirty;       /* head: broadcast the view at the next tick */
     double last_report;
     uint64_t gcs_messages; /* head: control-store messages handled */
-    uint32_t spread_next;  /* SPREAD: where the last request went */
     int num_starting_python;
     uint32_t next_job;
     int log_fd;
@@ -184,19 +176,10 @@ void mt_pool_prestart(mt_node *n);
 bool mt_pool_memory_check(mt_node *n);
 bool mt_pool_all_closed(mt_node *n);
 
-/* sched.c */
-void mt_sched_init(mt_node *n);
-void mt_sched_free(mt_node *n);
-int mt_sched_request(mt_node *n, mt_client *c, const Manta__LeaseRequest *req);
-void mt_sched_cancel(mt_node *n, mt_client *c, uint64_t request_id);
-void mt_sched_return(mt_node *n, mt_client *c, const mt_wid *wid, bool failed);
-void mt_sched_blocked(mt_node *n, mt_worker *w, bool blocked);
-void mt_sched_client_gone(mt_node *n, mt_client *c);
-void mt_sched_worker_gone(mt_node *n, mt_worker *w);
-void mt_sched_dispatch(mt_node *n);
-uint32_t mt_sched_pending(mt_node *n);
-/* Once per tick: clients asked to return idle leases may be asked again. */
-void mt_sched_tick(mt_node *n);
+/* lease.c: the scheduler's callbacks */
+/* The node's scheduler for resources `total` (copied), reaching the node
+ * through its mt_sched_env. */
+mt_sched *mt_lease_sched_new(mt_node *n, const mt_res_set *total);
 
 /* cluster.c */
 void mt_cluster_init(mt_node *n);

@@ -121,7 +121,6 @@ static void worker_free(mt_worker *w)
     free(w->outbuf[0]);
     free(w->outbuf[1]);
     free(w->runtime);
-    mt_res_free(&w->held);
     free(w);
 }
 
@@ -171,7 +170,7 @@ static void worker_exited(mt_node *n, mt_worker *w, int code)
     w->exit_code = code;
     if (n->gcs) mt_gcs_actor_worker_died(n->gcs, &w->wid, w->exit_code);
     int was = w->state;
-    mt_sched_worker_gone(n, w); /* while it still reads as leased: frees its lease */
+    mt_sched_worker_gone(n->sched, &w->lease); /* frees its lease */
     w->state = MT_W_DEAD;
     if (was == MT_W_STARTING && !n->stopping) {
         mt_warn("worker pid %d died while starting (exit %d)", (int)w->pid, w->exit_code);
@@ -199,7 +198,7 @@ static void worker_exited(mt_node *n, mt_worker *w, int code)
     mt_session_write_pids(n);
     if (!n->stopping) {
         mt_pool_prestart(n);
-        mt_sched_dispatch(n);
+        mt_sched_dispatch(n->sched);
     }
     if (w->forked) handle_done(n, w); /* last: may free w */
     else uv_close((uv_handle_t *)&w->proc, on_handle_closed);
@@ -373,7 +372,7 @@ static void zyg_on_read(uv_poll_t *h, int status, int events)
         if (r <= 0) {
             if (!n->stopping) mt_warn("lost the worker fork server");
             zyg_lost(n);
-            if (!n->stopping) mt_sched_dispatch(n);
+            if (!n->stopping) mt_sched_dispatch(n->sched);
             return;
         }
         msg[r] = '\0';
@@ -514,7 +513,6 @@ mt_worker *mt_pool_start(mt_node *n, const char *runtime, int lang)
     w->lang = lang;
     w->state = MT_W_STARTING;
     w->started_at = mt_now_s();
-    mt_res_init(&w->held);
     bool forked = !runtime[0] && n->python && mt_cfg.zygote && zyg_fork(n, w) == 0;
     if (!forked) {
         int rc = spawn(n, w);
@@ -557,7 +555,7 @@ int mt_pool_task_workers(mt_node *n)
 {
     int k = 0;
     for (mt_worker *w = n->worker_list; w; w = w->next)
-        if (w->state != MT_W_DEAD && !(w->state == MT_W_LEASED && w->for_actor)) k++;
+        if (w->state != MT_W_DEAD && !(w->state == MT_W_LEASED && w->lease.for_actor)) k++;
     return k;
 }
 
@@ -594,7 +592,7 @@ void mt_pool_kill(mt_node *n, mt_worker *w, int sig)
 void mt_pool_kill_job(mt_node *n, uint32_t job)
 {
     for (mt_worker *w = n->worker_list; w; w = w->next)
-        if (w->job_id == job && !w->detached) mt_pool_kill(n, w, SIGKILL);
+        if (w->job_id == job && !w->lease.detached) mt_pool_kill(n, w, SIGKILL);
 }
 
 void mt_pool_kill_all(mt_node *n)
@@ -612,7 +610,7 @@ static int prestart_target(mt_node *n)
 {
     if (!n->python) return 0;
     if (mt_cfg.prestart_workers >= 0) return (int)mt_cfg.prestart_workers;
-    return (int)(mt_res_get(&n->total, "CPU") / MT_RES_UNIT);
+    return (int)(mt_res_get(mt_sched_total(n->sched), "CPU") / MT_RES_UNIT);
 }
 
 void mt_pool_prestart(mt_node *n)
@@ -647,7 +645,7 @@ bool mt_pool_memory_check(mt_node *n)
      * and the likeliest to be retried. */
     mt_worker *victim = NULL;
     for (mt_worker *w = n->worker_list; w; w = w->next) {
-        if (w->state != MT_W_LEASED || w->for_actor) continue;
+        if (w->state != MT_W_LEASED || w->lease.for_actor) continue;
         if (!victim || w->leased_at > victim->leased_at) victim = w;
     }
     if (!victim) return false;

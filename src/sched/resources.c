@@ -803,38 +803,38 @@ char *mt_res_to_json(const mt_res_set *s)
 
 /* ---------------------------------------------------------------- GPU ids */
 
-struct mt_gpu_pool {
+struct mt_res_gpu_pool {
     int n;
     int64_t *used; /* per GPU, 0..MT_RES_UNIT */
 };
 
-mt_gpu_pool *mt_gpu_pool_new(int ngpus)
+mt_res_gpu_pool *mt_res_gpu_pool_new(int ngpus)
 {
     mt_assert(ngpus >= 0);
-    mt_gpu_pool *g = mt_malloc(sizeof *g);
+    mt_res_gpu_pool *g = mt_malloc(sizeof *g);
     g->n = ngpus;
     g->used = mt_calloc((size_t)ngpus, sizeof *g->used);
     return g;
 }
 
-void mt_gpu_pool_free(mt_gpu_pool *g)
+void mt_res_gpu_pool_free(mt_res_gpu_pool *g)
 {
     if (!g) return;
     free(g->used);
     free(g);
 }
 
-int mt_gpu_pool_size(const mt_gpu_pool *g)
+int mt_res_gpu_pool_size(const mt_res_gpu_pool *g)
 {
     return g->n;
 }
 
-int64_t mt_gpu_pool_used(const mt_gpu_pool *g, int32_t id)
+int64_t mt_res_gpu_pool_used(const mt_res_gpu_pool *g, int32_t id)
 {
     return id >= 0 && id < g->n ? g->used[id] : 0;
 }
 
-static int gpu_take_whole(mt_gpu_pool *g, int64_t count, int32_t *ids, size_t *n)
+static int gpu_take_whole(mt_res_gpu_pool *g, int64_t count, int32_t *ids, size_t *n)
 {
     int64_t nfree = 0;
     for (int i = 0; i < g->n; i++)
@@ -851,7 +851,7 @@ static int gpu_take_whole(mt_gpu_pool *g, int64_t count, int32_t *ids, size_t *n
 }
 
 /* Pack fractional users: the fullest GPU that still has room. */
-static int gpu_take_share(mt_gpu_pool *g, int64_t amount, int32_t *ids, size_t *n)
+static int gpu_take_share(mt_res_gpu_pool *g, int64_t amount, int32_t *ids, size_t *n)
 {
     int best = -1;
     for (int i = 0; i < g->n; i++)
@@ -868,7 +868,7 @@ static int gpu_take_share(mt_gpu_pool *g, int64_t amount, int32_t *ids, size_t *
     return 0;
 }
 
-int mt_gpu_acquire(mt_gpu_pool *g, int64_t amount, int32_t *ids, size_t cap, size_t *n)
+int mt_res_gpu_acquire(mt_res_gpu_pool *g, int64_t amount, int32_t *ids, size_t cap, size_t *n)
 {
     *n = 0;
     if (amount == 0) return 0;
@@ -882,7 +882,7 @@ int mt_gpu_acquire(mt_gpu_pool *g, int64_t amount, int32_t *ids, size_t cap, siz
     return gpu_take_whole(g, count, ids, n);
 }
 
-void mt_gpu_release(mt_gpu_pool *g, int64_t amount, const int32_t *ids, size_t n)
+void mt_res_gpu_release(mt_res_gpu_pool *g, int64_t amount, const int32_t *ids, size_t n)
 {
     mt_assert(amount >= 0);
     if (amount == 0) {

@@ -134,16 +134,16 @@ char *mt_res_to_json(const mt_res_set *s);
 /* ---------------------------------------------------------------- GPU ids */
 
 /* Which GPUs of the node are in use, and how much of each (fixed point). */
-typedef struct mt_gpu_pool mt_gpu_pool;
+typedef struct mt_res_gpu_pool mt_res_gpu_pool;
 
 /* A pool of GPUs 0..ngpus-1, all free.  ngpus >= 0.  Free it with
- * mt_gpu_pool_free(). */
-mt_gpu_pool *mt_gpu_pool_new(int ngpus);
-void mt_gpu_pool_free(mt_gpu_pool *g);
+ * mt_res_gpu_pool_free(). */
+mt_res_gpu_pool *mt_res_gpu_pool_new(int ngpus);
+void mt_res_gpu_pool_free(mt_res_gpu_pool *g);
 /* Number of GPUs in the pool. */
-int mt_gpu_pool_size(const mt_gpu_pool *g);
+int mt_res_gpu_pool_size(const mt_res_gpu_pool *g);
 /* How much of GPU `id` is in use (0..MT_RES_UNIT); 0 for an unknown id. */
-int64_t mt_gpu_pool_used(const mt_gpu_pool *g, int32_t id);
+int64_t mt_res_gpu_pool_used(const mt_res_gpu_pool *g, int32_t id);
 
 /* Assign GPUs for a demand of `amount` (fixed point) and write their ids to
  * ids[0..*n).  A whole amount k takes k fully free GPUs, lowest ids first;
@@ -153,9 +153,9 @@ int64_t mt_gpu_pool_used(const mt_gpu_pool *g, int32_t id);
  * MANTA_ENOMEM if the GPUs cannot satisfy it now; MANTA_EINVAL for a
  * negative amount, a fraction above 1, or `cap` too small for the ids.  On
  * error nothing changes and *n = 0. */
-int mt_gpu_acquire(mt_gpu_pool *g, int64_t amount, int32_t *ids, size_t cap, size_t *n);
-/* Give back what mt_gpu_acquire(g, amount, ...) assigned as ids[0..n).
+int mt_res_gpu_acquire(mt_res_gpu_pool *g, int64_t amount, int32_t *ids, size_t cap, size_t *n);
+/* Give back what mt_res_gpu_acquire(g, amount, ...) assigned as ids[0..n).
  * Releasing anything else is a bug in the caller and aborts. */
-void mt_gpu_release(mt_gpu_pool *g, int64_t amount, const int32_t *ids, size_t n);
+void mt_res_gpu_release(mt_res_gpu_pool *g, int64_t amount, const int32_t *ids, size_t n);
 
 #endif /* MT_RES_H */

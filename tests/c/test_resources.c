@@ -662,101 +662,101 @@ END_TEST
 
 /* ---------------------------------------------------------------- GPUs */
 
-static void assert_used(const mt_gpu_pool *g, const int64_t *want)
+static void assert_used(const mt_res_gpu_pool *g, const int64_t *want)
 {
-    for (int i = 0; i < mt_gpu_pool_size(g); i++)
-        ck_assert_msg(mt_gpu_pool_used(g, i) == want[i], "GPU %d used %lld, want %lld", i,
-                      (long long)mt_gpu_pool_used(g, i), (long long)want[i]);
+    for (int i = 0; i < mt_res_gpu_pool_size(g); i++)
+        ck_assert_msg(mt_res_gpu_pool_used(g, i) == want[i], "GPU %d used %lld, want %lld", i,
+                      (long long)mt_res_gpu_pool_used(g, i), (long long)want[i]);
 }
 
 START_TEST(test_gpu_whole)
 {
-    mt_gpu_pool *g = mt_gpu_pool_new(4);
+    mt_res_gpu_pool *g = mt_res_gpu_pool_new(4);
     int32_t ids[8];
     size_t n = 99;
-    ck_assert_int_eq(mt_gpu_pool_size(g), 4);
-    ck_assert_int_eq(mt_gpu_acquire(g, 0, ids, 8, &n), 0);
+    ck_assert_int_eq(mt_res_gpu_pool_size(g), 4);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 0, ids, 8, &n), 0);
     ck_assert_uint_eq(n, 0);
-    ck_assert_int_eq(mt_gpu_acquire(g, 2 * U, ids, 8, &n), 0);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 2 * U, ids, 8, &n), 0);
     ck_assert_uint_eq(n, 2);
     ck_assert_int_eq(ids[0], 0);
     ck_assert_int_eq(ids[1], 1);
-    ck_assert_int_eq(mt_gpu_acquire(g, U, ids + 2, 6, &n), 0);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, U, ids + 2, 6, &n), 0);
     ck_assert_uint_eq(n, 1);
     ck_assert_int_eq(ids[2], 2);
     int64_t want[4] = {U, U, U, 0};
     assert_used(g, want);
 
     /* Not enough whole GPUs: nothing changes. */
-    ck_assert_int_eq(mt_gpu_acquire(g, 2 * U, ids + 3, 5, &n), MANTA_ENOMEM);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 2 * U, ids + 3, 5, &n), MANTA_ENOMEM);
     ck_assert_uint_eq(n, 0);
     assert_used(g, want);
-    ck_assert_int_eq(mt_gpu_acquire(g, 5 * U, ids, 8, &n), MANTA_ENOMEM);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 5 * U, ids, 8, &n), MANTA_ENOMEM);
     assert_used(g, want);
 
-    mt_gpu_release(g, 2 * U, ids, 2);
+    mt_res_gpu_release(g, 2 * U, ids, 2);
     int64_t want2[4] = {0, 0, U, 0};
     assert_used(g, want2);
-    ck_assert_int_eq(mt_gpu_acquire(g, 3 * U, ids, 8, &n), 0);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 3 * U, ids, 8, &n), 0);
     ck_assert_uint_eq(n, 3);
     ck_assert(ids[0] == 0 && ids[1] == 1 && ids[2] == 3);
 
     /* Bad requests. */
-    ck_assert_int_eq(mt_gpu_acquire(g, 15000, ids, 8, &n), MANTA_EINVAL);
-    ck_assert_int_eq(mt_gpu_acquire(g, -1, ids, 8, &n), MANTA_EINVAL);
-    mt_gpu_release(g, 3 * U, ids, 3);
-    ck_assert_int_eq(mt_gpu_acquire(g, 2 * U, ids, 1, &n), MANTA_EINVAL);
-    ck_assert_int_eq(mt_gpu_acquire(g, 5000, ids, 0, &n), MANTA_EINVAL);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 15000, ids, 8, &n), MANTA_EINVAL);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, -1, ids, 8, &n), MANTA_EINVAL);
+    mt_res_gpu_release(g, 3 * U, ids, 3);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 2 * U, ids, 1, &n), MANTA_EINVAL);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 5000, ids, 0, &n), MANTA_EINVAL);
     ck_assert_uint_eq(n, 0);
     assert_used(g, (int64_t[4]){0, 0, U, 0});
-    mt_gpu_release(g, 0, NULL, 0);
-    mt_gpu_pool_free(g);
+    mt_res_gpu_release(g, 0, NULL, 0);
+    mt_res_gpu_pool_free(g);
 
-    g = mt_gpu_pool_new(0);
-    ck_assert_int_eq(mt_gpu_acquire(g, U, ids, 8, &n), MANTA_ENOMEM);
-    ck_assert_int_eq(mt_gpu_acquire(g, 1, ids, 8, &n), MANTA_ENOMEM);
-    ck_assert_int_eq(mt_gpu_pool_used(g, 0), 0);
-    mt_gpu_pool_free(g);
-    mt_gpu_pool_free(NULL);
+    g = mt_res_gpu_pool_new(0);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, U, ids, 8, &n), MANTA_ENOMEM);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 1, ids, 8, &n), MANTA_ENOMEM);
+    ck_assert_int_eq(mt_res_gpu_pool_used(g, 0), 0);
+    mt_res_gpu_pool_free(g);
+    mt_res_gpu_pool_free(NULL);
 }
 END_TEST
 
 START_TEST(test_gpu_fraction)
 {
-    mt_gpu_pool *g = mt_gpu_pool_new(3);
+    mt_res_gpu_pool *g = mt_res_gpu_pool_new(3);
     int32_t id, ids[4];
     size_t n;
-    ck_assert_int_eq(mt_gpu_acquire(g, 5000, &id, 1, &n), 0);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 5000, &id, 1, &n), 0);
     ck_assert(n == 1 && id == 0);
-    ck_assert_int_eq(mt_gpu_acquire(g, 2500, &id, 1, &n), 0); /* packs onto GPU 0 */
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 2500, &id, 1, &n), 0); /* packs onto GPU 0 */
     ck_assert_int_eq(id, 0);
-    ck_assert_int_eq(mt_gpu_acquire(g, 5000, &id, 1, &n), 0); /* GPU 0 has 0.25 left */
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 5000, &id, 1, &n), 0); /* GPU 0 has 0.25 left */
     ck_assert_int_eq(id, 1);
-    ck_assert_int_eq(mt_gpu_acquire(g, 2500, &id, 1, &n), 0); /* the fullest that fits */
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 2500, &id, 1, &n), 0); /* the fullest that fits */
     ck_assert_int_eq(id, 0);
     assert_used(g, (int64_t[3]){U, 5000, 0});
-    ck_assert_int_eq(mt_gpu_acquire(g, U, ids, 4, &n), 0); /* only GPU 2 is whole */
+    ck_assert_int_eq(mt_res_gpu_acquire(g, U, ids, 4, &n), 0); /* only GPU 2 is whole */
     ck_assert(n == 1 && ids[0] == 2);
-    ck_assert_int_eq(mt_gpu_acquire(g, U, ids, 4, &n), MANTA_ENOMEM);
-    ck_assert_int_eq(mt_gpu_acquire(g, 5001, &id, 1, &n), MANTA_ENOMEM);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, U, ids, 4, &n), MANTA_ENOMEM);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 5001, &id, 1, &n), MANTA_ENOMEM);
     ck_assert_uint_eq(n, 0);
     assert_used(g, (int64_t[3]){U, 5000, U});
-    ck_assert_int_eq(mt_gpu_acquire(g, 5000, &id, 1, &n), 0);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 5000, &id, 1, &n), 0);
     ck_assert_int_eq(id, 1);
-    ck_assert_int_eq(mt_gpu_acquire(g, 1, &id, 1, &n), MANTA_ENOMEM);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 1, &id, 1, &n), MANTA_ENOMEM);
     assert_used(g, (int64_t[3]){U, U, U});
 
     id = 0;
-    mt_gpu_release(g, 2500, &id, 1);
-    ck_assert_int_eq(mt_gpu_acquire(g, 2000, &id, 1, &n), 0);
+    mt_res_gpu_release(g, 2500, &id, 1);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 2000, &id, 1, &n), 0);
     ck_assert_int_eq(id, 0);
     assert_used(g, (int64_t[3]){9500, U, U});
     ids[0] = 2;
-    mt_gpu_release(g, U, ids, 1);
-    ck_assert_int_eq(mt_gpu_acquire(g, 500, &id, 1, &n), 0); /* fills GPU 0, not GPU 2 */
+    mt_res_gpu_release(g, U, ids, 1);
+    ck_assert_int_eq(mt_res_gpu_acquire(g, 500, &id, 1, &n), 0); /* fills GPU 0, not GPU 2 */
     ck_assert_int_eq(id, 0);
     assert_used(g, (int64_t[3]){U, U, 0});
-    mt_gpu_pool_free(g);
+    mt_res_gpu_pool_free(g);
 }
 END_TEST
 
@@ -764,10 +764,10 @@ END_TEST
  * (its "assertion failed" line on stderr is expected). */
 START_TEST(test_gpu_release_bug_aborts)
 {
-    mt_gpu_pool *g = mt_gpu_pool_new(2);
+    mt_res_gpu_pool *g = mt_res_gpu_pool_new(2);
     int32_t id = 1;
-    mt_gpu_release(g, 5000, &id, 1); /* never acquired */
-    mt_gpu_pool_free(g);
+    mt_res_gpu_release(g, 5000, &id, 1); /* never acquired */
+    mt_res_gpu_pool_free(g);
 }
 END_TEST
 
