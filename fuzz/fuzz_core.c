@@ -42,7 +42,6 @@ static size_t nknown;
 static int store_fd = -1;
 static bool remote_gcs;
 static bool connecting; /* the next connect is to the node */
-static bool known_bugs; /* FUZZ_KNOWN_BUGS=1: take the paths of fuzz/known/ */
 
 static bool answerable(uint16_t type);
 
@@ -119,7 +118,6 @@ static void once(void)
     setenv("MANTA_SPIN_US", "0", 1);
     mt_config_load();
     fuzz_logging = getenv("FUZZ_LOG") != NULL;
-    known_bugs = getenv("FUZZ_KNOWN_BUGS") != NULL;
     mt_log_init("fuzz_core", 2);
     signal(SIGPIPE, SIG_IGN);
     const char *tmp = getenv("TMPDIR");
@@ -262,9 +260,7 @@ static void call_actor(mt_core *c, uint8_t arg)
     d.res_amounts = res_amounts;
     d.nres = 1;
     d.max_concurrency = 1 + (arg & 3);
-    /* Restarts only with FUZZ_KNOWN_BUGS=1 until owner_lost is fixed
-     * (fuzz/known/README.md). */
-    d.max_restarts = known_bugs && (arg & 4) ? 1 : 0;
+    d.max_restarts = arg & 4 ? 1 : 0;
     d.max_task_retries = arg & 4 ? 1 : 0;
     uint8_t *existing = NULL;
     size_t elen = 0;
@@ -277,11 +273,7 @@ static void call_method(mt_core *c, uint8_t arg)
 {
     if (!have_actor) return;
     mt_targ a;
-    /* Values only unless FUZZ_KNOWN_BUGS=1: a call whose argument is the
-     * return of an earlier call of the same actor makes fail_calls
-     * (actor.c) free a call it is still walking when the actor dies
-     * (fuzz/known/README.md); refs come back once that is fixed. */
-    uint32_t na = one_arg(known_bugs ? arg : arg & ~8, &a);
+    uint32_t na = one_arg(arg, &a);
     mt_obj *ret = NULL;
     if (mt_core_actor_call(c, &actor, "m", &a, na, 1, anchor, &ret) == 0) keep(ret);
     free(a.data);

@@ -95,14 +95,18 @@ static mt_value *died_value(int code, const mt_actor *a, const char *why)
  * constructor.  Calls still waiting for arguments fail once those arrive. */
 static void fail_calls(mt_core *c, mt_actor *a)
 {
-    for (mt_task *t = a->inflight, *next; t; t = next) {
+    /* Detach the list first: failing a call can ready another call of this
+     * actor (it took the first one's return), which fails the calls again
+     * from inside this loop. */
+    mt_task *list = a->inflight;
+    a->inflight = NULL;
+    a->ninflight = 0;
+    for (mt_task *t = list, *next; t; t = next) {
         next = t->lnext;
         t->lprev = t->lnext = NULL;
         mt_value_ref(a->death);
         do_task_fail(c, t, a->death);
     }
-    a->inflight = NULL;
-    a->ninflight = 0;
     while (a->qhead && a->qhead->ndeps == 0) {
         mt_task *t = a->qhead;
         a->qhead = t->qnext;
@@ -737,6 +741,9 @@ static void owner_lost(mt_core *c, mt_actor *a, const Manta__ActorInfo *info)
         return;
     }
     requeue_inflight(c, a, died_value(MANTA_EACTORDIED, a, why));
+    /* Failing a call without retries may have dropped the last handle: the
+     * actor is then dead and its constructor gone. */
+    if (a->state == MT_ACTOR_DEAD || !a->ctor) return;
     restart(c, a);
 }
 
