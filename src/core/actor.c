@@ -345,14 +345,10 @@ static int register_actor(mt_core *c, const mt_actor_desc *d, const mt_aid *id, 
         do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
         return 0;
     }
-    mt_rpc *r = do_rpc_new(c);
-    m.request_id = r->id;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
-    int rc = do_rpc_wait(c, r, mt_now_s() + 30);
-    Manta__ActorRegisterReply *rep = NULL;
-    if (!rc && !(rep = manta__actor_register_reply__unpack(NULL, r->len, r->payload)))
-        rc = MANTA_EPROTO;
-    do_rpc_free(c, r);
+    Manta__ActorRegisterReply *rep;
+    int rc = do_rpc_call(c, c->gcs, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base, &m.request_id,
+                         mt_now_s() + 30, &manta__actor_register_reply__descriptor,
+                         &rep);
     if (rc) return mt_err(rc, "cannot register the actor with the control store");
     rc = rep->status;
     if (rc == MANTA_EEXIST && rep->info && existing) {
@@ -836,14 +832,10 @@ int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_
     m.ns = (char *)(ns ? ns : "");
     if (id) m.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
     pthread_mutex_lock(&c->mu);
-    mt_rpc *r = do_rpc_new(c);
-    m.request_id = r->id;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
-    int rc = do_rpc_wait(c, r, mt_now_s() + 30);
-    Manta__ActorLookupReply *rep = NULL;
-    if (!rc && !(rep = manta__actor_lookup_reply__unpack(NULL, r->len, r->payload)))
-        rc = MANTA_EPROTO;
-    do_rpc_free(c, r);
+    Manta__ActorLookupReply *rep;
+    int rc = do_rpc_call(c, c->gcs, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base, &m.request_id,
+                         mt_now_s() + 30, &manta__actor_lookup_reply__descriptor,
+                         &rep);
     pthread_mutex_unlock(&c->mu);
     if (rc) return rc;
     rc = rep->status ? rep->status : rep->n_actors ? 0 : MANTA_ENOENT;

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -17,49 +16,6 @@
 #include "config.h"
 #include "mt.h"
 #include "sock.h"
-
-/* Store pins dropped by mt_value_unref wait here (their own lock: unref may
- * run with or without the runtime lock) until the I/O thread sends them. */
-static pthread_mutex_t release_mu = PTHREAD_MUTEX_INITIALIZER;
-static mt_oid *release_q;
-static size_t release_n, release_cap;
-static mt_core *release_core;
-
-static void queue_release(mt_core *c, const mt_oid *id)
-{
-    __atomic_sub_fetch(&mt_plasma_live_values, 1, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&release_mu);
-    if (c == release_core) {
-        if (release_n == release_cap) {
-            release_cap = release_cap ? release_cap * 2 : 64;
-            release_q = mt_realloc(release_q, release_cap * sizeof *release_q);
-        }
-        release_q[release_n++] = *id;
-    }
-    pthread_mutex_unlock(&release_mu);
-    if (c == release_core) mt_conn_loop_wake(&c->cl);
-}
-
-static void flush_releases(mt_core *c)
-{
-    pthread_mutex_lock(&release_mu);
-    mt_oid *q = release_q;
-    size_t n = release_n;
-    release_q = NULL;
-    release_n = release_cap = 0;
-    pthread_mutex_unlock(&release_mu);
-    if (!n) return;
-    if (c->daemon) {
-        Manta__ObjRelease m = MANTA__OBJ_RELEASE__INIT;
-        ProtobufCBinaryData *ids = mt_calloc(n, sizeof *ids);
-        for (size_t i = 0; i < n; i++) ids[i] = MT_BIN(q[i].b, MT_OBJECT_ID_LEN);
-        m.object_ids = ids;
-        m.n_object_ids = n;
-        do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_RELEASE, &m.base);
-        free(ids);
-    }
-    free(q);
-}
 
 /* ---------------------------------------------------------------- waiting */
 
@@ -448,6 +404,36 @@ void do_rpc_free(mt_core *c, mt_rpc *r)
     free(r);
 }
 
+int do_rpc_call_raw(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m,
+                    uint64_t *req_field, double deadline, uint8_t **payload, size_t *len)
+{
+    mt_rpc *r = do_rpc_new(c);
+    *req_field = r->id;
+    if (to) mt_conn_send_now(to, type, m);
+    int rc = do_rpc_wait(c, r, deadline);
+    if (rc == 0) {
+        *payload = r->payload;
+        *len = r->len;
+        r->payload = NULL;
+    }
+    do_rpc_free(c, r);
+    return rc;
+}
+
+int do_rpc_call(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
+                double deadline, const ProtobufCMessageDescriptor *reply, void *out)
+{
+    uint8_t *p;
+    size_t n;
+    int rc = do_rpc_call_raw(c, to, type, m, req_field, deadline, &p, &n);
+    if (rc) return rc;
+    ProtobufCMessage *rep = protobuf_c_message_unpack(reply, NULL, n, p);
+    free(p);
+    memcpy(out, &rep, sizeof rep); /* out: the address of a pointer to the reply's type */
+    if (!rep) return mt_err(MANTA_EPROTO, "bad %s from the node", reply->short_name);
+    return 0;
+}
+
 /* A reply for a waiting caller: keep the raw payload for it to decode. */
 void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
                      int status)
@@ -695,7 +681,7 @@ static void on_wake(mt_conn_loop *l)
     free(c->to_start);
     c->to_start = NULL;
     c->nto_start = 0;
-    flush_releases(c);
+    do_plasma_flush_releases(c);
     flush_later_conns(c);
     if (c->stopping || (c->loop_bg && c->want_loop > 0)) uv_stop(&c->loop);
 }
@@ -704,7 +690,7 @@ static void on_tick(uv_timer_t *t)
 {
     mt_core *c = t->data;
     pthread_mutex_lock(&c->mu);
-    flush_releases(c);
+    do_plasma_flush_releases(c);
     flush_later_conns(c);
     do_exec_flush_held(c);
     do_sub_tick(c);
@@ -865,16 +851,6 @@ static void core_init_tables(mt_core *c)
     c->tcp_fd = -1;
 }
 
-static int map_store(mt_core *c, int shm_fd, uint64_t size)
-{
-    if (shm_fd < 0) return mt_err(MANTA_ECONN, "the node did not pass its store");
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, shm_fd, 0);
-    close(shm_fd);
-    if (p == MAP_FAILED) return mt_err_sys("mmap store");
-    c->shm = p;
-    c->shm_size = size;
-    return 0;
-}
 
 
 static void on_gcs_close(mt_conn *conn, int reason, void *ud)
@@ -937,10 +913,7 @@ static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep, bool multi_no
     uv_timer_init(&c->loop, &c->deadline_timer);
     c->tick.data = c;
     uv_timer_start(&c->tick, on_tick, 50, 50);
-    pthread_mutex_lock(&release_mu);
-    release_core = c;
-    pthread_mutex_unlock(&release_mu);
-    mt_value_release_hook = queue_release;
+    mt_plasma_start_releases(c);
     if (pthread_create(&c->io_thread, NULL, io_main, c)) return mt_err_sys("pthread_create");
     c->io_running = true;
     return 0;
@@ -970,7 +943,7 @@ int mt_core_connect(const mt_core_opts *o, mt_core **out)
         c->session_dir = mt_strdup(rep->session_dir ? rep->session_dir : "");
         if (rep->token.len < sizeof c->token) memcpy(c->token, rep->token.data, rep->token.len);
         snprintf(gcs_ep, sizeof gcs_ep, "%s", rep->gcs_endpoint ? rep->gcs_endpoint : "");
-        rc = map_store(c, shm_fd, rep->store_size);
+        rc = mt_plasma_map(c, shm_fd, rep->store_size);
         shm_fd = -1;
         /* In a cluster, processes of other nodes reach us over TCP (from
          * when it spans nodes: listen_tcp). */
@@ -1051,23 +1024,29 @@ int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size
     return rc;
 }
 
-/* Send a request carrying an rpc id and wait for its raw reply. */
-static int call(mt_core *c, bool gcs, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
-                double timeout, uint8_t **payload, size_t *len)
+/* A control-store read whose reply carries a `status` and one bytes field
+ * named `field`, copied out for the caller (who frees it).  The node answers
+ * by `wait_s`; the call gives it a little slack. */
+static int gcs_read(mt_core *c, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
+                    double wait_s, const ProtobufCMessageDescriptor *reply, const char *field,
+                    uint8_t **out, size_t *len)
 {
+    double timeout = wait_s + 5;
+    ProtobufCMessage *rep;
     pthread_mutex_lock(&c->mu);
-    mt_rpc *r = do_rpc_new(c);
-    *req_field = r->id;
-    if (gcs) do_send_gcs(c, type, m);
-    else do_send_daemon(c, type, m);
-    int rc = do_rpc_wait(c, r, timeout < 0 ? -1 : mt_now_s() + timeout);
-    if (rc == 0) {
-        *payload = r->payload;
-        *len = r->len;
-        r->payload = NULL;
-    }
-    do_rpc_free(c, r);
+    int rc = do_rpc_call(c, c->gcs, type, m, req_field, timeout < 0 ? -1 : mt_now_s() + timeout,
+                         reply, &rep);
     pthread_mutex_unlock(&c->mu);
+    if (rc) return rc;
+    const ProtobufCFieldDescriptor *st = protobuf_c_message_descriptor_get_field_by_name(reply, "status");
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(reply, field);
+    rc = *(const int32_t *)(const void *)((const char *)rep + st->offset);
+    if (!rc) {
+        const ProtobufCBinaryData *b = (const void *)((const char *)rep + fd->offset);
+        *out = mt_memdup(b->data, b->len);
+        *len = b->len;
+    }
+    protobuf_c_message_free_unpacked(rep, NULL);
     return rc;
 }
 
@@ -1076,20 +1055,8 @@ int mt_core_fn_get(mt_core *c, const uint8_t *fn_id, double timeout, uint8_t **b
     Manta__FnGet m = MANTA__FN_GET__INIT;
     m.function_id = MT_BIN(fn_id, MT_FN_ID_LEN);
     m.wait_ms = (int64_t)(timeout * 1000);
-    uint8_t *p;
-    size_t n;
-    int rc = call(c, true, MANTA__MSG_TYPE__MSG_FN_GET, &m.base, &m.request_id, timeout + 5, &p, &n);
-    if (rc) return rc;
-    Manta__FnGetReply *rep = manta__fn_get_reply__unpack(NULL, n, p);
-    free(p);
-    if (!rep) return MANTA_EPROTO;
-    rc = rep->status;
-    if (!rc) {
-        *body = mt_memdup(rep->body.data, rep->body.len);
-        *len = rep->body.len;
-    }
-    manta__fn_get_reply__free_unpacked(rep, NULL);
-    return rc;
+    return gcs_read(c, MANTA__MSG_TYPE__MSG_FN_GET, &m.base, &m.request_id, timeout,
+                    &manta__fn_get_reply__descriptor, "body", body, len);
 }
 
 int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, const void *val,
@@ -1120,27 +1087,18 @@ int mt_core_kv_get(mt_core *c, const char *ns, const void *key, size_t klen, dou
     m.ns = (char *)ns;
     m.key = MT_BIN(key, klen);
     m.wait_ms = (int64_t)(wait_s * 1000);
-    uint8_t *p;
-    size_t n;
-    int rc = call(c, true, MANTA__MSG_TYPE__MSG_KV_GET, &m.base, &m.request_id, wait_s + 5, &p, &n);
-    if (rc) return rc;
-    Manta__KvGetReply *rep = manta__kv_get_reply__unpack(NULL, n, p);
-    free(p);
-    if (!rep) return MANTA_EPROTO;
-    rc = rep->status;
-    if (!rc) {
-        *val = mt_memdup(rep->value.data, rep->value.len);
-        *vlen = rep->value.len;
-    }
-    manta__kv_get_reply__free_unpacked(rep, NULL);
-    return rc;
+    return gcs_read(c, MANTA__MSG_TYPE__MSG_KV_GET, &m.base, &m.request_id, wait_s,
+                    &manta__kv_get_reply__descriptor, "value", val, vlen);
 }
 
 int mt_core_status(mt_core *c, uint8_t **payload, size_t *len)
 {
     Manta__StatusRequest m = MANTA__STATUS_REQUEST__INIT;
-    return call(c, false, MANTA__MSG_TYPE__MSG_STATUS_REQUEST, &m.base, &m.request_id, 10, payload,
-                len);
+    pthread_mutex_lock(&c->mu);
+    int rc = do_rpc_call_raw(c, c->daemon, MANTA__MSG_TYPE__MSG_STATUS_REQUEST, &m.base,
+                             &m.request_id, mt_now_s() + 10, payload, len);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- disconnect */
@@ -1268,23 +1226,13 @@ void mt_core_disconnect(mt_core *c)
     /* Also after a connect that failed half-way: its loop holds the node's
      * connection and the loop's own descriptors. */
     if (c->loop_open) stop_io(c);
-    pthread_mutex_lock(&release_mu);
-    if (release_core == c) {
-        release_core = NULL;
-        free(release_q);
-        release_q = NULL;
-        release_n = release_cap = 0;
-    }
-    pthread_mutex_unlock(&release_mu);
+    mt_plasma_stop_releases(c);
     free_tables(c);
     if (c->listen_fd >= 0) close(c->listen_fd);
     if (c->tcp_fd >= 0) close(c->tcp_fd);
     free(c->tcp_endpoint);
     if (c->listen_path) unlink(c->listen_path);
-    /* Values read from the store may still be alive (a numpy array the user
-     * kept): then the mapping stays, so they stay valid. */
-    if (c->shm && __atomic_load_n(&mt_plasma_live_values, __ATOMIC_ACQUIRE) == 0)
-        munmap(c->shm, c->shm_size);
+    mt_plasma_unmap(c);
     if (c->daemon_pid > 0) {
         /* We started the node: wait (bounded) for it to finish stopping. */
         for (int i = 0; i < 500; i++) {

@@ -395,6 +395,16 @@ int do_rpc_wait(mt_core *c, mt_rpc *r, double deadline);
 /* MANTA_ECONN for a call made once the node is gone, naming the node. */
 int do_node_lost(mt_core *c);
 void do_rpc_free(mt_core *c, mt_rpc *r);
+/* Send `m` on `to` (NULL: the connection is gone, nothing is sent) with a
+ * fresh request id in *req_field, and wait until `deadline` (<0 forever)
+ * for the reply: its raw payload in *payload (caller frees), or decoded as
+ * `reply` into `out`, the address of a pointer to the reply's type (caller
+ * frees it with protobuf_c_message_free_unpacked).
+ * Returns 0, MANTA_ETIMEDOUT, MANTA_ECONN (node lost) or MANTA_EPROTO. */
+int do_rpc_call_raw(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m,
+                    uint64_t *req_field, double deadline, uint8_t **payload, size_t *len);
+int do_rpc_call(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
+                double deadline, const ProtobufCMessageDescriptor *reply, void *out);
 void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
                      int status);
 void do_rpc_fail_peer(mt_core *c, const mt_peer *p);
@@ -634,6 +644,15 @@ int do_exec_cancel(mt_core *c, mt_conn *conn, const Manta__CancelTask *m);
 void do_exec_flush_held(mt_core *c);
 
 /* ---------------------------------------------------------------- plasma.c */
+/* Map the store the node passed (takes `shm_fd`); unmap it at disconnect
+ * unless values still point into it. */
+int mt_plasma_map(mt_core *c, int shm_fd, uint64_t size);
+void mt_plasma_unmap(mt_core *c);
+/* Pins dropped by mt_value_unref (any thread, any lock) queue up for this
+ * runtime from start to stop; the loop sends them with flush. */
+void mt_plasma_start_releases(mt_core *c);
+void mt_plasma_stop_releases(mt_core *c);
+void do_plasma_flush_releases(mt_core *c);
 int do_plasma_create(mt_core *c, const mt_oid *id, uint64_t size, const mt_wid *owner,
                      const mt_nid *owner_node, const char *owner_ep, uint8_t **data);
 void do_plasma_seal(mt_core *c, const mt_oid *id);
