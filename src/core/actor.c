@@ -180,7 +180,7 @@ static void send_create(mt_core *c, mt_actor *a)
         return;
     }
     t->state = MT_TASK_RUNNING;
-    do_send_task(c, conn, t, a->gpu_ids, a->ngpu, a->res_names, a->res_amounts, a->nres);
+    do_task_send(c, conn, t, a->gpu_ids, a->ngpu, a->res_names, a->res_amounts, a->nres);
     mt_conn_flush(conn);
 }
 
@@ -235,7 +235,7 @@ void do_actor_pump(mt_core *c, mt_actor *a)
         if (do_task_fail_on_error_arg(c, t)) continue;
         if (t->attempt == 0) t->retries_left = a->max_task_retries;
         link_inflight(a, t);
-        do_send_task(c, conn, t, a->gpu_ids, a->ngpu, NULL, NULL, 0);
+        do_task_send(c, conn, t, a->gpu_ids, a->ngpu, NULL, NULL, 0);
         sent = true;
     }
     if (sent && !hold) mt_conn_flush(conn);
@@ -243,75 +243,11 @@ void do_actor_pump(mt_core *c, mt_actor *a)
 
 /* ---------------------------------------------------------------- creation */
 
-static mt_task *new_task(mt_core *c, int kind, const mt_targ *args, uint32_t nargs,
-                         uint32_t num_returns, mt_obj **returns)
-{
-    mt_task *t = mt_calloc(1, sizeof *t);
-    t->id = do_new_task_id(c);
-    t->kind = kind;
-    t->nargs = nargs;
-    t->args = mt_calloc(nargs + 1, sizeof *t->args);
-    for (uint32_t i = 0; i < nargs; i++) {
-        const mt_targ *s = &args[i];
-        mt_targ *d = &t->args[i];
-        d->kind = s->kind;
-        if (s->ref) {
-            d->ref = s->ref;
-            d->ref->submitted++;
-        } else {
-            d->data = mt_memdup(s->data, s->size);
-            d->size = s->size;
-        }
-        if (s->ncontained) {
-            d->contained = mt_calloc(s->ncontained, sizeof *d->contained);
-            d->ncontained = s->ncontained;
-            for (uint32_t j = 0; j < s->ncontained; j++) {
-                d->contained[j] = s->contained[j];
-                d->contained[j]->submitted++;
-            }
-        }
-    }
-    t->num_returns = num_returns;
-    t->returns = mt_calloc(num_returns + 1, sizeof *t->returns);
-    for (uint32_t i = 0; i < num_returns; i++) {
-        mt_oid id = mt_oid_for(&t->id, i + 1);
-        mt_obj *o = do_obj_new_owned(c, &id);
-        o->producing = true;
-        o->actor_ret = kind == MANTA__TASK_KIND__TASK_ACTOR_CALL;
-        t->returns[i] = o;
-        if (returns) {
-            o->local = 1;
-            returns[i] = o;
-        }
-    }
-    mt_map_put(&c->tasks, t);
-    c->tasks_submitted++;
-    return t;
-}
-
-/* Count the task's unready reference arguments and ask for them. */
-static void watch_deps(mt_core *c, mt_task *t)
-{
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        mt_obj *o = t->args[i].ref;
-        if (!o || o->state == MT_OBJ_READY) continue;
-        o->dependents = mt_realloc(o->dependents, (o->ndependents + 1) * sizeof *o->dependents);
-        o->dependents[o->ndependents++] = t;
-        t->ndeps++;
-        do_obj_want(c, o);
-    }
-}
-
 static Manta__Resource **res_list(const char *const *names, const int64_t *amounts, uint32_t n,
                                   Manta__Resource *store)
 {
     Manta__Resource **v = mt_calloc(n + 1, sizeof *v);
-    for (uint32_t i = 0; i < n; i++) {
-        manta__resource__init(&store[i]);
-        store[i].name = (char *)names[i];
-        store[i].amount = amounts[i];
-        v[i] = &store[i];
-    }
+    mt_task_res_wire((char *const *)names, amounts, n, store, v);
     return v;
 }
 
@@ -398,7 +334,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
         o->local = 1;
         *anchor = o;
     }
-    mt_task *t = new_task(c, MANTA__TASK_KIND__TASK_ACTOR_CREATE, d->args, d->nargs, 1, NULL);
+    mt_task *t = do_task_new(c, MANTA__TASK_KIND__TASK_ACTOR_CREATE, d->args, d->nargs, 1, NULL);
     if (d->fn_id) memcpy(t->fn_id, d->fn_id, MT_FN_ID_LEN);
     t->name = mt_strdup(d->class_name ? d->class_name : "");
     t->actor = a;
@@ -407,7 +343,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     t->is_async = d->is_async;
     a->create = t;
     t->state = MT_TASK_WAITING;
-    watch_deps(c, t);
+    do_task_watch_deps(c, t);
     Manta__LeaseRequest lr = MANTA__LEASE_REQUEST__INIT;
     Manta__Resource *rs = mt_calloc(d->nres + 1, sizeof *rs);
     Manta__Resource *ps = mt_calloc(d->nplace + 1, sizeof *ps);
@@ -537,7 +473,7 @@ int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply
         do_task_finish(c, t);
         break;
     case MANTA__TASK_STATUS__TASK_CANCELLED:
-        do_task_fail(c, t, cancelled_error(t));
+        do_task_fail(c, t, mt_task_cancelled_error(t));
         break;
     case MANTA__TASK_STATUS__TASK_ACTOR_DEAD:
         do_task_fail(c, t, died_value(MANTA_EACTORDIED, a, r->error && r->error[0]
@@ -563,7 +499,7 @@ int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const m
         return do_node_lost(c);
     }
     mt_actor *a = actor_get(c, id, true);
-    mt_task *t = new_task(c, MANTA__TASK_KIND__TASK_ACTOR_CALL, args, nargs, num_returns, returns);
+    mt_task *t = do_task_new(c, MANTA__TASK_KIND__TASK_ACTOR_CALL, args, nargs, num_returns, returns);
     t->name = mt_strdup(method);
     t->method = mt_strdup(method);
     t->actor = a;
@@ -574,7 +510,7 @@ int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const m
         anchor->submitted++;
     }
     t->state = MT_TASK_QUEUED;
-    watch_deps(c, t);
+    do_task_watch_deps(c, t);
     if (a->qtail) a->qtail->qnext = t;
     else a->qhead = t;
     a->qtail = t;

@@ -1109,6 +1109,7 @@ static void free_tables(mt_core *c)
     c->task_efd = -1;
     do_exec_free_all(c);
     do_sub_free_all(c);
+    do_task_free_all(c);
     do_actors_free_all(c);
     size_t n;
     void **items = mt_map_items(&c->objs, &n);

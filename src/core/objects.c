@@ -28,7 +28,7 @@ mt_obj *do_obj_find(mt_core *c, const mt_oid *id) { return mt_map_get(&c->objs, 
 
 static void obj_destroy(mt_core *c, mt_obj *o)
 {
-    if (o->lineage) do_sub_lineage_release(c, o);
+    if (o->lineage) do_task_lineage_release(c, o);
     mt_map_del(&c->objs, &o->id);
     if (o->value) mt_value_unref(o->value);
     for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {

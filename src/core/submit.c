@@ -113,7 +113,6 @@ static mt_conn *rdaemon_conn(mt_core *c, const mt_nid *nid, const char *endpoint
 
 static void class_pump(mt_core *c, mt_class *cls);
 static void enqueue(mt_core *c, mt_task *t, bool front);
-static void add_dependent(mt_obj *o, mt_task *t);
 
 /* ---------------------------------------------------------------- classes */
 
@@ -206,105 +205,6 @@ static mt_class *class_for(mt_core *c, const mt_task_desc *d)
 
 /* ---------------------------------------------------------------- task lifetime */
 
-/* Release what a task holds (its arguments) and free it. */
-static void task_free(mt_core *c, mt_task *t)
-{
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        mt_targ *a = &t->args[i];
-        if (a->ref) {
-            a->ref->submitted--;
-            do_obj_maybe_free(c, a->ref);
-        }
-        for (uint32_t j = 0; j < a->ncontained; j++) {
-            a->contained[j]->submitted--;
-            do_obj_maybe_free(c, a->contained[j]);
-        }
-        free(a->contained);
-        free(a->data);
-        free(a->keyword);
-    }
-    if (t->anchor) {
-        t->anchor->submitted--;
-        do_obj_maybe_free(c, t->anchor);
-    }
-    free(t->args);
-    free(t->returns);
-    free(t->name);
-    free(t->method);
-    free(t->retry_exc);
-    free(t);
-}
-
-/* Lineage: a finished plain task whose returns sit in a store stays (with
- * its arguments) while any of those returns lives and retries are left,
- * so that a return lost with its node can be made again. */
-static bool keep_lineage(const mt_task *t)
-{
-    if (t->kind != MANTA__TASK_KIND__TASK_NORMAL || t->retries_left == 0 || t->cancelled)
-        return false;
-    for (uint32_t i = 0; i < t->num_returns; i++)
-        if (t->returns[i] && t->returns[i]->in_plasma) return true;
-    return false;
-}
-
-static void lineage_drop(mt_core *c, mt_task *t)
-{
-    mt_map_del(&c->lineage, &t->id);
-    for (uint32_t i = 0; i < t->num_returns; i++) {
-        mt_obj *o = t->returns[i];
-        if (o && o->lineage == t) o->lineage = NULL;
-    }
-    task_free(c, t);
-}
-
-void do_sub_lineage_release(mt_core *c, mt_obj *o)
-{
-    mt_task *t = o->lineage;
-    o->lineage = NULL;
-    for (uint32_t i = 0; i < t->num_returns; i++)
-        if (t->returns[i] == o) t->returns[i] = NULL;
-    if (--t->lineage_refs == 0 && t->state == MT_TASK_DONE) lineage_drop(c, t);
-}
-
-void do_task_finish(mt_core *c, mt_task *t)
-{
-    t->state = MT_TASK_DONE;
-    mt_map_del(&c->tasks, &t->id);
-    c->tasks_done++;
-    uint32_t n = t->num_returns;
-    mt_obj **rets = mt_memdup(t->returns, (n + 1) * sizeof *rets);
-    if (keep_lineage(t)) {
-        mt_map_put(&c->lineage, t);
-        for (uint32_t i = 0; i < n; i++) {
-            mt_obj *o = t->returns[i];
-            if (!o) continue;
-            o->producing = false;
-            if (!o->in_plasma) {
-                t->returns[i] = NULL; /* lives on its own: nothing to rebuild */
-            } else if (o->lineage != t) {
-                o->lineage = t;
-                t->lineage_refs++;
-            }
-        }
-        t->lineage_refs++; /* while we let go of the returns below */
-        for (uint32_t i = 0; i < n; i++)
-            if (rets[i]) do_obj_maybe_free(c, rets[i]);
-        if (--t->lineage_refs == 0) lineage_drop(c, t);
-    } else {
-        for (uint32_t i = 0; i < n; i++) {
-            mt_obj *o = t->returns[i];
-            if (!o) continue;
-            o->producing = false;
-            if (o->lineage == t) o->lineage = NULL;
-        }
-        mt_map_del(&c->lineage, &t->id);
-        task_free(c, t);
-        for (uint32_t i = 0; i < n; i++)
-            if (rets[i]) do_obj_maybe_free(c, rets[i]);
-    }
-    free(rets);
-}
-
 /* Run t again once its arguments are ready; arguments whose copies went
  * with a dead node are rebuilt (or fail) first. */
 static void wait_for_args(mt_core *c, mt_task *t, bool front)
@@ -314,15 +214,7 @@ static void wait_for_args(mt_core *c, mt_task *t, bool front)
         if (a && a->in_plasma && do_node_is_dead(c, &a->loc)) do_obj_lost(c, a, &a->loc);
     }
     t->state = MT_TASK_WAITING;
-    t->ndeps = 0;
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        mt_obj *a = t->args[i].ref;
-        if (!a || a->state == MT_OBJ_READY) continue;
-        add_dependent(a, t);
-        t->ndeps++;
-        do_obj_want(c, a);
-    }
-    if (t->ndeps == 0) enqueue(c, t, front);
+    if (do_task_watch_deps(c, t) == 0) enqueue(c, t, front);
 }
 
 bool do_sub_reconstruct(mt_core *c, mt_obj *o)
@@ -353,32 +245,6 @@ bool do_sub_reconstruct(mt_core *c, mt_obj *o)
     t->lease = NULL;
     wait_for_args(c, t, false);
     return true;
-}
-
-/* Every return of `t` becomes `err` (shared); the task is over. */
-void do_task_fail(mt_core *c, mt_task *t, mt_value *err)
-{
-    for (uint32_t i = 0; i < t->num_returns; i++) {
-        if (!t->returns[i]) continue;
-        mt_value_ref(err);
-        do_obj_fail(c, t->returns[i], err);
-    }
-    mt_value_unref(err);
-    do_task_finish(c, t);
-}
-
-/* A dependency failed: the task fails with the same error, without running
- * (a RayTaskError flows through the graph). */
-bool do_task_fail_on_error_arg(mt_core *c, mt_task *t)
-{
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        mt_obj *o = t->args[i].ref;
-        if (!o || !o->value || !mt_value_is_error(o->value, NULL)) continue;
-        mt_value_ref(o->value);
-        do_task_fail(c, t, o->value);
-        return true;
-    }
-    return false;
 }
 
 static void enqueue(mt_core *c, mt_task *t, bool front)
@@ -417,12 +283,6 @@ void do_sub_obj_ready(mt_core *c, mt_obj *o)
     free(deps);
 }
 
-static void add_dependent(mt_obj *o, mt_task *t)
-{
-    o->dependents = mt_realloc(o->dependents, (o->ndependents + 1) * sizeof *o->dependents);
-    o->dependents[o->ndependents++] = t;
-}
-
 int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
 {
     if (d->num_returns > 1000000) return mt_err(MANTA_EINVAL, "num_returns too large");
@@ -431,9 +291,7 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
         pthread_mutex_unlock(&c->mu);
         return do_node_lost(c);
     }
-    mt_task *t = mt_calloc(1, sizeof *t);
-    t->id = do_new_task_id(c);
-    t->kind = d->kind;
+    mt_task *t = do_task_new(c, d->kind, d->args, d->nargs, d->num_returns, returns);
     if (d->fn_id) memcpy(t->fn_id, d->fn_id, MT_FN_ID_LEN);
     t->name = mt_strdup(d->name ? d->name : "");
     t->cls = class_for(c, d);
@@ -443,48 +301,7 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
         t->retry_exc_len = d->retry_exc_len;
     }
     if (mt_tl_current) memcpy(t->parent.b, mt_exec_spec(mt_tl_current)->task_id.data, MT_TASK_ID_LEN);
-    t->nargs = d->nargs;
-    t->args = mt_calloc(d->nargs + 1, sizeof *t->args);
-    for (uint32_t i = 0; i < d->nargs; i++) {
-        const mt_targ *s = &d->args[i];
-        mt_targ *a = &t->args[i];
-        a->kind = s->kind;
-        a->keyword = s->keyword ? mt_strdup(s->keyword) : NULL;
-        if (s->ref) {
-            a->ref = s->ref;
-            a->ref->submitted++;
-        } else {
-            a->data = mt_memdup(s->data, s->size);
-            a->size = s->size;
-        }
-        if (s->ncontained) {
-            a->contained = mt_calloc(s->ncontained, sizeof *a->contained);
-            a->ncontained = s->ncontained;
-            for (uint32_t j = 0; j < s->ncontained; j++) {
-                a->contained[j] = s->contained[j];
-                a->contained[j]->submitted++;
-            }
-        }
-    }
-    t->num_returns = d->num_returns;
-    t->returns = mt_calloc(d->num_returns + 1, sizeof *t->returns);
-    for (uint32_t i = 0; i < d->num_returns; i++) {
-        mt_oid id = mt_oid_for(&t->id, i + 1);
-        mt_obj *o = do_obj_new_owned(c, &id);
-        o->producing = true;
-        o->local = 1;
-        t->returns[i] = o;
-        returns[i] = o;
-    }
-    mt_map_put(&c->tasks, t);
-    c->tasks_submitted++;
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        mt_obj *o = t->args[i].ref;
-        if (!o || o->state == MT_OBJ_READY) continue;
-        add_dependent(o, t);
-        t->ndeps++;
-        do_obj_want(c, o);
-    }
+    do_task_watch_deps(c, t);
     t->state = MT_TASK_WAITING;
     if (t->ndeps == 0) enqueue(c, t, false);
     c->last_active = mt_now_coarse();
@@ -504,12 +321,7 @@ static void request_lease(mt_core *c, mt_class *cls)
     Manta__LeaseRequest m = MANTA__LEASE_REQUEST__INIT;
     Manta__Resource *rs = mt_calloc(cls->nres + 1, sizeof *rs);
     Manta__Resource **rp = mt_calloc(cls->nres + 1, sizeof *rp);
-    for (uint32_t i = 0; i < cls->nres; i++) {
-        manta__resource__init(&rs[i]);
-        rs[i].name = cls->res_names[i];
-        rs[i].amount = cls->res_amounts[i];
-        rp[i] = &rs[i];
-    }
+    mt_task_res_wire(cls->res_names, cls->res_amounts, cls->nres, rs, rp);
     m.demand = rp;
     m.n_demand = cls->nres;
     m.language = cls->lang;
@@ -611,108 +423,6 @@ static bool has_moving_lease(const mt_class *cls, double now)
     return false;
 }
 
-static Manta__TaskArg *build_arg(mt_core *c, const mt_targ *a, Manta__TaskArg *pa,
-                                 Manta__Address *owner, char *ep, size_t cap)
-{
-    manta__task_arg__init(pa);
-    if (a->keyword) pa->keyword = MT_BIN(a->keyword, strlen(a->keyword));
-    if (!a->ref) {
-        pa->kind = MANTA__ARG_KIND__ARG_INLINE;
-        pa->data = MT_BIN(a->data, a->size);
-        return pa;
-    }
-    mt_obj *o = a->ref;
-    pa->is_ref = true;
-    if (o->in_plasma) {
-        pa->kind = MANTA__ARG_KIND__ARG_PLASMA;
-        pa->object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
-        if (!o->owner) do_address(c, owner, ep, cap);
-        else do_peer_address(o->owner, owner);
-        pa->owner = owner;
-        /* The worker's node fetches it from there; the worker is on some
-         * node, so say which even when it is ours. */
-        static const mt_nid zero;
-        const mt_nid *loc = MT_ID_EQ(o->loc, zero) ? &c->nid : &o->loc;
-        pa->location = MT_BIN(loc->b, MT_NODE_ID_LEN);
-    } else {
-        pa->kind = MANTA__ARG_KIND__ARG_INLINE;
-        pa->data = MT_BIN(o->value->data, o->value->size);
-    }
-    return pa;
-}
-
-#define PUSH_STACK 8
-
-/* Write the task's message to `conn` (not flushed).  Small tasks (nearly
- * all) build their message on the stack. */
-void do_send_task(mt_core *c, mt_conn *conn, mt_task *t, const int32_t *gpus, size_t ngpu,
-                  char *const *res_names, const int64_t *res_amounts, uint32_t nres)
-{
-    Manta__TaskSpec s = MANTA__TASK_SPEC__INIT;
-    Manta__TaskSpec *sp = &s;
-    Manta__PushTask m = MANTA__PUSH_TASK__INIT;
-    Manta__TaskArg pa_s[PUSH_STACK], *pa = pa_s;
-    Manta__TaskArg *pp_s[PUSH_STACK], **pp = pp_s;
-    Manta__Address owners_s[PUSH_STACK], *owners = owners_s;
-    char eps_s[PUSH_STACK][256], (*eps)[256] = eps_s;
-    Manta__Resource rs_s[PUSH_STACK], *rs = rs_s;
-    Manta__Resource *rp_s[PUSH_STACK], **rp = rp_s;
-    bool big_args = t->nargs > PUSH_STACK, big_res = nres > PUSH_STACK;
-    if (big_args) {
-        pa = mt_calloc(t->nargs, sizeof *pa);
-        pp = mt_calloc(t->nargs, sizeof *pp);
-        owners = mt_calloc(t->nargs, sizeof *owners);
-        eps = mt_calloc(t->nargs, sizeof *eps);
-    }
-    if (big_res) {
-        rs = mt_calloc(nres, sizeof *rs);
-        rp = mt_calloc(nres, sizeof *rp);
-    }
-    for (uint32_t i = 0; i < t->nargs; i++)
-        pp[i] = build_arg(c, &t->args[i], &pa[i], &owners[i], eps[i], sizeof eps[i]);
-    for (uint32_t i = 0; i < nres; i++) {
-        manta__resource__init(&rs[i]);
-        rs[i].name = res_names[i];
-        rs[i].amount = res_amounts[i];
-        rp[i] = &rs[i];
-    }
-    s.task_id = MT_BIN(t->id.b, MT_TASK_ID_LEN);
-    s.job_id = c->job_id;
-    s.kind = t->kind;
-    s.function_id = MT_BIN(t->fn_id, MT_FN_ID_LEN);
-    s.name = t->name;
-    s.args = pp;
-    s.n_args = t->nargs;
-    s.num_returns = t->num_returns;
-    s.attempt = t->attempt;
-    s.gpu_ids = (int32_t *)gpus;
-    s.n_gpu_ids = ngpu;
-    s.resources = rp;
-    s.n_resources = nres;
-    s.retry_exceptions = MT_BIN(t->retry_exc, t->retry_exc_len);
-    if (t->actor) {
-        s.actor_id = MT_BIN(t->actor_id.b, MT_ACTOR_ID_LEN);
-        s.seq = t->seq;
-        s.method = t->method ? t->method : "";
-        s.max_concurrency = t->max_concurrency;
-        s.is_async = t->is_async;
-        s.caller_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
-    }
-    m.tasks = &sp;
-    m.n_tasks = 1;
-    mt_conn_send(conn, MANTA__MSG_TYPE__MSG_PUSH_TASK, &m.base);
-    if (big_args) {
-        free(pa);
-        free(pp);
-        free(owners);
-        free(eps);
-    }
-    if (big_res) {
-        free(rs);
-        free(rp);
-    }
-}
-
 static void push_task(mt_core *c, mt_lease *l, mt_task *t)
 {
     t->state = MT_TASK_RUNNING;
@@ -724,7 +434,7 @@ static void push_task(mt_core *c, mt_lease *l, mt_task *t)
     if (l->in_flight++ == 0) l->progress_at = mt_now_s();
     mt_conn *conn = l->worker->conn;
     if (!conn) return;
-    do_send_task(c, conn, t, l->gpu_ids, l->ngpu, l->cls->res_names, l->cls->res_amounts,
+    do_task_send(c, conn, t, l->gpu_ids, l->ngpu, l->cls->res_names, l->cls->res_amounts,
                  l->cls->nres);
     /* An idle worker gets the task now; one with work queued gets it with
      * the flush that follows its next reply (batching). */
@@ -871,7 +581,7 @@ static void note_exec_time(mt_class *cls, uint64_t exec_ns)
 static void args_lost(mt_core *c, mt_task *t, const char *why)
 {
     if (t->retries_left == 0 || t->cancelled) {
-        do_task_fail(c, t, t->cancelled ? cancelled_error(t)
+        do_task_fail(c, t, t->cancelled ? mt_task_cancelled_error(t)
                                         : mt_value_error(MANTA_EOBJLOST, "%s", why ? why : ""));
         return;
     }
@@ -895,12 +605,12 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
     if (!requeue) note_exec_time(cls, r->exec_ns);
     if (requeue) {
         /* Not started there; cancelled meanwhile, it never starts. */
-        if (t->cancelled) do_task_fail(c, t, cancelled_error(t));
+        if (t->cancelled) do_task_fail(c, t, mt_task_cancelled_error(t));
         else enqueue(c, t, true);
     } else if (r->status == MANTA__TASK_STATUS__TASK_ARG_LOST) {
         args_lost(c, t, r->error);
     } else if (t->cancelled || r->status == MANTA__TASK_STATUS__TASK_CANCELLED) {
-        do_task_fail(c, t, cancelled_error(t));
+        do_task_fail(c, t, mt_task_cancelled_error(t));
     } else if (r->status == MANTA__TASK_STATUS__TASK_APP_ERROR && r->retryable &&
                t->retries_left != 0) {
         /* retry_exceptions: the exception is one the task may retry on. */
@@ -936,13 +646,6 @@ int do_sub_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessa
 }
 
 /* ---------------------------------------------------------------- failures */
-
-mt_value *cancelled_error(const mt_task *t)
-{
-    char hex[2 * MT_TASK_ID_LEN + 1];
-    return mt_value_error(MANTA_ECANCELLED, "Task %s (%s) was cancelled.",
-                          mt_hex(t->id.b, MT_TASK_ID_LEN, hex), t->name);
-}
 
 /* A task out of retries whose worker died: its error depends on why, which
  * the node tells us (Event WORKER_DIED) shortly after the connection closes. */
@@ -1009,7 +712,7 @@ static void lease_died(mt_core *c, mt_lease *l)
         t->lprev = t->lnext = NULL;
         t->lease = NULL;
         if (t->cancelled) {
-            do_task_fail(c, t, cancelled_error(t));
+            do_task_fail(c, t, mt_task_cancelled_error(t));
         } else if (t->retries_left != 0) {
             if (t->retries_left > 0) t->retries_left--;
             t->attempt++;
@@ -1038,15 +741,6 @@ void do_sub_peer_died(mt_core *c, mt_peer *p)
 }
 
 /* ---------------------------------------------------------------- cancel */
-
-static void drop_dependent(mt_obj *o, mt_task *t)
-{
-    for (uint32_t i = 0; i < o->ndependents; i++) {
-        if (o->dependents[i] != t) continue;
-        o->dependents[i] = o->dependents[--o->ndependents];
-        return;
-    }
-}
 
 static bool unlink_queue(mt_task **head, mt_task **tail, mt_task *t)
 {
@@ -1095,14 +789,13 @@ static int cancel_task(mt_core *c, mt_task *t, bool force, bool recursive)
     if (t->cancelled) return 0;
     t->cancelled = true;
     if (t->state == MT_TASK_WAITING || t->state == MT_TASK_QUEUED) {
-        for (uint32_t i = 0; i < t->nargs; i++)
-            if (t->args[i].ref && t->state == MT_TASK_WAITING) drop_dependent(t->args[i].ref, t);
+        if (t->state == MT_TASK_WAITING) do_task_unwatch_deps(t);
         if (t->actor) {
             unlink_queue(&t->actor->qhead, &t->actor->qtail, t);
         } else if (t->state == MT_TASK_QUEUED && unlink_queue(&t->cls->qhead, &t->cls->qtail, t)) {
             t->cls->qlen--;
         }
-        do_task_fail(c, t, cancelled_error(t));
+        do_task_fail(c, t, mt_task_cancelled_error(t));
         return 0;
     }
     if (t->state != MT_TASK_RUNNING) return 0;
@@ -1185,29 +878,7 @@ void do_sub_free_all(mt_core *c)
     }
     c->dying = NULL;
     size_t n;
-    void **items = mt_map_items(&c->tasks, &n);
-    size_t nl;
-    void **lin = mt_map_items(&c->lineage, &nl);
-    items = mt_realloc(items, (n + nl + 1) * sizeof *items);
-    memcpy(items + n, lin, nl * sizeof *lin);
-    n += nl;
-    free(lin);
-    for (size_t i = 0; i < n; i++) {
-        mt_task *t = items[i];
-        for (uint32_t j = 0; j < t->nargs; j++) {
-            free(t->args[j].data);
-            free(t->args[j].contained);
-            free(t->args[j].keyword);
-        }
-        free(t->args);
-        free(t->returns);
-        free(t->name);
-        free(t->method);
-        free(t->retry_exc);
-        free(t);
-    }
-    free(items);
-    items = mt_map_items(&c->classes, &n);
+    void **items = mt_map_items(&c->classes, &n);
     for (size_t i = 0; i < n; i++) {
         mt_class *cls = items[i];
         for (mt_lease *l = cls->leases, *next; l; l = next) {
