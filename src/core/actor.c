@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "core.h"
+#include "actor.h"
 #include "mt.h"
 
 typedef struct actor_lookup {
@@ -782,45 +782,4 @@ int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_
     }
     manta__actor_lookup_reply__free_unpacked(rep, NULL);
     return rc;
-}
-
-/* ---------------------------------------------------------------- the actor's own worker */
-
-/* The actor's worker tells the control store where the actor lives, so
- * that it does not depend on its owner for that (a detached actor outlives
- * its creator): PENDING with its address when the constructor arrives (the
- * control store then knows that the creation reached a worker), ALIVE when
- * the constructor returned, before the reply leaves.  `attempt` counts the
- * constructor's runs: the owner's restarts. */
-void do_actor_report(mt_core *c, const uint8_t *actor_id, int state, uint32_t attempt)
-{
-    Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
-    Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
-    Manta__Address addr;
-    char ep[256];
-    do_address(c, &addr, ep, sizeof ep);
-    info.actor_id = MT_BIN(actor_id, MT_ACTOR_ID_LEN);
-    info.state = state;
-    info.address = &addr;
-    info.pid = (uint32_t)getpid();
-    info.num_restarts = attempt;
-    u.info = &info;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
-}
-
-void mt_core_actor_exit(mt_core *c)
-{
-    pthread_mutex_lock(&c->mu);
-    if (!MT_ID_IS_NIL(c->my_actor)) {
-        Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
-        Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
-        info.actor_id = MT_BIN(c->my_actor.b, MT_ACTOR_ID_LEN);
-        info.state = MANTA__ACTOR_STATE__ACTOR_DEAD;
-        info.death_cause = "The actor exited intentionally by calling exit_actor().";
-        info.intentional = true;
-        u.info = &info;
-        do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
-    }
-    c->actor_exiting = true;
-    pthread_mutex_unlock(&c->mu);
 }

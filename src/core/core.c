@@ -1,6 +1,7 @@
-/* core.c -- the client runtime's skeleton: connecting to the node, the I/O
- * thread and its loop, peers and direct connections, request/reply calls,
- * and routing of every incoming message to objects.c, submit.c or exec.c. */
+/* core.c -- the floor of the client runtime: connecting to the node, the
+ * I/O thread and its loop, waiting, peers and direct connections, and
+ * request/reply calls.  What arrives goes up through the hooks the router
+ * (router.c) set at connect; nothing here calls a module above it. */
 #include "core.h"
 
 #include <errno.h>
@@ -16,6 +17,8 @@
 #include "config.h"
 #include "mt.h"
 #include "sock.h"
+
+_Thread_local const uint8_t *mt_core_tl_task;
 
 /* ---------------------------------------------------------------- waiting */
 
@@ -122,7 +125,7 @@ int do_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
 int do_wait(mt_core *c, double deadline)
 {
     uint64_t gen = c->gen;
-    if (c->nheld) do_exec_flush_held(c); /* never sleep on replies held back */
+    if (c->nheld) c->hooks->flush_held(c); /* never sleep on replies held back */
     for (;;) {
         if (c->gen != gen || c->stopping) return 0;
         if (deadline >= 0 && mt_now_s() >= deadline) return MANTA_ETIMEDOUT;
@@ -293,60 +296,42 @@ mt_conn *do_peer_conn(mt_core *c, mt_peer *p)
     return conn;
 }
 
-/* A PushTask outlives the frame: decode it with the default allocator and
- * hand it to exec.c, which frees it when its tasks are done. */
-static int take_push(mt_core *c, mt_conn *conn, const mt_frame *f)
+/* Peers introduce themselves (over TCP with the cluster token); replies go
+ * back on the connection they spoke on. */
+int do_decode(mt_core *c, const mt_frame *f, ProtobufCMessage **m)
 {
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(&manta__push_task__descriptor, NULL, f->len, f->payload);
     char err[256];
-    if (!m) return mt_err(MANTA_EPROTO, "cannot decode PushTask");
-    if (mt_wire_validate(m, err, sizeof err)) {
-        protobuf_c_message_free_unpacked(m, NULL);
-        return mt_err(MANTA_EPROTO, "%s", err);
-    }
-    return do_exec_push(c, conn, conn->tag, (Manta__PushTask *)m);
+    int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, m, err, sizeof err);
+    if (!rc) return 0;
+    mt_arena_reset(&c->arena);
+    return mt_err(rc, "%s", err);
+}
+
+static int peer_hello(mt_core *c, mt_conn *conn, const mt_frame *f)
+{
+    ProtobufCMessage *m;
+    int rc = do_decode(c, f, &m);
+    if (rc) return rc;
+    const Manta__Hello *h = (const Manta__Hello *)m;
+    if (h->version != MT_WIRE_VERSION) rc = mt_err(MANTA_EVERSION, "peer protocol mismatch");
+    else if (!conn->is_unix && (h->token.len != strlen(c->token) ||
+                                memcmp(h->token.data, c->token, h->token.len)))
+        rc = mt_err(MANTA_EAUTH, "a TCP peer with a wrong cluster token");
+    else if (!conn->tag) conn->tag = do_peer_from_proto(c, h->address);
+    if (!rc && !conn->tag) rc = mt_err(MANTA_EPROTO, "peer Hello without an address");
+    if (!rc) mt_gate_pass(conn);
+    mt_arena_reset(&c->arena);
+    return rc;
 }
 
 static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud)
 {
     mt_core *c = ud;
-    char err[256];
-    ProtobufCMessage *m;
     /* An accepted peer speaks first with a Hello (over TCP with the token). */
     if (mt_gate_waiting(conn) && f->type != MANTA__MSG_TYPE__MSG_HELLO)
         return mt_err(MANTA_EAUTH, "a peer spoke before its Hello");
-    if (f->type == MANTA__MSG_TYPE__MSG_PUSH_TASK) return take_push(c, conn, f);
-    int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, &m, err, sizeof err);
-    if (rc) {
-        mt_arena_reset(&c->arena);
-        return mt_err(rc, "%s", err);
-    }
-    switch (f->type) {
-    case MANTA__MSG_TYPE__MSG_HELLO: {
-        /* Peers introduce themselves; replies go back on this connection. */
-        const Manta__Hello *h = (const Manta__Hello *)m;
-        if (h->version != MT_WIRE_VERSION) rc = mt_err(MANTA_EVERSION, "peer protocol mismatch");
-        else if (!conn->is_unix && (h->token.len != strlen(c->token) ||
-                                    memcmp(h->token.data, c->token, h->token.len)))
-            rc = mt_err(MANTA_EAUTH, "a TCP peer with a wrong cluster token");
-        else if (!conn->tag) conn->tag = do_peer_from_proto(c, h->address);
-        if (!rc && !conn->tag) rc = mt_err(MANTA_EPROTO, "peer Hello without an address");
-        if (!rc) mt_gate_pass(conn);
-        break;
-    }
-    case MANTA__MSG_TYPE__MSG_TASK_REPLY:
-        rc = do_sub_handle(c, conn, f->type, m);
-        break;
-    case MANTA__MSG_TYPE__MSG_CANCEL_TASK:
-        rc = do_exec_cancel(c, conn, (const Manta__CancelTask *)m);
-        break;
-    default:
-        rc = do_obj_handle(c, conn, f->type, m);
-        if (rc == 1) rc = mt_err(MANTA_EPROTO, "unexpected %s from a peer", mt_wire_name(f->type));
-    }
-    mt_arena_reset(&c->arena);
-    return rc;
+    if (f->type == MANTA__MSG_TYPE__MSG_HELLO) return peer_hello(c, conn, f);
+    return c->hooks->peer_frame(c, conn, f);
 }
 
 static void on_peer_close(mt_conn *conn, int reason, void *ud)
@@ -363,8 +348,7 @@ static void on_peer_close(mt_conn *conn, int reason, void *ud)
         mt_conn_unref(conn); /* the peer's reference */
         if (!c->stopping) {
             p->dead = true;
-            do_sub_peer_died(c, p);
-            do_objs_peer_died(c, p);
+            c->hooks->peer_died(c, p);
         }
     }
     do_notify(c);
@@ -471,34 +455,12 @@ void do_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m)
 
 /* ---------------------------------------------------------------- daemon messages */
 
-static void print_lines(const Manta__LogLines *m)
-{
-    /* "(pid=1234) text" per line, as Ray prints worker output. */
-    const char *p = m->text ? m->text : "";
-    int fd = m->is_err ? 2 : 1;
-    char head[48];
-    int hl = snprintf(head, sizeof head, "(pid=%u) ", m->pid);
-    mt_buf b;
-    mt_buf_init(&b);
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
-        mt_buf_append(&b, head, (size_t)hl);
-        mt_buf_append(&b, p, len);
-        if (!nl) mt_buf_append(&b, "\n", 1);
-        p += len;
-    }
-    if (b.len && write(fd, b.data, b.len) < 0) {
-    }
-    mt_buf_free(&b);
-}
-
 static mt_conn *on_accept(mt_gate *g, int fd, void *ud);
 
 /* Start taking connections from processes of other nodes.  Our TCP port was
  * bound (and is in our address) since we connected, but on one node nothing
  * needs it: we listen once our node says the cluster spans nodes. */
-static void listen_tcp(mt_core *c)
+void do_listen_tcp(mt_core *c)
 {
     if (c->tcp_fd < 0 || c->tcp_listening) return;
     if (mt_sock_listen_bound(c->tcp_fd)) {
@@ -512,95 +474,14 @@ static void listen_tcp(mt_core *c)
     c->tcp_listening = true;
 }
 
-static void handle_event(mt_core *c, const Manta__Event *ev)
-{
-    if (ev->kind == MANTA__EVENT_KIND__EVENT_MULTI_NODE) listen_tcp(c);
-    if (ev->kind == MANTA__EVENT_KIND__EVENT_RECLAIM_LEASES) do_sub_reclaim(c);
-    if (ev->kind == MANTA__EVENT_KIND__EVENT_NODE_DIED && ev->id.len == MT_NODE_ID_LEN) {
-        mt_nid nid;
-        memcpy(nid.b, ev->id.data, MT_NODE_ID_LEN);
-        do_node_died(c, &nid);
-    }
-    if (ev->kind == MANTA__EVENT_KIND__EVENT_WORKER_DIED && ev->id.len == MT_WORKER_ID_LEN) {
-        mt_peer *p = mt_map_get(&c->peers, ev->id.data);
-        if (p) {
-            p->exit_code = ev->code;
-            p->death_reason = ev->reason ? (int)ev->reason : MANTA__DEATH_REASON__DEATH_EXITED;
-        }
-        if (p && !p->dead) {
-            p->dead = true;
-            do_sub_peer_died(c, p);
-            do_objs_peer_died(c, p);
-        }
-        if (p) do_sub_death_reason(c, p, 0);
-        if (!p) {
-            /* It may have been a borrower of ours without a peer entry. */
-            mt_wid wid;
-            memcpy(wid.b, ev->id.data, MT_WORKER_ID_LEN);
-            mt_peer tmp = {.wid = wid, .dead = true};
-            do_objs_peer_died(c, &tmp);
-        }
-    }
-    do_notify(c);
-}
-
-static uint64_t reply_request_id(const ProtobufCMessage *m, uint16_t type)
-{
-    switch (type) {
-    case MANTA__MSG_TYPE__MSG_OBJ_CREATE_REPLY: return ((const Manta__ObjCreateReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_OBJ_GET_REPLY: return ((const Manta__ObjGetReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_FN_GET_REPLY: return ((const Manta__FnGetReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_KV_GET_REPLY: return ((const Manta__KvGetReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_STATUS_REPLY: return ((const Manta__StatusReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK: return ((const Manta__AddBorrowerAck *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY:
-        return ((const Manta__ActorRegisterReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP_REPLY:
-        return ((const Manta__ActorLookupReply *)m)->request_id;
-    }
-    return 0;
-}
-
 static int on_daemon_frame(mt_conn *conn, const mt_frame *f, void *ud)
 {
     mt_core *c = ud;
-    char err[256];
-    ProtobufCMessage *m;
-    MT_UNUSED(conn);
-    int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, &m, err, sizeof err);
-    if (rc) {
-        mt_arena_reset(&c->arena);
-        return mt_err(rc, "%s", err);
-    }
-    uint64_t rid = reply_request_id(m, f->type);
-    if (f->type == MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP_REPLY && mt_map_get(&c->actor_lookups, &rid)) {
-        do_actor_lookup_reply(c, (const Manta__ActorLookupReply *)m);
-    } else if (rid) {
-        do_rpc_complete(c, rid, f->type, f->payload, f->len, 0);
-    } else {
-        switch (f->type) {
-        case MANTA__MSG_TYPE__MSG_LEASE_GRANT:
-            rc = do_sub_handle(c, conn, f->type, m);
-            break;
-        case MANTA__MSG_TYPE__MSG_EVENT:
-            handle_event(c, (const Manta__Event *)m);
-            break;
-        case MANTA__MSG_TYPE__MSG_LOG_LINES:
-            print_lines((const Manta__LogLines *)m);
-            break;
-        case MANTA__MSG_TYPE__MSG_WARNING: {
-            const char *t = ((const Manta__Warning *)m)->text;
-            fprintf(stderr, "manta: warning: %s\n", t ? t : "");
-            break;
-        }
-        default:
-            rc = mt_err(MANTA_EPROTO, "unexpected %s from the node", mt_wire_name(f->type));
-        }
-    }
-    mt_arena_reset(&c->arena);
-    return rc;
+    return c->hooks->node_frame(c, conn, f);
 }
 
+/* A connection to a node other than through our daemon (the control store,
+ * another node's daemon): its Hello reply, then the node's frames. */
 int do_node_frame(mt_conn *conn, const mt_frame *f, void *ud)
 {
     if (f->type == MANTA__MSG_TYPE__MSG_HELLO_REPLY) {
@@ -618,7 +499,7 @@ static void on_daemon_close(mt_conn *conn, int reason, void *ud)
     mt_core *c = ud;
     if (c->gcs == conn) {
         c->gcs = NULL;
-        do_actors_gcs_lost(c);
+        c->hooks->gcs_lost(c);
     }
     c->daemon = NULL;
     c->daemon_lost = true;
@@ -681,7 +562,7 @@ static void on_wake(mt_conn_loop *l)
     free(c->to_start);
     c->to_start = NULL;
     c->nto_start = 0;
-    do_plasma_flush_releases(c);
+    c->hooks->flush(c);
     flush_later_conns(c);
     if (c->stopping || (c->loop_bg && c->want_loop > 0)) uv_stop(&c->loop);
 }
@@ -690,11 +571,9 @@ static void on_tick(uv_timer_t *t)
 {
     mt_core *c = t->data;
     pthread_mutex_lock(&c->mu);
-    do_plasma_flush_releases(c);
+    c->hooks->flush(c);
     flush_later_conns(c);
-    do_exec_flush_held(c);
-    do_sub_tick(c);
-    do_actors_tick(c);
+    c->hooks->tick(c);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -859,7 +738,7 @@ static void on_gcs_close(mt_conn *conn, int reason, void *ud)
     MT_UNUSED(reason);
     if (c->gcs == conn) {
         c->gcs = NULL;
-        do_actors_gcs_lost(c);
+        c->hooks->gcs_lost(c);
     }
     mt_conn_unref(conn);
     if (!c->stopping && c->role == MANTA__ROLE__ROLE_WORKER) {
@@ -906,25 +785,25 @@ static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep, bool multi_no
     int rc = mt_conn_start(c->daemon);
     if (rc) return rc;
     if ((rc = mt_gate_start(&c->listen_gate, &c->cl, c->listen_fd, on_accept, c))) return rc;
-    if (multi_node) listen_tcp(c);
+    if (multi_node) do_listen_tcp(c);
     c->gcs = c->daemon;
     if (gcs_ep && gcs_ep[0] && (rc = connect_gcs(c, gcs_ep))) return rc;
     uv_timer_init(&c->loop, &c->tick);
     uv_timer_init(&c->loop, &c->deadline_timer);
     c->tick.data = c;
     uv_timer_start(&c->tick, on_tick, 50, 50);
-    mt_plasma_start_releases(c);
     if (pthread_create(&c->io_thread, NULL, io_main, c)) return mt_err_sys("pthread_create");
     c->io_running = true;
     return 0;
 }
 
-int mt_core_connect(const mt_core_opts *o, mt_core **out)
+int mt_core_open(const mt_core_opts *o, const mt_hooks *hooks, mt_core **out)
 {
     mt_config_load();
     mt_log_set_level((int)mt_cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
     mt_core *c = mt_calloc(1, sizeof *c);
+    c->hooks = hooks;
     c->task_efd = -1;
     core_init_tables(c);
     int rc = setup_identity(c, o);
@@ -943,7 +822,7 @@ int mt_core_connect(const mt_core_opts *o, mt_core **out)
         c->session_dir = mt_strdup(rep->session_dir ? rep->session_dir : "");
         if (rep->token.len < sizeof c->token) memcpy(c->token, rep->token.data, rep->token.len);
         snprintf(gcs_ep, sizeof gcs_ep, "%s", rep->gcs_endpoint ? rep->gcs_endpoint : "");
-        rc = mt_plasma_map(c, shm_fd, rep->store_size);
+        rc = c->hooks->map_store(c, shm_fd, rep->store_size);
         shm_fd = -1;
         /* In a cluster, processes of other nodes reach us over TCP (from
          * when it spans nodes: listen_tcp). */
@@ -1107,29 +986,9 @@ static void free_tables(mt_core *c)
 {
     if (c->task_efd >= 0) close(c->task_efd);
     c->task_efd = -1;
-    do_exec_free_all(c);
-    do_sub_free_all(c);
-    do_task_free_all(c);
-    do_actors_free_all(c);
+    if (c->hooks) c->hooks->free_tables(c);
     size_t n;
-    void **items = mt_map_items(&c->objs, &n);
-    for (size_t i = 0; i < n; i++) {
-        mt_obj *o = items[i];
-        for (mt_glink *l = o->getters, *next; l; l = next) {
-            next = l->next;
-            if (l->g->watch) free(l->g); /* an unfired future's watch */
-        }
-        if (o->value) mt_value_unref(o->value);
-        free(o->borrowers);
-        free(o->contained);
-        free(o->dependents);
-        for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
-            next = w->next;
-            free(w);
-        }
-        free(o);
-    }
-    free(items);
+    void **items;
     items = mt_map_items(&c->peers, &n);
     for (size_t i = 0; i < n; i++) {
         mt_peer *p = items[i];
@@ -1144,23 +1003,8 @@ static void free_tables(mt_core *c)
         free(items[i]);
     }
     free(items);
-    free(c->ready_tokens);
-    mt_map_free(&c->objs);
     mt_map_free(&c->peers);
-    mt_map_free(&c->tasks);
-    mt_map_free(&c->classes);
-    mt_map_free(&c->lease_reqs);
     mt_map_free(&c->rpcs);
-    mt_map_free(&c->rdaemons);
-    mt_map_free(&c->lineage);
-    free(c->dead_nodes);
-    free(c->bq);
-    while (c->batches) {
-        struct mt_borrow_batch *b = c->batches;
-        c->batches = b->next;
-        free(b->ids);
-        free(b);
-    }
 }
 
 static void stop_io(mt_core *c)
@@ -1227,13 +1071,11 @@ void mt_core_disconnect(mt_core *c)
     /* Also after a connect that failed half-way: its loop holds the node's
      * connection and the loop's own descriptors. */
     if (c->loop_open) stop_io(c);
-    mt_plasma_stop_releases(c);
     free_tables(c);
     if (c->listen_fd >= 0) close(c->listen_fd);
     if (c->tcp_fd >= 0) close(c->tcp_fd);
     free(c->tcp_endpoint);
     if (c->listen_path) unlink(c->listen_path);
-    mt_plasma_unmap(c);
     if (c->daemon_pid > 0) {
         /* We started the node: wait (bounded) for it to finish stopping. */
         for (int i = 0; i < 500; i++) {

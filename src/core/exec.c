@@ -12,10 +12,35 @@
 #include <sys/eventfd.h>
 
 #include "config.h"
-#include "core.h"
+#include "exec.h"
 #include "mt.h"
 
 _Thread_local mt_exec_task *mt_tl_current;
+
+/* ---------------------------------------------------------------- the actor this worker runs */
+
+/* The actor's worker tells the control store where the actor lives, so
+ * that it does not depend on its owner for that (a detached actor outlives
+ * its creator): PENDING with its address when the constructor arrives (the
+ * control store then knows that the creation reached a worker), ALIVE when
+ * the constructor returned, before the reply leaves.  `attempt` counts the
+ * constructor's runs: the owner's restarts. */
+static void report_actor(mt_core *c, const uint8_t *actor_id, int state, uint32_t attempt)
+{
+    Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
+    Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
+    Manta__Address addr;
+    char ep[256];
+    do_address(c, &addr, ep, sizeof ep);
+    info.actor_id = MT_BIN(actor_id, MT_ACTOR_ID_LEN);
+    info.state = state;
+    info.address = &addr;
+    info.pid = (uint32_t)getpid();
+    info.num_restarts = attempt;
+    u.info = &info;
+    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+}
+
 
 /* One PushTask message, shared by the tasks it carried. */
 typedef struct exec_batch {
@@ -70,7 +95,7 @@ int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m)
     for (size_t i = 0; i < m->n_tasks; i++) {
         Manta__TaskSpec *s = m->tasks[i];
         if (s->kind == MANTA__TASK_KIND__TASK_ACTOR_CREATE && s->actor_id.len == MT_ACTOR_ID_LEN)
-            do_actor_report(c, s->actor_id.data,
+            report_actor(c, s->actor_id.data,
                             s->attempt ? MANTA__ACTOR_STATE__ACTOR_RESTARTING
                                        : MANTA__ACTOR_STATE__ACTOR_PENDING,
                             s->attempt);
@@ -205,6 +230,7 @@ static int start_task(mt_core *c, mt_exec_task *t)
 {
     t->start_ns = mt_now_ns();
     mt_tl_current = t;
+    mt_core_tl_task = t->spec->task_id.data;
     running_add(c, t);
     int rc = resolve_args(c, t);
     if (!rc) return 0;
@@ -437,7 +463,7 @@ static void do_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *
     rep.retryable = t->retryable;
     if (status == MANTA__TASK_STATUS__TASK_OK && s->kind == MANTA__TASK_KIND__TASK_ACTOR_CREATE &&
         s->actor_id.len == MT_ACTOR_ID_LEN)
-        do_actor_report(c, s->actor_id.data, MANTA__ACTOR_STATE__ACTOR_ALIVE, s->attempt);
+        report_actor(c, s->actor_id.data, MANTA__ACTOR_STATE__ACTOR_ALIVE, s->attempt);
     if (status == MANTA__TASK_STATUS__TASK_OK || status == MANTA__TASK_STATUS__TASK_APP_ERROR) {
         rep.returns = rp;
         rep.n_returns = s->num_returns;
@@ -447,7 +473,10 @@ static void do_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *
      * queue runs dry (mt_exec_next) or at the next tick, at the latest. */
     if (c->xq_len == 0) mt_conn_flush(t->conn);
     else do_exec_hold(c, t->conn);
-    if (mt_tl_current == t) mt_tl_current = NULL;
+    if (mt_tl_current == t) {
+        mt_tl_current = NULL;
+        mt_core_tl_task = NULL;
+    }
     running_del(c, t);
     task_free(t);
     if (ro != ro_s) {
@@ -531,15 +560,19 @@ void mt_exec_drain(mt_core *c, int status, const char *error)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* ---------------------------------------------------------------- blocking */
-
-void do_set_blocked(mt_core *c, bool blocked)
+void mt_exec_actor_exit(mt_core *c)
 {
-    if (c->role != MANTA__ROLE__ROLE_WORKER || c->blocked_sent == blocked) return;
-    c->blocked_sent = blocked;
-    Manta__WorkerBlocked m = MANTA__WORKER_BLOCKED__INIT;
-    m.blocked = blocked;
-    do_send_daemon(c, blocked ? MANTA__MSG_TYPE__MSG_WORKER_BLOCKED
-                              : MANTA__MSG_TYPE__MSG_WORKER_UNBLOCKED,
-                   &m.base);
+    pthread_mutex_lock(&c->mu);
+    if (!MT_ID_IS_NIL(c->my_actor)) {
+        Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
+        Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
+        info.actor_id = MT_BIN(c->my_actor.b, MT_ACTOR_ID_LEN);
+        info.state = MANTA__ACTOR_STATE__ACTOR_DEAD;
+        info.death_cause = "The actor exited intentionally by calling exit_actor().";
+        info.intentional = true;
+        u.info = &info;
+        do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+    }
+    c->actor_exiting = true;
+    pthread_mutex_unlock(&c->mu);
 }

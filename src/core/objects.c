@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "core.h"
+#include "objects.h"
 #include "mt.h"
 
 /* ---------------------------------------------------------------- entries */
@@ -28,7 +28,7 @@ mt_obj *do_obj_find(mt_core *c, const mt_oid *id) { return mt_map_get(&c->objs, 
 
 static void obj_destroy(mt_core *c, mt_obj *o)
 {
-    if (o->lineage) do_task_lineage_release(c, o);
+    if (o->lineage) c->hooks->lineage_release(c, o);
     mt_map_del(&c->objs, &o->id);
     if (o->value) mt_value_unref(o->value);
     for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
@@ -83,7 +83,7 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o)
     bool anchor = o->anchor;
     mt_oid id = o->id;
     obj_destroy(c, o);
-    if (anchor) do_actor_out_of_scope(c, &id);
+    if (anchor) c->hooks->anchor_freed(c, &id);
     /* The value held credits on the refs inside it. */
     for (uint32_t i = 0; i < n; i++) do_credit_ref(c, &inner[i], -1);
     free(inner);
@@ -260,7 +260,7 @@ void do_obj_set_ready(mt_core *c, mt_obj *o)
         free(w);
     }
     o->waiters = NULL;
-    do_sub_obj_ready(c, o);
+    c->hooks->obj_ready(c, o);
     do_notify(c);
 }
 
@@ -306,7 +306,7 @@ void do_obj_lost(mt_core *c, mt_obj *o, const mt_nid *at)
         ask_owner(c, o, at);
         return;
     }
-    if (do_sub_reconstruct(c, o)) {
+    if (c->hooks->obj_rebuild(c, o)) {
         mt_debug("object %s was lost with its node; running its task again", hex);
         return;
     }
@@ -342,8 +342,7 @@ void do_node_died(mt_core *c, const mt_nid *nid)
         if (p->dead || !MT_ID_EQ(p->nid, *nid)) continue;
         p->dead = true;
         if (!p->death_reason) p->death_reason = MANTA__DEATH_REASON__DEATH_EXITED;
-        do_sub_peer_died(c, p);
-        do_objs_peer_died(c, p);
+        c->hooks->peer_died(c, p);
     }
     mt_rdaemon *d = mt_map_get(&c->rdaemons, nid->b);
     if (d) mt_conn_close(d->conn, MANTA_ECONN);
@@ -407,8 +406,9 @@ static int read_oid(const ProtobufCBinaryData *b, mt_oid *out)
     return 0;
 }
 
-static int handle_wait(mt_core *c, mt_conn *conn, const Manta__ObjWait *m)
+int do_obj_on_wait(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
+    const Manta__ObjWait *m = (const Manta__ObjWait *)msg;
     mt_oid id;
     if (read_oid(&m->object_id, &id)) return MANTA_EPROTO;
     mt_obj *o = do_obj_find(c, &id);
@@ -435,8 +435,10 @@ static int handle_wait(mt_core *c, mt_conn *conn, const Manta__ObjWait *m)
     return 0;
 }
 
-static int handle_wait_reply(mt_core *c, const Manta__ObjWaitReply *m)
+int do_obj_on_wait_reply(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
+    const Manta__ObjWaitReply *m = (const Manta__ObjWaitReply *)msg;
+    MT_UNUSED(conn);
     mt_oid id;
     if (m->object_id.len != MT_OBJECT_ID_LEN) return 0; /* a lost object we no longer track */
     memcpy(id.b, m->object_id.data, MT_OBJECT_ID_LEN);
@@ -476,8 +478,9 @@ static int borrow_one(mt_core *c, const ProtobufCBinaryData *b, const mt_wid *w)
     return 0;
 }
 
-static int handle_add_borrower(mt_core *c, mt_conn *conn, const Manta__AddBorrower *m)
+int do_obj_on_add_borrower(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
+    const Manta__AddBorrower *m = (const Manta__AddBorrower *)msg;
     if (!m->borrower || m->borrower->worker_id.len != MT_WORKER_ID_LEN)
         return mt_err(MANTA_EPROTO, "AddBorrower without a borrower");
     mt_wid w;
@@ -507,8 +510,10 @@ static int handle_add_borrower(mt_core *c, mt_conn *conn, const Manta__AddBorrow
     return 0;
 }
 
-static int handle_remove_borrower(mt_core *c, const Manta__RemoveBorrower *m)
+int do_obj_on_remove_borrower(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
+    const Manta__RemoveBorrower *m = (const Manta__RemoveBorrower *)msg;
+    MT_UNUSED(conn);
     mt_oid id;
     if (read_oid(&m->object_id, &id) || m->borrower_id.len != MT_WORKER_ID_LEN)
         return mt_err(MANTA_EPROTO, "bad RemoveBorrower");
@@ -523,8 +528,10 @@ static int handle_remove_borrower(mt_core *c, const Manta__RemoveBorrower *m)
     return 0;
 }
 
-static int handle_credit(mt_core *c, const Manta__Credit *m)
+int do_obj_on_credit(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
+    const Manta__Credit *m = (const Manta__Credit *)msg;
+    MT_UNUSED(conn);
     mt_oid id;
     if (read_oid(&m->object_id, &id)) return MANTA_EPROTO;
     if (m->delta < -1000000 || m->delta > 1000000) return mt_err(MANTA_EPROTO, "absurd credit");
@@ -533,26 +540,12 @@ static int handle_credit(mt_core *c, const Manta__Credit *m)
     return 0;
 }
 
-int do_obj_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m)
+int do_obj_on_borrower_ack(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
-    switch (type) {
-    case MANTA__MSG_TYPE__MSG_OBJ_WAIT:
-        return handle_wait(c, conn, (const Manta__ObjWait *)m);
-    case MANTA__MSG_TYPE__MSG_OBJ_WAIT_REPLY:
-        return handle_wait_reply(c, (const Manta__ObjWaitReply *)m);
-    case MANTA__MSG_TYPE__MSG_ADD_BORROWER:
-        return handle_add_borrower(c, conn, (const Manta__AddBorrower *)m);
-    case MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK: {
-        const Manta__AddBorrowerAck *a = (const Manta__AddBorrowerAck *)m;
-        do_rpc_complete(c, a->request_id, type, NULL, 0, a->status);
-        return 0;
-    }
-    case MANTA__MSG_TYPE__MSG_REMOVE_BORROWER:
-        return handle_remove_borrower(c, (const Manta__RemoveBorrower *)m);
-    case MANTA__MSG_TYPE__MSG_CREDIT:
-        return handle_credit(c, (const Manta__Credit *)m);
-    }
-    return 1;
+    const Manta__AddBorrowerAck *a = (const Manta__AddBorrowerAck *)msg;
+    MT_UNUSED(conn);
+    do_rpc_complete(c, a->request_id, MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK, NULL, 0, a->status);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- refs on the wire */
@@ -726,6 +719,19 @@ void mt_core_borrow_sync(mt_core *c)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* The worker is about to sleep in get()/wait(): its node lends its CPU to
+ * another worker meanwhile (and takes it back). */
+static void set_blocked(mt_core *c, bool blocked)
+{
+    if (c->role != MANTA__ROLE__ROLE_WORKER || c->blocked_sent == blocked) return;
+    c->blocked_sent = blocked;
+    Manta__WorkerBlocked m = MANTA__WORKER_BLOCKED__INIT;
+    m.blocked = blocked;
+    do_send_daemon(c, blocked ? MANTA__MSG_TYPE__MSG_WORKER_BLOCKED
+                              : MANTA__MSG_TYPE__MSG_WORKER_UNBLOCKED,
+                   &m.base);
+}
+
 /* ---------------------------------------------------------------- get / wait */
 
 static bool obj_ready(const mt_obj *o) { return o->state == MT_OBJ_READY; }
@@ -819,8 +825,8 @@ int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_va
                 rc = do_node_lost(c);
                 break;
             }
-            if (!blocked && mt_tl_current) {
-                do_set_blocked(c, true);
+            if (!blocked && mt_core_tl_task) {
+                set_blocked(c, true);
                 blocked = true;
             }
             if (do_wait(c, deadline) == MANTA_ETIMEDOUT && g.remaining) {
@@ -835,7 +841,7 @@ int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_va
         for (size_t i = 0; !rc && i < n; i++) again |= objs[i]->state != MT_OBJ_READY;
         if (!again) break;
     }
-    if (blocked) do_set_blocked(c, false);
+    if (blocked) set_blocked(c, false);
     for (size_t i = 0; !rc && i < n; i++) {
         if (!objs[i]->value) {
             rc = mt_err(MANTA_EOBJLOST, "object has no value");
@@ -865,8 +871,8 @@ int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, do
     mt_glink *links = watch(c, objs, n, &g);
     size_t need = n - MT_MIN(num_ready, n);
     while (g.remaining > need && !c->daemon_lost) {
-        if (!blocked && mt_tl_current) {
-            do_set_blocked(c, true);
+        if (!blocked && mt_core_tl_task) {
+            set_blocked(c, true);
             blocked = true;
         }
         if (do_wait(c, deadline) == MANTA_ETIMEDOUT) break;
@@ -877,7 +883,7 @@ int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, do
         ready[i] = obj_ready(objs[i]);
         count += ready[i];
     }
-    if (blocked) do_set_blocked(c, false);
+    if (blocked) set_blocked(c, false);
     pthread_mutex_unlock(&c->mu);
     return (int)count;
 }
@@ -969,4 +975,39 @@ void do_obj_fail(mt_core *c, mt_obj *o, mt_value *err)
     }
     o->value = err;
     do_obj_set_ready(c, o);
+}
+
+/* ---------------------------------------------------------------- disconnect */
+
+void do_objs_free_all(mt_core *c)
+{
+    size_t n;
+    void **items = mt_map_items(&c->objs, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_obj *o = items[i];
+        for (mt_glink *l = o->getters, *next; l; l = next) {
+            next = l->next;
+            if (l->g->watch) free(l->g); /* an unfired future's watch */
+        }
+        if (o->value) mt_value_unref(o->value);
+        free(o->borrowers);
+        free(o->contained);
+        free(o->dependents);
+        for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
+            next = w->next;
+            free(w);
+        }
+        free(o);
+    }
+    free(items);
+    free(c->ready_tokens);
+    mt_map_free(&c->objs);
+    free(c->dead_nodes);
+    free(c->bq);
+    while (c->batches) {
+        struct mt_borrow_batch *b = c->batches;
+        c->batches = b->next;
+        free(b->ids);
+        free(b);
+    }
 }

@@ -10,7 +10,7 @@
 
 #include "checked.h"
 #include "config.h"
-#include "core.h"
+#include "plasma.h"
 #include "mt.h"
 
 int mt_plasma_live_values;

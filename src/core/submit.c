@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "core.h"
+#include "submit.h"
 #include "mt.h"
 
 typedef struct lease_req {
@@ -73,7 +73,7 @@ static void on_rdaemon_close(mt_conn *conn, int reason, void *ud)
         free(d);
         break;
     }
-    if (!c->stopping) do_sub_rdaemon_closed(c, conn);
+    if (!c->stopping) c->hooks->rdaemon_closed(c, conn);
     mt_conn_unref(conn);
 }
 
@@ -250,11 +250,6 @@ bool do_sub_reconstruct(mt_core *c, mt_obj *o)
 static void enqueue(mt_core *c, mt_task *t, bool front)
 {
     mt_class *cls = t->cls;
-    if (t->actor) {
-        /* Actor calls wait in their actor's queue, in submission order. */
-        do_actor_pump(c, t->actor);
-        return;
-    }
     if (do_task_fail_on_error_arg(c, t)) return;
     t->state = MT_TASK_QUEUED;
     t->lease = NULL;
@@ -272,16 +267,7 @@ static void enqueue(mt_core *c, mt_task *t, bool front)
     class_pump(c, cls);
 }
 
-void do_sub_obj_ready(mt_core *c, mt_obj *o)
-{
-    uint32_t n = o->ndependents;
-    mt_task **deps = o->dependents;
-    o->dependents = NULL;
-    o->ndependents = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (--deps[i]->ndeps == 0) enqueue(c, deps[i], false);
-    free(deps);
-}
+void do_sub_task_ready(mt_core *c, mt_task *t) { enqueue(c, t, false); }
 
 int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
 {
@@ -300,7 +286,7 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
         t->retry_exc = mt_memdup(d->retry_exc, d->retry_exc_len);
         t->retry_exc_len = d->retry_exc_len;
     }
-    if (mt_tl_current) memcpy(t->parent.b, mt_exec_spec(mt_tl_current)->task_id.data, MT_TASK_ID_LEN);
+    if (mt_core_tl_task) memcpy(t->parent.b, mt_core_tl_task, MT_TASK_ID_LEN);
     do_task_watch_deps(c, t);
     t->state = MT_TASK_WAITING;
     if (t->ndeps == 0) enqueue(c, t, false);
@@ -498,8 +484,7 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
     if (r->actor) {
         struct mt_actor *a = r->actor;
         lease_req_free(r);
-        if (g->status == 0) do_actor_set_daemon(c, a, granted_by);
-        return do_actor_granted(c, a, g);
+        return c->hooks->actor_granted(c, a, g, granted_by);
     }
     mt_class *cls = r->cls;
     cls->pending_requests--;
@@ -590,11 +575,8 @@ static void args_lost(mt_core *c, mt_task *t, const char *why)
     wait_for_args(c, t, true);
 }
 
-static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
+int do_sub_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply *r)
 {
-    if (r->task_id.len != MT_TASK_ID_LEN) return mt_err(MANTA_EPROTO, "reply without task id");
-    mt_task *t = mt_map_get(&c->tasks, r->task_id.data);
-    if (t && t->actor) return do_actor_reply(c, conn, t, r);
     if (!t || t->state != MT_TASK_RUNNING || !t->lease || t->lease->worker->conn != conn ||
         r->attempt != t->attempt)
         return 0; /* a stale reply (the task was retried elsewhere) */
@@ -634,15 +616,6 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
     class_pump(c, cls);
     mt_conn_flush(conn);
     return 0;
-}
-
-int do_sub_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m)
-{
-    if (type == MANTA__MSG_TYPE__MSG_LEASE_GRANT)
-        return do_sub_handle_grant(c, conn, (const Manta__LeaseGrant *)m);
-    if (type == MANTA__MSG_TYPE__MSG_TASK_REPLY)
-        return handle_reply(c, conn, (const Manta__TaskReply *)m);
-    return 1;
 }
 
 /* ---------------------------------------------------------------- failures */
@@ -726,7 +699,6 @@ static void lease_died(mt_core *c, mt_lease *l)
 
 void do_sub_peer_died(mt_core *c, mt_peer *p)
 {
-    do_actor_peer_died(c, p);
     size_t it = 0;
     mt_class *cls;
     while ((cls = mt_map_next(&c->classes, &it))) {
@@ -935,5 +907,4 @@ void do_sub_rdaemon_closed(mt_core *c, mt_conn *conn)
             l->dead = true; /* its node is gone; its worker's connection will say so too */
         }
     }
-    do_actors_daemon_closed(c, conn);
 }

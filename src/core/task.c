@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "core.h"
+#include "task.h"
 #include "mt.h"
 
 /* ---------------------------------------------------------------- building */
@@ -98,6 +98,15 @@ static void drop_dependent(mt_obj *o, mt_task *t)
         o->dependents[i] = o->dependents[--o->ndependents];
         return;
     }
+}
+
+mt_task **do_task_take_dependents(mt_obj *o, uint32_t *n)
+{
+    mt_task **deps = o->dependents;
+    *n = o->ndependents;
+    o->dependents = NULL;
+    o->ndependents = 0;
+    return deps;
 }
 
 void do_task_unwatch_deps(mt_task *t)

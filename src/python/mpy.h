@@ -6,7 +6,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "core.h"
+#include "router.h"
 
 /* The runtime of this process (NULL when not connected) and a generation
  * number, so refs that outlive a shutdown do not touch a freed runtime. */
