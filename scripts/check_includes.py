@@ -4,7 +4,7 @@
 Two levels, each with a layer order (bottom first):
   * components: the folders of src/ (and include/, the public header);
   * the client runtime: the files of src/core, by the layering of
-    docs/architecture.md (core.c the floor ... router.c the top).
+    docs/architecture.md (loop.c the floor ... router.c the top).
 A file may include headers of its own layer or of layers below it; an
 include that goes up, or a cycle between layers, fails the check with the
 file, line and edge.  Headers of the build (manta.pb-c.h) and of the system
@@ -35,12 +35,13 @@ ALLOWED_UP = {
 }
 
 # src/core, bottom first: a file's layer is its name's (x.c and x.h share
-# one).  value: values; core: the loop, peers and calls (the floor); plasma:
+# one).  value: values; core: the runtime's types (core.h); loop: the loop,
+# peers and calls (the floor); plasma:
 # the store client; objects: ownership; task: one task for both submitters;
 # submit, actor: the submitters; exec: the worker side; router: the top;
 # start, capi, capi_actor, worker_main: the C API and programs, above it all.
 CORE_LAYERS = [
-    ["value"], ["core"], ["plasma"], ["objects"], ["task"], ["submit"], ["actor"],
+    ["value"], ["core"], ["loop"], ["plasma"], ["objects"], ["task"], ["submit"], ["actor"],
     ["exec"], ["router"], ["start", "capi", "capi_actor", "worker_main"],
 ]
 

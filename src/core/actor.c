@@ -48,7 +48,7 @@ static void actor_free(mt_actor *a)
     free(a);
 }
 
-void do_actors_free_all(mt_core *c)
+void do_actor_free_all(mt_core *c)
 {
     size_t n;
     void **items = mt_map_items(&c->actors, &n);
@@ -64,7 +64,7 @@ void do_actors_free_all(mt_core *c)
 /* ---------------------------------------------------------------- control store */
 
 /* Tell the control store what the owner decided (restarting, dead); the
- * actor's worker reports it alive itself (do_actor_report). */
+ * actor's worker reports it alive itself (exec.c). */
 static void gcs_update(mt_core *c, mt_actor *a, int state, const char *cause, bool intentional)
 {
     Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
@@ -75,7 +75,7 @@ static void gcs_update(mt_core *c, mt_actor *a, int state, const char *cause, bo
     info.intentional = intentional;
     info.num_restarts = a->num_restarts;
     u.info = &info;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
 }
 
 /* ---------------------------------------------------------------- death */
@@ -136,7 +136,7 @@ static void actor_dies(mt_core *c, mt_actor *a, mt_value *death, const char *cau
     }
     if (a->owned) gcs_update(c, a, MANTA__ACTOR_STATE__ACTOR_DEAD, cause, intentional);
     fail_calls(c, a);
-    do_notify(c);
+    do_loop_notify(c);
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -170,7 +170,7 @@ static void unlink_inflight(mt_actor *a, mt_task *t)
 static void send_create(mt_core *c, mt_actor *a)
 {
     mt_task *t = a->create;
-    mt_conn *conn = do_peer_conn(c, a->worker);
+    mt_conn *conn = do_loop_peer_conn(c, a->worker);
     if (!conn) return;
     if (do_task_fail_on_error_arg(c, t)) {
         /* A constructor argument failed: the actor can never start. */
@@ -198,7 +198,7 @@ static void request_lookup(mt_core *c, mt_actor *a)
     m.request_id = l->id;
     m.actor_id = MT_BIN(a->id.b, MT_ACTOR_ID_LEN);
     m.wait_alive = !a->owned;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
 }
 
 static void actor_lost(mt_core *c, mt_actor *a);
@@ -216,7 +216,7 @@ void do_actor_pump(mt_core *c, mt_actor *a)
         request_lookup(c, a);
         return;
     }
-    mt_conn *conn = do_peer_conn(c, a->worker);
+    mt_conn *conn = do_loop_peer_conn(c, a->worker);
     if (!conn) {
         /* Its worker is gone: the owner restarts it or it is dead; ask. */
         actor_lost(c, a);
@@ -258,7 +258,7 @@ static int register_actor(mt_core *c, const mt_actor_desc *d, const mt_aid *id, 
     Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
     Manta__Address owner;
     char ep[256];
-    do_address(c, &owner, ep, sizeof ep);
+    do_loop_address(c, &owner, ep, sizeof ep);
     info.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
     info.name = (char *)(d->name ? d->name : "");
     info.ns = (char *)(d->ns ? d->ns : "");
@@ -278,11 +278,11 @@ static int register_actor(mt_core *c, const mt_actor_desc *d, const mt_aid *id, 
         /* Nothing to check for an unnamed actor: no need to wait (request
          * id 0 asks for no reply).  Later messages about it follow this
          * one on the same connection. */
-        do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
+        do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
         return 0;
     }
     Manta__ActorRegisterReply *rep;
-    int rc = do_rpc_call(c, c->gcs, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base, &m.request_id,
+    int rc = do_loop_rpc_call(c, c->gcs, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base, &m.request_id,
                          mt_now_s() + 30, &manta__actor_register_reply__descriptor,
                          &rep);
     if (rc) return mt_err(rc, "cannot register the actor with the control store");
@@ -302,7 +302,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
-        return do_node_lost(c);
+        return do_loop_node_lost(c);
     }
     mt_random_bytes(id->b, MT_ACTOR_ID_LEN);
     int rc = register_actor(c, d, id, existing, existing_len);
@@ -365,7 +365,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     a->lease_len = manta__lease_request__get_packed_size(&lr);
     a->lease_tmpl = mt_malloc(a->lease_len + 1);
     manta__lease_request__pack(&lr, a->lease_tmpl);
-    do_actor_lease(c, a, &lr);
+    do_sub_actor_lease(c, a, &lr);
     free(lr.demand);
     free(lr.placement);
     free(rs);
@@ -382,7 +382,7 @@ void do_actor_set_daemon(mt_core *c, mt_actor *a, mt_conn *daemon)
     if (daemon) mt_conn_ref(daemon);
 }
 
-void do_actors_daemon_closed(mt_core *c, mt_conn *conn)
+void do_actor_daemon_closed(mt_core *c, mt_conn *conn)
 {
     size_t it = 0;
     mt_actor *a;
@@ -400,7 +400,7 @@ int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g)
         actor_dies(c, a, died_value(code, a, why), why, false);
         return 0;
     }
-    mt_peer *p = do_peer_from_proto(c, g->worker);
+    mt_peer *p = do_loop_peer_from_proto(c, g->worker);
     if (!p) return mt_err(MANTA_EPROTO, "lease grant without a worker");
     p->dead = false;
     a->worker = p;
@@ -410,7 +410,7 @@ int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g)
     if (g->n_gpu_ids) memcpy(a->gpu_ids, g->gpu_ids, g->n_gpu_ids * sizeof *g->gpu_ids);
     if (a->state == MT_ACTOR_DEAD) {
         /* Killed while it waited for a worker: give the worker back. */
-        do_send_lease_return(c, a->daemon, &p->wid, true);
+        do_sub_lease_return(c, a->daemon, &p->wid, true);
         return 0;
     }
     do_actor_pump(c, a);
@@ -426,9 +426,9 @@ static void created(mt_core *c, mt_actor *a, mt_task *t, const Manta__TaskReply 
         a->ctor = t;
         t->state = MT_TASK_DONE;
         if (a->state == MT_ACTOR_DEAD) return;
-        a->state = MT_ACTOR_ALIVE; /* the worker told the control store (do_actor_report) */
+        a->state = MT_ACTOR_ALIVE; /* the worker told the control store (exec.c) */
         do_actor_pump(c, a);
-        do_notify(c);
+        do_loop_notify(c);
         return;
     }
     mt_value *death;
@@ -445,7 +445,7 @@ static void created(mt_core *c, mt_actor *a, mt_task *t, const Manta__TaskReply 
     }
     do_task_finish(c, t);
     /* Its worker is of no use now: the node kills it. */
-    do_send_lease_return(c, a->daemon, &a->worker->wid, true);
+    do_sub_lease_return(c, a->daemon, &a->worker->wid, true);
     actor_dies(c, a, death, "The actor died because of an error raised in its creation task.",
                false);
 }
@@ -496,7 +496,7 @@ int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const m
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
-        return do_node_lost(c);
+        return do_loop_node_lost(c);
     }
     mt_actor *a = actor_get(c, id, true);
     mt_task *t = do_task_new(c, MANTA__TASK_KIND__TASK_ACTOR_CALL, args, nargs, num_returns, returns);
@@ -526,7 +526,7 @@ int mt_core_actor_kill(mt_core *c, const mt_aid *id, bool no_restart)
     Manta__ActorKill m = MANTA__ACTOR_KILL__INIT;
     m.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
     m.no_restart = no_restart;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
     mt_actor *a = actor_get(c, id, true);
     if (no_restart)
         actor_dies(c, a, died_value(MANTA_EACTORDIED, a, "The actor was killed by ray.kill()."),
@@ -548,7 +548,7 @@ void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor)
     Manta__ActorKill m = MANTA__ACTOR_KILL__INIT;
     m.actor_id = MT_BIN(id.b, MT_ACTOR_ID_LEN);
     m.no_restart = true;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
     actor_dies(c, a, died_value(MANTA_EACTORDIED, a, "The actor went out of scope."),
                "All handles to the actor went out of scope.", true);
 }
@@ -612,7 +612,7 @@ static void restart(mt_core *c, mt_actor *a)
     t->state = MT_TASK_WAITING;
     Manta__LeaseRequest *lr = manta__lease_request__unpack(NULL, a->lease_len, a->lease_tmpl);
     if (lr) {
-        do_actor_lease(c, a, lr);
+        do_sub_actor_lease(c, a, lr);
         manta__lease_request__free_unpacked(lr, NULL);
     }
 }
@@ -696,7 +696,7 @@ void do_actor_peer_died(mt_core *c, mt_peer *p)
 
 /* The control store is gone: owners that were asking it about a lost
  * worker decide by themselves (restart while they may, or dead). */
-void do_actors_gcs_lost(mt_core *c)
+void do_actor_gcs_lost(mt_core *c)
 {
     size_t n;
     void **items = mt_map_items(&c->actors, &n);
@@ -711,7 +711,7 @@ void do_actors_gcs_lost(mt_core *c)
 
 /* Look up again actors whose worker was lost (not too eagerly: the node may
  * not have seen the death yet, and would answer with the old address). */
-void do_actors_tick(mt_core *c)
+void do_actor_tick(mt_core *c)
 {
     double now = mt_now_s();
     size_t n;
@@ -749,7 +749,7 @@ void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r)
     }
     a->max_task_retries = info->max_task_retries;
     set_concurrency(a, info->max_concurrency, info->is_async);
-    mt_peer *p = do_peer_from_proto(c, info->address);
+    mt_peer *p = do_loop_peer_from_proto(c, info->address);
     if (!p || p->dead) {
         /* Restarting, or the node has not yet seen its worker die. */
         a->relookup_at = mt_now_s() + 0.05;
@@ -769,7 +769,7 @@ int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_
     if (id) m.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
     pthread_mutex_lock(&c->mu);
     Manta__ActorLookupReply *rep;
-    int rc = do_rpc_call(c, c->gcs, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base, &m.request_id,
+    int rc = do_loop_rpc_call(c, c->gcs, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base, &m.request_id,
                          mt_now_s() + 30, &manta__actor_lookup_reply__descriptor,
                          &rep);
     pthread_mutex_unlock(&c->mu);

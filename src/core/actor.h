@@ -53,11 +53,11 @@ int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g);
 void do_actor_peer_died(mt_core *c, mt_peer *p);
 /* The actor's worker was granted by `daemon` (NULL: our node). */
 void do_actor_set_daemon(mt_core *c, mt_actor *a, mt_conn *daemon);
-void do_actors_daemon_closed(mt_core *c, mt_conn *conn);
+void do_actor_daemon_closed(mt_core *c, mt_conn *conn);
 void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r);
-void do_actors_gcs_lost(mt_core *c);
+void do_actor_gcs_lost(mt_core *c);
 void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor);
-void do_actors_free_all(mt_core *c);
-void do_actors_tick(mt_core *c);
+void do_actor_free_all(mt_core *c);
+void do_actor_tick(mt_core *c);
 
 #endif

@@ -1,12 +1,21 @@
-/* core.h -- the client runtime linked into every driver and worker (the
- * paper's "core worker").  Private to manta: the C API (capi.c) and the
- * Python extension (src/python) are its only users.
+/* core.h -- the types of the client runtime linked into every driver and
+ * worker (the paper's "core worker"): the runtime, its tables' entries and
+ * the hooks between its layers.  Private to manta: the C API (capi.c) and
+ * the Python extension (src/python) are its only users, through router.h.
+ *
+ * The runtime is a stack of files, each calling only the ones below it:
+ * loop.c (the floor), plasma.c, objects.c, task.c, submit.c, actor.c,
+ * exec.c, router.c (the top); each declares its calls in its own header,
+ * which includes the header below it.  Names say where they live:
+ * do_<file>_* / mt_<file>_* (loop, plasma, obj, task, sub, actor, exec);
+ * mt_core_* are the runtime's entry points for the C API and the
+ * extension, declared in the header of the file that defines them.
  *
  * Threads: the caller's threads plus one I/O thread running a libuv loop.
  * `mu` guards every field below unless noted; the I/O thread holds it while
  * it handles a socket event, other threads while they call in.  Functions
  * named mt_core_* take the lock themselves; functions named do_* (and the
- * file-private helpers of objects.c/submit.c/exec.c) expect it held. */
+ * file-private helpers) expect it held. */
 #ifndef MT_CORE_H
 #define MT_CORE_H
 
@@ -252,11 +261,11 @@ typedef struct mt_borrow_batch {
 /* ---------------------------------------------------------------- hooks */
 
 /* What the lower layers raise for the layers above them.  Calls in src/core
- * run downward only (core.c, plasma.c, objects.c, task.c, the submitters
+ * run downward only (loop.c, plasma.c, objects.c, task.c, the submitters
  * submit.c and actor.c, exec.c, router.c); news goes up through these,
  * which the router (router.c) sets at connect.  All run with `mu` held. */
 typedef struct mt_hooks {
-    /* core.c: a frame from a peer (after its Hello) / from a node */
+    /* loop.c: a frame from a peer (after its Hello) / from a node */
     int (*peer_frame)(mt_core *c, mt_conn *conn, const mt_frame *f);
     int (*node_frame)(mt_core *c, mt_conn *conn, const mt_frame *f);
     /* a process we talk to is gone (also raised by objects.c for a dead node) */
@@ -382,88 +391,5 @@ struct mt_core {
     /* statistics */
     uint64_t tasks_submitted, tasks_done;
 };
-
-/* ---------------------------------------------------------------- core.c */
-/* Connect to the node with `hooks` for what arrives (mt_core_connect in
- * router.c passes the router's). */
-int mt_core_open(const mt_core_opts *o, const mt_hooks *hooks, mt_core **out);
-/* The id of the task this thread runs (MT_TASK_ID_LEN bytes), or NULL. */
-extern _Thread_local const uint8_t *mt_core_tl_task;
-/* Take connections from processes of other nodes (the cluster spans nodes). */
-void do_listen_tcp(mt_core *c);
-/* Decode a frame into the I/O thread's arena (the caller resets it when
- * done); on failure the arena is reset and the error set and returned. */
-int do_decode(mt_core *c, const mt_frame *f, ProtobufCMessage **m);
-/* Frame callback of a connection to a node other than through our daemon
- * (the control store, another node's daemon): its Hello reply, then the
- * node's frames (hooks->node_frame). */
-int do_node_frame(mt_conn *conn, const mt_frame *f, void *ud);
-/* Stop the I/O thread, close every connection, free everything.  Values
- * and refs still held by the language layer must not be used afterwards. */
-void mt_core_disconnect(mt_core *c);
-/* Wait on `cv` until woken or `deadline` (mt_now_s scale; <0 forever):
- * spins first.  Lock held on entry and exit.  Returns MANTA_ETIMEDOUT when
- * the deadline passed, 0 otherwise. */
-int do_wait(mt_core *c, double deadline);
-void do_notify(mt_core *c);
-void do_task_signal(mt_core *c);
-int do_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline);
-void do_poll_now(mt_core *c);
-mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint);
-mt_peer *do_peer_from_proto(mt_core *c, const Manta__Address *a);
-/* Fill `a` with p's address (strings point into p). */
-void do_peer_address(const mt_peer *p, Manta__Address *a);
-/* Set a bytes field to a node id, or leave it empty for our own node. */
-ProtobufCBinaryData do_node_bin(mt_core *c, const mt_nid *nid);
-/* Our outgoing connection to a peer (connected on demand); NULL if it
- * cannot be reached (the peer is then marked dead). */
-mt_conn *do_peer_conn(mt_core *c, mt_peer *p);
-void do_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m);
-void do_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m);
-/* Start reading a connection (from any thread). */
-void do_start_conn(mt_core *c, mt_conn *conn);
-/* Write what `conn` has queued at the loop's next turn (frames sent in a
- * burst from user threads leave in a few writes). */
-void do_flush_later(mt_core *c, mt_conn *conn);
-/* LeaseReturn to `daemon` (NULL: our node). */
-void do_send_lease_return(mt_core *c, mt_conn *daemon, const mt_wid *wid, bool failed);
-/* Connect to `endpoint` and say Hello as `role` (token on TCP). */
-int do_dial(mt_core *c, const char *endpoint, int role, int *fd_out, mt_buf *hello);
-mt_rpc *do_rpc_new(mt_core *c);
-/* Wait for the reply of an rpc; returns 0, MANTA_ETIMEDOUT or MANTA_ECONN. */
-int do_rpc_wait(mt_core *c, mt_rpc *r, double deadline);
-/* MANTA_ECONN for a call made once the node is gone, naming the node. */
-int do_node_lost(mt_core *c);
-void do_rpc_free(mt_core *c, mt_rpc *r);
-/* Send `m` on `to` (NULL: the connection is gone, nothing is sent) with a
- * fresh request id in *req_field, and wait until `deadline` (<0 forever)
- * for the reply: its raw payload in *payload (caller frees), or decoded as
- * `reply` into `out`, the address of a pointer to the reply's type (caller
- * frees it with protobuf_c_message_free_unpacked).
- * Returns 0, MANTA_ETIMEDOUT, MANTA_ECONN (node lost) or MANTA_EPROTO. */
-int do_rpc_call_raw(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m,
-                    uint64_t *req_field, double deadline, uint8_t **payload, size_t *len);
-int do_rpc_call(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
-                double deadline, const ProtobufCMessageDescriptor *reply, void *out);
-void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
-                     int status);
-void do_rpc_fail_peer(mt_core *c, const mt_peer *p);
-void do_address(mt_core *c, Manta__Address *a, char *endpoint_buf, size_t cap);
-mt_tid do_new_task_id(mt_core *c);
-
-/* Register a function body in the control store / fetch one; a put fails
- * with MANTA_ETOOBIG (nothing sent) when the value cannot fit in a frame. */
-int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size_t len,
-                        const char *name);
-int mt_core_fn_get(mt_core *c, const uint8_t *fn_id, double timeout, uint8_t **body, size_t *len);
-int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, const void *val,
-                   size_t vlen, bool overwrite);
-int mt_core_kv_get(mt_core *c, const char *ns, const void *key, size_t klen, double wait_s,
-                   uint8_t **val, size_t *vlen);
-/* Node status (for cluster_resources & co): returns the decoded reply's
- * raw payload (caller frees) to unpack with manta__status_reply__unpack. */
-int mt_core_status(mt_core *c, uint8_t **payload, size_t *len);
-/* Ask the node to stop (drivers that own it). */
-void mt_core_request_shutdown(mt_core *c);
 
 #endif

@@ -15,7 +15,8 @@
 #include "exec.h"
 #include "mt.h"
 
-_Thread_local mt_exec_task *mt_tl_current;
+/* The task the calling thread executes, if any. */
+static _Thread_local mt_exec_task *mt_exec_tl_current;
 
 /* ---------------------------------------------------------------- the actor this worker runs */
 
@@ -31,14 +32,14 @@ static void report_actor(mt_core *c, const uint8_t *actor_id, int state, uint32_
     Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
     Manta__Address addr;
     char ep[256];
-    do_address(c, &addr, ep, sizeof ep);
+    do_loop_address(c, &addr, ep, sizeof ep);
     info.actor_id = MT_BIN(actor_id, MT_ACTOR_ID_LEN);
     info.state = state;
     info.address = &addr;
     info.pid = (uint32_t)getpid();
     info.num_restarts = attempt;
     u.info = &info;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
 }
 
 
@@ -112,7 +113,7 @@ int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m)
         c->xq_tail = t;
         c->xq_len++;
     }
-    do_notify(c);
+    do_loop_notify(c);
     return 0;
 }
 
@@ -229,8 +230,8 @@ static void take_head(mt_core *c)
 static int start_task(mt_core *c, mt_exec_task *t)
 {
     t->start_ns = mt_now_ns();
-    mt_tl_current = t;
-    mt_core_tl_task = t->spec->task_id.data;
+    mt_exec_tl_current = t;
+    mt_loop_tl_task = t->spec->task_id.data;
     running_add(c, t);
     int rc = resolve_args(c, t);
     if (!rc) return 0;
@@ -282,11 +283,11 @@ int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
                  * others sleep until it leaves with one, so that a task
                  * wakes one thread, not all. */
                 c->xq_idle++;
-                rc = do_cond_wait_until(&c->xcv, &c->mu, deadline);
+                rc = mt_loop_cond_wait_until(&c->xcv, &c->mu, deadline);
                 c->xq_idle--;
             } else {
                 c->xq_waiter = true;
-                rc = do_wait(c, deadline);
+                rc = do_loop_wait(c, deadline);
                 c->xq_waiter = false;
             }
             if (rc == MANTA_ETIMEDOUT || (deadline >= 0 && !c->xq_head && mt_now_s() >= deadline)) {
@@ -320,7 +321,7 @@ int mt_exec_notify_fd(mt_core *c)
             return mt_err(MANTA_ESYS, "eventfd: %s", strerror(errno));
         }
         c->task_efd_armed = false;
-        if (c->xq_head || c->stopping) do_task_signal(c);
+        if (c->xq_head || c->stopping) do_loop_task_signal(c);
     }
     int fd = c->task_efd;
     pthread_mutex_unlock(&c->mu);
@@ -362,7 +363,7 @@ static void record_contained(mt_core *c, exec_ret *r, mt_obj *const *inner, size
         mt_obj *o = inner[i];
         ri->object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
         if (!o->owner) {
-            do_address(c, &r->owners[i], r->eps[i], sizeof r->eps[i]);
+            do_loop_address(c, &r->owners[i], r->eps[i], sizeof r->eps[i]);
         } else {
             manta__address__init(&r->owners[i]);
             r->owners[i].worker_id = MT_BIN(o->owner->wid.b, MT_WORKER_ID_LEN);
@@ -374,7 +375,7 @@ static void record_contained(mt_core *c, exec_ret *r, mt_obj *const *inner, size
         r->contained[i] = ri;
         /* The reply is a serialized copy of the ref: credit it now, before
          * the reply leaves, so the owner cannot free it in between. */
-        do_credit(c, o, +1);
+        do_obj_credit(c, o, +1);
     }
 }
 
@@ -473,9 +474,9 @@ static void do_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *
      * queue runs dry (mt_exec_next) or at the next tick, at the latest. */
     if (c->xq_len == 0) mt_conn_flush(t->conn);
     else do_exec_hold(c, t->conn);
-    if (mt_tl_current == t) {
-        mt_tl_current = NULL;
-        mt_core_tl_task = NULL;
+    if (mt_exec_tl_current == t) {
+        mt_exec_tl_current = NULL;
+        mt_loop_tl_task = NULL;
     }
     running_del(c, t);
     task_free(t);
@@ -521,7 +522,7 @@ int do_exec_cancel(mt_core *c, mt_conn *conn, const Manta__CancelTask *m)
              * the call's coroutine. */
             t->cancel = true;
             c->async_cancels++;
-            do_task_signal(c);
+            do_loop_task_signal(c);
             return 0;
         }
         if (t->spec->kind != MANTA__TASK_KIND__TASK_NORMAL) return 0; /* running actor calls go on */
@@ -571,7 +572,7 @@ void mt_exec_actor_exit(mt_core *c)
         info.death_cause = "The actor exited intentionally by calling exit_actor().";
         info.intentional = true;
         u.info = &info;
-        do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+        do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
     }
     c->actor_exiting = true;
     pthread_mutex_unlock(&c->mu);

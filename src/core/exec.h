@@ -11,8 +11,6 @@ bool mt_exec_cancel_requested(const mt_exec_task *t);
 /* Queue the tasks of a PushTask decoded with the default allocator; takes
  * ownership of `m`.  `peer`: who pushed them (owner of their returns). */
 int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m);
-/* The task the calling thread executes, if any. */
-extern _Thread_local mt_exec_task *mt_tl_current;
 /* Take the next task to run; blocks up to `timeout` (<0 forever).
  * Returns 0, MANTA_ETIMEDOUT or MANTA_ESHUTDOWN. */
 int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out);

@@ -54,10 +54,10 @@ static bool obj_unused(const mt_obj *o)
 static void send_to_owner(mt_core *c, mt_obj *o, uint16_t type, const ProtobufCMessage *m,
                           bool later)
 {
-    mt_conn *conn = do_peer_conn(c, o->owner);
+    mt_conn *conn = do_loop_peer_conn(c, o->owner);
     if (!conn) return;
     mt_conn_send(conn, type, m);
-    if (later) do_flush_later(c, conn);
+    if (later) do_loop_flush_later(c, conn);
     else mt_conn_flush(conn);
 }
 
@@ -65,7 +65,7 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o)
 {
     if (!obj_unused(o)) return;
     if (o->owner) {
-        if (o->borrow_queued) do_borrow_send(c); /* its AddBorrower goes first */
+        if (o->borrow_queued) do_obj_borrow_send(c); /* its AddBorrower goes first */
         if (o->borrow_state && !o->owner->dead) {
             Manta__RemoveBorrower m = MANTA__REMOVE_BORROWER__INIT;
             m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
@@ -85,7 +85,7 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o)
     obj_destroy(c, o);
     if (anchor) c->hooks->anchor_freed(c, &id);
     /* The value held credits on the refs inside it. */
-    for (uint32_t i = 0; i < n; i++) do_credit_ref(c, &inner[i], -1);
+    for (uint32_t i = 0; i < n; i++) do_obj_credit_ref(c, &inner[i], -1);
     free(inner);
 }
 
@@ -106,7 +106,7 @@ void mt_obj_decref(mt_core *c, mt_obj *o)
 
 /* ---------------------------------------------------------------- credits */
 
-void do_credit(mt_core *c, mt_obj *o, int delta)
+void do_obj_credit(mt_core *c, mt_obj *o, int delta)
 {
     if (!o->owner) {
         o->credits += delta;
@@ -119,15 +119,15 @@ void do_credit(mt_core *c, mt_obj *o, int delta)
     send_to_owner(c, o, MANTA__MSG_TYPE__MSG_CREDIT, &m.base, false);
 }
 
-void do_credit_ref(mt_core *c, const mt_refinfo *r, int delta)
+void do_obj_credit_ref(mt_core *c, const mt_refinfo *r, int delta)
 {
     if (!r->owner) {
         mt_obj *o = do_obj_find(c, &r->id);
-        if (o) do_credit(c, o, delta);
+        if (o) do_obj_credit(c, o, delta);
         return;
     }
     if (r->owner->dead) return;
-    mt_conn *conn = do_peer_conn(c, r->owner);
+    mt_conn *conn = do_loop_peer_conn(c, r->owner);
     if (!conn) return;
     Manta__Credit m = MANTA__CREDIT__INIT;
     m.object_id = MT_BIN(r->id.b, MT_OBJECT_ID_LEN);
@@ -144,7 +144,7 @@ static void set_contained(mt_core *c, mt_obj *o, mt_obj *const *inner, size_t n,
     for (size_t i = 0; i < n; i++) {
         o->contained[i].id = inner[i]->id;
         o->contained[i].owner = inner[i]->owner;
-        if (add_credit) do_credit(c, inner[i], +1);
+        if (add_credit) do_obj_credit(c, inner[i], +1);
     }
 }
 
@@ -163,7 +163,7 @@ static void push_token(mt_core *c, uint64_t token)
         c->ready_tokens = mt_realloc(c->ready_tokens, c->ready_cap * sizeof *c->ready_tokens);
     }
     c->ready_tokens[c->nready++] = token;
-    do_notify(c);
+    do_loop_notify(c);
 }
 
 static void watch_fired(mt_core *c, mt_watch *w)
@@ -195,7 +195,7 @@ int mt_core_next_ready(mt_core *c, double timeout, uint64_t *tokens, size_t cap)
     double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
     pthread_mutex_lock(&c->mu);
     while (!c->nready && !c->stopping && !c->daemon_lost)
-        if (do_wait(c, deadline) == MANTA_ETIMEDOUT) break;
+        if (do_loop_wait(c, deadline) == MANTA_ETIMEDOUT) break;
     int n = -1;
     if (c->nready || (!c->stopping && !c->daemon_lost)) {
         n = (int)MT_MIN(cap, c->nready);
@@ -234,7 +234,7 @@ static void reply_wait(mt_core *c, mt_obj *o, mt_conn *conn, uint64_t req, int s
         m.value = &r;
         if (o->in_plasma) {
             /* Where the copy is: a node id (zero: ours, the owner's). */
-            do_address(c, &loc, ep, sizeof ep);
+            do_loop_address(c, &loc, ep, sizeof ep);
             if (o->loc.b[0] || memcmp(o->loc.b, o->loc.b + 1, MT_NODE_ID_LEN - 1))
                 loc.node_id = MT_BIN(o->loc.b, MT_NODE_ID_LEN);
             r.size = o->size;
@@ -261,7 +261,7 @@ void do_obj_set_ready(mt_core *c, mt_obj *o)
     }
     o->waiters = NULL;
     c->hooks->obj_ready(c, o);
-    do_notify(c);
+    do_loop_notify(c);
 }
 
 /* Ask the owner of a borrowed object to tell us when it is ready
@@ -269,7 +269,7 @@ void do_obj_set_ready(mt_core *c, mt_obj *o)
 static void ask_owner(mt_core *c, mt_obj *o, const mt_nid *lost_at)
 {
     if (o->wait_sent || o->state == MT_OBJ_READY || !o->owner) return;
-    mt_conn *conn = o->owner->dead ? NULL : do_peer_conn(c, o->owner);
+    mt_conn *conn = o->owner->dead ? NULL : do_loop_peer_conn(c, o->owner);
     if (!conn) {
         o->value = mt_value_error(MANTA_EOWNERDIED, "the owner of object %s died", "");
         do_obj_set_ready(c, o);
@@ -323,16 +323,16 @@ void do_obj_lost(mt_core *c, mt_obj *o, const mt_nid *at)
     do_obj_set_ready(c, o);
 }
 
-bool do_node_is_dead(const mt_core *c, const mt_nid *nid)
+bool do_obj_node_is_dead(const mt_core *c, const mt_nid *nid)
 {
     for (size_t i = 0; i < c->ndead_nodes; i++)
         if (MT_ID_EQ(c->dead_nodes[i], *nid)) return true;
     return false;
 }
 
-void do_node_died(mt_core *c, const mt_nid *nid)
+void do_obj_node_died(mt_core *c, const mt_nid *nid)
 {
-    if (do_node_is_dead(c, nid) || MT_ID_EQ(*nid, c->nid)) return;
+    if (do_obj_node_is_dead(c, nid) || MT_ID_EQ(*nid, c->nid)) return;
     c->dead_nodes = mt_realloc(c->dead_nodes, (c->ndead_nodes + 1) * sizeof *c->dead_nodes);
     c->dead_nodes[c->ndead_nodes++] = *nid;
     /* Its processes are gone. */
@@ -369,9 +369,9 @@ static void owner_died_error(mt_obj *o)
                               mt_hex(o->id.b, MT_OBJECT_ID_LEN, hex));
 }
 
-void do_objs_peer_died(mt_core *c, mt_peer *p)
+void do_obj_peer_died(mt_core *c, mt_peer *p)
 {
-    do_rpc_fail_peer(c, p);
+    do_loop_rpc_fail_peer(c, p);
     size_t n;
     void **items = mt_map_items(&c->objs, &n);
     for (size_t i = 0; i < n; i++) {
@@ -485,7 +485,7 @@ int do_obj_on_add_borrower(mt_core *c, mt_conn *conn, const ProtobufCMessage *ms
         return mt_err(MANTA_EPROTO, "AddBorrower without a borrower");
     mt_wid w;
     memcpy(w.b, m->borrower->worker_id.data, MT_WORKER_ID_LEN);
-    do_peer_from_proto(c, m->borrower); /* know where it lives */
+    do_loop_peer_from_proto(c, m->borrower); /* know where it lives */
     Manta__AddBorrowerAck ack = MANTA__ADD_BORROWER_ACK__INIT;
     ack.request_id = m->request_id;
     int32_t *st = NULL;
@@ -536,7 +536,7 @@ int do_obj_on_credit(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
     if (read_oid(&m->object_id, &id)) return MANTA_EPROTO;
     if (m->delta < -1000000 || m->delta > 1000000) return mt_err(MANTA_EPROTO, "absurd credit");
     mt_obj *o = do_obj_find(c, &id);
-    if (o && !o->owner) do_credit(c, o, m->delta);
+    if (o && !o->owner) do_obj_credit(c, o, m->delta);
     return 0;
 }
 
@@ -544,7 +544,7 @@ int do_obj_on_borrower_ack(mt_core *c, mt_conn *conn, const ProtobufCMessage *ms
 {
     const Manta__AddBorrowerAck *a = (const Manta__AddBorrowerAck *)msg;
     MT_UNUSED(conn);
-    do_rpc_complete(c, a->request_id, MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK, NULL, 0, a->status);
+    do_loop_rpc_complete(c, a->request_id, MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK, NULL, 0, a->status);
     return 0;
 }
 
@@ -554,9 +554,9 @@ void mt_core_ref_owner(mt_core *c, const mt_obj *o, Manta__Address *a, char *buf
 {
     pthread_mutex_lock(&c->mu);
     if (!o->owner) {
-        do_address(c, a, buf, cap);
+        do_loop_address(c, a, buf, cap);
     } else {
-        do_peer_address(o->owner, a);
+        mt_loop_peer_address(o->owner, a);
         snprintf(buf, cap, "%s", a->endpoint);
         a->endpoint = buf;
     }
@@ -566,20 +566,20 @@ void mt_core_ref_owner(mt_core *c, const mt_obj *o, Manta__Address *a, char *buf
 /* Register as a borrower and wait for the owner's answer. */
 static int register_borrow(mt_core *c, mt_obj *o)
 {
-    mt_conn *conn = do_peer_conn(c, o->owner);
+    mt_conn *conn = do_loop_peer_conn(c, o->owner);
     if (!conn) return MANTA_EOWNERDIED;
-    mt_rpc *r = do_rpc_new(c);
+    mt_rpc *r = do_loop_rpc_new(c);
     r->peer = o->owner;
     Manta__AddBorrower m = MANTA__ADD_BORROWER__INIT;
     Manta__Address a;
     char ep[256];
-    do_address(c, &a, ep, sizeof ep);
+    do_loop_address(c, &a, ep, sizeof ep);
     m.request_id = r->id;
     m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
     m.borrower = &a;
     mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_ADD_BORROWER, &m.base);
-    int rc = do_rpc_wait(c, r, mt_now_s() + 60);
-    do_rpc_free(c, r);
+    int rc = do_loop_rpc_wait(c, r, mt_now_s() + 60);
+    do_loop_rpc_free(c, r);
     return rc == MANTA_ECONN ? MANTA_EOWNERDIED : rc;
 }
 
@@ -606,7 +606,7 @@ mt_obj *mt_core_ref_from_wire(mt_core *c, const mt_oid *id, const Manta__Address
         pthread_mutex_unlock(&c->mu);
         return o;
     }
-    o = obj_new(c, id, do_peer_from_proto(c, owner));
+    o = obj_new(c, id, do_loop_peer_from_proto(c, owner));
     o->local = 1;
     int rc = register_borrow(c, o);
     if (rc == 0) {
@@ -634,7 +634,7 @@ mt_obj *mt_core_ref_from_wire_deferred(mt_core *c, const mt_oid *id, const Manta
         int err;
         return mt_core_ref_from_wire(c, id, owner, &err);
     }
-    o = obj_new(c, id, do_peer_from_proto(c, owner));
+    o = obj_new(c, id, do_loop_peer_from_proto(c, owner));
     o->local = 1;
     o->borrow_state = true; /* on its way: a later RemoveBorrower follows it */
     o->borrow_queued = true;
@@ -648,11 +648,11 @@ mt_obj *mt_core_ref_from_wire_deferred(mt_core *c, const mt_oid *id, const Manta
 }
 
 /* Send the queued registrations: one AddBorrower per owner. */
-void do_borrow_send(mt_core *c)
+void do_obj_borrow_send(mt_core *c)
 {
     Manta__Address self;
     char ep[256];
-    do_address(c, &self, ep, sizeof ep);
+    do_loop_address(c, &self, ep, sizeof ep);
     for (size_t i = 0; i < c->bq_n; i++) {
         mt_obj *o = c->bq[i];
         if (!o || !o->borrow_queued) continue;
@@ -669,9 +669,9 @@ void do_borrow_send(mt_core *c)
             b->n++;
             c->bq[j] = NULL;
         }
-        mt_conn *conn = owner->dead ? NULL : do_peer_conn(c, owner);
+        mt_conn *conn = owner->dead ? NULL : do_loop_peer_conn(c, owner);
         if (conn) {
-            b->rpc = do_rpc_new(c);
+            b->rpc = do_loop_rpc_new(c);
             b->rpc->peer = owner;
             Manta__AddBorrower m = MANTA__ADD_BORROWER__INIT;
             m.request_id = b->rpc->id;
@@ -690,7 +690,7 @@ void do_borrow_send(mt_core *c)
 void mt_core_borrow_sync(mt_core *c)
 {
     pthread_mutex_lock(&c->mu);
-    do_borrow_send(c);
+    do_obj_borrow_send(c);
     mt_borrow_batch *list = c->batches;
     c->batches = NULL;
     double deadline = mt_now_s() + 60;
@@ -698,9 +698,9 @@ void mt_core_borrow_sync(mt_core *c)
         mt_borrow_batch *b = list;
         list = b->next;
         Manta__AddBorrowerAck *ack = NULL;
-        int rc = b->rpc ? do_rpc_wait(c, b->rpc, deadline) : MANTA_EOWNERDIED;
+        int rc = b->rpc ? do_loop_rpc_wait(c, b->rpc, deadline) : MANTA_EOWNERDIED;
         if (!rc) ack = manta__add_borrower_ack__unpack(NULL, b->rpc->len, b->rpc->payload);
-        if (b->rpc) do_rpc_free(c, b->rpc);
+        if (b->rpc) do_loop_rpc_free(c, b->rpc);
         for (size_t i = 0; i < b->n; i++) {
             int st = !ack ? MANTA_EOWNERDIED : i < ack->n_statuses ? ack->statuses[i] : ack->status;
             if (!st) continue;
@@ -727,7 +727,7 @@ static void set_blocked(mt_core *c, bool blocked)
     c->blocked_sent = blocked;
     Manta__WorkerBlocked m = MANTA__WORKER_BLOCKED__INIT;
     m.blocked = blocked;
-    do_send_daemon(c, blocked ? MANTA__MSG_TYPE__MSG_WORKER_BLOCKED
+    do_loop_send_daemon(c, blocked ? MANTA__MSG_TYPE__MSG_WORKER_BLOCKED
                               : MANTA__MSG_TYPE__MSG_WORKER_UNBLOCKED,
                    &m.base);
 }
@@ -822,14 +822,14 @@ int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_va
         mt_glink *links = watch(c, objs, n, &g);
         while (g.remaining) {
             if (c->daemon_lost) {
-                rc = do_node_lost(c);
+                rc = do_loop_node_lost(c);
                 break;
             }
-            if (!blocked && mt_core_tl_task) {
+            if (!blocked && mt_loop_tl_task) {
                 set_blocked(c, true);
                 blocked = true;
             }
-            if (do_wait(c, deadline) == MANTA_ETIMEDOUT && g.remaining) {
+            if (do_loop_wait(c, deadline) == MANTA_ETIMEDOUT && g.remaining) {
                 rc = MANTA_ETIMEDOUT;
                 break;
             }
@@ -871,11 +871,11 @@ int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, do
     mt_glink *links = watch(c, objs, n, &g);
     size_t need = n - MT_MIN(num_ready, n);
     while (g.remaining > need && !c->daemon_lost) {
-        if (!blocked && mt_core_tl_task) {
+        if (!blocked && mt_loop_tl_task) {
             set_blocked(c, true);
             blocked = true;
         }
-        if (do_wait(c, deadline) == MANTA_ETIMEDOUT) break;
+        if (do_loop_wait(c, deadline) == MANTA_ETIMEDOUT) break;
     }
     unwatch(objs, n, links);
     size_t count = 0;
@@ -895,7 +895,7 @@ int mt_core_put_begin(mt_core *c, uint64_t size, mt_put *p, uint8_t **data)
     memset(p, 0, sizeof *p);
     p->size = size;
     pthread_mutex_lock(&c->mu);
-    mt_tid t = do_new_task_id(c);
+    mt_tid t = do_loop_new_task_id(c);
     p->id = mt_oid_for(&t, 0);
     int rc = 0;
     if (size <= (uint64_t)mt_cfg.max_inline_bytes) {
@@ -960,7 +960,7 @@ void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r, cons
             memcpy(dst->id.b, ri->object_id.data, MT_OBJECT_ID_LEN);
             bool ours = !ri->owner || ri->owner->worker_id.len != MT_WORKER_ID_LEN ||
                         !memcmp(ri->owner->worker_id.data, c->wid.b, MT_WORKER_ID_LEN);
-            dst->owner = ours ? NULL : do_peer_from_proto(c, ri->owner);
+            dst->owner = ours ? NULL : do_loop_peer_from_proto(c, ri->owner);
         }
     }
     do_obj_set_ready(c, o);
@@ -979,7 +979,7 @@ void do_obj_fail(mt_core *c, mt_obj *o, mt_value *err)
 
 /* ---------------------------------------------------------------- disconnect */
 
-void do_objs_free_all(mt_core *c)
+void do_obj_free_all(mt_core *c)
 {
     size_t n;
     void **items = mt_map_items(&c->objs, &n);

@@ -25,14 +25,14 @@ int do_obj_on_borrower_ack(mt_core *c, mt_conn *conn, const ProtobufCMessage *m)
 int do_obj_on_remove_borrower(mt_core *c, mt_conn *conn, const ProtobufCMessage *m);
 int do_obj_on_credit(mt_core *c, mt_conn *conn, const ProtobufCMessage *m);
 /* Disconnect: free every object and the tables of objects.c. */
-void do_objs_free_all(mt_core *c);
+void do_obj_free_all(mt_core *c);
 /* The copy of `o` on node `at` is gone: the owner rebuilds it (lineage) or
  * gives it an error value; a borrower asks the owner again. */
 void do_obj_lost(mt_core *c, mt_obj *o, const mt_nid *at);
 /* A node died: its processes are dead, and the copies it held lost. */
-void do_node_died(mt_core *c, const mt_nid *nid);
-bool do_node_is_dead(const mt_core *c, const mt_nid *nid);
-void do_objs_peer_died(mt_core *c, mt_peer *p);
+void do_obj_node_died(mt_core *c, const mt_nid *nid);
+bool do_obj_node_is_dead(const mt_core *c, const mt_nid *nid);
+void do_obj_peer_died(mt_core *c, mt_peer *p);
 /* Give a ref to the language layer / take it back. */
 void mt_obj_incref(mt_core *c, mt_obj *o);
 void mt_obj_decref(mt_core *c, mt_obj *o);
@@ -49,7 +49,7 @@ mt_obj *mt_core_ref_from_wire_deferred(mt_core *c, const mt_oid *id, const Manta
 /* Register every deferred borrowed ref and wait for the owners' answers;
  * a ref whose owner no longer has the object gets an error value. */
 void mt_core_borrow_sync(mt_core *c);
-void do_borrow_send(mt_core *c);
+void do_obj_borrow_send(mt_core *c);
 /* Fill `a` with the owner's address of o (endpoint_buf: storage). */
 void mt_core_ref_owner(mt_core *c, const mt_obj *o, Manta__Address *a, char *buf, size_t cap);
 /* Get values: returns 0 with every values[i] set (counted; an error value
@@ -76,7 +76,7 @@ void mt_core_watch(mt_core *c, mt_obj *o, uint64_t token);
  * `timeout` (<0 forever) for one.  Returns the count, or -1 when stopping. */
 int mt_core_next_ready(mt_core *c, double timeout, uint64_t *tokens, size_t cap);
 /* Add a credit on a ref because a serialized copy of it now exists. */
-void do_credit(mt_core *c, mt_obj *o, int delta);
-void do_credit_ref(mt_core *c, const mt_refinfo *r, int delta);
+void do_obj_credit(mt_core *c, mt_obj *o, int delta);
+void do_obj_credit_ref(mt_core *c, const mt_refinfo *r, int delta);
 
 #endif

@@ -95,7 +95,7 @@ void do_plasma_flush_releases(mt_core *c)
         for (size_t i = 0; i < n; i++) ids[i] = MT_BIN(q[i].b, MT_OBJECT_ID_LEN);
         m.object_ids = ids;
         m.n_object_ids = n;
-        do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_RELEASE, &m.base);
+        do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_RELEASE, &m.base);
         free(ids);
     }
     free(q);
@@ -103,7 +103,7 @@ void do_plasma_flush_releases(mt_core *c)
 
 /* ---------------------------------------------------------------- objects */
 
-mt_value *do_value_plasma(mt_core *c, const mt_oid *id, uint64_t offset, uint64_t size)
+mt_value *do_plasma_value(mt_core *c, const mt_oid *id, uint64_t offset, uint64_t size)
 {
     mt_value *v = mt_calloc(1, sizeof *v);
     v->refs = 1;
@@ -134,7 +134,7 @@ int do_plasma_create(mt_core *c, const mt_oid *id, uint64_t size, const mt_wid *
     m.owner = &a;
     double deadline = mt_now_s() + (double)mt_cfg.store_full_wait_ms / 1000.0 + 30;
     Manta__ObjCreateReply *rep;
-    int rc = do_rpc_call(c, c->daemon, MANTA__MSG_TYPE__MSG_OBJ_CREATE, &m.base, &m.request_id,
+    int rc = do_loop_rpc_call(c, c->daemon, MANTA__MSG_TYPE__MSG_OBJ_CREATE, &m.base, &m.request_id,
                          deadline, &manta__obj_create_reply__descriptor, &rep);
     if (rc) return rc == MANTA_ETIMEDOUT ? mt_err(rc, "the store did not answer") : rc;
     rc = rep->status;
@@ -156,14 +156,14 @@ void do_plasma_seal(mt_core *c, const mt_oid *id)
 {
     Manta__ObjSeal m = MANTA__OBJ_SEAL__INIT;
     m.object_id = MT_BIN(id->b, MT_OBJECT_ID_LEN);
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_SEAL, &m.base);
+    do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_SEAL, &m.base);
 }
 
 void do_plasma_abort(mt_core *c, const mt_oid *id)
 {
     Manta__ObjAbort m = MANTA__OBJ_ABORT__INIT;
     m.object_id = MT_BIN(id->b, MT_OBJECT_ID_LEN);
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_ABORT, &m.base);
+    do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_ABORT, &m.base);
 }
 
 void do_plasma_free(mt_core *c, const mt_oid *id, const mt_nid *loc)
@@ -172,8 +172,8 @@ void do_plasma_free(mt_core *c, const mt_oid *id, const mt_nid *loc)
     ProtobufCBinaryData b = MT_BIN(id->b, MT_OBJECT_ID_LEN);
     m.object_ids = &b;
     m.n_object_ids = 1;
-    if (loc) m.location = do_node_bin(c, loc); /* its node, through ours */
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_FREE, &m.base);
+    if (loc) m.location = do_loop_node_bin(c, loc); /* its node, through ours */
+    do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_FREE, &m.base);
 }
 
 int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, double deadline,
@@ -185,7 +185,7 @@ int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, d
     bool remote = false;
     for (size_t i = 0; i < n; i++) {
         bins[i] = MT_BIN(ids[i].b, MT_OBJECT_ID_LEN);
-        if (locs) lbins[i] = do_node_bin(c, &locs[i]);
+        if (locs) lbins[i] = do_loop_node_bin(c, &locs[i]);
         remote |= lbins[i].len != 0;
     }
     if (remote) {
@@ -199,7 +199,7 @@ int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, d
     if (deadline >= 0 && m.timeout_ms < 1) m.timeout_ms = 1;
     /* The node answers by its own deadline; give it a little slack. */
     Manta__ObjGetReply *rep;
-    int rc = do_rpc_call(c, c->daemon, MANTA__MSG_TYPE__MSG_OBJ_GET, &m.base, &m.request_id,
+    int rc = do_loop_rpc_call(c, c->daemon, MANTA__MSG_TYPE__MSG_OBJ_GET, &m.base, &m.request_id,
                          deadline < 0 ? -1 : deadline + 5, &manta__obj_get_reply__descriptor,
                          &rep);
     free(bins);
@@ -212,7 +212,7 @@ int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, d
             if (status) status[i] = rc;
             continue;
         }
-        out[i] = do_value_plasma(c, &ids[i], l->offset, l->size);
+        out[i] = do_plasma_value(c, &ids[i], l->offset, l->size);
     }
     manta__obj_get_reply__free_unpacked(rep, NULL);
     return rc;

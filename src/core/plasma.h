@@ -3,7 +3,7 @@
 #ifndef MT_PLASMA_H
 #define MT_PLASMA_H
 
-#include "core.h"
+#include "loop.h"
 
 /* Map the store the node passed (takes `shm_fd`); unmap it at disconnect
  * unless values still point into it. */
@@ -25,7 +25,7 @@ void do_plasma_abort(mt_core *c, const mt_oid *id);
 int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, double deadline,
                   mt_value **out, int *status);
 void do_plasma_free(mt_core *c, const mt_oid *id, const mt_nid *loc);
-mt_value *do_value_plasma(mt_core *c, const mt_oid *id, uint64_t offset, uint64_t size);
+mt_value *do_plasma_value(mt_core *c, const mt_oid *id, uint64_t offset, uint64_t size);
 /* Values that point into the store, alive in this process. */
 extern int mt_plasma_live_values;
 

@@ -17,7 +17,7 @@ static void on_peer_died(mt_core *c, mt_peer *p)
 {
     do_actor_peer_died(c, p);
     do_sub_peer_died(c, p);
-    do_objs_peer_died(c, p);
+    do_obj_peer_died(c, p);
 }
 
 /* An object became ready: the tasks that waited only for it go -- a call
@@ -45,7 +45,7 @@ static int on_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g,
 static void on_rdaemon_closed(mt_core *c, mt_conn *conn)
 {
     do_sub_rdaemon_closed(c, conn);
-    do_actors_daemon_closed(c, conn);
+    do_actor_daemon_closed(c, conn);
 }
 
 /* The store, mapped at connect: pins dropped from now on queue up for us. */
@@ -60,7 +60,7 @@ static void on_tick(mt_core *c)
 {
     do_exec_flush_held(c);
     do_sub_tick(c);
-    do_actors_tick(c);
+    do_actor_tick(c);
 }
 
 static void free_tables(mt_core *c)
@@ -69,8 +69,8 @@ static void free_tables(mt_core *c)
     do_exec_free_all(c);
     do_sub_free_all(c);
     do_task_free_all(c);
-    do_actors_free_all(c);
-    do_objs_free_all(c);
+    do_actor_free_all(c);
+    do_obj_free_all(c);
     mt_plasma_unmap(c);
 }
 
@@ -111,17 +111,17 @@ static int route_cancel(mt_core *c, mt_conn *conn, const ProtobufCMessage *m)
 
 static int route_grant(mt_core *c, mt_conn *conn, const ProtobufCMessage *m)
 {
-    return do_sub_handle_grant(c, conn, (const Manta__LeaseGrant *)m);
+    return do_sub_grant(c, conn, (const Manta__LeaseGrant *)m);
 }
 
 static void handle_event(mt_core *c, const Manta__Event *ev)
 {
-    if (ev->kind == MANTA__EVENT_KIND__EVENT_MULTI_NODE) do_listen_tcp(c);
+    if (ev->kind == MANTA__EVENT_KIND__EVENT_MULTI_NODE) do_loop_listen_tcp(c);
     if (ev->kind == MANTA__EVENT_KIND__EVENT_RECLAIM_LEASES) do_sub_reclaim(c);
     if (ev->kind == MANTA__EVENT_KIND__EVENT_NODE_DIED && ev->id.len == MT_NODE_ID_LEN) {
         mt_nid nid;
         memcpy(nid.b, ev->id.data, MT_NODE_ID_LEN);
-        do_node_died(c, &nid);
+        do_obj_node_died(c, &nid);
     }
     if (ev->kind == MANTA__EVENT_KIND__EVENT_WORKER_DIED && ev->id.len == MT_WORKER_ID_LEN) {
         mt_peer *p = mt_map_get(&c->peers, ev->id.data);
@@ -139,10 +139,10 @@ static void handle_event(mt_core *c, const Manta__Event *ev)
             mt_wid wid;
             memcpy(wid.b, ev->id.data, MT_WORKER_ID_LEN);
             mt_peer tmp = {.wid = wid, .dead = true};
-            do_objs_peer_died(c, &tmp);
+            do_obj_peer_died(c, &tmp);
         }
     }
-    do_notify(c);
+    do_loop_notify(c);
 }
 
 static int route_event(mt_core *c, mt_conn *conn, const ProtobufCMessage *m)
@@ -243,7 +243,7 @@ static int route_peer_frame(mt_core *c, mt_conn *conn, const mt_frame *f)
 {
     if (f->type == MANTA__MSG_TYPE__MSG_PUSH_TASK) return take_push(c, conn, f);
     ProtobufCMessage *m;
-    int rc = do_decode(c, f, &m);
+    int rc = do_loop_decode(c, f, &m);
     if (rc) return rc;
     const route *r = route_of(f->type);
     if (r && r->peer) rc = r->peer(c, conn, m);
@@ -255,13 +255,13 @@ static int route_peer_frame(mt_core *c, mt_conn *conn, const mt_frame *f)
 static int route_node_frame(mt_core *c, mt_conn *conn, const mt_frame *f)
 {
     ProtobufCMessage *m;
-    int rc = do_decode(c, f, &m);
+    int rc = do_loop_decode(c, f, &m);
     if (rc) return rc;
     const route *r = route_of(f->type);
     uint64_t rid = r && r->reply ? reply_request_id(m) : 0;
     if (f->type == MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP_REPLY && mt_map_get(&c->actor_lookups, &rid))
         do_actor_lookup_reply(c, (const Manta__ActorLookupReply *)m);
-    else if (rid) do_rpc_complete(c, rid, f->type, f->payload, f->len, 0);
+    else if (rid) do_loop_rpc_complete(c, rid, f->type, f->payload, f->len, 0);
     else if (r && r->node) rc = r->node(c, conn, m);
     else rc = mt_err(MANTA_EPROTO, "unexpected %s from the node", mt_wire_name(f->type));
     mt_arena_reset(&c->arena);
@@ -274,7 +274,7 @@ static const mt_hooks router_hooks = {
     .peer_frame = route_peer_frame,
     .node_frame = route_node_frame,
     .peer_died = on_peer_died,
-    .gcs_lost = do_actors_gcs_lost,
+    .gcs_lost = do_actor_gcs_lost,
     .map_store = on_map_store,
     .flush = do_plasma_flush_releases,
     .tick = on_tick,
@@ -290,5 +290,5 @@ static const mt_hooks router_hooks = {
 
 int mt_core_connect(const mt_core_opts *o, mt_core **out)
 {
-    return mt_core_open(o, &router_hooks, out);
+    return mt_loop_open(o, &router_hooks, out);
 }

@@ -6,7 +6,7 @@
 
 #include "exec.h"
 
-/* Connect to the node: mt_core_open with the router's hooks. */
+/* Connect to the node: mt_loop_open with the router's hooks. */
 int mt_core_connect(const mt_core_opts *o, mt_core **out);
 
 #endif

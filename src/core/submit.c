@@ -33,7 +33,7 @@ static void send_request(mt_core *c, lease_req *r)
     if (!m) return;
     m->spills = r->spills;
     if (r->daemon) mt_conn_send_now(r->daemon, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
-    else do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
+    else do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
     manta__lease_request__free_unpacked(m, NULL);
 }
 
@@ -46,12 +46,12 @@ static lease_req *new_request(mt_core *c, Manta__LeaseRequest *m)
     r->req = mt_malloc(r->req_len + 1);
     manta__lease_request__pack(m, r->req);
     mt_map_put(&c->lease_reqs, r);
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
+    do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
     return r;
 }
 
 /* Ask the node for a worker dedicated to an actor (see actor.c). */
-uint64_t do_actor_lease(mt_core *c, struct mt_actor *a, const Manta__LeaseRequest *tmpl)
+uint64_t do_sub_actor_lease(mt_core *c, struct mt_actor *a, const Manta__LeaseRequest *tmpl)
 {
     Manta__LeaseRequest m = *tmpl;
     lease_req *r = new_request(c, &m);
@@ -82,9 +82,9 @@ static mt_conn *rdaemon_conn(mt_core *c, const mt_nid *nid, const char *endpoint
 {
     mt_rdaemon *d = mt_map_get(&c->rdaemons, nid->b);
     if (d) return d->conn;
-    if (do_node_is_dead(c, nid) || !endpoint || !endpoint[0]) return NULL;
+    if (do_obj_node_is_dead(c, nid) || !endpoint || !endpoint[0]) return NULL;
     mt_conn *conn; /* made without waiting, like every connection of the I/O loop */
-    if (mt_conn_connect(&c->cl, endpoint, do_node_frame, on_rdaemon_close, c, &conn)) {
+    if (mt_conn_connect(&c->cl, endpoint, do_loop_node_frame, on_rdaemon_close, c, &conn)) {
         mt_debug("cannot reach node %s: %s", endpoint, manta_last_error());
         return NULL;
     }
@@ -92,7 +92,7 @@ static mt_conn *rdaemon_conn(mt_core *c, const mt_nid *nid, const char *endpoint
     Manta__Hello h = MANTA__HELLO__INIT;
     Manta__Address a;
     char ep[256];
-    do_address(c, &a, ep, sizeof ep);
+    do_loop_address(c, &a, ep, sizeof ep);
     h.version = MT_WIRE_VERSION;
     h.token = MT_BIN(c->token, strlen(c->token));
     h.role = MANTA__ROLE__ROLE_LESSEE;
@@ -103,7 +103,7 @@ static mt_conn *rdaemon_conn(mt_core *c, const mt_nid *nid, const char *endpoint
     h.language = c->lang;
     h.node_id = MT_BIN(c->nid.b, MT_NODE_ID_LEN);
     mt_conn_send(conn, MANTA__MSG_TYPE__MSG_HELLO, &h.base);
-    do_start_conn(c, conn);
+    do_loop_start_conn(c, conn);
     d = mt_calloc(1, sizeof *d);
     d->nid = *nid;
     d->conn = conn;
@@ -211,7 +211,7 @@ static void wait_for_args(mt_core *c, mt_task *t, bool front)
 {
     for (uint32_t i = 0; i < t->nargs; i++) {
         mt_obj *a = t->args[i].ref;
-        if (a && a->in_plasma && do_node_is_dead(c, &a->loc)) do_obj_lost(c, a, &a->loc);
+        if (a && a->in_plasma && do_obj_node_is_dead(c, &a->loc)) do_obj_lost(c, a, &a->loc);
     }
     t->state = MT_TASK_WAITING;
     if (do_task_watch_deps(c, t) == 0) enqueue(c, t, front);
@@ -275,7 +275,7 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
-        return do_node_lost(c);
+        return do_loop_node_lost(c);
     }
     mt_task *t = do_task_new(c, d->kind, d->args, d->nargs, d->num_returns, returns);
     if (d->fn_id) memcpy(t->fn_id, d->fn_id, MT_FN_ID_LEN);
@@ -286,14 +286,14 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
         t->retry_exc = mt_memdup(d->retry_exc, d->retry_exc_len);
         t->retry_exc_len = d->retry_exc_len;
     }
-    if (mt_core_tl_task) memcpy(t->parent.b, mt_core_tl_task, MT_TASK_ID_LEN);
+    if (mt_loop_tl_task) memcpy(t->parent.b, mt_loop_tl_task, MT_TASK_ID_LEN);
     do_task_watch_deps(c, t);
     t->state = MT_TASK_WAITING;
     if (t->ndeps == 0) enqueue(c, t, false);
     c->last_active = mt_now_coarse();
     if (++c->since_poll >= 8) {
         c->since_poll = 0;
-        do_poll_now(c);
+        do_loop_poll_now(c);
     }
     pthread_mutex_unlock(&c->mu);
     return 0;
@@ -335,7 +335,7 @@ static void cancel_requests(mt_core *c, mt_class *cls)
         Manta__LeaseCancel m = MANTA__LEASE_CANCEL__INIT;
         m.request_id = r->id;
         if (r->daemon) mt_conn_send_now(r->daemon, MANTA__MSG_TYPE__MSG_LEASE_CANCEL, &m.base);
-        else do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_CANCEL, &m.base);
+        else do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_CANCEL, &m.base);
     }
 }
 
@@ -349,19 +349,19 @@ static void return_lease(mt_core *c, mt_lease *l, bool failed)
             break;
         }
     }
-    do_send_lease_return(c, l->daemon, &l->worker->wid, failed);
+    do_sub_lease_return(c, l->daemon, &l->worker->wid, failed);
     if (l->daemon) mt_conn_unref(l->daemon);
     free(l->gpu_ids);
     free(l);
 }
 
-void do_send_lease_return(mt_core *c, mt_conn *daemon, const mt_wid *wid, bool failed)
+void do_sub_lease_return(mt_core *c, mt_conn *daemon, const mt_wid *wid, bool failed)
 {
     Manta__LeaseReturn m = MANTA__LEASE_RETURN__INIT;
     m.worker_id = MT_BIN(wid->b, MT_WORKER_ID_LEN);
     m.worker_failed = failed;
     if (daemon) mt_conn_send_now(daemon, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
-    else do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
+    else do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
 }
 
 /* A class whose tasks are known to run shorter than 1 ms. */
@@ -465,7 +465,7 @@ static void spill(mt_core *c, lease_req *r, const Manta__LeaseGrant *g)
     send_request(c, r);
 }
 
-int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
+int do_sub_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
 {
     lease_req *r = mt_map_get(&c->lease_reqs, &g->request_id);
     if (!r) return 0;
@@ -508,7 +508,7 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
         class_pump(c, cls);
         return 0;
     }
-    mt_peer *p = do_peer_from_proto(c, g->worker);
+    mt_peer *p = do_loop_peer_from_proto(c, g->worker);
     if (!p) return mt_err(MANTA_EPROTO, "lease grant without a worker");
     p->dead = false;
     mt_lease *l = mt_calloc(1, sizeof *l);
@@ -526,7 +526,7 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
     l->next = cls->leases;
     cls->leases = l;
     cls->nleases++;
-    if (!do_peer_conn(c, p)) {
+    if (!do_loop_peer_conn(c, p)) {
         l->dead = true;
         return_lease(c, l, true);
         class_pump(c, cls);

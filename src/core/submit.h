@@ -44,8 +44,8 @@ void do_sub_cancel_children(mt_core *c, const mt_tid *parent);
 bool do_sub_reconstruct(mt_core *c, mt_obj *o);
 /* Our connection to another node's daemon closed. */
 void do_sub_rdaemon_closed(mt_core *c, mt_conn *conn);
-int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g);
+int do_sub_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g);
 
-uint64_t do_actor_lease(mt_core *c, mt_actor *a, const Manta__LeaseRequest *tmpl);
+uint64_t do_sub_actor_lease(mt_core *c, mt_actor *a, const Manta__LeaseRequest *tmpl);
 
 #endif

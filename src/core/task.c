@@ -16,7 +16,7 @@ mt_task *do_task_new(mt_core *c, int kind, const mt_targ *args, uint32_t nargs,
                      uint32_t num_returns, mt_obj **returns)
 {
     mt_task *t = mt_calloc(1, sizeof *t);
-    t->id = do_new_task_id(c);
+    t->id = do_loop_new_task_id(c);
     t->kind = kind;
     t->nargs = nargs;
     t->args = mt_calloc(nargs + 1, sizeof *t->args);
@@ -132,8 +132,8 @@ static Manta__TaskArg *build_arg(mt_core *c, const mt_targ *a, Manta__TaskArg *p
     if (o->in_plasma) {
         pa->kind = MANTA__ARG_KIND__ARG_PLASMA;
         pa->object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
-        if (!o->owner) do_address(c, owner, ep, cap);
-        else do_peer_address(o->owner, owner);
+        if (!o->owner) do_loop_address(c, owner, ep, cap);
+        else mt_loop_peer_address(o->owner, owner);
         pa->owner = owner;
         /* The worker's node fetches it from there; the worker is on some
          * node, so say which even when it is ours. */

@@ -1,8 +1,8 @@
-/* core.c -- the floor of the client runtime: connecting to the node, the
+/* loop.c -- the floor of the client runtime: connecting to the node, the
  * I/O thread and its loop, waiting, peers and direct connections, and
  * request/reply calls.  What arrives goes up through the hooks the router
  * (router.c) set at connect; nothing here calls a module above it. */
-#include "core.h"
+#include "loop.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -18,19 +18,19 @@
 #include "mt.h"
 #include "sock.h"
 
-_Thread_local const uint8_t *mt_core_tl_task;
+_Thread_local const uint8_t *mt_loop_tl_task;
 
 /* ---------------------------------------------------------------- waiting */
 
-void do_notify(mt_core *c)
+void do_loop_notify(mt_core *c)
 {
     __atomic_add_fetch(&c->gen, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&c->cv);
-    if (c->task_efd >= 0 && (c->xq_head || c->stopping || c->daemon_lost)) do_task_signal(c);
+    if (c->task_efd >= 0 && (c->xq_head || c->stopping || c->daemon_lost)) do_loop_task_signal(c);
 }
 
 /* Wake the event loop that watches task_efd (once until it drains it). */
-void do_task_signal(mt_core *c)
+void do_loop_task_signal(mt_core *c)
 {
     if (c->task_efd < 0 || c->task_efd_armed) return;
     c->task_efd_armed = true;
@@ -91,7 +91,7 @@ static void lead(mt_core *c, double deadline)
 /* Handle whatever has arrived, without waiting, if the loop is free.  A
  * thread that submits in a tight loop calls this now and then, so replies
  * are read in batches by the busy thread instead of waking another. */
-void do_poll_now(mt_core *c)
+void do_loop_poll_now(mt_core *c)
 {
     if (!c->io_running || c->loop_busy || c->stopping) return;
     c->loop_busy = true;
@@ -105,7 +105,7 @@ void do_poll_now(mt_core *c)
     pthread_cond_broadcast(&c->cv);
 }
 
-int do_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
+int mt_loop_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
 {
     if (deadline < 0) {
         pthread_cond_wait(cv, mu);
@@ -122,7 +122,7 @@ int do_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
     return 0;
 }
 
-int do_wait(mt_core *c, double deadline)
+int do_loop_wait(mt_core *c, double deadline)
 {
     uint64_t gen = c->gen;
     if (c->nheld) c->hooks->flush_held(c); /* never sleep on replies held back */
@@ -140,18 +140,18 @@ int do_wait(mt_core *c, double deadline)
                 c->stop_sent = true;
                 mt_conn_loop_wake(&c->cl);
             }
-            do_cond_wait_until(&c->cv, &c->mu, deadline);
+            mt_loop_cond_wait_until(&c->cv, &c->mu, deadline);
             c->want_loop--;
             continue;
         }
         /* Another user thread runs the loop: it will broadcast. */
-        do_cond_wait_until(&c->cv, &c->mu, deadline);
+        mt_loop_cond_wait_until(&c->cv, &c->mu, deadline);
     }
 }
 
 /* ---------------------------------------------------------------- ids */
 
-mt_tid do_new_task_id(mt_core *c)
+mt_tid do_loop_new_task_id(mt_core *c)
 {
     mt_tid t;
     uint64_t n = ++c->task_counter;
@@ -160,7 +160,7 @@ mt_tid do_new_task_id(mt_core *c)
     return t;
 }
 
-void do_address(mt_core *c, Manta__Address *a, char *buf, size_t cap)
+void do_loop_address(mt_core *c, Manta__Address *a, char *buf, size_t cap)
 {
     manta__address__init(a);
     a->worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
@@ -170,7 +170,7 @@ void do_address(mt_core *c, Manta__Address *a, char *buf, size_t cap)
     a->tcp_endpoint = c->tcp_endpoint ? c->tcp_endpoint : "";
 }
 
-void do_peer_address(const mt_peer *p, Manta__Address *a)
+void mt_loop_peer_address(const mt_peer *p, Manta__Address *a)
 {
     manta__address__init(a);
     a->worker_id = MT_BIN(p->wid.b, MT_WORKER_ID_LEN);
@@ -179,7 +179,7 @@ void do_peer_address(const mt_peer *p, Manta__Address *a)
     a->tcp_endpoint = p->tcp_endpoint ? p->tcp_endpoint : "";
 }
 
-ProtobufCBinaryData do_node_bin(mt_core *c, const mt_nid *nid)
+ProtobufCBinaryData do_loop_node_bin(mt_core *c, const mt_nid *nid)
 {
     static const mt_nid zero;
     if (MT_ID_EQ(*nid, zero) || MT_ID_EQ(*nid, c->nid)) return (ProtobufCBinaryData){0, NULL};
@@ -191,7 +191,7 @@ static void fill_hello(mt_core *c, Manta__Hello *h, Manta__Address *a, char *ep,
                        int role, bool tcp)
 {
     manta__hello__init(h);
-    do_address(c, a, ep, cap);
+    do_loop_address(c, a, ep, cap);
     h->version = MT_WIRE_VERSION;
     h->role = role;
     h->worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
@@ -208,7 +208,7 @@ static void fill_hello(mt_core *c, Manta__Hello *h, Manta__Address *a, char *ep,
 static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud);
 static void on_peer_close(mt_conn *conn, int reason, void *ud);
 
-mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint)
+mt_peer *do_loop_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint)
 {
     mt_peer *p = mt_map_get(&c->peers, wid->b);
     if (p) {
@@ -223,20 +223,20 @@ mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *e
     return p;
 }
 
-mt_peer *do_peer_from_proto(mt_core *c, const Manta__Address *a)
+mt_peer *do_loop_peer_from_proto(mt_core *c, const Manta__Address *a)
 {
     if (!a || a->worker_id.len != MT_WORKER_ID_LEN) return NULL;
     mt_wid wid;
     mt_nid nid = {{0}};
     memcpy(wid.b, a->worker_id.data, MT_WORKER_ID_LEN);
     if (a->node_id.len == MT_NODE_ID_LEN) memcpy(nid.b, a->node_id.data, MT_NODE_ID_LEN);
-    mt_peer *p = do_peer(c, &wid, &nid, a->endpoint);
+    mt_peer *p = do_loop_peer(c, &wid, &nid, a->endpoint);
     if (!p->tcp_endpoint && a->tcp_endpoint && a->tcp_endpoint[0])
         p->tcp_endpoint = mt_strdup(a->tcp_endpoint);
     return p;
 }
 
-void do_start_conn(mt_core *c, mt_conn *conn)
+void do_loop_start_conn(mt_core *c, mt_conn *conn)
 {
     if (mt_conn_loop_is_mine(&c->cl)) {
         if (mt_conn_start(conn)) mt_conn_close(conn, MANTA_ESYS);
@@ -248,7 +248,7 @@ void do_start_conn(mt_core *c, mt_conn *conn)
     mt_conn_loop_wake(&c->cl);
 }
 
-void do_flush_later(mt_core *c, mt_conn *conn)
+void do_loop_flush_later(mt_core *c, mt_conn *conn)
 {
     if (c->nto_flush && c->to_flush[c->nto_flush - 1] == conn) return;
     if (c->nto_flush == c->cap_to_flush) {
@@ -269,7 +269,7 @@ static void flush_later_conns(mt_core *c)
     c->nto_flush = 0;
 }
 
-mt_conn *do_peer_conn(mt_core *c, mt_peer *p)
+mt_conn *do_loop_peer_conn(mt_core *c, mt_peer *p)
 {
     if (p->conn) return p->conn;
     if (p->dead || c->stopping) return NULL;
@@ -292,13 +292,13 @@ mt_conn *do_peer_conn(mt_core *c, mt_peer *p)
     char ep[256];
     fill_hello(c, &h, &a, ep, sizeof ep, MANTA__ROLE__ROLE_PEER, !conn->is_unix);
     mt_conn_send(conn, MANTA__MSG_TYPE__MSG_HELLO, &h.base);
-    do_start_conn(c, conn);
+    do_loop_start_conn(c, conn);
     return conn;
 }
 
 /* Peers introduce themselves (over TCP with the cluster token); replies go
  * back on the connection they spoke on. */
-int do_decode(mt_core *c, const mt_frame *f, ProtobufCMessage **m)
+int do_loop_decode(mt_core *c, const mt_frame *f, ProtobufCMessage **m)
 {
     char err[256];
     int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, m, err, sizeof err);
@@ -310,14 +310,14 @@ int do_decode(mt_core *c, const mt_frame *f, ProtobufCMessage **m)
 static int peer_hello(mt_core *c, mt_conn *conn, const mt_frame *f)
 {
     ProtobufCMessage *m;
-    int rc = do_decode(c, f, &m);
+    int rc = do_loop_decode(c, f, &m);
     if (rc) return rc;
     const Manta__Hello *h = (const Manta__Hello *)m;
     if (h->version != MT_WIRE_VERSION) rc = mt_err(MANTA_EVERSION, "peer protocol mismatch");
     else if (!conn->is_unix && (h->token.len != strlen(c->token) ||
                                 memcmp(h->token.data, c->token, h->token.len)))
         rc = mt_err(MANTA_EAUTH, "a TCP peer with a wrong cluster token");
-    else if (!conn->tag) conn->tag = do_peer_from_proto(c, h->address);
+    else if (!conn->tag) conn->tag = do_loop_peer_from_proto(c, h->address);
     if (!rc && !conn->tag) rc = mt_err(MANTA_EPROTO, "peer Hello without an address");
     if (!rc) mt_gate_pass(conn);
     mt_arena_reset(&c->arena);
@@ -351,12 +351,12 @@ static void on_peer_close(mt_conn *conn, int reason, void *ud)
             c->hooks->peer_died(c, p);
         }
     }
-    do_notify(c);
+    do_loop_notify(c);
 }
 
 /* ---------------------------------------------------------------- rpc */
 
-mt_rpc *do_rpc_new(mt_core *c)
+mt_rpc *do_loop_rpc_new(mt_core *c)
 {
     mt_rpc *r = mt_calloc(1, sizeof *r);
     r->id = ++c->next_req;
@@ -364,7 +364,7 @@ mt_rpc *do_rpc_new(mt_core *c)
     return r;
 }
 
-int do_node_lost(mt_core *c)
+int do_loop_node_lost(mt_core *c)
 {
     if (!c->daemon_lost) return mt_err(MANTA_ECONN, "this process is disconnecting from its node");
     return mt_err(MANTA_ECONN, "lost the connection to the manta node at %s (session %s): the "
@@ -372,44 +372,44 @@ int do_node_lost(mt_core *c)
                   c->node_address, c->session_dir ? c->session_dir : "?");
 }
 
-int do_rpc_wait(mt_core *c, mt_rpc *r, double deadline)
+int do_loop_rpc_wait(mt_core *c, mt_rpc *r, double deadline)
 {
     while (!r->done) {
-        if (c->daemon_lost || c->stopping) return do_node_lost(c);
-        if (do_wait(c, deadline) == MANTA_ETIMEDOUT && !r->done) return MANTA_ETIMEDOUT;
+        if (c->daemon_lost || c->stopping) return do_loop_node_lost(c);
+        if (do_loop_wait(c, deadline) == MANTA_ETIMEDOUT && !r->done) return MANTA_ETIMEDOUT;
     }
     return r->status;
 }
 
-void do_rpc_free(mt_core *c, mt_rpc *r)
+void do_loop_rpc_free(mt_core *c, mt_rpc *r)
 {
     mt_map_del(&c->rpcs, &r->id);
     free(r->payload);
     free(r);
 }
 
-int do_rpc_call_raw(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m,
+int do_loop_rpc_call_raw(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m,
                     uint64_t *req_field, double deadline, uint8_t **payload, size_t *len)
 {
-    mt_rpc *r = do_rpc_new(c);
+    mt_rpc *r = do_loop_rpc_new(c);
     *req_field = r->id;
     if (to) mt_conn_send_now(to, type, m);
-    int rc = do_rpc_wait(c, r, deadline);
+    int rc = do_loop_rpc_wait(c, r, deadline);
     if (rc == 0) {
         *payload = r->payload;
         *len = r->len;
         r->payload = NULL;
     }
-    do_rpc_free(c, r);
+    do_loop_rpc_free(c, r);
     return rc;
 }
 
-int do_rpc_call(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
+int do_loop_rpc_call(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
                 double deadline, const ProtobufCMessageDescriptor *reply, void *out)
 {
     uint8_t *p;
     size_t n;
-    int rc = do_rpc_call_raw(c, to, type, m, req_field, deadline, &p, &n);
+    int rc = do_loop_rpc_call_raw(c, to, type, m, req_field, deadline, &p, &n);
     if (rc) return rc;
     ProtobufCMessage *rep = protobuf_c_message_unpack(reply, NULL, n, p);
     free(p);
@@ -419,7 +419,7 @@ int do_rpc_call(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m, uin
 }
 
 /* A reply for a waiting caller: keep the raw payload for it to decode. */
-void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
+void do_loop_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
                      int status)
 {
     mt_rpc *r = mt_map_get(&c->rpcs, &id);
@@ -429,25 +429,25 @@ void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload
     r->len = len;
     r->status = status;
     r->done = true;
-    do_notify(c);
+    do_loop_notify(c);
 }
 
 /* Fail the calls waiting on a peer that is gone. */
-void do_rpc_fail_peer(mt_core *c, const mt_peer *p)
+void do_loop_rpc_fail_peer(mt_core *c, const mt_peer *p)
 {
     size_t it = 0;
     mt_rpc *r;
     while ((r = mt_map_next(&c->rpcs, &it)))
-        if (r->peer == p && !r->done) do_rpc_complete(c, r->id, 0, NULL, 0, MANTA_ECONN);
+        if (r->peer == p && !r->done) do_loop_rpc_complete(c, r->id, 0, NULL, 0, MANTA_ECONN);
 }
 
-void do_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m)
+void do_loop_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m)
 {
     if (!c->daemon) return;
     mt_conn_send_now(c->daemon, type, m);
 }
 
-void do_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m)
+void do_loop_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m)
 {
     if (!c->gcs) return;
     mt_conn_send_now(c->gcs, type, m);
@@ -460,7 +460,7 @@ static mt_conn *on_accept(mt_gate *g, int fd, void *ud);
 /* Start taking connections from processes of other nodes.  Our TCP port was
  * bound (and is in our address) since we connected, but on one node nothing
  * needs it: we listen once our node says the cluster spans nodes. */
-void do_listen_tcp(mt_core *c)
+void do_loop_listen_tcp(mt_core *c)
 {
     if (c->tcp_fd < 0 || c->tcp_listening) return;
     if (mt_sock_listen_bound(c->tcp_fd)) {
@@ -482,7 +482,7 @@ static int on_daemon_frame(mt_conn *conn, const mt_frame *f, void *ud)
 
 /* A connection to a node other than through our daemon (the control store,
  * another node's daemon): its Hello reply, then the node's frames. */
-int do_node_frame(mt_conn *conn, const mt_frame *f, void *ud)
+int do_loop_node_frame(mt_conn *conn, const mt_frame *f, void *ud)
 {
     if (f->type == MANTA__MSG_TYPE__MSG_HELLO_REPLY) {
         Manta__HelloReply *rep = manta__hello_reply__unpack(NULL, f->len, f->payload);
@@ -512,7 +512,7 @@ static void on_daemon_close(mt_conn *conn, int reason, void *ud)
         fprintf(stderr, "manta: lost the connection to the node (%s: %s)\n",
                 manta_strerror(reason), manta_last_error());
     }
-    do_notify(c);
+    do_loop_notify(c);
     pthread_cond_broadcast(&c->xcv);
 }
 
@@ -601,12 +601,12 @@ static void *io_main(void *arg)
             /* A user thread has the loop: look again now and then (not
              * every grace period: an idle process would wake hundreds of
              * times a second). */
-            do_cond_wait_until(&c->bg_cv, &c->mu, mt_now_s() + 10 * grace);
+            mt_loop_cond_wait_until(&c->bg_cv, &c->mu, mt_now_s() + 10 * grace);
             continue;
         }
         double idle = mt_now_coarse() - c->last_active;
         if (idle < grace) {
-            do_cond_wait_until(&c->bg_cv, &c->mu, c->last_active + grace);
+            mt_loop_cond_wait_until(&c->bg_cv, &c->mu, c->last_active + grace);
             continue;
         }
         c->loop_busy = true;
@@ -745,8 +745,8 @@ static void on_gcs_close(mt_conn *conn, int reason, void *ud)
         /* The head is gone, and with it the cluster. */
         _exit(0);
     }
-    do_rpc_fail_peer(c, NULL);
-    do_notify(c);
+    do_loop_rpc_fail_peer(c, NULL);
+    do_loop_notify(c);
 }
 
 /* Our connection to the control store on the head node (TCP, token). */
@@ -755,7 +755,7 @@ static int connect_gcs(mt_core *c, const char *ep)
     int fd;
     int rc = mt_sock_connect(ep, 10, &fd);
     if (rc) return mt_err(rc, "cannot reach the control store at %s: %s", ep, manta_last_error());
-    mt_conn *conn = mt_conn_new(&c->cl, fd, do_node_frame, on_gcs_close, c);
+    mt_conn *conn = mt_conn_new(&c->cl, fd, do_loop_node_frame, on_gcs_close, c);
     snprintf(conn->desc, sizeof conn->desc, "control store");
     Manta__Hello h;
     Manta__Address a;
@@ -785,7 +785,7 @@ static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep, bool multi_no
     int rc = mt_conn_start(c->daemon);
     if (rc) return rc;
     if ((rc = mt_gate_start(&c->listen_gate, &c->cl, c->listen_fd, on_accept, c))) return rc;
-    if (multi_node) do_listen_tcp(c);
+    if (multi_node) do_loop_listen_tcp(c);
     c->gcs = c->daemon;
     if (gcs_ep && gcs_ep[0] && (rc = connect_gcs(c, gcs_ep))) return rc;
     uv_timer_init(&c->loop, &c->tick);
@@ -797,7 +797,7 @@ static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep, bool multi_no
     return 0;
 }
 
-int mt_core_open(const mt_core_opts *o, const mt_hooks *hooks, mt_core **out)
+int mt_loop_open(const mt_core_opts *o, const mt_hooks *hooks, mt_core **out)
 {
     mt_config_load();
     mt_log_set_level((int)mt_cfg.log_level);
@@ -856,7 +856,7 @@ void mt_core_request_shutdown(mt_core *c)
     pthread_mutex_lock(&c->mu);
     c->node_stop_requested = true;
     Manta__Shutdown m = MANTA__SHUTDOWN__INIT;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_SHUTDOWN, &m.base);
+    do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_SHUTDOWN, &m.base);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -897,8 +897,8 @@ int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size
     int rc = check_fits(&m.base, &back.base, what, len);
     if (rc) return rc;
     pthread_mutex_lock(&c->mu);
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_FN_REGISTER, &m.base);
-    rc = c->daemon ? 0 : do_node_lost(c);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_FN_REGISTER, &m.base);
+    rc = c->daemon ? 0 : do_loop_node_lost(c);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -913,7 +913,7 @@ static int gcs_read(mt_core *c, uint16_t type, ProtobufCMessage *m, uint64_t *re
     double timeout = wait_s + 5;
     ProtobufCMessage *rep;
     pthread_mutex_lock(&c->mu);
-    int rc = do_rpc_call(c, c->gcs, type, m, req_field, timeout < 0 ? -1 : mt_now_s() + timeout,
+    int rc = do_loop_rpc_call(c, c->gcs, type, m, req_field, timeout < 0 ? -1 : mt_now_s() + timeout,
                          reply, &rep);
     pthread_mutex_unlock(&c->mu);
     if (rc) return rc;
@@ -953,8 +953,8 @@ int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, con
     int rc = check_fits(&m.base, &back.base, "The value", vlen);
     if (rc) return rc;
     pthread_mutex_lock(&c->mu);
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_KV_PUT, &m.base);
-    rc = c->daemon ? 0 : do_node_lost(c);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_KV_PUT, &m.base);
+    rc = c->daemon ? 0 : do_loop_node_lost(c);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -974,7 +974,7 @@ int mt_core_status(mt_core *c, uint8_t **payload, size_t *len)
 {
     Manta__StatusRequest m = MANTA__STATUS_REQUEST__INIT;
     pthread_mutex_lock(&c->mu);
-    int rc = do_rpc_call_raw(c, c->daemon, MANTA__MSG_TYPE__MSG_STATUS_REQUEST, &m.base,
+    int rc = do_loop_rpc_call_raw(c, c->daemon, MANTA__MSG_TYPE__MSG_STATUS_REQUEST, &m.base,
                              &m.request_id, mt_now_s() + 10, payload, len);
     pthread_mutex_unlock(&c->mu);
     return rc;
@@ -1011,7 +1011,7 @@ static void stop_io(mt_core *c)
 {
     pthread_mutex_lock(&c->mu);
     c->stopping = true;
-    do_notify(c);
+    do_loop_notify(c);
     pthread_cond_broadcast(&c->xcv);
     pthread_cond_broadcast(&c->bg_cv);
     pthread_mutex_unlock(&c->mu);
@@ -1021,7 +1021,7 @@ static void stop_io(mt_core *c)
     pthread_mutex_lock(&c->mu);
     while (c->loop_busy) {
         mt_conn_loop_wake(&c->cl);
-        do_cond_wait_until(&c->cv, &c->mu, mt_now_s() + 0.05);
+        mt_loop_cond_wait_until(&c->cv, &c->mu, mt_now_s() + 0.05);
     }
     pthread_mutex_unlock(&c->mu);
     c->io_running = false;
