@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "core.h"
+#include "router.h"
 #include "fuzz.h"
 #include "fuzz_script.h"
 #include "sock.h"
@@ -160,7 +160,7 @@ static void pump(mt_core *c)
 {
     for (int i = 0; i < 3; i++) {
         pthread_mutex_lock(&c->mu);
-        do_poll_now(c);
+        do_loop_poll_now(c);
         pthread_mutex_unlock(&c->mu);
         fuzz_drain();
     }
@@ -528,9 +528,7 @@ static void step_peer(mt_core *c, uint8_t arg, bool hello)
 static void step_tick(mt_core *c)
 {
     pthread_mutex_lock(&c->mu);
-    do_exec_flush_held(c);
-    do_sub_tick(c);
-    do_actors_tick(c);
+    c->hooks->tick(c); /* what the loop's timer runs */
     pthread_mutex_unlock(&c->mu);
 }
 

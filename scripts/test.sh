@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh -- build manta and run every test, from a clean clone.
 #
-#   1. scripts/deps.sh (installs what is missing)
+#   1. scripts/deps.sh (installs what is missing), then
+#      scripts/check_includes.py (the include graph runs one way)
 #   2. cmake configure + build into build/ (RelWithDebInfo, tests on,
 #      extension and programs copied into python/manta for in-tree use)
 #   3. fuzz: when clang and its libFuzzer runtime are there, every fuzz
@@ -30,6 +31,9 @@ SESSIONS=${MANTA_TEMP_DIR:-/tmp/manta-$(id -u)}
 # CI installs what the fuzz stage needs too.
 if [ "${CI:-}" = true ] && [ -z "${MANTA_FUZZ:-}" ]; then export MANTA_FUZZ=1; fi
 scripts/deps.sh
+
+echo "== include graph"
+python3 scripts/check_includes.py
 
 # The extension must match the python3 that runs pytest (a pyenv shim is
 # resolved to the real interpreter).

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "config.h"
-#include "core.h"
+#include "actor.h"
 #include "mt.h"
 
 typedef struct actor_lookup {
@@ -48,7 +48,7 @@ static void actor_free(mt_actor *a)
     free(a);
 }
 
-void do_actors_free_all(mt_core *c)
+void do_actor_free_all(mt_core *c)
 {
     size_t n;
     void **items = mt_map_items(&c->actors, &n);
@@ -64,7 +64,7 @@ void do_actors_free_all(mt_core *c)
 /* ---------------------------------------------------------------- control store */
 
 /* Tell the control store what the owner decided (restarting, dead); the
- * actor's worker reports it alive itself (do_actor_report). */
+ * actor's worker reports it alive itself (exec.c). */
 static void gcs_update(mt_core *c, mt_actor *a, int state, const char *cause, bool intentional)
 {
     Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
@@ -75,7 +75,7 @@ static void gcs_update(mt_core *c, mt_actor *a, int state, const char *cause, bo
     info.intentional = intentional;
     info.num_restarts = a->num_restarts;
     u.info = &info;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
 }
 
 /* ---------------------------------------------------------------- death */
@@ -140,7 +140,7 @@ static void actor_dies(mt_core *c, mt_actor *a, mt_value *death, const char *cau
     }
     if (a->owned) gcs_update(c, a, MANTA__ACTOR_STATE__ACTOR_DEAD, cause, intentional);
     fail_calls(c, a);
-    do_notify(c);
+    do_loop_notify(c);
 }
 
 /* ---------------------------------------------------------------- sending */
@@ -174,7 +174,7 @@ static void unlink_inflight(mt_actor *a, mt_task *t)
 static void send_create(mt_core *c, mt_actor *a)
 {
     mt_task *t = a->create;
-    mt_conn *conn = do_peer_conn(c, a->worker);
+    mt_conn *conn = do_loop_peer_conn(c, a->worker);
     if (!conn) return;
     if (do_task_fail_on_error_arg(c, t)) {
         /* A constructor argument failed: the actor can never start. */
@@ -184,7 +184,7 @@ static void send_create(mt_core *c, mt_actor *a)
         return;
     }
     t->state = MT_TASK_RUNNING;
-    do_send_task(c, conn, t, a->gpu_ids, a->ngpu, a->res_names, a->res_amounts, a->nres);
+    do_task_send(c, conn, t, a->gpu_ids, a->ngpu, a->res_names, a->res_amounts, a->nres);
     mt_conn_flush(conn);
 }
 
@@ -202,7 +202,7 @@ static void request_lookup(mt_core *c, mt_actor *a)
     m.request_id = l->id;
     m.actor_id = MT_BIN(a->id.b, MT_ACTOR_ID_LEN);
     m.wait_alive = !a->owned;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
 }
 
 static void actor_lost(mt_core *c, mt_actor *a);
@@ -220,7 +220,7 @@ void do_actor_pump(mt_core *c, mt_actor *a)
         request_lookup(c, a);
         return;
     }
-    mt_conn *conn = do_peer_conn(c, a->worker);
+    mt_conn *conn = do_loop_peer_conn(c, a->worker);
     if (!conn) {
         /* Its worker is gone: the owner restarts it or it is dead; ask. */
         actor_lost(c, a);
@@ -239,7 +239,7 @@ void do_actor_pump(mt_core *c, mt_actor *a)
         if (do_task_fail_on_error_arg(c, t)) continue;
         if (t->attempt == 0) t->retries_left = a->max_task_retries;
         link_inflight(a, t);
-        do_send_task(c, conn, t, a->gpu_ids, a->ngpu, NULL, NULL, 0);
+        do_task_send(c, conn, t, a->gpu_ids, a->ngpu, NULL, NULL, 0);
         sent = true;
     }
     if (sent && !hold) mt_conn_flush(conn);
@@ -247,75 +247,11 @@ void do_actor_pump(mt_core *c, mt_actor *a)
 
 /* ---------------------------------------------------------------- creation */
 
-static mt_task *new_task(mt_core *c, int kind, const mt_targ *args, uint32_t nargs,
-                         uint32_t num_returns, mt_obj **returns)
-{
-    mt_task *t = mt_calloc(1, sizeof *t);
-    t->id = do_new_task_id(c);
-    t->kind = kind;
-    t->nargs = nargs;
-    t->args = mt_calloc(nargs + 1, sizeof *t->args);
-    for (uint32_t i = 0; i < nargs; i++) {
-        const mt_targ *s = &args[i];
-        mt_targ *d = &t->args[i];
-        d->kind = s->kind;
-        if (s->ref) {
-            d->ref = s->ref;
-            d->ref->submitted++;
-        } else {
-            d->data = mt_memdup(s->data, s->size);
-            d->size = s->size;
-        }
-        if (s->ncontained) {
-            d->contained = mt_calloc(s->ncontained, sizeof *d->contained);
-            d->ncontained = s->ncontained;
-            for (uint32_t j = 0; j < s->ncontained; j++) {
-                d->contained[j] = s->contained[j];
-                d->contained[j]->submitted++;
-            }
-        }
-    }
-    t->num_returns = num_returns;
-    t->returns = mt_calloc(num_returns + 1, sizeof *t->returns);
-    for (uint32_t i = 0; i < num_returns; i++) {
-        mt_oid id = mt_oid_for(&t->id, i + 1);
-        mt_obj *o = do_obj_new_owned(c, &id);
-        o->producing = true;
-        o->actor_ret = kind == MANTA__TASK_KIND__TASK_ACTOR_CALL;
-        t->returns[i] = o;
-        if (returns) {
-            o->local = 1;
-            returns[i] = o;
-        }
-    }
-    mt_map_put(&c->tasks, t);
-    c->tasks_submitted++;
-    return t;
-}
-
-/* Count the task's unready reference arguments and ask for them. */
-static void watch_deps(mt_core *c, mt_task *t)
-{
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        mt_obj *o = t->args[i].ref;
-        if (!o || o->state == MT_OBJ_READY) continue;
-        o->dependents = mt_realloc(o->dependents, (o->ndependents + 1) * sizeof *o->dependents);
-        o->dependents[o->ndependents++] = t;
-        t->ndeps++;
-        do_obj_want(c, o);
-    }
-}
-
 static Manta__Resource **res_list(const char *const *names, const int64_t *amounts, uint32_t n,
                                   Manta__Resource *store)
 {
     Manta__Resource **v = mt_calloc(n + 1, sizeof *v);
-    for (uint32_t i = 0; i < n; i++) {
-        manta__resource__init(&store[i]);
-        store[i].name = (char *)names[i];
-        store[i].amount = amounts[i];
-        v[i] = &store[i];
-    }
+    mt_task_res_wire((char *const *)names, amounts, n, store, v);
     return v;
 }
 
@@ -326,7 +262,7 @@ static int register_actor(mt_core *c, const mt_actor_desc *d, const mt_aid *id, 
     Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
     Manta__Address owner;
     char ep[256];
-    do_address(c, &owner, ep, sizeof ep);
+    do_loop_address(c, &owner, ep, sizeof ep);
     info.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
     info.name = (char *)(d->name ? d->name : "");
     info.ns = (char *)(d->ns ? d->ns : "");
@@ -346,17 +282,13 @@ static int register_actor(mt_core *c, const mt_actor_desc *d, const mt_aid *id, 
         /* Nothing to check for an unnamed actor: no need to wait (request
          * id 0 asks for no reply).  Later messages about it follow this
          * one on the same connection. */
-        do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
+        do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
         return 0;
     }
-    mt_rpc *r = do_rpc_new(c);
-    m.request_id = r->id;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base);
-    int rc = do_rpc_wait(c, r, mt_now_s() + 30);
-    Manta__ActorRegisterReply *rep = NULL;
-    if (!rc && !(rep = manta__actor_register_reply__unpack(NULL, r->len, r->payload)))
-        rc = MANTA_EPROTO;
-    do_rpc_free(c, r);
+    Manta__ActorRegisterReply *rep;
+    int rc = do_loop_rpc_call(c, c->gcs, MANTA__MSG_TYPE__MSG_ACTOR_REGISTER, &m.base, &m.request_id,
+                         mt_now_s() + 30, &manta__actor_register_reply__descriptor,
+                         &rep);
     if (rc) return mt_err(rc, "cannot register the actor with the control store");
     rc = rep->status;
     if (rc == MANTA_EEXIST && rep->info && existing) {
@@ -377,7 +309,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
-        return do_node_lost(c);
+        return do_loop_node_lost(c);
     }
     int rc = do_obj_args_fit(c, d->args, d->nargs);
     if (rc) {
@@ -414,7 +346,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
         o->local = 1;
         *anchor = o;
     }
-    mt_task *t = new_task(c, MANTA__TASK_KIND__TASK_ACTOR_CREATE, d->args, d->nargs, 1, NULL);
+    mt_task *t = do_task_new(c, MANTA__TASK_KIND__TASK_ACTOR_CREATE, d->args, d->nargs, 1, NULL);
     if (d->fn_id) memcpy(t->fn_id, d->fn_id, MT_FN_ID_LEN);
     t->name = mt_strdup(d->class_name ? d->class_name : "");
     t->actor = a;
@@ -423,7 +355,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     t->is_async = d->is_async;
     a->create = t;
     t->state = MT_TASK_WAITING;
-    watch_deps(c, t);
+    do_task_watch_deps(c, t);
     Manta__LeaseRequest lr = MANTA__LEASE_REQUEST__INIT;
     Manta__Resource *rs = mt_calloc(d->nres + 1, sizeof *rs);
     Manta__Resource *ps = mt_calloc(d->nplace + 1, sizeof *ps);
@@ -445,7 +377,7 @@ int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj 
     a->lease_len = manta__lease_request__get_packed_size(&lr);
     a->lease_tmpl = mt_malloc(a->lease_len + 1);
     manta__lease_request__pack(&lr, a->lease_tmpl);
-    do_actor_lease(c, a, &lr);
+    do_sub_actor_lease(c, a, &lr);
     free(lr.demand);
     free(lr.placement);
     free(rs);
@@ -462,7 +394,7 @@ void do_actor_set_daemon(mt_core *c, mt_actor *a, mt_conn *daemon)
     if (daemon) mt_conn_ref(daemon);
 }
 
-void do_actors_daemon_closed(mt_core *c, mt_conn *conn)
+void do_actor_daemon_closed(mt_core *c, mt_conn *conn)
 {
     size_t it = 0;
     mt_actor *a;
@@ -480,7 +412,7 @@ int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g)
         actor_dies(c, a, died_value(code, a, why), why, false);
         return 0;
     }
-    mt_peer *p = do_peer_from_proto(c, g->worker);
+    mt_peer *p = do_loop_peer_from_proto(c, g->worker);
     if (!p) return mt_err(MANTA_EPROTO, "lease grant without a worker");
     p->dead = false;
     a->worker = p;
@@ -490,7 +422,7 @@ int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g)
     if (g->n_gpu_ids) memcpy(a->gpu_ids, g->gpu_ids, g->n_gpu_ids * sizeof *g->gpu_ids);
     if (a->state == MT_ACTOR_DEAD) {
         /* Killed while it waited for a worker: give the worker back. */
-        do_send_lease_return(c, a->daemon, &p->wid, true);
+        do_sub_lease_return(c, a->daemon, &p->wid, true);
         return 0;
     }
     do_actor_pump(c, a);
@@ -506,9 +438,9 @@ static void created(mt_core *c, mt_actor *a, mt_task *t, const Manta__TaskReply 
         a->ctor = t;
         t->state = MT_TASK_DONE;
         if (a->state == MT_ACTOR_DEAD) return;
-        a->state = MT_ACTOR_ALIVE; /* the worker told the control store (do_actor_report) */
+        a->state = MT_ACTOR_ALIVE; /* the worker told the control store (exec.c) */
         do_actor_pump(c, a);
-        do_notify(c);
+        do_loop_notify(c);
         return;
     }
     mt_value *death;
@@ -525,7 +457,7 @@ static void created(mt_core *c, mt_actor *a, mt_task *t, const Manta__TaskReply 
     }
     do_task_finish(c, t);
     /* Its worker is of no use now: the node kills it. */
-    do_send_lease_return(c, a->daemon, &a->worker->wid, true);
+    do_sub_lease_return(c, a->daemon, &a->worker->wid, true);
     actor_dies(c, a, death, "The actor died because of an error raised in its creation task.",
                false);
 }
@@ -553,7 +485,7 @@ int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply
         do_task_finish(c, t);
         break;
     case MANTA__TASK_STATUS__TASK_CANCELLED:
-        do_task_fail(c, t, cancelled_error(t));
+        do_task_fail(c, t, mt_task_cancelled_error(t));
         break;
     case MANTA__TASK_STATUS__TASK_ACTOR_DEAD:
         do_task_fail(c, t, died_value(MANTA_EACTORDIED, a, r->error && r->error[0]
@@ -577,7 +509,7 @@ int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const m
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
-        return do_node_lost(c);
+        return do_loop_node_lost(c);
     }
     int rc = do_obj_args_fit(c, args, nargs);
     if (rc) {
@@ -585,7 +517,7 @@ int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const m
         return rc;
     }
     mt_actor *a = actor_get(c, id, true);
-    mt_task *t = new_task(c, MANTA__TASK_KIND__TASK_ACTOR_CALL, args, nargs, num_returns, returns);
+    mt_task *t = do_task_new(c, MANTA__TASK_KIND__TASK_ACTOR_CALL, args, nargs, num_returns, returns);
     t->name = mt_strdup(method);
     t->method = mt_strdup(method);
     t->actor = a;
@@ -596,7 +528,7 @@ int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const m
         anchor->submitted++;
     }
     t->state = MT_TASK_QUEUED;
-    watch_deps(c, t);
+    do_task_watch_deps(c, t);
     if (a->qtail) a->qtail->qnext = t;
     else a->qhead = t;
     a->qtail = t;
@@ -612,7 +544,7 @@ int mt_core_actor_kill(mt_core *c, const mt_aid *id, bool no_restart)
     Manta__ActorKill m = MANTA__ACTOR_KILL__INIT;
     m.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
     m.no_restart = no_restart;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
     mt_actor *a = actor_get(c, id, true);
     if (no_restart)
         actor_dies(c, a, died_value(MANTA_EACTORDIED, a, "The actor was killed by ray.kill()."),
@@ -634,7 +566,7 @@ void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor)
     Manta__ActorKill m = MANTA__ACTOR_KILL__INIT;
     m.actor_id = MT_BIN(id.b, MT_ACTOR_ID_LEN);
     m.no_restart = true;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_KILL, &m.base);
     actor_dies(c, a, died_value(MANTA_EACTORDIED, a, "The actor went out of scope."),
                "All handles to the actor went out of scope.", true);
 }
@@ -698,7 +630,7 @@ static void restart(mt_core *c, mt_actor *a)
     t->state = MT_TASK_WAITING;
     Manta__LeaseRequest *lr = manta__lease_request__unpack(NULL, a->lease_len, a->lease_tmpl);
     if (lr) {
-        do_actor_lease(c, a, lr);
+        do_sub_actor_lease(c, a, lr);
         manta__lease_request__free_unpacked(lr, NULL);
     }
 }
@@ -785,7 +717,7 @@ void do_actor_peer_died(mt_core *c, mt_peer *p)
 
 /* The control store is gone: owners that were asking it about a lost
  * worker decide by themselves (restart while they may, or dead). */
-void do_actors_gcs_lost(mt_core *c)
+void do_actor_gcs_lost(mt_core *c)
 {
     size_t n;
     void **items = mt_map_items(&c->actors, &n);
@@ -800,7 +732,7 @@ void do_actors_gcs_lost(mt_core *c)
 
 /* Look up again actors whose worker was lost (not too eagerly: the node may
  * not have seen the death yet, and would answer with the old address). */
-void do_actors_tick(mt_core *c)
+void do_actor_tick(mt_core *c)
 {
     double now = mt_now_s();
     size_t n;
@@ -838,7 +770,7 @@ void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r)
     }
     a->max_task_retries = info->max_task_retries;
     set_concurrency(a, info->max_concurrency, info->is_async);
-    mt_peer *p = do_peer_from_proto(c, info->address);
+    mt_peer *p = do_loop_peer_from_proto(c, info->address);
     if (!p || p->dead) {
         /* Restarting, or the node has not yet seen its worker die. */
         a->relookup_at = mt_now_s() + 0.05;
@@ -857,14 +789,10 @@ int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_
     m.ns = (char *)(ns ? ns : "");
     if (id) m.actor_id = MT_BIN(id->b, MT_ACTOR_ID_LEN);
     pthread_mutex_lock(&c->mu);
-    mt_rpc *r = do_rpc_new(c);
-    m.request_id = r->id;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base);
-    int rc = do_rpc_wait(c, r, mt_now_s() + 30);
-    Manta__ActorLookupReply *rep = NULL;
-    if (!rc && !(rep = manta__actor_lookup_reply__unpack(NULL, r->len, r->payload)))
-        rc = MANTA_EPROTO;
-    do_rpc_free(c, r);
+    Manta__ActorLookupReply *rep;
+    int rc = do_loop_rpc_call(c, c->gcs, MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP, &m.base, &m.request_id,
+                         mt_now_s() + 30, &manta__actor_lookup_reply__descriptor,
+                         &rep);
     pthread_mutex_unlock(&c->mu);
     if (rc) return rc;
     rc = rep->status ? rep->status : rep->n_actors ? 0 : MANTA_ENOENT;
@@ -875,45 +803,4 @@ int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_
     }
     manta__actor_lookup_reply__free_unpacked(rep, NULL);
     return rc;
-}
-
-/* ---------------------------------------------------------------- the actor's own worker */
-
-/* The actor's worker tells the control store where the actor lives, so
- * that it does not depend on its owner for that (a detached actor outlives
- * its creator): PENDING with its address when the constructor arrives (the
- * control store then knows that the creation reached a worker), ALIVE when
- * the constructor returned, before the reply leaves.  `attempt` counts the
- * constructor's runs: the owner's restarts. */
-void do_actor_report(mt_core *c, const uint8_t *actor_id, int state, uint32_t attempt)
-{
-    Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
-    Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
-    Manta__Address addr;
-    char ep[256];
-    do_address(c, &addr, ep, sizeof ep);
-    info.actor_id = MT_BIN(actor_id, MT_ACTOR_ID_LEN);
-    info.state = state;
-    info.address = &addr;
-    info.pid = (uint32_t)getpid();
-    info.num_restarts = attempt;
-    u.info = &info;
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
-}
-
-void mt_core_actor_exit(mt_core *c)
-{
-    pthread_mutex_lock(&c->mu);
-    if (!MT_ID_IS_NIL(c->my_actor)) {
-        Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
-        Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
-        info.actor_id = MT_BIN(c->my_actor.b, MT_ACTOR_ID_LEN);
-        info.state = MANTA__ACTOR_STATE__ACTOR_DEAD;
-        info.death_cause = "The actor exited intentionally by calling exit_actor().";
-        info.intentional = true;
-        u.info = &info;
-        do_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
-    }
-    c->actor_exiting = true;
-    pthread_mutex_unlock(&c->mu);
 }

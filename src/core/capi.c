@@ -11,7 +11,7 @@
 
 #include "capi.h"
 #include "config.h"
-#include "core.h"
+#include "router.h"
 #include "mt.h"
 #include "resources.h"
 #include "start.h"

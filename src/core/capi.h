@@ -3,7 +3,7 @@
 #ifndef MT_CAPI_H
 #define MT_CAPI_H
 
-#include "core.h"
+#include "router.h"
 #include "manta.h"
 
 struct manta_ref {

@@ -1,12 +1,21 @@
-/* core.h -- the client runtime linked into every driver and worker (the
- * paper's "core worker").  Private to manta: the C API (capi.c) and the
- * Python extension (src/python) are its only users.
+/* core.h -- the types of the client runtime linked into every driver and
+ * worker (the paper's "core worker"): the runtime, its tables' entries and
+ * the hooks between its layers.  Private to manta: the C API (capi.c) and
+ * the Python extension (src/python) are its only users, through router.h.
+ *
+ * The runtime is a stack of files, each calling only the ones below it:
+ * loop.c (the floor), plasma.c, objects.c, task.c, submit.c, actor.c,
+ * exec.c, router.c (the top); each declares its calls in its own header,
+ * which includes the header below it.  Names say where they live:
+ * do_<file>_* / mt_<file>_* (loop, plasma, obj, task, sub, actor, exec);
+ * mt_core_* are the runtime's entry points for the C API and the
+ * extension, declared in the header of the file that defines them.
  *
  * Threads: the caller's threads plus one I/O thread running a libuv loop.
  * `mu` guards every field below unless noted; the I/O thread holds it while
  * it handles a socket event, other threads while they call in.  Functions
  * named mt_core_* take the lock themselves; functions named do_* (and the
- * file-private helpers of objects.c/submit.c/exec.c) expect it held. */
+ * file-private helpers) expect it held. */
 #ifndef MT_CORE_H
 #define MT_CORE_H
 
@@ -250,6 +259,34 @@ typedef struct mt_borrow_batch {
     struct mt_borrow_batch *next;
 } mt_borrow_batch;
 
+/* ---------------------------------------------------------------- hooks */
+
+/* What the lower layers raise for the layers above them.  Calls in src/core
+ * run downward only (loop.c, plasma.c, objects.c, task.c, the submitters
+ * submit.c and actor.c, exec.c, router.c); news goes up through these,
+ * which the router (router.c) sets at connect.  All run with `mu` held. */
+typedef struct mt_hooks {
+    /* loop.c: a frame from a peer (after its Hello) / from a node */
+    int (*peer_frame)(mt_core *c, mt_conn *conn, const mt_frame *f);
+    int (*node_frame)(mt_core *c, mt_conn *conn, const mt_frame *f);
+    /* a process we talk to is gone (also raised by objects.c for a dead node) */
+    void (*peer_died)(mt_core *c, mt_peer *p);
+    void (*gcs_lost)(mt_core *c);
+    int (*map_store)(mt_core *c, int shm_fd, uint64_t size); /* at connect; takes shm_fd */
+    void (*flush)(mt_core *c); /* each loop wake-up and tick: send what other threads queued */
+    void (*tick)(mt_core *c);
+    void (*flush_held)(mt_core *c);  /* before sleeping: send replies held back */
+    void (*free_tables)(mt_core *c); /* disconnect: free every module's tables, unmap the store */
+    /* objects.c */
+    void (*obj_ready)(mt_core *c, mt_obj *o);
+    bool (*obj_rebuild)(mt_core *c, mt_obj *o); /* run its task again (lineage) */
+    void (*lineage_release)(mt_core *c, mt_obj *o);
+    void (*anchor_freed)(mt_core *c, const mt_oid *anchor); /* an actor left scope */
+    /* submit.c */
+    int (*actor_granted)(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g, mt_conn *granted_by);
+    void (*rdaemon_closed)(mt_core *c, mt_conn *conn);
+} mt_hooks;
+
 /* ---------------------------------------------------------------- runtime */
 
 typedef struct mt_core_opts {
@@ -265,6 +302,7 @@ typedef struct mt_core_opts {
 } mt_core_opts;
 
 struct mt_core {
+    const mt_hooks *hooks;    /* set at connect (router.c) */
     pthread_mutex_t mu;
     pthread_cond_t cv;        /* any state change a waiter may care about */
     uint64_t gen;             /* bumped with every cv broadcast (spinners watch it) */
@@ -354,312 +392,5 @@ struct mt_core {
     /* statistics */
     uint64_t tasks_submitted, tasks_done;
 };
-
-/* ---------------------------------------------------------------- core.c */
-int mt_core_connect(const mt_core_opts *o, mt_core **out);
-/* Stop the I/O thread, close every connection, free everything.  Values
- * and refs still held by the language layer must not be used afterwards. */
-void mt_core_disconnect(mt_core *c);
-/* Wait on `cv` until woken or `deadline` (mt_now_s scale; <0 forever):
- * spins first.  Lock held on entry and exit.  Returns MANTA_ETIMEDOUT when
- * the deadline passed, 0 otherwise. */
-int do_wait(mt_core *c, double deadline);
-void do_notify(mt_core *c);
-void do_task_signal(mt_core *c);
-int do_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline);
-void do_poll_now(mt_core *c);
-mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint);
-mt_peer *do_peer_from_proto(mt_core *c, const Manta__Address *a);
-/* Fill `a` with p's address (strings point into p). */
-void do_peer_address(const mt_peer *p, Manta__Address *a);
-/* Set a bytes field to a node id, or leave it empty for our own node. */
-ProtobufCBinaryData do_node_bin(mt_core *c, const mt_nid *nid);
-/* Our outgoing connection to a peer (connected on demand); NULL if it
- * cannot be reached (the peer is then marked dead). */
-mt_conn *do_peer_conn(mt_core *c, mt_peer *p);
-void do_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m);
-void do_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m);
-/* Start reading a connection (from any thread). */
-void do_start_conn(mt_core *c, mt_conn *conn);
-/* Write what `conn` has queued at the loop's next turn (frames sent in a
- * burst from user threads leave in a few writes). */
-void do_flush_later(mt_core *c, mt_conn *conn);
-/* Frames from a node daemon or the control store (any connection). */
-int do_node_frame(mt_conn *conn, const mt_frame *f, void *ud);
-/* LeaseReturn to `daemon` (NULL: our node). */
-void do_send_lease_return(mt_core *c, mt_conn *daemon, const mt_wid *wid, bool failed);
-/* Connect to `endpoint` and say Hello as `role` (token on TCP). */
-int do_dial(mt_core *c, const char *endpoint, int role, int *fd_out, mt_buf *hello);
-mt_rpc *do_rpc_new(mt_core *c);
-/* Wait for the reply of an rpc; returns 0, MANTA_ETIMEDOUT or MANTA_ECONN. */
-int do_rpc_wait(mt_core *c, mt_rpc *r, double deadline);
-/* MANTA_ECONN for a call made once the node is gone, naming the node. */
-int do_node_lost(mt_core *c);
-void do_rpc_free(mt_core *c, mt_rpc *r);
-void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
-                     int status);
-void do_rpc_fail_peer(mt_core *c, const mt_peer *p);
-void do_address(mt_core *c, Manta__Address *a, char *endpoint_buf, size_t cap);
-mt_tid do_new_task_id(mt_core *c);
-/* The worker is about to sleep in get(): lend its CPU back (and back). */
-void do_set_blocked(mt_core *c, bool blocked);
-
-/* Register a function body in the control store / fetch one; a put fails
- * with MANTA_ETOOBIG (nothing sent) when the value cannot fit in a frame. */
-int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size_t len,
-                        const char *name);
-int mt_core_fn_get(mt_core *c, const uint8_t *fn_id, double timeout, uint8_t **body, size_t *len);
-int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, const void *val,
-                   size_t vlen, bool overwrite);
-int mt_core_kv_get(mt_core *c, const char *ns, const void *key, size_t klen, double wait_s,
-                   uint8_t **val, size_t *vlen);
-/* Node status (for cluster_resources & co): returns the decoded reply's
- * raw payload (caller frees) to unpack with manta__status_reply__unpack. */
-int mt_core_status(mt_core *c, uint8_t **payload, size_t *len);
-/* Ask the node to stop (drivers that own it). */
-void mt_core_request_shutdown(mt_core *c);
-
-/* ---------------------------------------------------------------- objects.c */
-/* A new object owned by us, pending (task return) or ready (put). */
-mt_obj *do_obj_new_owned(mt_core *c, const mt_oid *id);
-mt_obj *do_obj_find(mt_core *c, const mt_oid *id);
-void do_obj_set_ready(mt_core *c, mt_obj *o);
-/* Free the object if nothing holds it any more. */
-void do_obj_maybe_free(mt_core *c, mt_obj *o);
-/* Ask whoever can make `o` ready (its owner) to tell us. */
-void do_obj_want(mt_core *c, mt_obj *o);
-/* Owner side: a task's return arrived / the task failed for good. */
-/* `loc`: the node of the worker that ran the task. */
-/* Keep a task's in-line arguments within max_inline_task_bytes: past it,
- * a ready ref we own whose value sits in our memory is copied into the
- * store and goes by reference (as Ray's inlined-bytes limit does), or the
- * task's message could not fit in a frame.  Lock held.  0 or an error
- * from the store. */
-int do_obj_args_fit(mt_core *c, const mt_targ *args, uint32_t nargs);
-void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r, const mt_nid *loc);
-void do_obj_fail(mt_core *c, mt_obj *o, mt_value *err);
-/* Incoming owner/borrower protocol messages. */
-int do_obj_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m);
-/* The copy of `o` on node `at` is gone: the owner rebuilds it (lineage) or
- * gives it an error value; a borrower asks the owner again. */
-void do_obj_lost(mt_core *c, mt_obj *o, const mt_nid *at);
-/* A node died: its processes are dead, and the copies it held lost. */
-void do_node_died(mt_core *c, const mt_nid *nid);
-bool do_node_is_dead(const mt_core *c, const mt_nid *nid);
-void do_objs_peer_died(mt_core *c, mt_peer *p);
-/* Give a ref to the language layer / take it back. */
-void mt_obj_incref(mt_core *c, mt_obj *o);
-void mt_obj_decref(mt_core *c, mt_obj *o);
-/* A ref read from a serialized value: `owner` is the owner's address
- * (NULL or our own id: ours).  Registers us as a borrower with the owner
- * and waits for its answer.  Returns a counted ref, or NULL with the error
- * in *err (MANTA_EOWNERDIED, MANTA_EOBJLOST). */
-mt_obj *mt_core_ref_from_wire(mt_core *c, const mt_oid *id, const Manta__Address *owner,
-                              int *err);
-/* The same, but the registration with the owner waits (batched, one
- * message per owner) until mt_core_borrow_sync, which the caller must call
- * while it still holds the value the refs were read from. */
-mt_obj *mt_core_ref_from_wire_deferred(mt_core *c, const mt_oid *id, const Manta__Address *owner);
-/* Register every deferred borrowed ref and wait for the owners' answers;
- * a ref whose owner no longer has the object gets an error value. */
-void mt_core_borrow_sync(mt_core *c);
-void do_borrow_send(mt_core *c);
-/* Fill `a` with the owner's address of o (endpoint_buf: storage). */
-void mt_core_ref_owner(mt_core *c, const mt_obj *o, Manta__Address *a, char *buf, size_t cap);
-/* Get values: returns 0 with every values[i] set (counted; an error value
- * for failed objects), or MANTA_ETIMEDOUT. */
-int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_value **values);
-/* ready[i] = 1 for ready objects; returns the count or an error. */
-int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, double timeout,
-                 bool fetch_local, uint8_t *ready);
-/* Put: allocate room for a value of `size` bytes (in memory or the store),
- * write it at *data, then commit.  `contained`: refs the value holds. */
-typedef struct mt_put {
-    mt_oid id;
-    mt_value *value;
-    bool plasma;
-    uint64_t size;
-} mt_put;
-int mt_core_put_begin(mt_core *c, uint64_t size, mt_put *p, uint8_t **data);
-int mt_core_put_end(mt_core *c, mt_put *p, mt_obj *const *contained, size_t ncontained,
-                    mt_obj **out);
-void mt_core_put_abort(mt_core *c, mt_put *p);
-/* Futures: when `o` is ready, `token` shows up in mt_core_next_ready. */
-void mt_core_watch(mt_core *c, mt_obj *o, uint64_t token);
-/* Tokens of watched objects that became ready (up to cap); waits up to
- * `timeout` (<0 forever) for one.  Returns the count, or -1 when stopping. */
-int mt_core_next_ready(mt_core *c, double timeout, uint64_t *tokens, size_t cap);
-/* Add a credit on a ref because a serialized copy of it now exists. */
-void do_credit(mt_core *c, mt_obj *o, int delta);
-void do_credit_ref(mt_core *c, const mt_refinfo *r, int delta);
-
-/* ---------------------------------------------------------------- submit.c */
-typedef struct mt_task_desc {
-    int kind;
-    const uint8_t *fn_id;     /* MT_FN_ID_LEN bytes or NULL */
-    const char *name;
-    int lang;
-    const char *runtime;      /* NULL: the process default */
-    const mt_targ *args;      /* data copied; refs counted */
-    uint32_t nargs;
-    uint32_t num_returns;
-    const char *const *res_names;
-    const int64_t *res_amounts;
-    uint32_t nres;
-    int max_retries;
-    const uint8_t *retry_exc;  /* see mt_task.retry_exc */
-    size_t retry_exc_len;
-    int strategy;              /* MANTA__SCHED_STRATEGY__*; 0 default */
-    const uint8_t *node;       /* NODE_AFFINITY: MT_NODE_ID_LEN bytes */
-    bool soft;
-} mt_task_desc;
-
-int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns);
-/* Cancel the task that makes `o` (see manta.cancel): a waiting task never
- * runs, a running one is interrupted (force: its worker is killed); its
- * returns become MANTA_ECANCELLED. */
-int mt_core_cancel(mt_core *c, mt_obj *o, bool force, bool recursive);
-/* Worker side: a cancel request for a running task (language layers poll
- * it to raise KeyboardInterrupt in the right task). */
-bool mt_exec_cancel_requested(const mt_exec_task *t);
-int do_sub_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m);
-void do_sub_peer_died(mt_core *c, mt_peer *p);
-void do_sub_tick(mt_core *c);
-void do_sub_obj_ready(mt_core *c, mt_obj *o);
-void do_sub_reclaim(mt_core *c);
-void do_sub_free_all(mt_core *c);
-void do_sub_death_reason(mt_core *c, mt_peer *p, double now);
-void do_sub_cancel_children(mt_core *c, const mt_tid *parent);
-/* Run the task that made `o` again (it was lost); false if it cannot be. */
-bool do_sub_reconstruct(mt_core *c, mt_obj *o);
-/* A lineage task's return is gone for good. */
-void do_sub_lineage_release(mt_core *c, mt_obj *o);
-/* Our connection to another node's daemon closed. */
-void do_sub_rdaemon_closed(mt_core *c, mt_conn *conn);
-int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g);
-mt_value *cancelled_error(const mt_task *t);
-
-/* internals shared by submit.c and actor.c */
-/* Names (of tasks, actors, their methods and namespaces) travel in several
- * messages beside the values; one longer than MT_NAME_MAX would make a
- * message the peer refuses (losing the connection), so it is the caller's
- * error: 0 or MANTA_EINVAL saying which name.  NULL is fine. */
-#define MT_NAME_MAX (64 * 1024)
-int do_check_name(const char *what, const char *name);
-void do_task_finish(mt_core *c, mt_task *t);
-void do_task_fail(mt_core *c, mt_task *t, mt_value *err);
-bool do_task_fail_on_error_arg(mt_core *c, mt_task *t);
-void do_send_task(mt_core *c, mt_conn *conn, mt_task *t, const int32_t *gpus, size_t ngpu,
-                  char *const *res_names, const int64_t *res_amounts, uint32_t nres);
-uint64_t do_actor_lease(mt_core *c, mt_actor *a, const Manta__LeaseRequest *tmpl);
-
-/* ---------------------------------------------------------------- actor.c */
-/* The anchor object of an actor: owned by its creator, held by every
- * handle; when it is freed the actor goes out of scope. */
-mt_oid mt_actor_anchor_id(const mt_aid *a);
-
-typedef struct mt_actor_desc {
-    const uint8_t *fn_id;     /* the pickled class (python) */
-    const char *class_name;   /* C: the constructor's registered name */
-    int lang;
-    const char *runtime;
-    const mt_targ *args;
-    uint32_t nargs;
-    const char *const *res_names; /* held for life */
-    const int64_t *res_amounts;
-    uint32_t nres;
-    const char *const *place_names; /* needed to place it */
-    const int64_t *place_amounts;
-    uint32_t nplace;
-    const char *name, *ns;    /* named actors */
-    bool detached;
-    uint32_t max_concurrency;
-    bool is_async;
-    int max_restarts, max_task_retries;
-    const uint8_t *handle;    /* language data for get_actor() */
-    size_t handle_len;
-    int strategy;             /* MANTA__SCHED_STRATEGY__* */
-    const uint8_t *node;      /* NODE_AFFINITY: MT_NODE_ID_LEN bytes */
-    bool soft;
-} mt_actor_desc;
-
-/* Create an actor: 0 with *id set and *anchor a counted ref of its anchor
- * (NULL for detached actors); MANTA_EEXIST when the name is taken, with
- * the existing actor's packed ActorInfo in *existing (caller frees). */
-int mt_core_actor_create(mt_core *c, const mt_actor_desc *d, mt_aid *id, mt_obj **anchor,
-                         uint8_t **existing, size_t *existing_len);
-/* Call a method.  `anchor`: the handle's anchor ref (held while it runs). */
-int mt_core_actor_call(mt_core *c, const mt_aid *id, const char *method, const mt_targ *args,
-                       uint32_t nargs, uint32_t num_returns, mt_obj *anchor, mt_obj **returns);
-int mt_core_actor_kill(mt_core *c, const mt_aid *id, bool no_restart);
-/* Look an actor up by name (packed ActorInfo in *info, caller frees) or by
- * id; returns 0, MANTA_ENOENT. */
-int mt_core_actor_lookup(mt_core *c, const char *name, const char *ns, const mt_aid *id,
-                         uint8_t **info, size_t *len);
-/* This process is the actor and its code called exit_actor(). */
-void mt_core_actor_exit(mt_core *c);
-void do_actor_report(mt_core *c, const uint8_t *actor_id, int state, uint32_t attempt);
-void do_actor_pump(mt_core *c, mt_actor *a);
-int do_actor_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply *r);
-int do_actor_granted(mt_core *c, mt_actor *a, const Manta__LeaseGrant *g);
-void do_actor_peer_died(mt_core *c, mt_peer *p);
-/* The actor's worker was granted by `daemon` (NULL: our node). */
-void do_actor_set_daemon(mt_core *c, mt_actor *a, mt_conn *daemon);
-void do_actors_daemon_closed(mt_core *c, mt_conn *conn);
-void do_actor_lookup_reply(mt_core *c, const Manta__ActorLookupReply *r);
-void do_actors_gcs_lost(mt_core *c);
-void do_actor_out_of_scope(mt_core *c, const mt_oid *anchor);
-void do_actors_free_all(mt_core *c);
-void do_actors_tick(mt_core *c);
-
-/* ---------------------------------------------------------------- exec.c */
-/* Queue the tasks of a PushTask decoded with the default allocator; takes
- * ownership of `m`.  `peer`: who pushed them (owner of their returns). */
-int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m);
-/* The task the calling thread executes, if any. */
-extern _Thread_local mt_exec_task *mt_tl_current;
-/* Take the next task to run; blocks up to `timeout` (<0 forever).
- * Returns 0, MANTA_ETIMEDOUT or MANTA_ESHUTDOWN. */
-int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out);
-/* The next task if one is queued that can start without waiting (its
- * arguments are all in line), else MANTA_ETIMEDOUT; never blocks. */
-int mt_exec_try_next(mt_core *c, mt_exec_task **out);
-/* For workers that run their own event loop (async actors): an fd that
- * turns readable when tasks are queued, a cancel arrives or the worker must
- * stop; mt_exec_ready() drains it.  Tasks are then taken with a timeout of 0. */
-int mt_exec_notify_fd(mt_core *c);
-void mt_exec_ready(mt_core *c, bool *stop, uint64_t *cancels);
-const Manta__TaskSpec *mt_exec_spec(const mt_exec_task *t);
-/* The value of argument i (resolved; counted by the task). */
-mt_value *mt_exec_arg(const mt_exec_task *t, size_t i);
-/* Room for return `index`; contained refs add credits now. */
-uint8_t *mt_exec_return_alloc(mt_core *c, mt_exec_task *t, uint32_t index, uint64_t size,
-                              mt_obj *const *contained, size_t ncontained);
-/* Send the reply and free the task.  status: MANTA__TASK_STATUS__*. */
-void mt_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *error);
-void do_exec_free_all(mt_core *c);
-void do_exec_hold(mt_core *c, mt_conn *conn);
-/* Fail every queued task with `status` (exit_actor: TASK_ACTOR_DEAD). */
-void mt_exec_drain(mt_core *c, int status, const char *error);
-/* The task raised an exception retry_exceptions allows to retry. */
-void mt_exec_set_retryable(mt_exec_task *t, bool retryable);
-int do_exec_cancel(mt_core *c, mt_conn *conn, const Manta__CancelTask *m);
-void do_exec_flush_held(mt_core *c);
-
-/* ---------------------------------------------------------------- plasma.c */
-int do_plasma_create(mt_core *c, const mt_oid *id, uint64_t size, const mt_wid *owner,
-                     const mt_nid *owner_node, const char *owner_ep, uint8_t **data);
-void do_plasma_seal(mt_core *c, const mt_oid *id);
-void do_plasma_abort(mt_core *c, const mt_oid *id);
-/* Pin and map objects of the local store (waits until sealed). */
-/* `locs` (may be NULL): per object the node holding it (zero: ours); the
- * node fetches the others.  `status` (may be NULL): per object, 0 or why
- * it has no value (MANTA_EOBJLOST: its node is gone). */
-int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, double deadline,
-                  mt_value **out, int *status);
-void do_plasma_free(mt_core *c, const mt_oid *id, const mt_nid *loc);
-mt_value *do_value_plasma(mt_core *c, const mt_oid *id, uint64_t offset, uint64_t size);
-/* Values that point into the store, alive in this process. */
-extern int mt_plasma_live_values;
 
 #endif

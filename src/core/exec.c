@@ -12,10 +12,36 @@
 #include <sys/eventfd.h>
 
 #include "config.h"
-#include "core.h"
+#include "exec.h"
 #include "mt.h"
 
-_Thread_local mt_exec_task *mt_tl_current;
+/* The task the calling thread executes, if any. */
+static _Thread_local mt_exec_task *mt_exec_tl_current;
+
+/* ---------------------------------------------------------------- the actor this worker runs */
+
+/* The actor's worker tells the control store where the actor lives, so
+ * that it does not depend on its owner for that (a detached actor outlives
+ * its creator): PENDING with its address when the constructor arrives (the
+ * control store then knows that the creation reached a worker), ALIVE when
+ * the constructor returned, before the reply leaves.  `attempt` counts the
+ * constructor's runs: the owner's restarts. */
+static void report_actor(mt_core *c, const uint8_t *actor_id, int state, uint32_t attempt)
+{
+    Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
+    Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
+    Manta__Address addr;
+    char ep[256];
+    do_loop_address(c, &addr, ep, sizeof ep);
+    info.actor_id = MT_BIN(actor_id, MT_ACTOR_ID_LEN);
+    info.state = state;
+    info.address = &addr;
+    info.pid = (uint32_t)getpid();
+    info.num_restarts = attempt;
+    u.info = &info;
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+}
+
 
 /* One PushTask message, shared by the tasks it carried. */
 typedef struct exec_batch {
@@ -71,7 +97,7 @@ int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m)
     for (size_t i = 0; i < m->n_tasks; i++) {
         Manta__TaskSpec *s = m->tasks[i];
         if (s->kind == MANTA__TASK_KIND__TASK_ACTOR_CREATE && s->actor_id.len == MT_ACTOR_ID_LEN)
-            do_actor_report(c, s->actor_id.data,
+            report_actor(c, s->actor_id.data,
                             s->attempt ? MANTA__ACTOR_STATE__ACTOR_RESTARTING
                                        : MANTA__ACTOR_STATE__ACTOR_PENDING,
                             s->attempt);
@@ -88,7 +114,7 @@ int do_exec_push(mt_core *c, mt_conn *conn, mt_peer *peer, Manta__PushTask *m)
         c->xq_tail = t;
         c->xq_len++;
     }
-    do_notify(c);
+    do_loop_notify(c);
     return 0;
 }
 
@@ -205,7 +231,8 @@ static void take_head(mt_core *c)
 static int start_task(mt_core *c, mt_exec_task *t)
 {
     t->start_ns = mt_now_ns();
-    mt_tl_current = t;
+    mt_exec_tl_current = t;
+    mt_loop_tl_task = t->spec->task_id.data;
     running_add(c, t);
     int rc = resolve_args(c, t);
     if (!rc) return 0;
@@ -257,11 +284,11 @@ int mt_exec_next(mt_core *c, double timeout, mt_exec_task **out)
                  * others sleep until it leaves with one, so that a task
                  * wakes one thread, not all. */
                 c->xq_idle++;
-                rc = do_cond_wait_until(&c->xcv, &c->mu, deadline);
+                rc = mt_loop_cond_wait_until(&c->xcv, &c->mu, deadline);
                 c->xq_idle--;
             } else {
                 c->xq_waiter = true;
-                rc = do_wait(c, deadline);
+                rc = do_loop_wait(c, deadline);
                 c->xq_waiter = false;
             }
             if (rc == MANTA_ETIMEDOUT || (deadline >= 0 && !c->xq_head && mt_now_s() >= deadline)) {
@@ -295,7 +322,7 @@ int mt_exec_notify_fd(mt_core *c)
             return mt_err(MANTA_ESYS, "eventfd: %s", strerror(errno));
         }
         c->task_efd_armed = false;
-        if (c->xq_head || c->stopping) do_task_signal(c);
+        if (c->xq_head || c->stopping) do_loop_task_signal(c);
     }
     int fd = c->task_efd;
     pthread_mutex_unlock(&c->mu);
@@ -337,7 +364,7 @@ static void record_contained(mt_core *c, exec_ret *r, mt_obj *const *inner, size
         mt_obj *o = inner[i];
         ri->object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
         if (!o->owner) {
-            do_address(c, &r->owners[i], r->eps[i], sizeof r->eps[i]);
+            do_loop_address(c, &r->owners[i], r->eps[i], sizeof r->eps[i]);
         } else {
             manta__address__init(&r->owners[i]);
             r->owners[i].worker_id = MT_BIN(o->owner->wid.b, MT_WORKER_ID_LEN);
@@ -349,7 +376,7 @@ static void record_contained(mt_core *c, exec_ret *r, mt_obj *const *inner, size
         r->contained[i] = ri;
         /* The reply is a serialized copy of the ref: credit it now, before
          * the reply leaves, so the owner cannot free it in between. */
-        do_credit(c, o, +1);
+        do_obj_credit(c, o, +1);
     }
 }
 
@@ -442,7 +469,7 @@ static void do_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *
     rep.retryable = t->retryable;
     if (status == MANTA__TASK_STATUS__TASK_OK && s->kind == MANTA__TASK_KIND__TASK_ACTOR_CREATE &&
         s->actor_id.len == MT_ACTOR_ID_LEN)
-        do_actor_report(c, s->actor_id.data, MANTA__ACTOR_STATE__ACTOR_ALIVE, s->attempt);
+        report_actor(c, s->actor_id.data, MANTA__ACTOR_STATE__ACTOR_ALIVE, s->attempt);
     if (status == MANTA__TASK_STATUS__TASK_OK || status == MANTA__TASK_STATUS__TASK_APP_ERROR) {
         rep.returns = rp;
         rep.n_returns = s->num_returns;
@@ -452,7 +479,10 @@ static void do_exec_finish(mt_core *c, mt_exec_task *t, int status, const char *
      * queue runs dry (mt_exec_next) or at the next tick, at the latest. */
     if (c->xq_len == 0) mt_conn_flush(t->conn);
     else do_exec_hold(c, t->conn);
-    if (mt_tl_current == t) mt_tl_current = NULL;
+    if (mt_exec_tl_current == t) {
+        mt_exec_tl_current = NULL;
+        mt_loop_tl_task = NULL;
+    }
     running_del(c, t);
     task_free(t);
     if (ro != ro_s) {
@@ -497,7 +527,7 @@ int do_exec_cancel(mt_core *c, mt_conn *conn, const Manta__CancelTask *m)
              * the call's coroutine. */
             t->cancel = true;
             c->async_cancels++;
-            do_task_signal(c);
+            do_loop_task_signal(c);
             return 0;
         }
         if (t->spec->kind != MANTA__TASK_KIND__TASK_NORMAL) return 0; /* running actor calls go on */
@@ -536,15 +566,19 @@ void mt_exec_drain(mt_core *c, int status, const char *error)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* ---------------------------------------------------------------- blocking */
-
-void do_set_blocked(mt_core *c, bool blocked)
+void mt_exec_actor_exit(mt_core *c)
 {
-    if (c->role != MANTA__ROLE__ROLE_WORKER || c->blocked_sent == blocked) return;
-    c->blocked_sent = blocked;
-    Manta__WorkerBlocked m = MANTA__WORKER_BLOCKED__INIT;
-    m.blocked = blocked;
-    do_send_daemon(c, blocked ? MANTA__MSG_TYPE__MSG_WORKER_BLOCKED
-                              : MANTA__MSG_TYPE__MSG_WORKER_UNBLOCKED,
-                   &m.base);
+    pthread_mutex_lock(&c->mu);
+    if (!MT_ID_IS_NIL(c->my_actor)) {
+        Manta__ActorUpdate u = MANTA__ACTOR_UPDATE__INIT;
+        Manta__ActorInfo info = MANTA__ACTOR_INFO__INIT;
+        info.actor_id = MT_BIN(c->my_actor.b, MT_ACTOR_ID_LEN);
+        info.state = MANTA__ACTOR_STATE__ACTOR_DEAD;
+        info.death_cause = "The actor exited intentionally by calling exit_actor().";
+        info.intentional = true;
+        u.info = &info;
+        do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_ACTOR_UPDATE, &u.base);
+    }
+    c->actor_exiting = true;
+    pthread_mutex_unlock(&c->mu);
 }

@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "core.h"
+#include "objects.h"
 #include "mt.h"
 
 /* ---------------------------------------------------------------- entries */
@@ -28,7 +28,7 @@ mt_obj *do_obj_find(mt_core *c, const mt_oid *id) { return mt_map_get(&c->objs, 
 
 static void obj_destroy(mt_core *c, mt_obj *o)
 {
-    if (o->lineage) do_sub_lineage_release(c, o);
+    if (o->lineage) c->hooks->lineage_release(c, o);
     mt_map_del(&c->objs, &o->id);
     if (o->value) mt_value_unref(o->value);
     for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
@@ -54,10 +54,10 @@ static bool obj_unused(const mt_obj *o)
 static void send_to_owner(mt_core *c, mt_obj *o, uint16_t type, const ProtobufCMessage *m,
                           bool later)
 {
-    mt_conn *conn = do_peer_conn(c, o->owner);
+    mt_conn *conn = do_loop_peer_conn(c, o->owner);
     if (!conn) return;
     mt_conn_send(conn, type, m);
-    if (later) do_flush_later(c, conn);
+    if (later) do_loop_flush_later(c, conn);
     else mt_conn_flush(conn);
 }
 
@@ -65,7 +65,7 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o)
 {
     if (!obj_unused(o)) return;
     if (o->owner) {
-        if (o->borrow_queued) do_borrow_send(c); /* its AddBorrower goes first */
+        if (o->borrow_queued) do_obj_borrow_send(c); /* its AddBorrower goes first */
         if (o->borrow_state && !o->owner->dead) {
             Manta__RemoveBorrower m = MANTA__REMOVE_BORROWER__INIT;
             m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
@@ -83,9 +83,9 @@ void do_obj_maybe_free(mt_core *c, mt_obj *o)
     bool anchor = o->anchor;
     mt_oid id = o->id;
     obj_destroy(c, o);
-    if (anchor) do_actor_out_of_scope(c, &id);
+    if (anchor) c->hooks->anchor_freed(c, &id);
     /* The value held credits on the refs inside it. */
-    for (uint32_t i = 0; i < n; i++) do_credit_ref(c, &inner[i], -1);
+    for (uint32_t i = 0; i < n; i++) do_obj_credit_ref(c, &inner[i], -1);
     free(inner);
 }
 
@@ -106,7 +106,7 @@ void mt_obj_decref(mt_core *c, mt_obj *o)
 
 /* ---------------------------------------------------------------- credits */
 
-void do_credit(mt_core *c, mt_obj *o, int delta)
+void do_obj_credit(mt_core *c, mt_obj *o, int delta)
 {
     if (!o->owner) {
         o->credits += delta;
@@ -119,15 +119,15 @@ void do_credit(mt_core *c, mt_obj *o, int delta)
     send_to_owner(c, o, MANTA__MSG_TYPE__MSG_CREDIT, &m.base, false);
 }
 
-void do_credit_ref(mt_core *c, const mt_refinfo *r, int delta)
+void do_obj_credit_ref(mt_core *c, const mt_refinfo *r, int delta)
 {
     if (!r->owner) {
         mt_obj *o = do_obj_find(c, &r->id);
-        if (o) do_credit(c, o, delta);
+        if (o) do_obj_credit(c, o, delta);
         return;
     }
     if (r->owner->dead) return;
-    mt_conn *conn = do_peer_conn(c, r->owner);
+    mt_conn *conn = do_loop_peer_conn(c, r->owner);
     if (!conn) return;
     Manta__Credit m = MANTA__CREDIT__INIT;
     m.object_id = MT_BIN(r->id.b, MT_OBJECT_ID_LEN);
@@ -144,7 +144,7 @@ static void set_contained(mt_core *c, mt_obj *o, mt_obj *const *inner, size_t n,
     for (size_t i = 0; i < n; i++) {
         o->contained[i].id = inner[i]->id;
         o->contained[i].owner = inner[i]->owner;
-        if (add_credit) do_credit(c, inner[i], +1);
+        if (add_credit) do_obj_credit(c, inner[i], +1);
     }
 }
 
@@ -163,7 +163,7 @@ static void push_token(mt_core *c, uint64_t token)
         c->ready_tokens = mt_realloc(c->ready_tokens, c->ready_cap * sizeof *c->ready_tokens);
     }
     c->ready_tokens[c->nready++] = token;
-    do_notify(c);
+    do_loop_notify(c);
 }
 
 static void watch_fired(mt_core *c, mt_watch *w)
@@ -195,7 +195,7 @@ int mt_core_next_ready(mt_core *c, double timeout, uint64_t *tokens, size_t cap)
     double deadline = timeout < 0 ? -1 : mt_now_s() + timeout;
     pthread_mutex_lock(&c->mu);
     while (!c->nready && !c->stopping && !c->daemon_lost)
-        if (do_wait(c, deadline) == MANTA_ETIMEDOUT) break;
+        if (do_loop_wait(c, deadline) == MANTA_ETIMEDOUT) break;
     int n = -1;
     if (c->nready || (!c->stopping && !c->daemon_lost)) {
         n = (int)MT_MIN(cap, c->nready);
@@ -234,7 +234,7 @@ static void reply_wait(mt_core *c, mt_obj *o, mt_conn *conn, uint64_t req, int s
         m.value = &r;
         if (o->in_plasma) {
             /* Where the copy is: a node id (zero: ours, the owner's). */
-            do_address(c, &loc, ep, sizeof ep);
+            do_loop_address(c, &loc, ep, sizeof ep);
             if (o->loc.b[0] || memcmp(o->loc.b, o->loc.b + 1, MT_NODE_ID_LEN - 1))
                 loc.node_id = MT_BIN(o->loc.b, MT_NODE_ID_LEN);
             r.size = o->size;
@@ -260,8 +260,8 @@ void do_obj_set_ready(mt_core *c, mt_obj *o)
         free(w);
     }
     o->waiters = NULL;
-    do_sub_obj_ready(c, o);
-    do_notify(c);
+    c->hooks->obj_ready(c, o);
+    do_loop_notify(c);
 }
 
 /* Ask the owner of a borrowed object to tell us when it is ready
@@ -269,7 +269,7 @@ void do_obj_set_ready(mt_core *c, mt_obj *o)
 static void ask_owner(mt_core *c, mt_obj *o, const mt_nid *lost_at)
 {
     if (o->wait_sent || o->state == MT_OBJ_READY || !o->owner) return;
-    mt_conn *conn = o->owner->dead ? NULL : do_peer_conn(c, o->owner);
+    mt_conn *conn = o->owner->dead ? NULL : do_loop_peer_conn(c, o->owner);
     if (!conn) {
         o->value = mt_value_error(MANTA_EOWNERDIED, "the owner of object %s died", "");
         do_obj_set_ready(c, o);
@@ -306,7 +306,7 @@ void do_obj_lost(mt_core *c, mt_obj *o, const mt_nid *at)
         ask_owner(c, o, at);
         return;
     }
-    if (do_sub_reconstruct(c, o)) {
+    if (c->hooks->obj_rebuild(c, o)) {
         mt_debug("object %s was lost with its node; running its task again", hex);
         return;
     }
@@ -323,16 +323,16 @@ void do_obj_lost(mt_core *c, mt_obj *o, const mt_nid *at)
     do_obj_set_ready(c, o);
 }
 
-bool do_node_is_dead(const mt_core *c, const mt_nid *nid)
+bool do_obj_node_is_dead(const mt_core *c, const mt_nid *nid)
 {
     for (size_t i = 0; i < c->ndead_nodes; i++)
         if (MT_ID_EQ(c->dead_nodes[i], *nid)) return true;
     return false;
 }
 
-void do_node_died(mt_core *c, const mt_nid *nid)
+void do_obj_node_died(mt_core *c, const mt_nid *nid)
 {
-    if (do_node_is_dead(c, nid) || MT_ID_EQ(*nid, c->nid)) return;
+    if (do_obj_node_is_dead(c, nid) || MT_ID_EQ(*nid, c->nid)) return;
     c->dead_nodes = mt_realloc(c->dead_nodes, (c->ndead_nodes + 1) * sizeof *c->dead_nodes);
     c->dead_nodes[c->ndead_nodes++] = *nid;
     /* Its processes are gone. */
@@ -342,8 +342,7 @@ void do_node_died(mt_core *c, const mt_nid *nid)
         if (p->dead || !MT_ID_EQ(p->nid, *nid)) continue;
         p->dead = true;
         if (!p->death_reason) p->death_reason = MANTA__DEATH_REASON__DEATH_EXITED;
-        do_sub_peer_died(c, p);
-        do_objs_peer_died(c, p);
+        c->hooks->peer_died(c, p);
     }
     mt_rdaemon *d = mt_map_get(&c->rdaemons, nid->b);
     if (d) mt_conn_close(d->conn, MANTA_ECONN);
@@ -370,9 +369,9 @@ static void owner_died_error(mt_obj *o)
                               mt_hex(o->id.b, MT_OBJECT_ID_LEN, hex));
 }
 
-void do_objs_peer_died(mt_core *c, mt_peer *p)
+void do_obj_peer_died(mt_core *c, mt_peer *p)
 {
-    do_rpc_fail_peer(c, p);
+    do_loop_rpc_fail_peer(c, p);
     size_t n;
     void **items = mt_map_items(&c->objs, &n);
     for (size_t i = 0; i < n; i++) {
@@ -407,8 +406,9 @@ static int read_oid(const ProtobufCBinaryData *b, mt_oid *out)
     return 0;
 }
 
-static int handle_wait(mt_core *c, mt_conn *conn, const Manta__ObjWait *m)
+int do_obj_on_wait(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
+    const Manta__ObjWait *m = (const Manta__ObjWait *)msg;
     mt_oid id;
     if (read_oid(&m->object_id, &id)) return MANTA_EPROTO;
     mt_obj *o = do_obj_find(c, &id);
@@ -435,8 +435,10 @@ static int handle_wait(mt_core *c, mt_conn *conn, const Manta__ObjWait *m)
     return 0;
 }
 
-static int handle_wait_reply(mt_core *c, const Manta__ObjWaitReply *m)
+int do_obj_on_wait_reply(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
+    const Manta__ObjWaitReply *m = (const Manta__ObjWaitReply *)msg;
+    MT_UNUSED(conn);
     mt_oid id;
     if (m->object_id.len != MT_OBJECT_ID_LEN) return 0; /* a lost object we no longer track */
     memcpy(id.b, m->object_id.data, MT_OBJECT_ID_LEN);
@@ -476,13 +478,14 @@ static int borrow_one(mt_core *c, const ProtobufCBinaryData *b, const mt_wid *w)
     return 0;
 }
 
-static int handle_add_borrower(mt_core *c, mt_conn *conn, const Manta__AddBorrower *m)
+int do_obj_on_add_borrower(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
+    const Manta__AddBorrower *m = (const Manta__AddBorrower *)msg;
     if (!m->borrower || m->borrower->worker_id.len != MT_WORKER_ID_LEN)
         return mt_err(MANTA_EPROTO, "AddBorrower without a borrower");
     mt_wid w;
     memcpy(w.b, m->borrower->worker_id.data, MT_WORKER_ID_LEN);
-    do_peer_from_proto(c, m->borrower); /* know where it lives */
+    do_loop_peer_from_proto(c, m->borrower); /* know where it lives */
     Manta__AddBorrowerAck ack = MANTA__ADD_BORROWER_ACK__INIT;
     ack.request_id = m->request_id;
     int32_t *st = NULL;
@@ -507,8 +510,10 @@ static int handle_add_borrower(mt_core *c, mt_conn *conn, const Manta__AddBorrow
     return 0;
 }
 
-static int handle_remove_borrower(mt_core *c, const Manta__RemoveBorrower *m)
+int do_obj_on_remove_borrower(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
+    const Manta__RemoveBorrower *m = (const Manta__RemoveBorrower *)msg;
+    MT_UNUSED(conn);
     mt_oid id;
     if (read_oid(&m->object_id, &id) || m->borrower_id.len != MT_WORKER_ID_LEN)
         return mt_err(MANTA_EPROTO, "bad RemoveBorrower");
@@ -523,36 +528,24 @@ static int handle_remove_borrower(mt_core *c, const Manta__RemoveBorrower *m)
     return 0;
 }
 
-static int handle_credit(mt_core *c, const Manta__Credit *m)
+int do_obj_on_credit(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
+    const Manta__Credit *m = (const Manta__Credit *)msg;
+    MT_UNUSED(conn);
     mt_oid id;
     if (read_oid(&m->object_id, &id)) return MANTA_EPROTO;
     if (m->delta < -1000000 || m->delta > 1000000) return mt_err(MANTA_EPROTO, "absurd credit");
     mt_obj *o = do_obj_find(c, &id);
-    if (o && !o->owner) do_credit(c, o, m->delta);
+    if (o && !o->owner) do_obj_credit(c, o, m->delta);
     return 0;
 }
 
-int do_obj_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m)
+int do_obj_on_borrower_ack(mt_core *c, mt_conn *conn, const ProtobufCMessage *msg)
 {
-    switch (type) {
-    case MANTA__MSG_TYPE__MSG_OBJ_WAIT:
-        return handle_wait(c, conn, (const Manta__ObjWait *)m);
-    case MANTA__MSG_TYPE__MSG_OBJ_WAIT_REPLY:
-        return handle_wait_reply(c, (const Manta__ObjWaitReply *)m);
-    case MANTA__MSG_TYPE__MSG_ADD_BORROWER:
-        return handle_add_borrower(c, conn, (const Manta__AddBorrower *)m);
-    case MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK: {
-        const Manta__AddBorrowerAck *a = (const Manta__AddBorrowerAck *)m;
-        do_rpc_complete(c, a->request_id, type, NULL, 0, a->status);
-        return 0;
-    }
-    case MANTA__MSG_TYPE__MSG_REMOVE_BORROWER:
-        return handle_remove_borrower(c, (const Manta__RemoveBorrower *)m);
-    case MANTA__MSG_TYPE__MSG_CREDIT:
-        return handle_credit(c, (const Manta__Credit *)m);
-    }
-    return 1;
+    const Manta__AddBorrowerAck *a = (const Manta__AddBorrowerAck *)msg;
+    MT_UNUSED(conn);
+    do_loop_rpc_complete(c, a->request_id, MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK, NULL, 0, a->status);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- refs on the wire */
@@ -561,9 +554,9 @@ void mt_core_ref_owner(mt_core *c, const mt_obj *o, Manta__Address *a, char *buf
 {
     pthread_mutex_lock(&c->mu);
     if (!o->owner) {
-        do_address(c, a, buf, cap);
+        do_loop_address(c, a, buf, cap);
     } else {
-        do_peer_address(o->owner, a);
+        mt_loop_peer_address(o->owner, a);
         snprintf(buf, cap, "%s", a->endpoint);
         a->endpoint = buf;
     }
@@ -573,20 +566,20 @@ void mt_core_ref_owner(mt_core *c, const mt_obj *o, Manta__Address *a, char *buf
 /* Register as a borrower and wait for the owner's answer. */
 static int register_borrow(mt_core *c, mt_obj *o)
 {
-    mt_conn *conn = do_peer_conn(c, o->owner);
+    mt_conn *conn = do_loop_peer_conn(c, o->owner);
     if (!conn) return MANTA_EOWNERDIED;
-    mt_rpc *r = do_rpc_new(c);
+    mt_rpc *r = do_loop_rpc_new(c);
     r->peer = o->owner;
     Manta__AddBorrower m = MANTA__ADD_BORROWER__INIT;
     Manta__Address a;
     char ep[256];
-    do_address(c, &a, ep, sizeof ep);
+    do_loop_address(c, &a, ep, sizeof ep);
     m.request_id = r->id;
     m.object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
     m.borrower = &a;
     mt_conn_send_now(conn, MANTA__MSG_TYPE__MSG_ADD_BORROWER, &m.base);
-    int rc = do_rpc_wait(c, r, mt_now_s() + 60);
-    do_rpc_free(c, r);
+    int rc = do_loop_rpc_wait(c, r, mt_now_s() + 60);
+    do_loop_rpc_free(c, r);
     return rc == MANTA_ECONN ? MANTA_EOWNERDIED : rc;
 }
 
@@ -613,7 +606,7 @@ mt_obj *mt_core_ref_from_wire(mt_core *c, const mt_oid *id, const Manta__Address
         pthread_mutex_unlock(&c->mu);
         return o;
     }
-    o = obj_new(c, id, do_peer_from_proto(c, owner));
+    o = obj_new(c, id, do_loop_peer_from_proto(c, owner));
     o->local = 1;
     int rc = register_borrow(c, o);
     if (rc == 0) {
@@ -641,7 +634,7 @@ mt_obj *mt_core_ref_from_wire_deferred(mt_core *c, const mt_oid *id, const Manta
         int err;
         return mt_core_ref_from_wire(c, id, owner, &err);
     }
-    o = obj_new(c, id, do_peer_from_proto(c, owner));
+    o = obj_new(c, id, do_loop_peer_from_proto(c, owner));
     o->local = 1;
     o->borrow_state = true; /* on its way: a later RemoveBorrower follows it */
     o->borrow_queued = true;
@@ -655,11 +648,11 @@ mt_obj *mt_core_ref_from_wire_deferred(mt_core *c, const mt_oid *id, const Manta
 }
 
 /* Send the queued registrations: one AddBorrower per owner. */
-void do_borrow_send(mt_core *c)
+void do_obj_borrow_send(mt_core *c)
 {
     Manta__Address self;
     char ep[256];
-    do_address(c, &self, ep, sizeof ep);
+    do_loop_address(c, &self, ep, sizeof ep);
     for (size_t i = 0; i < c->bq_n; i++) {
         mt_obj *o = c->bq[i];
         if (!o || !o->borrow_queued) continue;
@@ -676,9 +669,9 @@ void do_borrow_send(mt_core *c)
             b->n++;
             c->bq[j] = NULL;
         }
-        mt_conn *conn = owner->dead ? NULL : do_peer_conn(c, owner);
+        mt_conn *conn = owner->dead ? NULL : do_loop_peer_conn(c, owner);
         if (conn) {
-            b->rpc = do_rpc_new(c);
+            b->rpc = do_loop_rpc_new(c);
             b->rpc->peer = owner;
             Manta__AddBorrower m = MANTA__ADD_BORROWER__INIT;
             m.request_id = b->rpc->id;
@@ -697,7 +690,7 @@ void do_borrow_send(mt_core *c)
 void mt_core_borrow_sync(mt_core *c)
 {
     pthread_mutex_lock(&c->mu);
-    do_borrow_send(c);
+    do_obj_borrow_send(c);
     mt_borrow_batch *list = c->batches;
     c->batches = NULL;
     double deadline = mt_now_s() + 60;
@@ -705,9 +698,9 @@ void mt_core_borrow_sync(mt_core *c)
         mt_borrow_batch *b = list;
         list = b->next;
         Manta__AddBorrowerAck *ack = NULL;
-        int rc = b->rpc ? do_rpc_wait(c, b->rpc, deadline) : MANTA_EOWNERDIED;
+        int rc = b->rpc ? do_loop_rpc_wait(c, b->rpc, deadline) : MANTA_EOWNERDIED;
         if (!rc) ack = manta__add_borrower_ack__unpack(NULL, b->rpc->len, b->rpc->payload);
-        if (b->rpc) do_rpc_free(c, b->rpc);
+        if (b->rpc) do_loop_rpc_free(c, b->rpc);
         for (size_t i = 0; i < b->n; i++) {
             int st = !ack ? MANTA_EOWNERDIED : i < ack->n_statuses ? ack->statuses[i] : ack->status;
             if (!st) continue;
@@ -724,6 +717,19 @@ void mt_core_borrow_sync(mt_core *c)
         free(b);
     }
     pthread_mutex_unlock(&c->mu);
+}
+
+/* The worker is about to sleep in get()/wait(): its node lends its CPU to
+ * another worker meanwhile (and takes it back). */
+static void set_blocked(mt_core *c, bool blocked)
+{
+    if (c->role != MANTA__ROLE__ROLE_WORKER || c->blocked_sent == blocked) return;
+    c->blocked_sent = blocked;
+    Manta__WorkerBlocked m = MANTA__WORKER_BLOCKED__INIT;
+    m.blocked = blocked;
+    do_loop_send_daemon(c, blocked ? MANTA__MSG_TYPE__MSG_WORKER_BLOCKED
+                              : MANTA__MSG_TYPE__MSG_WORKER_UNBLOCKED,
+                   &m.base);
 }
 
 /* ---------------------------------------------------------------- get / wait */
@@ -816,14 +822,14 @@ int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_va
         mt_glink *links = watch(c, objs, n, &g);
         while (g.remaining) {
             if (c->daemon_lost) {
-                rc = do_node_lost(c);
+                rc = do_loop_node_lost(c);
                 break;
             }
-            if (!blocked && mt_tl_current) {
-                do_set_blocked(c, true);
+            if (!blocked && mt_loop_tl_task) {
+                set_blocked(c, true);
                 blocked = true;
             }
-            if (do_wait(c, deadline) == MANTA_ETIMEDOUT && g.remaining) {
+            if (do_loop_wait(c, deadline) == MANTA_ETIMEDOUT && g.remaining) {
                 rc = MANTA_ETIMEDOUT;
                 break;
             }
@@ -835,7 +841,7 @@ int mt_core_get(mt_core *c, mt_obj *const *objs, size_t n, double timeout, mt_va
         for (size_t i = 0; !rc && i < n; i++) again |= objs[i]->state != MT_OBJ_READY;
         if (!again) break;
     }
-    if (blocked) do_set_blocked(c, false);
+    if (blocked) set_blocked(c, false);
     for (size_t i = 0; !rc && i < n; i++) {
         if (!objs[i]->value) {
             rc = mt_err(MANTA_EOBJLOST, "object has no value");
@@ -865,11 +871,11 @@ int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, do
     mt_glink *links = watch(c, objs, n, &g);
     size_t need = n - MT_MIN(num_ready, n);
     while (g.remaining > need && !c->daemon_lost) {
-        if (!blocked && mt_tl_current) {
-            do_set_blocked(c, true);
+        if (!blocked && mt_loop_tl_task) {
+            set_blocked(c, true);
             blocked = true;
         }
-        if (do_wait(c, deadline) == MANTA_ETIMEDOUT) break;
+        if (do_loop_wait(c, deadline) == MANTA_ETIMEDOUT) break;
     }
     unwatch(objs, n, links);
     size_t count = 0;
@@ -877,7 +883,7 @@ int mt_core_wait(mt_core *c, mt_obj *const *objs, size_t n, size_t num_ready, do
         ready[i] = obj_ready(objs[i]);
         count += ready[i];
     }
-    if (blocked) do_set_blocked(c, false);
+    if (blocked) set_blocked(c, false);
     pthread_mutex_unlock(&c->mu);
     return (int)count;
 }
@@ -889,7 +895,7 @@ int mt_core_put_begin(mt_core *c, uint64_t size, mt_put *p, uint8_t **data)
     memset(p, 0, sizeof *p);
     p->size = size;
     pthread_mutex_lock(&c->mu);
-    mt_tid t = do_new_task_id(c);
+    mt_tid t = do_loop_new_task_id(c);
     p->id = mt_oid_for(&t, 0);
     int rc = 0;
     if (size <= (uint64_t)mt_cfg.max_inline_bytes) {
@@ -995,7 +1001,7 @@ void do_obj_set_return(mt_core *c, mt_obj *o, const Manta__ReturnObject *r, cons
             memcpy(dst->id.b, ri->object_id.data, MT_OBJECT_ID_LEN);
             bool ours = !ri->owner || ri->owner->worker_id.len != MT_WORKER_ID_LEN ||
                         !memcmp(ri->owner->worker_id.data, c->wid.b, MT_WORKER_ID_LEN);
-            dst->owner = ours ? NULL : do_peer_from_proto(c, ri->owner);
+            dst->owner = ours ? NULL : do_loop_peer_from_proto(c, ri->owner);
         }
     }
     do_obj_set_ready(c, o);
@@ -1010,4 +1016,39 @@ void do_obj_fail(mt_core *c, mt_obj *o, mt_value *err)
     }
     o->value = err;
     do_obj_set_ready(c, o);
+}
+
+/* ---------------------------------------------------------------- disconnect */
+
+void do_obj_free_all(mt_core *c)
+{
+    size_t n;
+    void **items = mt_map_items(&c->objs, &n);
+    for (size_t i = 0; i < n; i++) {
+        mt_obj *o = items[i];
+        for (mt_glink *l = o->getters, *next; l; l = next) {
+            next = l->next;
+            if (l->g->watch) free(l->g); /* an unfired future's watch */
+        }
+        if (o->value) mt_value_unref(o->value);
+        free(o->borrowers);
+        free(o->contained);
+        free(o->dependents);
+        for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
+            next = w->next;
+            free(w);
+        }
+        free(o);
+    }
+    free(items);
+    free(c->ready_tokens);
+    mt_map_free(&c->objs);
+    free(c->dead_nodes);
+    free(c->bq);
+    while (c->batches) {
+        struct mt_borrow_batch *b = c->batches;
+        c->batches = b->next;
+        free(b->ids);
+        free(b);
+    }
 }

@@ -1,19 +1,109 @@
-/* plasma.c -- the client side of the node's object store: create, seal,
- * get (pin and map in place), release and free.  The store is mapped once
- * at connect; a value from the store is a pointer into that mapping. */
+/* plasma.c -- the client side of the node's object store: mapping it,
+ * create, seal, get (pin and map in place), release and free.  The store is
+ * mapped once at connect; a value from the store is a pointer into that
+ * mapping, and its pin is released through a queue of its own. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "checked.h"
 #include "config.h"
-#include "core.h"
+#include "plasma.h"
 #include "mt.h"
 
 int mt_plasma_live_values;
 
-mt_value *do_value_plasma(mt_core *c, const mt_oid *id, uint64_t offset, uint64_t size)
+/* ---------------------------------------------------------------- mapping */
+
+int mt_plasma_map(mt_core *c, int shm_fd, uint64_t size)
+{
+    if (shm_fd < 0) return mt_err(MANTA_ECONN, "the node did not pass its store");
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, shm_fd, 0);
+    close(shm_fd);
+    if (p == MAP_FAILED) return mt_err_sys("mmap store");
+    c->shm = p;
+    c->shm_size = size;
+    return 0;
+}
+
+void mt_plasma_unmap(mt_core *c)
+{
+    /* Values read from the store may still be alive (a numpy array the user
+     * kept): then the mapping stays, so they stay valid. */
+    if (c->shm && __atomic_load_n(&mt_plasma_live_values, __ATOMIC_ACQUIRE) == 0)
+        munmap(c->shm, c->shm_size);
+}
+
+/* ---------------------------------------------------------------- releases */
+
+/* Store pins dropped by mt_value_unref wait here (their own lock: unref may
+ * run with or without the runtime lock) until the I/O thread sends them. */
+static pthread_mutex_t release_mu = PTHREAD_MUTEX_INITIALIZER;
+static mt_oid *release_q;
+static size_t release_n, release_cap;
+static mt_core *release_core;
+
+static void queue_release(mt_core *c, const mt_oid *id)
+{
+    __atomic_sub_fetch(&mt_plasma_live_values, 1, __ATOMIC_RELAXED);
+    pthread_mutex_lock(&release_mu);
+    if (c == release_core) {
+        if (release_n == release_cap) {
+            release_cap = release_cap ? release_cap * 2 : 64;
+            release_q = mt_realloc(release_q, release_cap * sizeof *release_q);
+        }
+        release_q[release_n++] = *id;
+    }
+    pthread_mutex_unlock(&release_mu);
+    if (c == release_core) mt_conn_loop_wake(&c->cl);
+}
+
+void mt_plasma_start_releases(mt_core *c)
+{
+    pthread_mutex_lock(&release_mu);
+    release_core = c;
+    pthread_mutex_unlock(&release_mu);
+    mt_value_release_hook = queue_release;
+}
+
+void mt_plasma_stop_releases(mt_core *c)
+{
+    pthread_mutex_lock(&release_mu);
+    if (release_core == c) {
+        release_core = NULL;
+        free(release_q);
+        release_q = NULL;
+        release_n = release_cap = 0;
+    }
+    pthread_mutex_unlock(&release_mu);
+}
+
+void do_plasma_flush_releases(mt_core *c)
+{
+    pthread_mutex_lock(&release_mu);
+    mt_oid *q = release_q;
+    size_t n = release_n;
+    release_q = NULL;
+    release_n = release_cap = 0;
+    pthread_mutex_unlock(&release_mu);
+    if (!n) return;
+    if (c->daemon) {
+        Manta__ObjRelease m = MANTA__OBJ_RELEASE__INIT;
+        ProtobufCBinaryData *ids = mt_calloc(n, sizeof *ids);
+        for (size_t i = 0; i < n; i++) ids[i] = MT_BIN(q[i].b, MT_OBJECT_ID_LEN);
+        m.object_ids = ids;
+        m.n_object_ids = n;
+        do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_RELEASE, &m.base);
+        free(ids);
+    }
+    free(q);
+}
+
+/* ---------------------------------------------------------------- objects */
+
+mt_value *do_plasma_value(mt_core *c, const mt_oid *id, uint64_t offset, uint64_t size)
 {
     mt_value *v = mt_calloc(1, sizeof *v);
     v->refs = 1;
@@ -39,20 +129,13 @@ int do_plasma_create(mt_core *c, const mt_oid *id, uint64_t size, const mt_wid *
     a.worker_id = MT_BIN(owner->b, MT_WORKER_ID_LEN);
     a.node_id = MT_BIN(owner_node->b, MT_NODE_ID_LEN);
     a.endpoint = (char *)(owner_ep ? owner_ep : "");
-    mt_rpc *r = do_rpc_new(c);
-    m.request_id = r->id;
     m.object_id = MT_BIN(id->b, MT_OBJECT_ID_LEN);
     m.size = size;
     m.owner = &a;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_CREATE, &m.base);
     double deadline = mt_now_s() + (double)mt_cfg.store_full_wait_ms / 1000.0 + 30;
-    int rc = do_rpc_wait(c, r, deadline);
-    Manta__ObjCreateReply *rep = NULL;
-    if (!rc) {
-        rep = manta__obj_create_reply__unpack(NULL, r->len, r->payload);
-        if (!rep) rc = mt_err(MANTA_EPROTO, "bad ObjCreate reply");
-    }
-    do_rpc_free(c, r);
+    Manta__ObjCreateReply *rep;
+    int rc = do_loop_rpc_call(c, c->daemon, MANTA__MSG_TYPE__MSG_OBJ_CREATE, &m.base, &m.request_id,
+                         deadline, &manta__obj_create_reply__descriptor, &rep);
     if (rc) return rc == MANTA_ETIMEDOUT ? mt_err(rc, "the store did not answer") : rc;
     rc = rep->status;
     uint64_t off = rep->offset;
@@ -73,14 +156,14 @@ void do_plasma_seal(mt_core *c, const mt_oid *id)
 {
     Manta__ObjSeal m = MANTA__OBJ_SEAL__INIT;
     m.object_id = MT_BIN(id->b, MT_OBJECT_ID_LEN);
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_SEAL, &m.base);
+    do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_SEAL, &m.base);
 }
 
 void do_plasma_abort(mt_core *c, const mt_oid *id)
 {
     Manta__ObjAbort m = MANTA__OBJ_ABORT__INIT;
     m.object_id = MT_BIN(id->b, MT_OBJECT_ID_LEN);
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_ABORT, &m.base);
+    do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_ABORT, &m.base);
 }
 
 void do_plasma_free(mt_core *c, const mt_oid *id, const mt_nid *loc)
@@ -89,8 +172,8 @@ void do_plasma_free(mt_core *c, const mt_oid *id, const mt_nid *loc)
     ProtobufCBinaryData b = MT_BIN(id->b, MT_OBJECT_ID_LEN);
     m.object_ids = &b;
     m.n_object_ids = 1;
-    if (loc) m.location = do_node_bin(c, loc); /* its node, through ours */
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_FREE, &m.base);
+    if (loc) m.location = do_loop_node_bin(c, loc); /* its node, through ours */
+    do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_FREE, &m.base);
 }
 
 int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, double deadline,
@@ -102,31 +185,25 @@ int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, d
     bool remote = false;
     for (size_t i = 0; i < n; i++) {
         bins[i] = MT_BIN(ids[i].b, MT_OBJECT_ID_LEN);
-        if (locs) lbins[i] = do_node_bin(c, &locs[i]);
+        if (locs) lbins[i] = do_loop_node_bin(c, &locs[i]);
         remote |= lbins[i].len != 0;
     }
     if (remote) {
         m.locations = lbins;
         m.n_locations = n;
     }
-    mt_rpc *r = do_rpc_new(c);
-    m.request_id = r->id;
     m.object_ids = bins;
     m.n_object_ids = n;
     m.pin = true;
     m.timeout_ms = deadline < 0 ? -1 : (int64_t)((deadline - mt_now_s()) * 1000);
     if (deadline >= 0 && m.timeout_ms < 1) m.timeout_ms = 1;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_GET, &m.base);
+    /* The node answers by its own deadline; give it a little slack. */
+    Manta__ObjGetReply *rep;
+    int rc = do_loop_rpc_call(c, c->daemon, MANTA__MSG_TYPE__MSG_OBJ_GET, &m.base, &m.request_id,
+                         deadline < 0 ? -1 : deadline + 5, &manta__obj_get_reply__descriptor,
+                         &rep);
     free(bins);
     free(lbins);
-    /* The node answers by its own deadline; give it a little slack. */
-    int rc = do_rpc_wait(c, r, deadline < 0 ? -1 : deadline + 5);
-    Manta__ObjGetReply *rep = NULL;
-    if (!rc) {
-        rep = manta__obj_get_reply__unpack(NULL, r->len, r->payload);
-        if (!rep) rc = mt_err(MANTA_EPROTO, "bad ObjGet reply");
-    }
-    do_rpc_free(c, r);
     if (rc) return rc;
     for (size_t i = 0; i < rep->n_objects && i < n; i++) {
         Manta__ObjLocation *l = rep->objects[i];
@@ -135,7 +212,7 @@ int do_plasma_get(mt_core *c, const mt_oid *ids, const mt_nid *locs, size_t n, d
             if (status) status[i] = rc;
             continue;
         }
-        out[i] = do_value_plasma(c, &ids[i], l->offset, l->size);
+        out[i] = do_plasma_value(c, &ids[i], l->offset, l->size);
     }
     manta__obj_get_reply__free_unpacked(rep, NULL);
     return rc;

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "core.h"
+#include "submit.h"
 #include "mt.h"
 
 typedef struct lease_req {
@@ -33,7 +33,7 @@ static void send_request(mt_core *c, lease_req *r)
     if (!m) return;
     m->spills = r->spills;
     if (r->daemon) mt_conn_send_now(r->daemon, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
-    else do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
+    else do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
     manta__lease_request__free_unpacked(m, NULL);
 }
 
@@ -46,12 +46,12 @@ static lease_req *new_request(mt_core *c, Manta__LeaseRequest *m)
     r->req = mt_malloc(r->req_len + 1);
     manta__lease_request__pack(m, r->req);
     mt_map_put(&c->lease_reqs, r);
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
+    do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_REQUEST, &m->base);
     return r;
 }
 
 /* Ask the node for a worker dedicated to an actor (see actor.c). */
-uint64_t do_actor_lease(mt_core *c, struct mt_actor *a, const Manta__LeaseRequest *tmpl)
+uint64_t do_sub_actor_lease(mt_core *c, struct mt_actor *a, const Manta__LeaseRequest *tmpl)
 {
     Manta__LeaseRequest m = *tmpl;
     lease_req *r = new_request(c, &m);
@@ -73,7 +73,7 @@ static void on_rdaemon_close(mt_conn *conn, int reason, void *ud)
         free(d);
         break;
     }
-    if (!c->stopping) do_sub_rdaemon_closed(c, conn);
+    if (!c->stopping) c->hooks->rdaemon_closed(c, conn);
     mt_conn_unref(conn);
 }
 
@@ -82,9 +82,9 @@ static mt_conn *rdaemon_conn(mt_core *c, const mt_nid *nid, const char *endpoint
 {
     mt_rdaemon *d = mt_map_get(&c->rdaemons, nid->b);
     if (d) return d->conn;
-    if (do_node_is_dead(c, nid) || !endpoint || !endpoint[0]) return NULL;
+    if (do_obj_node_is_dead(c, nid) || !endpoint || !endpoint[0]) return NULL;
     mt_conn *conn; /* made without waiting, like every connection of the I/O loop */
-    if (mt_conn_connect(&c->cl, endpoint, do_node_frame, on_rdaemon_close, c, &conn)) {
+    if (mt_conn_connect(&c->cl, endpoint, do_loop_node_frame, on_rdaemon_close, c, &conn)) {
         mt_debug("cannot reach node %s: %s", endpoint, manta_last_error());
         return NULL;
     }
@@ -92,7 +92,7 @@ static mt_conn *rdaemon_conn(mt_core *c, const mt_nid *nid, const char *endpoint
     Manta__Hello h = MANTA__HELLO__INIT;
     Manta__Address a;
     char ep[256];
-    do_address(c, &a, ep, sizeof ep);
+    do_loop_address(c, &a, ep, sizeof ep);
     h.version = MT_WIRE_VERSION;
     h.token = MT_BIN(c->token, strlen(c->token));
     h.role = MANTA__ROLE__ROLE_LESSEE;
@@ -103,7 +103,7 @@ static mt_conn *rdaemon_conn(mt_core *c, const mt_nid *nid, const char *endpoint
     h.language = c->lang;
     h.node_id = MT_BIN(c->nid.b, MT_NODE_ID_LEN);
     mt_conn_send(conn, MANTA__MSG_TYPE__MSG_HELLO, &h.base);
-    do_start_conn(c, conn);
+    do_loop_start_conn(c, conn);
     d = mt_calloc(1, sizeof *d);
     d->nid = *nid;
     d->conn = conn;
@@ -113,7 +113,6 @@ static mt_conn *rdaemon_conn(mt_core *c, const mt_nid *nid, const char *endpoint
 
 static void class_pump(mt_core *c, mt_class *cls);
 static void enqueue(mt_core *c, mt_task *t, bool front);
-static void add_dependent(mt_obj *o, mt_task *t);
 
 /* ---------------------------------------------------------------- classes */
 
@@ -206,123 +205,16 @@ static mt_class *class_for(mt_core *c, const mt_task_desc *d)
 
 /* ---------------------------------------------------------------- task lifetime */
 
-/* Release what a task holds (its arguments) and free it. */
-static void task_free(mt_core *c, mt_task *t)
-{
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        mt_targ *a = &t->args[i];
-        if (a->ref) {
-            a->ref->submitted--;
-            do_obj_maybe_free(c, a->ref);
-        }
-        for (uint32_t j = 0; j < a->ncontained; j++) {
-            a->contained[j]->submitted--;
-            do_obj_maybe_free(c, a->contained[j]);
-        }
-        free(a->contained);
-        free(a->data);
-        free(a->keyword);
-    }
-    if (t->anchor) {
-        t->anchor->submitted--;
-        do_obj_maybe_free(c, t->anchor);
-    }
-    free(t->args);
-    free(t->returns);
-    free(t->name);
-    free(t->method);
-    free(t->retry_exc);
-    free(t);
-}
-
-/* Lineage: a finished plain task whose returns sit in a store stays (with
- * its arguments) while any of those returns lives and retries are left,
- * so that a return lost with its node can be made again. */
-static bool keep_lineage(const mt_task *t)
-{
-    if (t->kind != MANTA__TASK_KIND__TASK_NORMAL || t->retries_left == 0 || t->cancelled)
-        return false;
-    for (uint32_t i = 0; i < t->num_returns; i++)
-        if (t->returns[i] && t->returns[i]->in_plasma) return true;
-    return false;
-}
-
-static void lineage_drop(mt_core *c, mt_task *t)
-{
-    mt_map_del(&c->lineage, &t->id);
-    for (uint32_t i = 0; i < t->num_returns; i++) {
-        mt_obj *o = t->returns[i];
-        if (o && o->lineage == t) o->lineage = NULL;
-    }
-    task_free(c, t);
-}
-
-void do_sub_lineage_release(mt_core *c, mt_obj *o)
-{
-    mt_task *t = o->lineage;
-    o->lineage = NULL;
-    for (uint32_t i = 0; i < t->num_returns; i++)
-        if (t->returns[i] == o) t->returns[i] = NULL;
-    if (--t->lineage_refs == 0 && t->state == MT_TASK_DONE) lineage_drop(c, t);
-}
-
-void do_task_finish(mt_core *c, mt_task *t)
-{
-    t->state = MT_TASK_DONE;
-    mt_map_del(&c->tasks, &t->id);
-    c->tasks_done++;
-    uint32_t n = t->num_returns;
-    mt_obj **rets = mt_memdup(t->returns, (n + 1) * sizeof *rets);
-    if (keep_lineage(t)) {
-        mt_map_put(&c->lineage, t);
-        for (uint32_t i = 0; i < n; i++) {
-            mt_obj *o = t->returns[i];
-            if (!o) continue;
-            o->producing = false;
-            if (!o->in_plasma) {
-                t->returns[i] = NULL; /* lives on its own: nothing to rebuild */
-            } else if (o->lineage != t) {
-                o->lineage = t;
-                t->lineage_refs++;
-            }
-        }
-        t->lineage_refs++; /* while we let go of the returns below */
-        for (uint32_t i = 0; i < n; i++)
-            if (rets[i]) do_obj_maybe_free(c, rets[i]);
-        if (--t->lineage_refs == 0) lineage_drop(c, t);
-    } else {
-        for (uint32_t i = 0; i < n; i++) {
-            mt_obj *o = t->returns[i];
-            if (!o) continue;
-            o->producing = false;
-            if (o->lineage == t) o->lineage = NULL;
-        }
-        mt_map_del(&c->lineage, &t->id);
-        task_free(c, t);
-        for (uint32_t i = 0; i < n; i++)
-            if (rets[i]) do_obj_maybe_free(c, rets[i]);
-    }
-    free(rets);
-}
-
 /* Run t again once its arguments are ready; arguments whose copies went
  * with a dead node are rebuilt (or fail) first. */
 static void wait_for_args(mt_core *c, mt_task *t, bool front)
 {
     for (uint32_t i = 0; i < t->nargs; i++) {
         mt_obj *a = t->args[i].ref;
-        if (a && a->in_plasma && do_node_is_dead(c, &a->loc)) do_obj_lost(c, a, &a->loc);
+        if (a && a->in_plasma && do_obj_node_is_dead(c, &a->loc)) do_obj_lost(c, a, &a->loc);
     }
     t->state = MT_TASK_WAITING;
-    t->ndeps = 0;
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        mt_obj *a = t->args[i].ref;
-        if (!a || a->state == MT_OBJ_READY) continue;
-        add_dependent(a, t);
-        t->ndeps++;
-        do_obj_want(c, a);
-    }
-    if (t->ndeps == 0) enqueue(c, t, front);
+    if (do_task_watch_deps(c, t) == 0) enqueue(c, t, front);
 }
 
 bool do_sub_reconstruct(mt_core *c, mt_obj *o)
@@ -355,58 +247,9 @@ bool do_sub_reconstruct(mt_core *c, mt_obj *o)
     return true;
 }
 
-/* Every return of `t` becomes `err` (shared); the task is over. */
-void do_task_fail(mt_core *c, mt_task *t, mt_value *err)
-{
-    for (uint32_t i = 0; i < t->num_returns; i++) {
-        if (!t->returns[i]) continue;
-        mt_value_ref(err);
-        do_obj_fail(c, t->returns[i], err);
-    }
-    mt_value_unref(err);
-    do_task_finish(c, t);
-}
-
-/* A dependency failed: the task fails with the same error, without running
- * (a RayTaskError flows through the graph).  Or its in-line arguments are
- * more than its message can carry (refs resolved after do_obj_args_fit,
- * or not ours): it fails with a clear error instead of being sent to a
- * worker that would refuse it. */
-bool do_task_fail_on_error_arg(mt_core *c, mt_task *t)
-{
-    uint64_t inline_bytes = 0;
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        mt_obj *o = t->args[i].ref;
-        if (!o) inline_bytes += t->args[i].size;
-        if (!o || !o->value) continue;
-        if (!o->in_plasma) inline_bytes += o->value->size;
-        if (!mt_value_is_error(o->value, NULL)) continue;
-        mt_value_ref(o->value);
-        do_task_fail(c, t, o->value);
-        return true;
-    }
-    /* Room for the rest of the message: names, resources, ids. */
-    uint64_t frame = mt_cfg_max_frame();
-    if (inline_bytes + 64 * 1024 <= frame) return false;
-    do_task_fail(c, t,
-                 mt_value_error(MANTA_ETOOBIG,
-                                "%s: its %u arguments carry %llu bytes in line, more than a task "
-                                "message may (max_frame_bytes=%llu). Pass large values by "
-                                "ref (put them first) and fewer refs to small values in one "
-                                "call (or a list of them).",
-                                t->name, t->nargs, (unsigned long long)inline_bytes,
-                                (unsigned long long)frame));
-    return true;
-}
-
 static void enqueue(mt_core *c, mt_task *t, bool front)
 {
     mt_class *cls = t->cls;
-    if (t->actor) {
-        /* Actor calls wait in their actor's queue, in submission order. */
-        do_actor_pump(c, t->actor);
-        return;
-    }
     if (do_task_fail_on_error_arg(c, t)) return;
     t->state = MT_TASK_QUEUED;
     t->lease = NULL;
@@ -424,30 +267,7 @@ static void enqueue(mt_core *c, mt_task *t, bool front)
     class_pump(c, cls);
 }
 
-void do_sub_obj_ready(mt_core *c, mt_obj *o)
-{
-    uint32_t n = o->ndependents;
-    mt_task **deps = o->dependents;
-    o->dependents = NULL;
-    o->ndependents = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (--deps[i]->ndeps == 0) enqueue(c, deps[i], false);
-    free(deps);
-}
-
-static void add_dependent(mt_obj *o, mt_task *t)
-{
-    o->dependents = mt_realloc(o->dependents, (o->ndependents + 1) * sizeof *o->dependents);
-    o->dependents[o->ndependents++] = t;
-}
-
-int do_check_name(const char *what, const char *name)
-{
-    size_t n = name ? strlen(name) : 0;
-    if (n <= MT_NAME_MAX) return 0;
-    return mt_err(MANTA_EINVAL, "the %s is %zu bytes long, more than the %d a name may have", what,
-                  n, MT_NAME_MAX);
-}
+void do_sub_task_ready(mt_core *c, mt_task *t) { enqueue(c, t, false); }
 
 int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
 {
@@ -456,16 +276,14 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
     pthread_mutex_lock(&c->mu);
     if (c->daemon_lost) {
         pthread_mutex_unlock(&c->mu);
-        return do_node_lost(c);
+        return do_loop_node_lost(c);
     }
     int rc = do_obj_args_fit(c, d->args, d->nargs);
     if (rc) {
         pthread_mutex_unlock(&c->mu);
         return rc;
     }
-    mt_task *t = mt_calloc(1, sizeof *t);
-    t->id = do_new_task_id(c);
-    t->kind = d->kind;
+    mt_task *t = do_task_new(c, d->kind, d->args, d->nargs, d->num_returns, returns);
     if (d->fn_id) memcpy(t->fn_id, d->fn_id, MT_FN_ID_LEN);
     t->name = mt_strdup(d->name ? d->name : "");
     t->cls = class_for(c, d);
@@ -474,55 +292,14 @@ int mt_core_submit(mt_core *c, const mt_task_desc *d, mt_obj **returns)
         t->retry_exc = mt_memdup(d->retry_exc, d->retry_exc_len);
         t->retry_exc_len = d->retry_exc_len;
     }
-    if (mt_tl_current) memcpy(t->parent.b, mt_exec_spec(mt_tl_current)->task_id.data, MT_TASK_ID_LEN);
-    t->nargs = d->nargs;
-    t->args = mt_calloc(d->nargs + 1, sizeof *t->args);
-    for (uint32_t i = 0; i < d->nargs; i++) {
-        const mt_targ *s = &d->args[i];
-        mt_targ *a = &t->args[i];
-        a->kind = s->kind;
-        a->keyword = s->keyword ? mt_strdup(s->keyword) : NULL;
-        if (s->ref) {
-            a->ref = s->ref;
-            a->ref->submitted++;
-        } else {
-            a->data = mt_memdup(s->data, s->size);
-            a->size = s->size;
-        }
-        if (s->ncontained) {
-            a->contained = mt_calloc(s->ncontained, sizeof *a->contained);
-            a->ncontained = s->ncontained;
-            for (uint32_t j = 0; j < s->ncontained; j++) {
-                a->contained[j] = s->contained[j];
-                a->contained[j]->submitted++;
-            }
-        }
-    }
-    t->num_returns = d->num_returns;
-    t->returns = mt_calloc(d->num_returns + 1, sizeof *t->returns);
-    for (uint32_t i = 0; i < d->num_returns; i++) {
-        mt_oid id = mt_oid_for(&t->id, i + 1);
-        mt_obj *o = do_obj_new_owned(c, &id);
-        o->producing = true;
-        o->local = 1;
-        t->returns[i] = o;
-        returns[i] = o;
-    }
-    mt_map_put(&c->tasks, t);
-    c->tasks_submitted++;
-    for (uint32_t i = 0; i < t->nargs; i++) {
-        mt_obj *o = t->args[i].ref;
-        if (!o || o->state == MT_OBJ_READY) continue;
-        add_dependent(o, t);
-        t->ndeps++;
-        do_obj_want(c, o);
-    }
+    if (mt_loop_tl_task) memcpy(t->parent.b, mt_loop_tl_task, MT_TASK_ID_LEN);
+    do_task_watch_deps(c, t);
     t->state = MT_TASK_WAITING;
     if (t->ndeps == 0) enqueue(c, t, false);
     c->last_active = mt_now_coarse();
     if (++c->since_poll >= 8) {
         c->since_poll = 0;
-        do_poll_now(c);
+        do_loop_poll_now(c);
     }
     pthread_mutex_unlock(&c->mu);
     return 0;
@@ -536,12 +313,7 @@ static void request_lease(mt_core *c, mt_class *cls)
     Manta__LeaseRequest m = MANTA__LEASE_REQUEST__INIT;
     Manta__Resource *rs = mt_calloc(cls->nres + 1, sizeof *rs);
     Manta__Resource **rp = mt_calloc(cls->nres + 1, sizeof *rp);
-    for (uint32_t i = 0; i < cls->nres; i++) {
-        manta__resource__init(&rs[i]);
-        rs[i].name = cls->res_names[i];
-        rs[i].amount = cls->res_amounts[i];
-        rp[i] = &rs[i];
-    }
+    mt_task_res_wire(cls->res_names, cls->res_amounts, cls->nres, rs, rp);
     m.demand = rp;
     m.n_demand = cls->nres;
     m.language = cls->lang;
@@ -569,7 +341,7 @@ static void cancel_requests(mt_core *c, mt_class *cls)
         Manta__LeaseCancel m = MANTA__LEASE_CANCEL__INIT;
         m.request_id = r->id;
         if (r->daemon) mt_conn_send_now(r->daemon, MANTA__MSG_TYPE__MSG_LEASE_CANCEL, &m.base);
-        else do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_CANCEL, &m.base);
+        else do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_CANCEL, &m.base);
     }
 }
 
@@ -583,19 +355,19 @@ static void return_lease(mt_core *c, mt_lease *l, bool failed)
             break;
         }
     }
-    do_send_lease_return(c, l->daemon, &l->worker->wid, failed);
+    do_sub_lease_return(c, l->daemon, &l->worker->wid, failed);
     if (l->daemon) mt_conn_unref(l->daemon);
     free(l->gpu_ids);
     free(l);
 }
 
-void do_send_lease_return(mt_core *c, mt_conn *daemon, const mt_wid *wid, bool failed)
+void do_sub_lease_return(mt_core *c, mt_conn *daemon, const mt_wid *wid, bool failed)
 {
     Manta__LeaseReturn m = MANTA__LEASE_RETURN__INIT;
     m.worker_id = MT_BIN(wid->b, MT_WORKER_ID_LEN);
     m.worker_failed = failed;
     if (daemon) mt_conn_send_now(daemon, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
-    else do_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
+    else do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_LEASE_RETURN, &m.base);
 }
 
 /* A class whose tasks are known to run shorter than 1 ms. */
@@ -643,108 +415,6 @@ static bool has_moving_lease(const mt_class *cls, double now)
     return false;
 }
 
-static Manta__TaskArg *build_arg(mt_core *c, const mt_targ *a, Manta__TaskArg *pa,
-                                 Manta__Address *owner, char *ep, size_t cap)
-{
-    manta__task_arg__init(pa);
-    if (a->keyword) pa->keyword = MT_BIN(a->keyword, strlen(a->keyword));
-    if (!a->ref) {
-        pa->kind = MANTA__ARG_KIND__ARG_INLINE;
-        pa->data = MT_BIN(a->data, a->size);
-        return pa;
-    }
-    mt_obj *o = a->ref;
-    pa->is_ref = true;
-    if (o->in_plasma) {
-        pa->kind = MANTA__ARG_KIND__ARG_PLASMA;
-        pa->object_id = MT_BIN(o->id.b, MT_OBJECT_ID_LEN);
-        if (!o->owner) do_address(c, owner, ep, cap);
-        else do_peer_address(o->owner, owner);
-        pa->owner = owner;
-        /* The worker's node fetches it from there; the worker is on some
-         * node, so say which even when it is ours. */
-        static const mt_nid zero;
-        const mt_nid *loc = MT_ID_EQ(o->loc, zero) ? &c->nid : &o->loc;
-        pa->location = MT_BIN(loc->b, MT_NODE_ID_LEN);
-    } else {
-        pa->kind = MANTA__ARG_KIND__ARG_INLINE;
-        pa->data = MT_BIN(o->value->data, o->value->size);
-    }
-    return pa;
-}
-
-#define PUSH_STACK 8
-
-/* Write the task's message to `conn` (not flushed).  Small tasks (nearly
- * all) build their message on the stack. */
-void do_send_task(mt_core *c, mt_conn *conn, mt_task *t, const int32_t *gpus, size_t ngpu,
-                  char *const *res_names, const int64_t *res_amounts, uint32_t nres)
-{
-    Manta__TaskSpec s = MANTA__TASK_SPEC__INIT;
-    Manta__TaskSpec *sp = &s;
-    Manta__PushTask m = MANTA__PUSH_TASK__INIT;
-    Manta__TaskArg pa_s[PUSH_STACK], *pa = pa_s;
-    Manta__TaskArg *pp_s[PUSH_STACK], **pp = pp_s;
-    Manta__Address owners_s[PUSH_STACK], *owners = owners_s;
-    char eps_s[PUSH_STACK][256], (*eps)[256] = eps_s;
-    Manta__Resource rs_s[PUSH_STACK], *rs = rs_s;
-    Manta__Resource *rp_s[PUSH_STACK], **rp = rp_s;
-    bool big_args = t->nargs > PUSH_STACK, big_res = nres > PUSH_STACK;
-    if (big_args) {
-        pa = mt_calloc(t->nargs, sizeof *pa);
-        pp = mt_calloc(t->nargs, sizeof *pp);
-        owners = mt_calloc(t->nargs, sizeof *owners);
-        eps = mt_calloc(t->nargs, sizeof *eps);
-    }
-    if (big_res) {
-        rs = mt_calloc(nres, sizeof *rs);
-        rp = mt_calloc(nres, sizeof *rp);
-    }
-    for (uint32_t i = 0; i < t->nargs; i++)
-        pp[i] = build_arg(c, &t->args[i], &pa[i], &owners[i], eps[i], sizeof eps[i]);
-    for (uint32_t i = 0; i < nres; i++) {
-        manta__resource__init(&rs[i]);
-        rs[i].name = res_names[i];
-        rs[i].amount = res_amounts[i];
-        rp[i] = &rs[i];
-    }
-    s.task_id = MT_BIN(t->id.b, MT_TASK_ID_LEN);
-    s.job_id = c->job_id;
-    s.kind = t->kind;
-    s.function_id = MT_BIN(t->fn_id, MT_FN_ID_LEN);
-    s.name = t->name;
-    s.args = pp;
-    s.n_args = t->nargs;
-    s.num_returns = t->num_returns;
-    s.attempt = t->attempt;
-    s.gpu_ids = (int32_t *)gpus;
-    s.n_gpu_ids = ngpu;
-    s.resources = rp;
-    s.n_resources = nres;
-    s.retry_exceptions = MT_BIN(t->retry_exc, t->retry_exc_len);
-    if (t->actor) {
-        s.actor_id = MT_BIN(t->actor_id.b, MT_ACTOR_ID_LEN);
-        s.seq = t->seq;
-        s.method = t->method ? t->method : "";
-        s.max_concurrency = t->max_concurrency;
-        s.is_async = t->is_async;
-        s.caller_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
-    }
-    m.tasks = &sp;
-    m.n_tasks = 1;
-    mt_conn_send(conn, MANTA__MSG_TYPE__MSG_PUSH_TASK, &m.base);
-    if (big_args) {
-        free(pa);
-        free(pp);
-        free(owners);
-        free(eps);
-    }
-    if (big_res) {
-        free(rs);
-        free(rp);
-    }
-}
-
 static void push_task(mt_core *c, mt_lease *l, mt_task *t)
 {
     t->state = MT_TASK_RUNNING;
@@ -756,7 +426,7 @@ static void push_task(mt_core *c, mt_lease *l, mt_task *t)
     if (l->in_flight++ == 0) l->progress_at = mt_now_s();
     mt_conn *conn = l->worker->conn;
     if (!conn) return;
-    do_send_task(c, conn, t, l->gpu_ids, l->ngpu, l->cls->res_names, l->cls->res_amounts,
+    do_task_send(c, conn, t, l->gpu_ids, l->ngpu, l->cls->res_names, l->cls->res_amounts,
                  l->cls->nres);
     /* An idle worker gets the task now; one with work queued gets it with
      * the flush that follows its next reply (batching). */
@@ -801,7 +471,7 @@ static void spill(mt_core *c, lease_req *r, const Manta__LeaseGrant *g)
     send_request(c, r);
 }
 
-int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
+int do_sub_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
 {
     lease_req *r = mt_map_get(&c->lease_reqs, &g->request_id);
     if (!r) return 0;
@@ -820,8 +490,7 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
     if (r->actor) {
         struct mt_actor *a = r->actor;
         lease_req_free(r);
-        if (g->status == 0) do_actor_set_daemon(c, a, granted_by);
-        return do_actor_granted(c, a, g);
+        return c->hooks->actor_granted(c, a, g, granted_by);
     }
     mt_class *cls = r->cls;
     cls->pending_requests--;
@@ -845,7 +514,7 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
         class_pump(c, cls);
         return 0;
     }
-    mt_peer *p = do_peer_from_proto(c, g->worker);
+    mt_peer *p = do_loop_peer_from_proto(c, g->worker);
     if (!p) return mt_err(MANTA_EPROTO, "lease grant without a worker");
     p->dead = false;
     mt_lease *l = mt_calloc(1, sizeof *l);
@@ -863,7 +532,7 @@ int do_sub_handle_grant(mt_core *c, mt_conn *conn, const Manta__LeaseGrant *g)
     l->next = cls->leases;
     cls->leases = l;
     cls->nleases++;
-    if (!do_peer_conn(c, p)) {
+    if (!do_loop_peer_conn(c, p)) {
         l->dead = true;
         return_lease(c, l, true);
         class_pump(c, cls);
@@ -903,7 +572,7 @@ static void note_exec_time(mt_class *cls, uint64_t exec_ns)
 static void args_lost(mt_core *c, mt_task *t, const char *why)
 {
     if (t->retries_left == 0 || t->cancelled) {
-        do_task_fail(c, t, t->cancelled ? cancelled_error(t)
+        do_task_fail(c, t, t->cancelled ? mt_task_cancelled_error(t)
                                         : mt_value_error(MANTA_EOBJLOST, "%s", why ? why : ""));
         return;
     }
@@ -912,11 +581,8 @@ static void args_lost(mt_core *c, mt_task *t, const char *why)
     wait_for_args(c, t, true);
 }
 
-static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
+int do_sub_reply(mt_core *c, mt_conn *conn, mt_task *t, const Manta__TaskReply *r)
 {
-    if (r->task_id.len != MT_TASK_ID_LEN) return mt_err(MANTA_EPROTO, "reply without task id");
-    mt_task *t = mt_map_get(&c->tasks, r->task_id.data);
-    if (t && t->actor) return do_actor_reply(c, conn, t, r);
     if (!t || t->state != MT_TASK_RUNNING || !t->lease || t->lease->worker->conn != conn ||
         r->attempt != t->attempt)
         return 0; /* a stale reply (the task was retried elsewhere) */
@@ -927,12 +593,12 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
     if (!requeue) note_exec_time(cls, r->exec_ns);
     if (requeue) {
         /* Not started there; cancelled meanwhile, it never starts. */
-        if (t->cancelled) do_task_fail(c, t, cancelled_error(t));
+        if (t->cancelled) do_task_fail(c, t, mt_task_cancelled_error(t));
         else enqueue(c, t, true);
     } else if (r->status == MANTA__TASK_STATUS__TASK_ARG_LOST) {
         args_lost(c, t, r->error);
     } else if (t->cancelled || r->status == MANTA__TASK_STATUS__TASK_CANCELLED) {
-        do_task_fail(c, t, cancelled_error(t));
+        do_task_fail(c, t, mt_task_cancelled_error(t));
     } else if (r->status == MANTA__TASK_STATUS__TASK_APP_ERROR && r->retryable &&
                t->retries_left != 0) {
         /* retry_exceptions: the exception is one the task may retry on. */
@@ -958,23 +624,7 @@ static int handle_reply(mt_core *c, mt_conn *conn, const Manta__TaskReply *r)
     return 0;
 }
 
-int do_sub_handle(mt_core *c, mt_conn *conn, uint16_t type, const ProtobufCMessage *m)
-{
-    if (type == MANTA__MSG_TYPE__MSG_LEASE_GRANT)
-        return do_sub_handle_grant(c, conn, (const Manta__LeaseGrant *)m);
-    if (type == MANTA__MSG_TYPE__MSG_TASK_REPLY)
-        return handle_reply(c, conn, (const Manta__TaskReply *)m);
-    return 1;
-}
-
 /* ---------------------------------------------------------------- failures */
-
-mt_value *cancelled_error(const mt_task *t)
-{
-    char hex[2 * MT_TASK_ID_LEN + 1];
-    return mt_value_error(MANTA_ECANCELLED, "Task %s (%s) was cancelled.",
-                          mt_hex(t->id.b, MT_TASK_ID_LEN, hex), t->name);
-}
 
 /* A task out of retries whose worker died: its error depends on why, which
  * the node tells us (Event WORKER_DIED) shortly after the connection closes. */
@@ -1041,7 +691,7 @@ static void lease_died(mt_core *c, mt_lease *l)
         t->lprev = t->lnext = NULL;
         t->lease = NULL;
         if (t->cancelled) {
-            do_task_fail(c, t, cancelled_error(t));
+            do_task_fail(c, t, mt_task_cancelled_error(t));
         } else if (t->retries_left != 0) {
             if (t->retries_left > 0) t->retries_left--;
             t->attempt++;
@@ -1055,7 +705,6 @@ static void lease_died(mt_core *c, mt_lease *l)
 
 void do_sub_peer_died(mt_core *c, mt_peer *p)
 {
-    do_actor_peer_died(c, p);
     size_t it = 0;
     mt_class *cls;
     while ((cls = mt_map_next(&c->classes, &it))) {
@@ -1070,15 +719,6 @@ void do_sub_peer_died(mt_core *c, mt_peer *p)
 }
 
 /* ---------------------------------------------------------------- cancel */
-
-static void drop_dependent(mt_obj *o, mt_task *t)
-{
-    for (uint32_t i = 0; i < o->ndependents; i++) {
-        if (o->dependents[i] != t) continue;
-        o->dependents[i] = o->dependents[--o->ndependents];
-        return;
-    }
-}
 
 static bool unlink_queue(mt_task **head, mt_task **tail, mt_task *t)
 {
@@ -1127,14 +767,12 @@ static int cancel_task(mt_core *c, mt_task *t, bool force, bool recursive)
     if (t->cancelled) return 0;
     t->cancelled = true;
     if (t->state == MT_TASK_WAITING || t->state == MT_TASK_QUEUED) {
-        for (uint32_t i = 0; i < t->nargs; i++)
-            if (t->args[i].ref && t->state == MT_TASK_WAITING) drop_dependent(t->args[i].ref, t);
         if (t->actor) {
             unlink_queue(&t->actor->qhead, &t->actor->qtail, t);
         } else if (t->state == MT_TASK_QUEUED && unlink_queue(&t->cls->qhead, &t->cls->qtail, t)) {
             t->cls->qlen--;
         }
-        do_task_fail(c, t, cancelled_error(t));
+        do_task_fail(c, t, mt_task_cancelled_error(t));
         return 0;
     }
     if (t->state != MT_TASK_RUNNING) return 0;
@@ -1217,29 +855,7 @@ void do_sub_free_all(mt_core *c)
     }
     c->dying = NULL;
     size_t n;
-    void **items = mt_map_items(&c->tasks, &n);
-    size_t nl;
-    void **lin = mt_map_items(&c->lineage, &nl);
-    items = mt_realloc(items, (n + nl + 1) * sizeof *items);
-    memcpy(items + n, lin, nl * sizeof *lin);
-    n += nl;
-    free(lin);
-    for (size_t i = 0; i < n; i++) {
-        mt_task *t = items[i];
-        for (uint32_t j = 0; j < t->nargs; j++) {
-            free(t->args[j].data);
-            free(t->args[j].contained);
-            free(t->args[j].keyword);
-        }
-        free(t->args);
-        free(t->returns);
-        free(t->name);
-        free(t->method);
-        free(t->retry_exc);
-        free(t);
-    }
-    free(items);
-    items = mt_map_items(&c->classes, &n);
+    void **items = mt_map_items(&c->classes, &n);
     for (size_t i = 0; i < n; i++) {
         mt_class *cls = items[i];
         for (mt_lease *l = cls->leases, *next; l; l = next) {
@@ -1261,6 +877,9 @@ void do_sub_free_all(mt_core *c)
     items = mt_map_items(&c->rdaemons, &n);
     for (size_t i = 0; i < n; i++) free(items[i]);
     free(items);
+    mt_map_free(&c->classes);
+    mt_map_free(&c->lease_reqs);
+    mt_map_free(&c->rdaemons);
 }
 
 void do_sub_rdaemon_closed(mt_core *c, mt_conn *conn)
@@ -1297,5 +916,4 @@ void do_sub_rdaemon_closed(mt_core *c, mt_conn *conn)
             l->dead = true; /* its node is gone; its worker's connection will say so too */
         }
     }
-    do_actors_daemon_closed(c, conn);
 }

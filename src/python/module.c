@@ -773,11 +773,11 @@ static PyObject *py_kv_get(PyObject *self, PyObject *args)
     return r;
 }
 
-static PyObject *res_dict(Manta__Resource **v, size_t n)
+PyObject *mpy_res_dict(Manta__Resource *const *v, size_t n)
 {
     PyObject *d = PyDict_New();
     for (size_t i = 0; d && i < n; i++) {
-        PyObject *x = PyFloat_FromDouble((double)v[i]->amount / 10000.0);
+        PyObject *x = PyFloat_FromDouble(mt_res_to_double(v[i]->amount));
         if (!x || PyDict_SetItemString(d, v[i]->name, x) < 0) Py_CLEAR(d);
         Py_XDECREF(x);
     }
@@ -821,7 +821,7 @@ static PyObject *status_dict(const uint8_t *p, size_t n)
         PyObject *d = Py_BuildValue(
             "{s:s,s:s,s:O,s:N,s:N,s:K,s:K,s:I,s:I,s:I,s:I,s:O}", "node_id", hex, "address",
             s->address, "alive", s->alive ? Py_True : Py_False, "total",
-            res_dict(s->total, s->n_total), "available", res_dict(s->available, s->n_available),
+            mpy_res_dict(s->total, s->n_total), "available", mpy_res_dict(s->available, s->n_available),
             "store_capacity", (unsigned long long)s->store_capacity, "store_used",
             (unsigned long long)s->store_used, "num_objects", s->num_objects, "num_workers",
             s->num_workers, "num_drivers", s->num_drivers, "pending_leases", s->pending_leases,

@@ -6,7 +6,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
-#include "core.h"
+#include "router.h"
 
 /* The runtime of this process (NULL when not connected) and a generation
  * number, so refs that outlive a shutdown do not touch a freed runtime. */
@@ -77,6 +77,9 @@ extern _Thread_local int mpy_deser_depth;
 
 /* Raise the Python exception for a runtime error code. */
 PyObject *mpy_raise(int rc, const char *what);
+/* A resource list of the wire as {name: amount} (amounts in the scheduler's
+ * units turned back by mt_res_to_double); NULL with an exception set. */
+PyObject *mpy_res_dict(Manta__Resource *const *v, size_t n);
 #define MPY_NEED_CORE(ret)                                                                         \
     do {                                                                                           \
         if (!mpy_core) {                                                                           \

@@ -203,7 +203,7 @@ PyObject *mpy_actor_lookup(PyObject *self, PyObject *a)
 PyObject *mpy_actor_exit(PyObject *self, PyObject *unused)
 {
     MPY_NEED_CORE(NULL);
-    Py_BEGIN_ALLOW_THREADS mt_core_actor_exit(mpy_core);
+    Py_BEGIN_ALLOW_THREADS mt_exec_actor_exit(mpy_core);
     mt_exec_drain(mpy_core, MANTA__TASK_STATUS__TASK_ACTOR_DEAD,
                   "The actor exited by calling exit_actor() before running this call.");
     Py_END_ALLOW_THREADS Py_RETURN_NONE;

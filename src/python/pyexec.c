@@ -58,15 +58,7 @@ static PyObject *task_get(mpy_task *k, void *which)
     case 15: return PyBytes_FromStringAndSize((const char *)s->retry_exceptions.data,
                                               (Py_ssize_t)s->retry_exceptions.len);
     case 16: return PyBool_FromLong(mt_exec_cancel_requested(k->t));
-    case 9: {
-        PyObject *d = PyDict_New();
-        for (size_t i = 0; d && i < s->n_resources; i++) {
-            PyObject *v = PyFloat_FromDouble((double)s->resources[i]->amount / 10000.0);
-            if (!v || PyDict_SetItemString(d, s->resources[i]->name, v) < 0) Py_CLEAR(d);
-            Py_XDECREF(v);
-        }
-        return d;
-    }
+    case 9: return mpy_res_dict(s->resources, s->n_resources);
     }
     Py_RETURN_NONE;
 }

@@ -1,7 +1,8 @@
-/* core.c -- the client runtime's skeleton: connecting to the node, the I/O
- * thread and its loop, peers and direct connections, request/reply calls,
- * and routing of every incoming message to objects.c, submit.c or exec.c. */
-#include "core.h"
+/* loop.c -- the floor of the client runtime: connecting to the node, the
+ * I/O thread and its loop, waiting, peers and direct connections, and
+ * request/reply calls.  What arrives goes up through the hooks the router
+ * (router.c) set at connect; nothing here calls a module above it. */
+#include "loop.h"
 
 #include <errno.h>
 #include <sched.h>
@@ -9,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,60 +19,19 @@
 #include "mt.h"
 #include "sock.h"
 
-/* Store pins dropped by mt_value_unref wait here (their own lock: unref may
- * run with or without the runtime lock) until the I/O thread sends them. */
-static pthread_mutex_t release_mu = PTHREAD_MUTEX_INITIALIZER;
-static mt_oid *release_q;
-static size_t release_n, release_cap;
-static mt_core *release_core;
-
-static void queue_release(mt_core *c, const mt_oid *id)
-{
-    __atomic_sub_fetch(&mt_plasma_live_values, 1, __ATOMIC_RELAXED);
-    pthread_mutex_lock(&release_mu);
-    if (c == release_core) {
-        if (release_n == release_cap) {
-            release_cap = release_cap ? release_cap * 2 : 64;
-            release_q = mt_realloc(release_q, release_cap * sizeof *release_q);
-        }
-        release_q[release_n++] = *id;
-    }
-    pthread_mutex_unlock(&release_mu);
-    if (c == release_core) mt_conn_loop_wake(&c->cl);
-}
-
-static void flush_releases(mt_core *c)
-{
-    pthread_mutex_lock(&release_mu);
-    mt_oid *q = release_q;
-    size_t n = release_n;
-    release_q = NULL;
-    release_n = release_cap = 0;
-    pthread_mutex_unlock(&release_mu);
-    if (!n) return;
-    if (c->daemon) {
-        Manta__ObjRelease m = MANTA__OBJ_RELEASE__INIT;
-        ProtobufCBinaryData *ids = mt_calloc(n, sizeof *ids);
-        for (size_t i = 0; i < n; i++) ids[i] = MT_BIN(q[i].b, MT_OBJECT_ID_LEN);
-        m.object_ids = ids;
-        m.n_object_ids = n;
-        do_send_daemon(c, MANTA__MSG_TYPE__MSG_OBJ_RELEASE, &m.base);
-        free(ids);
-    }
-    free(q);
-}
+_Thread_local const uint8_t *mt_loop_tl_task;
 
 /* ---------------------------------------------------------------- waiting */
 
-void do_notify(mt_core *c)
+void do_loop_notify(mt_core *c)
 {
     __atomic_add_fetch(&c->gen, 1, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&c->cv);
-    if (c->task_efd >= 0 && (c->xq_head || c->stopping || c->daemon_lost)) do_task_signal(c);
+    if (c->task_efd >= 0 && (c->xq_head || c->stopping || c->daemon_lost)) do_loop_task_signal(c);
 }
 
 /* Wake the event loop that watches task_efd (once until it drains it). */
-void do_task_signal(mt_core *c)
+void do_loop_task_signal(mt_core *c)
 {
     if (c->task_efd < 0 || c->task_efd_armed) return;
     c->task_efd_armed = true;
@@ -133,7 +92,7 @@ static void lead(mt_core *c, double deadline)
 /* Handle whatever has arrived, without waiting, if the loop is free.  A
  * thread that submits in a tight loop calls this now and then, so replies
  * are read in batches by the busy thread instead of waking another. */
-void do_poll_now(mt_core *c)
+void do_loop_poll_now(mt_core *c)
 {
     if (!c->io_running || c->loop_busy || c->stopping) return;
     c->loop_busy = true;
@@ -147,7 +106,7 @@ void do_poll_now(mt_core *c)
     pthread_cond_broadcast(&c->cv);
 }
 
-int do_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
+int mt_loop_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
 {
     if (deadline < 0) {
         pthread_cond_wait(cv, mu);
@@ -164,10 +123,10 @@ int do_cond_wait_until(pthread_cond_t *cv, pthread_mutex_t *mu, double deadline)
     return 0;
 }
 
-int do_wait(mt_core *c, double deadline)
+int do_loop_wait(mt_core *c, double deadline)
 {
     uint64_t gen = c->gen;
-    if (c->nheld) do_exec_flush_held(c); /* never sleep on replies held back */
+    if (c->nheld) c->hooks->flush_held(c); /* never sleep on replies held back */
     for (;;) {
         if (c->gen != gen || c->stopping) return 0;
         if (deadline >= 0 && mt_now_s() >= deadline) return MANTA_ETIMEDOUT;
@@ -182,18 +141,18 @@ int do_wait(mt_core *c, double deadline)
                 c->stop_sent = true;
                 mt_conn_loop_wake(&c->cl);
             }
-            do_cond_wait_until(&c->cv, &c->mu, deadline);
+            mt_loop_cond_wait_until(&c->cv, &c->mu, deadline);
             c->want_loop--;
             continue;
         }
         /* Another user thread runs the loop: it will broadcast. */
-        do_cond_wait_until(&c->cv, &c->mu, deadline);
+        mt_loop_cond_wait_until(&c->cv, &c->mu, deadline);
     }
 }
 
 /* ---------------------------------------------------------------- ids */
 
-mt_tid do_new_task_id(mt_core *c)
+mt_tid do_loop_new_task_id(mt_core *c)
 {
     mt_tid t;
     uint64_t n = ++c->task_counter;
@@ -202,7 +161,7 @@ mt_tid do_new_task_id(mt_core *c)
     return t;
 }
 
-void do_address(mt_core *c, Manta__Address *a, char *buf, size_t cap)
+void do_loop_address(mt_core *c, Manta__Address *a, char *buf, size_t cap)
 {
     manta__address__init(a);
     a->worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
@@ -212,7 +171,7 @@ void do_address(mt_core *c, Manta__Address *a, char *buf, size_t cap)
     a->tcp_endpoint = c->tcp_endpoint ? c->tcp_endpoint : "";
 }
 
-void do_peer_address(const mt_peer *p, Manta__Address *a)
+void mt_loop_peer_address(const mt_peer *p, Manta__Address *a)
 {
     manta__address__init(a);
     a->worker_id = MT_BIN(p->wid.b, MT_WORKER_ID_LEN);
@@ -221,7 +180,7 @@ void do_peer_address(const mt_peer *p, Manta__Address *a)
     a->tcp_endpoint = p->tcp_endpoint ? p->tcp_endpoint : "";
 }
 
-ProtobufCBinaryData do_node_bin(mt_core *c, const mt_nid *nid)
+ProtobufCBinaryData do_loop_node_bin(mt_core *c, const mt_nid *nid)
 {
     static const mt_nid zero;
     if (MT_ID_EQ(*nid, zero) || MT_ID_EQ(*nid, c->nid)) return (ProtobufCBinaryData){0, NULL};
@@ -233,7 +192,7 @@ static void fill_hello(mt_core *c, Manta__Hello *h, Manta__Address *a, char *ep,
                        int role, bool tcp)
 {
     manta__hello__init(h);
-    do_address(c, a, ep, cap);
+    do_loop_address(c, a, ep, cap);
     h->version = MT_WIRE_VERSION;
     h->role = role;
     h->worker_id = MT_BIN(c->wid.b, MT_WORKER_ID_LEN);
@@ -250,7 +209,7 @@ static void fill_hello(mt_core *c, Manta__Hello *h, Manta__Address *a, char *ep,
 static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud);
 static void on_peer_close(mt_conn *conn, int reason, void *ud);
 
-mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint)
+mt_peer *do_loop_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *endpoint)
 {
     mt_peer *p = mt_map_get(&c->peers, wid->b);
     if (p) {
@@ -265,20 +224,20 @@ mt_peer *do_peer(mt_core *c, const mt_wid *wid, const mt_nid *nid, const char *e
     return p;
 }
 
-mt_peer *do_peer_from_proto(mt_core *c, const Manta__Address *a)
+mt_peer *do_loop_peer_from_proto(mt_core *c, const Manta__Address *a)
 {
     if (!a || a->worker_id.len != MT_WORKER_ID_LEN) return NULL;
     mt_wid wid;
     mt_nid nid = {{0}};
     memcpy(wid.b, a->worker_id.data, MT_WORKER_ID_LEN);
     if (a->node_id.len == MT_NODE_ID_LEN) memcpy(nid.b, a->node_id.data, MT_NODE_ID_LEN);
-    mt_peer *p = do_peer(c, &wid, &nid, a->endpoint);
+    mt_peer *p = do_loop_peer(c, &wid, &nid, a->endpoint);
     if (!p->tcp_endpoint && a->tcp_endpoint && a->tcp_endpoint[0])
         p->tcp_endpoint = mt_strdup(a->tcp_endpoint);
     return p;
 }
 
-void do_start_conn(mt_core *c, mt_conn *conn)
+void do_loop_start_conn(mt_core *c, mt_conn *conn)
 {
     if (mt_conn_loop_is_mine(&c->cl)) {
         if (mt_conn_start(conn)) mt_conn_close(conn, MANTA_ESYS);
@@ -290,7 +249,7 @@ void do_start_conn(mt_core *c, mt_conn *conn)
     mt_conn_loop_wake(&c->cl);
 }
 
-void do_flush_later(mt_core *c, mt_conn *conn)
+void do_loop_flush_later(mt_core *c, mt_conn *conn)
 {
     if (c->nto_flush && c->to_flush[c->nto_flush - 1] == conn) return;
     if (c->nto_flush == c->cap_to_flush) {
@@ -311,7 +270,7 @@ static void flush_later_conns(mt_core *c)
     c->nto_flush = 0;
 }
 
-mt_conn *do_peer_conn(mt_core *c, mt_peer *p)
+mt_conn *do_loop_peer_conn(mt_core *c, mt_peer *p)
 {
     if (p->conn) return p->conn;
     if (p->dead || c->stopping) return NULL;
@@ -334,64 +293,46 @@ mt_conn *do_peer_conn(mt_core *c, mt_peer *p)
     char ep[256];
     fill_hello(c, &h, &a, ep, sizeof ep, MANTA__ROLE__ROLE_PEER, !conn->is_unix);
     mt_conn_send(conn, MANTA__MSG_TYPE__MSG_HELLO, &h.base);
-    do_start_conn(c, conn);
+    do_loop_start_conn(c, conn);
     return conn;
 }
 
-/* A PushTask outlives the frame: decode it with the default allocator and
- * hand it to exec.c, which frees it when its tasks are done. */
-static int take_push(mt_core *c, mt_conn *conn, const mt_frame *f)
+/* Peers introduce themselves (over TCP with the cluster token); replies go
+ * back on the connection they spoke on. */
+int do_loop_decode(mt_core *c, const mt_frame *f, ProtobufCMessage **m)
 {
-    ProtobufCMessage *m =
-        protobuf_c_message_unpack(&manta__push_task__descriptor, NULL, f->len, f->payload);
     char err[256];
-    if (!m) return mt_err(MANTA_EPROTO, "cannot decode PushTask");
-    if (mt_wire_validate(m, err, sizeof err)) {
-        protobuf_c_message_free_unpacked(m, NULL);
-        return mt_err(MANTA_EPROTO, "%s", err);
-    }
-    return do_exec_push(c, conn, conn->tag, (Manta__PushTask *)m);
+    int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, m, err, sizeof err);
+    if (!rc) return 0;
+    mt_arena_reset(&c->arena);
+    return mt_err(rc, "%s", err);
+}
+
+static int peer_hello(mt_core *c, mt_conn *conn, const mt_frame *f)
+{
+    ProtobufCMessage *m;
+    int rc = do_loop_decode(c, f, &m);
+    if (rc) return rc;
+    const Manta__Hello *h = (const Manta__Hello *)m;
+    if (h->version != MT_WIRE_VERSION) rc = mt_err(MANTA_EVERSION, "peer protocol mismatch");
+    else if (!conn->is_unix && (h->token.len != strlen(c->token) ||
+                                memcmp(h->token.data, c->token, h->token.len)))
+        rc = mt_err(MANTA_EAUTH, "a TCP peer with a wrong cluster token");
+    else if (!conn->tag) conn->tag = do_loop_peer_from_proto(c, h->address);
+    if (!rc && !conn->tag) rc = mt_err(MANTA_EPROTO, "peer Hello without an address");
+    if (!rc) mt_gate_pass(conn);
+    mt_arena_reset(&c->arena);
+    return rc;
 }
 
 static int on_peer_frame(mt_conn *conn, const mt_frame *f, void *ud)
 {
     mt_core *c = ud;
-    char err[256];
-    ProtobufCMessage *m;
     /* An accepted peer speaks first with a Hello (over TCP with the token). */
     if (mt_gate_waiting(conn) && f->type != MANTA__MSG_TYPE__MSG_HELLO)
         return mt_err(MANTA_EAUTH, "a peer spoke before its Hello");
-    if (f->type == MANTA__MSG_TYPE__MSG_PUSH_TASK) return take_push(c, conn, f);
-    int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, &m, err, sizeof err);
-    if (rc) {
-        mt_arena_reset(&c->arena);
-        return mt_err(rc, "%s", err);
-    }
-    switch (f->type) {
-    case MANTA__MSG_TYPE__MSG_HELLO: {
-        /* Peers introduce themselves; replies go back on this connection. */
-        const Manta__Hello *h = (const Manta__Hello *)m;
-        if (h->version != MT_WIRE_VERSION) rc = mt_err(MANTA_EVERSION, "peer protocol mismatch");
-        else if (!conn->is_unix && (h->token.len != strlen(c->token) ||
-                                    memcmp(h->token.data, c->token, h->token.len)))
-            rc = mt_err(MANTA_EAUTH, "a TCP peer with a wrong cluster token");
-        else if (!conn->tag) conn->tag = do_peer_from_proto(c, h->address);
-        if (!rc && !conn->tag) rc = mt_err(MANTA_EPROTO, "peer Hello without an address");
-        if (!rc) mt_gate_pass(conn);
-        break;
-    }
-    case MANTA__MSG_TYPE__MSG_TASK_REPLY:
-        rc = do_sub_handle(c, conn, f->type, m);
-        break;
-    case MANTA__MSG_TYPE__MSG_CANCEL_TASK:
-        rc = do_exec_cancel(c, conn, (const Manta__CancelTask *)m);
-        break;
-    default:
-        rc = do_obj_handle(c, conn, f->type, m);
-        if (rc == 1) rc = mt_err(MANTA_EPROTO, "unexpected %s from a peer", mt_wire_name(f->type));
-    }
-    mt_arena_reset(&c->arena);
-    return rc;
+    if (f->type == MANTA__MSG_TYPE__MSG_HELLO) return peer_hello(c, conn, f);
+    return c->hooks->peer_frame(c, conn, f);
 }
 
 static void on_peer_close(mt_conn *conn, int reason, void *ud)
@@ -408,16 +349,15 @@ static void on_peer_close(mt_conn *conn, int reason, void *ud)
         mt_conn_unref(conn); /* the peer's reference */
         if (!c->stopping) {
             p->dead = true;
-            do_sub_peer_died(c, p);
-            do_objs_peer_died(c, p);
+            c->hooks->peer_died(c, p);
         }
     }
-    do_notify(c);
+    do_loop_notify(c);
 }
 
 /* ---------------------------------------------------------------- rpc */
 
-mt_rpc *do_rpc_new(mt_core *c)
+mt_rpc *do_loop_rpc_new(mt_core *c)
 {
     mt_rpc *r = mt_calloc(1, sizeof *r);
     r->id = ++c->next_req;
@@ -425,7 +365,7 @@ mt_rpc *do_rpc_new(mt_core *c)
     return r;
 }
 
-int do_node_lost(mt_core *c)
+int do_loop_node_lost(mt_core *c)
 {
     if (!c->daemon_lost) return mt_err(MANTA_ECONN, "this process is disconnecting from its node");
     return mt_err(MANTA_ECONN, "lost the connection to the manta node at %s (session %s): the "
@@ -433,24 +373,54 @@ int do_node_lost(mt_core *c)
                   c->node_address, c->session_dir ? c->session_dir : "?");
 }
 
-int do_rpc_wait(mt_core *c, mt_rpc *r, double deadline)
+int do_loop_rpc_wait(mt_core *c, mt_rpc *r, double deadline)
 {
     while (!r->done) {
-        if (c->daemon_lost || c->stopping) return do_node_lost(c);
-        if (do_wait(c, deadline) == MANTA_ETIMEDOUT && !r->done) return MANTA_ETIMEDOUT;
+        if (c->daemon_lost || c->stopping) return do_loop_node_lost(c);
+        if (do_loop_wait(c, deadline) == MANTA_ETIMEDOUT && !r->done) return MANTA_ETIMEDOUT;
     }
     return r->status;
 }
 
-void do_rpc_free(mt_core *c, mt_rpc *r)
+void do_loop_rpc_free(mt_core *c, mt_rpc *r)
 {
     mt_map_del(&c->rpcs, &r->id);
     free(r->payload);
     free(r);
 }
 
+int do_loop_rpc_call_raw(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m,
+                    uint64_t *req_field, double deadline, uint8_t **payload, size_t *len)
+{
+    mt_rpc *r = do_loop_rpc_new(c);
+    *req_field = r->id;
+    if (to) mt_conn_send_now(to, type, m);
+    int rc = do_loop_rpc_wait(c, r, deadline);
+    if (rc == 0) {
+        *payload = r->payload;
+        *len = r->len;
+        r->payload = NULL;
+    }
+    do_loop_rpc_free(c, r);
+    return rc;
+}
+
+int do_loop_rpc_call(mt_core *c, mt_conn *to, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
+                double deadline, const ProtobufCMessageDescriptor *reply, void *out)
+{
+    uint8_t *p;
+    size_t n;
+    int rc = do_loop_rpc_call_raw(c, to, type, m, req_field, deadline, &p, &n);
+    if (rc) return rc;
+    ProtobufCMessage *rep = protobuf_c_message_unpack(reply, NULL, n, p);
+    free(p);
+    memcpy(out, &rep, sizeof rep); /* out: the address of a pointer to the reply's type */
+    if (!rep) return mt_err(MANTA_EPROTO, "bad %s from the node", reply->short_name);
+    return 0;
+}
+
 /* A reply for a waiting caller: keep the raw payload for it to decode. */
-void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
+void do_loop_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload, size_t len,
                      int status)
 {
     mt_rpc *r = mt_map_get(&c->rpcs, &id);
@@ -460,25 +430,25 @@ void do_rpc_complete(mt_core *c, uint64_t id, uint16_t type, const void *payload
     r->len = len;
     r->status = status;
     r->done = true;
-    do_notify(c);
+    do_loop_notify(c);
 }
 
 /* Fail the calls waiting on a peer that is gone. */
-void do_rpc_fail_peer(mt_core *c, const mt_peer *p)
+void do_loop_rpc_fail_peer(mt_core *c, const mt_peer *p)
 {
     size_t it = 0;
     mt_rpc *r;
     while ((r = mt_map_next(&c->rpcs, &it)))
-        if (r->peer == p && !r->done) do_rpc_complete(c, r->id, 0, NULL, 0, MANTA_ECONN);
+        if (r->peer == p && !r->done) do_loop_rpc_complete(c, r->id, 0, NULL, 0, MANTA_ECONN);
 }
 
-void do_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m)
+void do_loop_send_daemon(mt_core *c, uint16_t type, const ProtobufCMessage *m)
 {
     if (!c->daemon) return;
     mt_conn_send_now(c->daemon, type, m);
 }
 
-void do_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m)
+void do_loop_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m)
 {
     if (!c->gcs) return;
     mt_conn_send_now(c->gcs, type, m);
@@ -486,34 +456,12 @@ void do_send_gcs(mt_core *c, uint16_t type, const ProtobufCMessage *m)
 
 /* ---------------------------------------------------------------- daemon messages */
 
-static void print_lines(const Manta__LogLines *m)
-{
-    /* "(pid=1234) text" per line, as Ray prints worker output. */
-    const char *p = m->text ? m->text : "";
-    int fd = m->is_err ? 2 : 1;
-    char head[48];
-    int hl = snprintf(head, sizeof head, "(pid=%u) ", m->pid);
-    mt_buf b;
-    mt_buf_init(&b);
-    while (*p) {
-        const char *nl = strchr(p, '\n');
-        size_t len = nl ? (size_t)(nl - p + 1) : strlen(p);
-        mt_buf_append(&b, head, (size_t)hl);
-        mt_buf_append(&b, p, len);
-        if (!nl) mt_buf_append(&b, "\n", 1);
-        p += len;
-    }
-    if (b.len && write(fd, b.data, b.len) < 0) {
-    }
-    mt_buf_free(&b);
-}
-
 static mt_conn *on_accept(mt_gate *g, int fd, void *ud);
 
 /* Start taking connections from processes of other nodes.  Our TCP port was
  * bound (and is in our address) since we connected, but on one node nothing
  * needs it: we listen once our node says the cluster spans nodes. */
-static void listen_tcp(mt_core *c)
+void do_loop_listen_tcp(mt_core *c)
 {
     if (c->tcp_fd < 0 || c->tcp_listening) return;
     if (mt_sock_listen_bound(c->tcp_fd)) {
@@ -527,96 +475,15 @@ static void listen_tcp(mt_core *c)
     c->tcp_listening = true;
 }
 
-static void handle_event(mt_core *c, const Manta__Event *ev)
-{
-    if (ev->kind == MANTA__EVENT_KIND__EVENT_MULTI_NODE) listen_tcp(c);
-    if (ev->kind == MANTA__EVENT_KIND__EVENT_RECLAIM_LEASES) do_sub_reclaim(c);
-    if (ev->kind == MANTA__EVENT_KIND__EVENT_NODE_DIED && ev->id.len == MT_NODE_ID_LEN) {
-        mt_nid nid;
-        memcpy(nid.b, ev->id.data, MT_NODE_ID_LEN);
-        do_node_died(c, &nid);
-    }
-    if (ev->kind == MANTA__EVENT_KIND__EVENT_WORKER_DIED && ev->id.len == MT_WORKER_ID_LEN) {
-        mt_peer *p = mt_map_get(&c->peers, ev->id.data);
-        if (p) {
-            p->exit_code = ev->code;
-            p->death_reason = ev->reason ? (int)ev->reason : MANTA__DEATH_REASON__DEATH_EXITED;
-        }
-        if (p && !p->dead) {
-            p->dead = true;
-            do_sub_peer_died(c, p);
-            do_objs_peer_died(c, p);
-        }
-        if (p) do_sub_death_reason(c, p, 0);
-        if (!p) {
-            /* It may have been a borrower of ours without a peer entry. */
-            mt_wid wid;
-            memcpy(wid.b, ev->id.data, MT_WORKER_ID_LEN);
-            mt_peer tmp = {.wid = wid, .dead = true};
-            do_objs_peer_died(c, &tmp);
-        }
-    }
-    do_notify(c);
-}
-
-static uint64_t reply_request_id(const ProtobufCMessage *m, uint16_t type)
-{
-    switch (type) {
-    case MANTA__MSG_TYPE__MSG_OBJ_CREATE_REPLY: return ((const Manta__ObjCreateReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_OBJ_GET_REPLY: return ((const Manta__ObjGetReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_FN_GET_REPLY: return ((const Manta__FnGetReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_KV_GET_REPLY: return ((const Manta__KvGetReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_STATUS_REPLY: return ((const Manta__StatusReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_ADD_BORROWER_ACK: return ((const Manta__AddBorrowerAck *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_ACTOR_REGISTER_REPLY:
-        return ((const Manta__ActorRegisterReply *)m)->request_id;
-    case MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP_REPLY:
-        return ((const Manta__ActorLookupReply *)m)->request_id;
-    }
-    return 0;
-}
-
 static int on_daemon_frame(mt_conn *conn, const mt_frame *f, void *ud)
 {
     mt_core *c = ud;
-    char err[256];
-    ProtobufCMessage *m;
-    MT_UNUSED(conn);
-    int rc = mt_wire_decode(f->type, f->payload, f->len, &c->arena, &m, err, sizeof err);
-    if (rc) {
-        mt_arena_reset(&c->arena);
-        return mt_err(rc, "%s", err);
-    }
-    uint64_t rid = reply_request_id(m, f->type);
-    if (f->type == MANTA__MSG_TYPE__MSG_ACTOR_LOOKUP_REPLY && mt_map_get(&c->actor_lookups, &rid)) {
-        do_actor_lookup_reply(c, (const Manta__ActorLookupReply *)m);
-    } else if (rid) {
-        do_rpc_complete(c, rid, f->type, f->payload, f->len, 0);
-    } else {
-        switch (f->type) {
-        case MANTA__MSG_TYPE__MSG_LEASE_GRANT:
-            rc = do_sub_handle(c, conn, f->type, m);
-            break;
-        case MANTA__MSG_TYPE__MSG_EVENT:
-            handle_event(c, (const Manta__Event *)m);
-            break;
-        case MANTA__MSG_TYPE__MSG_LOG_LINES:
-            print_lines((const Manta__LogLines *)m);
-            break;
-        case MANTA__MSG_TYPE__MSG_WARNING: {
-            const char *t = ((const Manta__Warning *)m)->text;
-            fprintf(stderr, "manta: warning: %s\n", t ? t : "");
-            break;
-        }
-        default:
-            rc = mt_err(MANTA_EPROTO, "unexpected %s from the node", mt_wire_name(f->type));
-        }
-    }
-    mt_arena_reset(&c->arena);
-    return rc;
+    return c->hooks->node_frame(c, conn, f);
 }
 
-int do_node_frame(mt_conn *conn, const mt_frame *f, void *ud)
+/* A connection to a node other than through our daemon (the control store,
+ * another node's daemon): its Hello reply, then the node's frames. */
+int do_loop_node_frame(mt_conn *conn, const mt_frame *f, void *ud)
 {
     if (f->type == MANTA__MSG_TYPE__MSG_HELLO_REPLY) {
         Manta__HelloReply *rep = manta__hello_reply__unpack(NULL, f->len, f->payload);
@@ -633,7 +500,7 @@ static void on_daemon_close(mt_conn *conn, int reason, void *ud)
     mt_core *c = ud;
     if (c->gcs == conn) {
         c->gcs = NULL;
-        do_actors_gcs_lost(c);
+        c->hooks->gcs_lost(c);
     }
     c->daemon = NULL;
     c->daemon_lost = true;
@@ -646,7 +513,7 @@ static void on_daemon_close(mt_conn *conn, int reason, void *ud)
         fprintf(stderr, "manta: lost the connection to the node (%s: %s)\n",
                 manta_strerror(reason), manta_last_error());
     }
-    do_notify(c);
+    do_loop_notify(c);
     pthread_cond_broadcast(&c->xcv);
 }
 
@@ -698,7 +565,7 @@ static void on_wake(mt_conn_loop *l)
     free(c->to_start);
     c->to_start = NULL;
     c->nto_start = 0;
-    flush_releases(c);
+    c->hooks->flush(c);
     flush_later_conns(c);
     if (c->stopping || (c->loop_bg && c->want_loop > 0)) uv_stop(&c->loop);
 }
@@ -707,11 +574,9 @@ static void on_tick(uv_timer_t *t)
 {
     mt_core *c = t->data;
     pthread_mutex_lock(&c->mu);
-    flush_releases(c);
+    c->hooks->flush(c);
     flush_later_conns(c);
-    do_exec_flush_held(c);
-    do_sub_tick(c);
-    do_actors_tick(c);
+    c->hooks->tick(c);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -739,12 +604,12 @@ static void *io_main(void *arg)
             /* A user thread has the loop: look again now and then (not
              * every grace period: an idle process would wake hundreds of
              * times a second). */
-            do_cond_wait_until(&c->bg_cv, &c->mu, mt_now_s() + 10 * grace);
+            mt_loop_cond_wait_until(&c->bg_cv, &c->mu, mt_now_s() + 10 * grace);
             continue;
         }
         double idle = mt_now_coarse() - c->last_active;
         if (idle < grace) {
-            do_cond_wait_until(&c->bg_cv, &c->mu, c->last_active + grace);
+            mt_loop_cond_wait_until(&c->bg_cv, &c->mu, c->last_active + grace);
             continue;
         }
         c->loop_busy = true;
@@ -869,16 +734,6 @@ static void core_init_tables(mt_core *c)
     c->tcp_fd = -1;
 }
 
-static int map_store(mt_core *c, int shm_fd, uint64_t size)
-{
-    if (shm_fd < 0) return mt_err(MANTA_ECONN, "the node did not pass its store");
-    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_NORESERVE, shm_fd, 0);
-    close(shm_fd);
-    if (p == MAP_FAILED) return mt_err_sys("mmap store");
-    c->shm = p;
-    c->shm_size = size;
-    return 0;
-}
 
 
 static void on_gcs_close(mt_conn *conn, int reason, void *ud)
@@ -887,15 +742,15 @@ static void on_gcs_close(mt_conn *conn, int reason, void *ud)
     MT_UNUSED(reason);
     if (c->gcs == conn) {
         c->gcs = NULL;
-        do_actors_gcs_lost(c);
+        c->hooks->gcs_lost(c);
     }
     mt_conn_unref(conn);
     if (!c->stopping && c->role == MANTA__ROLE__ROLE_WORKER) {
         /* The head is gone, and with it the cluster. */
         _exit(0);
     }
-    do_rpc_fail_peer(c, NULL);
-    do_notify(c);
+    do_loop_rpc_fail_peer(c, NULL);
+    do_loop_notify(c);
 }
 
 /* Our connection to the control store on the head node (TCP, token). */
@@ -904,7 +759,7 @@ static int connect_gcs(mt_core *c, const char *ep)
     int fd;
     int rc = mt_sock_connect(ep, 10, &fd);
     if (rc) return mt_err(rc, "cannot reach the control store at %s: %s", ep, manta_last_error());
-    mt_conn *conn = mt_conn_new(&c->cl, fd, do_node_frame, on_gcs_close, c);
+    mt_conn *conn = mt_conn_new(&c->cl, fd, do_loop_node_frame, on_gcs_close, c);
     snprintf(conn->desc, sizeof conn->desc, "control store");
     Manta__Hello h;
     Manta__Address a;
@@ -934,28 +789,25 @@ static int start_io(mt_core *c, int daemon_fd, const char *gcs_ep, bool multi_no
     int rc = mt_conn_start(c->daemon);
     if (rc) return rc;
     if ((rc = mt_gate_start(&c->listen_gate, &c->cl, c->listen_fd, on_accept, c))) return rc;
-    if (multi_node) listen_tcp(c);
+    if (multi_node) do_loop_listen_tcp(c);
     c->gcs = c->daemon;
     if (gcs_ep && gcs_ep[0] && (rc = connect_gcs(c, gcs_ep))) return rc;
     uv_timer_init(&c->loop, &c->tick);
     uv_timer_init(&c->loop, &c->deadline_timer);
     c->tick.data = c;
     uv_timer_start(&c->tick, on_tick, 50, 50);
-    pthread_mutex_lock(&release_mu);
-    release_core = c;
-    pthread_mutex_unlock(&release_mu);
-    mt_value_release_hook = queue_release;
     if (pthread_create(&c->io_thread, NULL, io_main, c)) return mt_err_sys("pthread_create");
     c->io_running = true;
     return 0;
 }
 
-int mt_core_connect(const mt_core_opts *o, mt_core **out)
+int mt_loop_open(const mt_core_opts *o, const mt_hooks *hooks, mt_core **out)
 {
     mt_config_load();
     mt_log_set_level((int)mt_cfg.log_level);
     signal(SIGPIPE, SIG_IGN);
     mt_core *c = mt_calloc(1, sizeof *c);
+    c->hooks = hooks;
     c->task_efd = -1;
     core_init_tables(c);
     int rc = setup_identity(c, o);
@@ -974,7 +826,7 @@ int mt_core_connect(const mt_core_opts *o, mt_core **out)
         c->session_dir = mt_strdup(rep->session_dir ? rep->session_dir : "");
         if (rep->token.len < sizeof c->token) memcpy(c->token, rep->token.data, rep->token.len);
         snprintf(gcs_ep, sizeof gcs_ep, "%s", rep->gcs_endpoint ? rep->gcs_endpoint : "");
-        rc = map_store(c, shm_fd, rep->store_size);
+        rc = c->hooks->map_store(c, shm_fd, rep->store_size);
         shm_fd = -1;
         /* In a cluster, processes of other nodes reach us over TCP (from
          * when it spans nodes: listen_tcp). */
@@ -1008,7 +860,7 @@ void mt_core_request_shutdown(mt_core *c)
     pthread_mutex_lock(&c->mu);
     c->node_stop_requested = true;
     Manta__Shutdown m = MANTA__SHUTDOWN__INIT;
-    do_send_daemon(c, MANTA__MSG_TYPE__MSG_SHUTDOWN, &m.base);
+    do_loop_send_daemon(c, MANTA__MSG_TYPE__MSG_SHUTDOWN, &m.base);
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -1049,29 +901,35 @@ int mt_core_fn_register(mt_core *c, const uint8_t *fn_id, const void *body, size
     int rc = check_fits(&m.base, &back.base, what, len);
     if (rc) return rc;
     pthread_mutex_lock(&c->mu);
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_FN_REGISTER, &m.base);
-    rc = c->daemon ? 0 : do_node_lost(c);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_FN_REGISTER, &m.base);
+    rc = c->daemon ? 0 : do_loop_node_lost(c);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
 
-/* Send a request carrying an rpc id and wait for its raw reply. */
-static int call(mt_core *c, bool gcs, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
-                double timeout, uint8_t **payload, size_t *len)
+/* A control-store read whose reply carries a `status` and one bytes field
+ * named `field`, copied out for the caller (who frees it).  The node answers
+ * by `wait_s`; the call gives it a little slack. */
+static int gcs_read(mt_core *c, uint16_t type, ProtobufCMessage *m, uint64_t *req_field,
+                    double wait_s, const ProtobufCMessageDescriptor *reply, const char *field,
+                    uint8_t **out, size_t *len)
 {
+    double timeout = wait_s + 5;
+    ProtobufCMessage *rep;
     pthread_mutex_lock(&c->mu);
-    mt_rpc *r = do_rpc_new(c);
-    *req_field = r->id;
-    if (gcs) do_send_gcs(c, type, m);
-    else do_send_daemon(c, type, m);
-    int rc = do_rpc_wait(c, r, timeout < 0 ? -1 : mt_now_s() + timeout);
-    if (rc == 0) {
-        *payload = r->payload;
-        *len = r->len;
-        r->payload = NULL;
-    }
-    do_rpc_free(c, r);
+    int rc = do_loop_rpc_call(c, c->gcs, type, m, req_field, timeout < 0 ? -1 : mt_now_s() + timeout,
+                         reply, &rep);
     pthread_mutex_unlock(&c->mu);
+    if (rc) return rc;
+    const ProtobufCFieldDescriptor *st = protobuf_c_message_descriptor_get_field_by_name(reply, "status");
+    const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field_by_name(reply, field);
+    rc = *(const int32_t *)(const void *)((const char *)rep + st->offset);
+    if (!rc) {
+        const ProtobufCBinaryData *b = (const void *)((const char *)rep + fd->offset);
+        *out = mt_memdup(b->data, b->len);
+        *len = b->len;
+    }
+    protobuf_c_message_free_unpacked(rep, NULL);
     return rc;
 }
 
@@ -1080,20 +938,8 @@ int mt_core_fn_get(mt_core *c, const uint8_t *fn_id, double timeout, uint8_t **b
     Manta__FnGet m = MANTA__FN_GET__INIT;
     m.function_id = MT_BIN(fn_id, MT_FN_ID_LEN);
     m.wait_ms = (int64_t)(timeout * 1000);
-    uint8_t *p;
-    size_t n;
-    int rc = call(c, true, MANTA__MSG_TYPE__MSG_FN_GET, &m.base, &m.request_id, timeout + 5, &p, &n);
-    if (rc) return rc;
-    Manta__FnGetReply *rep = manta__fn_get_reply__unpack(NULL, n, p);
-    free(p);
-    if (!rep) return MANTA_EPROTO;
-    rc = rep->status;
-    if (!rc) {
-        *body = mt_memdup(rep->body.data, rep->body.len);
-        *len = rep->body.len;
-    }
-    manta__fn_get_reply__free_unpacked(rep, NULL);
-    return rc;
+    return gcs_read(c, MANTA__MSG_TYPE__MSG_FN_GET, &m.base, &m.request_id, timeout,
+                    &manta__fn_get_reply__descriptor, "body", body, len);
 }
 
 int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, const void *val,
@@ -1111,8 +957,8 @@ int mt_core_kv_put(mt_core *c, const char *ns, const void *key, size_t klen, con
     int rc = check_fits(&m.base, &back.base, "The value", vlen);
     if (rc) return rc;
     pthread_mutex_lock(&c->mu);
-    do_send_gcs(c, MANTA__MSG_TYPE__MSG_KV_PUT, &m.base);
-    rc = c->daemon ? 0 : do_node_lost(c);
+    do_loop_send_gcs(c, MANTA__MSG_TYPE__MSG_KV_PUT, &m.base);
+    rc = c->daemon ? 0 : do_loop_node_lost(c);
     pthread_mutex_unlock(&c->mu);
     return rc;
 }
@@ -1124,27 +970,18 @@ int mt_core_kv_get(mt_core *c, const char *ns, const void *key, size_t klen, dou
     m.ns = (char *)ns;
     m.key = MT_BIN(key, klen);
     m.wait_ms = (int64_t)(wait_s * 1000);
-    uint8_t *p;
-    size_t n;
-    int rc = call(c, true, MANTA__MSG_TYPE__MSG_KV_GET, &m.base, &m.request_id, wait_s + 5, &p, &n);
-    if (rc) return rc;
-    Manta__KvGetReply *rep = manta__kv_get_reply__unpack(NULL, n, p);
-    free(p);
-    if (!rep) return MANTA_EPROTO;
-    rc = rep->status;
-    if (!rc) {
-        *val = mt_memdup(rep->value.data, rep->value.len);
-        *vlen = rep->value.len;
-    }
-    manta__kv_get_reply__free_unpacked(rep, NULL);
-    return rc;
+    return gcs_read(c, MANTA__MSG_TYPE__MSG_KV_GET, &m.base, &m.request_id, wait_s,
+                    &manta__kv_get_reply__descriptor, "value", val, vlen);
 }
 
 int mt_core_status(mt_core *c, uint8_t **payload, size_t *len)
 {
     Manta__StatusRequest m = MANTA__STATUS_REQUEST__INIT;
-    return call(c, false, MANTA__MSG_TYPE__MSG_STATUS_REQUEST, &m.base, &m.request_id, 10, payload,
-                len);
+    pthread_mutex_lock(&c->mu);
+    int rc = do_loop_rpc_call_raw(c, c->daemon, MANTA__MSG_TYPE__MSG_STATUS_REQUEST, &m.base,
+                             &m.request_id, mt_now_s() + 10, payload, len);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
 }
 
 /* ---------------------------------------------------------------- disconnect */
@@ -1153,28 +990,9 @@ static void free_tables(mt_core *c)
 {
     if (c->task_efd >= 0) close(c->task_efd);
     c->task_efd = -1;
-    do_exec_free_all(c);
-    do_sub_free_all(c);
-    do_actors_free_all(c);
+    if (c->hooks) c->hooks->free_tables(c);
     size_t n;
-    void **items = mt_map_items(&c->objs, &n);
-    for (size_t i = 0; i < n; i++) {
-        mt_obj *o = items[i];
-        for (mt_glink *l = o->getters, *next; l; l = next) {
-            next = l->next;
-            if (l->g->watch) free(l->g); /* an unfired future's watch */
-        }
-        if (o->value) mt_value_unref(o->value);
-        free(o->borrowers);
-        free(o->contained);
-        free(o->dependents);
-        for (mt_obj_waiter *w = o->waiters, *next; w; w = next) {
-            next = w->next;
-            free(w);
-        }
-        free(o);
-    }
-    free(items);
+    void **items;
     items = mt_map_items(&c->peers, &n);
     for (size_t i = 0; i < n; i++) {
         mt_peer *p = items[i];
@@ -1189,30 +1007,15 @@ static void free_tables(mt_core *c)
         free(items[i]);
     }
     free(items);
-    free(c->ready_tokens);
-    mt_map_free(&c->objs);
     mt_map_free(&c->peers);
-    mt_map_free(&c->tasks);
-    mt_map_free(&c->classes);
-    mt_map_free(&c->lease_reqs);
     mt_map_free(&c->rpcs);
-    mt_map_free(&c->rdaemons);
-    mt_map_free(&c->lineage);
-    free(c->dead_nodes);
-    free(c->bq);
-    while (c->batches) {
-        struct mt_borrow_batch *b = c->batches;
-        c->batches = b->next;
-        free(b->ids);
-        free(b);
-    }
 }
 
 static void stop_io(mt_core *c)
 {
     pthread_mutex_lock(&c->mu);
     c->stopping = true;
-    do_notify(c);
+    do_loop_notify(c);
     pthread_cond_broadcast(&c->xcv);
     pthread_cond_broadcast(&c->bg_cv);
     pthread_mutex_unlock(&c->mu);
@@ -1222,7 +1025,7 @@ static void stop_io(mt_core *c)
     pthread_mutex_lock(&c->mu);
     while (c->loop_busy) {
         mt_conn_loop_wake(&c->cl);
-        do_cond_wait_until(&c->cv, &c->mu, mt_now_s() + 0.05);
+        mt_loop_cond_wait_until(&c->cv, &c->mu, mt_now_s() + 0.05);
     }
     pthread_mutex_unlock(&c->mu);
     c->io_running = false;
@@ -1272,23 +1075,11 @@ void mt_core_disconnect(mt_core *c)
     /* Also after a connect that failed half-way: its loop holds the node's
      * connection and the loop's own descriptors. */
     if (c->loop_open) stop_io(c);
-    pthread_mutex_lock(&release_mu);
-    if (release_core == c) {
-        release_core = NULL;
-        free(release_q);
-        release_q = NULL;
-        release_n = release_cap = 0;
-    }
-    pthread_mutex_unlock(&release_mu);
     free_tables(c);
     if (c->listen_fd >= 0) close(c->listen_fd);
     if (c->tcp_fd >= 0) close(c->tcp_fd);
     free(c->tcp_endpoint);
     if (c->listen_path) unlink(c->listen_path);
-    /* Values read from the store may still be alive (a numpy array the user
-     * kept): then the mapping stays, so they stay valid. */
-    if (c->shm && __atomic_load_n(&mt_plasma_live_values, __ATOMIC_ACQUIRE) == 0)
-        munmap(c->shm, c->shm_size);
     if (c->daemon_pid > 0) {
         /* We started the node: wait (bounded) for it to finish stopping. */
         for (int i = 0; i < 500; i++) {
