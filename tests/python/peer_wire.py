@@ -37,8 +37,8 @@ def message(*fields):
     return b"".join(field(n, v) for n, v in fields if v is not None)
 
 
-def frame(mtype, payload):
-    return struct.pack("<IHBB", len(payload), mtype, 1, 0) + payload
+def frame(mtype, payload, version=1):
+    return struct.pack("<IHBB", len(payload), mtype, version, 0) + payload
 
 
 def parse(payload):
@@ -93,6 +93,17 @@ class Peer:
             t, m = self.recv()
             if t == mtype:
                 return m
+
+    def recv_one_of(self, *mtypes):
+        """The next message of one of `mtypes` ({field: last value}), passing
+        over news the node sends every client; None once the peer closed."""
+        try:
+            while True:
+                t, m = self.recv()
+                if t in mtypes:
+                    return {k: v[-1] for k, v in m.items()}
+        except ConnectionError:
+            return None
 
     def _exact(self, n):
         buf = b""

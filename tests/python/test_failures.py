@@ -17,6 +17,8 @@ import pytest
 import manta as ray
 from manta._private import node as _node
 from conftest import _alive, _session_pids, assert_no_leftovers, stop_started_node, wait_for
+import peer_wire
+from peer_wire import frame as _frame, message as _pb
 
 T = 30  # seconds: the bound of every get that should succeed quickly
 
@@ -453,10 +455,6 @@ def test_a_dying_driver_leaves_others_undisturbed(tmp_path):
 
 # ---------------------------------------------------------------- hostile input
 
-def _frame(type_, payload, version=1):
-    return struct.pack("<IHBB", len(payload), type_, version, 0) + payload
-
-
 @pytest.mark.parametrize("junk", [
     b"\x00" * 3,                                  # truncated header
     b"GET / HTTP/1.1\r\n\r\n",                    # not our protocol
@@ -489,72 +487,6 @@ def test_the_node_survives_malformed_input(ray_start, junk):
     assert ray.get(ok.remote(), timeout=20) == "ok"
 
 
-def _varint(n):
-    n &= (1 << 64) - 1  # negative int64/int32 fields take ten bytes
-    out = b""
-    while True:
-        out += bytes([(n & 0x7F) | (0x80 if n > 0x7F else 0)])
-        n >>= 7
-        if not n:
-            return out
-
-
-def _pb(*fields):
-    """Protobuf bytes of (number, value) pairs: ints as varints, bytes and
-    str as length-delimited fields."""
-    out = b""
-    for num, value in fields:
-        if isinstance(value, int):
-            out += _varint(num << 3) + _varint(value)
-        else:
-            value = value.encode() if isinstance(value, str) else value
-            out += _varint(num << 3 | 2) + _varint(len(value)) + value
-    return out
-
-
-def _read_pb(data):
-    """{number: value} of a message's varint and length-delimited fields."""
-    fields, i = {}, 0
-
-    def varint():
-        nonlocal i
-        n = shift = 0
-        while True:
-            b = data[i]
-            i += 1
-            n |= (b & 0x7F) << shift
-            shift += 7
-            if b < 0x80:
-                return n
-
-    while i < len(data):
-        key = varint()
-        if key & 7 == 0:
-            fields[key >> 3] = varint()
-        else:
-            n = varint()
-            fields[key >> 3] = data[i:i + n]
-            i += n
-    return fields
-
-
-def _read_frame(s):
-    head = b""
-    while len(head) < 8:
-        chunk = s.recv(8 - len(head))
-        if not chunk:
-            return None, None
-        head += chunk
-    n, type_, _, _ = struct.unpack("<IHBB", head)
-    body = b""
-    while len(body) < n:
-        chunk = s.recv(n - len(body))
-        if not chunk:
-            return None, None
-        body += chunk
-    return type_, _read_pb(body)
-
-
 MSG_HELLO, MSG_HELLO_REPLY, MSG_LEASE_REQUEST, MSG_LEASE_GRANT = 1, 2, 10, 11
 ROLE_DRIVER, ROLE_LESSEE, LANG_PYTHON, SCHED_NODE_AFFINITY = 1, 7, 1, 2  # proto/manta.proto
 
@@ -563,29 +495,24 @@ ROLE_DRIVER, ROLE_LESSEE, LANG_PYTHON, SCHED_NODE_AFFINITY = 1, 7, 1, 2  # proto
 def _raw_client(role):
     """A connection to this test's node that said Hello as `role`."""
     from manta._private.worker import state
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(os.path.join(state.info["session_dir"], "daemon.sock"))
+    p = peer_wire.connect_unix(os.path.join(state.info["session_dir"], "daemon.sock"))
     try:
-        s.sendall(_frame(MSG_HELLO, _pb((1, 1), (3, role), (4, os.urandom(16)),
-                                        (5, os.getpid()))))
-        type_, reply = _read_frame(s)
-        assert type_ == MSG_HELLO_REPLY and reply.get(1, 0) == 0, reply
-        yield s
+        p.send(MSG_HELLO, _pb((1, 1), (3, role), (4, os.urandom(16)), (5, os.getpid())))
+        reply = p.recv_one_of(MSG_HELLO_REPLY)
+        assert reply is not None and reply.get(1, 0) == 0, reply
+        yield p
     finally:
-        s.close()
+        p.close()
 
 
-def _asked_twice(s, type_, body, reply_type):
+def _asked_twice(p, type_, body, reply_type):
     """Send the request twice (ids 7 and 8): both are answered, so the node
     kept the connection.  The replies."""
     replies = []
     for request_id in (7, 8):
-        s.sendall(_frame(type_, _pb((1, request_id)) + body))
-        got, reply = _read_frame(s)
-        while got not in (reply_type, None):  # news for every client may come first
-            got, reply = _read_frame(s)
-        assert got == reply_type, "the node closed the connection"
+        p.send(type_, _pb((1, request_id)) + body)
+        reply = p.recv_one_of(reply_type)  # news for every client may come first
+        assert reply is not None, "the node closed the connection"
         assert reply[1] == request_id
         replies.append(reply)
     return replies
@@ -617,8 +544,8 @@ def test_a_bad_lease_request_gets_an_error_not_a_closed_connection(ray_start, fi
     that request; the client's connection and its other work go on (it
     once closed the connection, which lost a driver over one bad option)."""
     language = b"" if any(num == 3 for num, _ in fields) else _pb((3, LANG_PYTHON))
-    with _raw_client(ROLE_LESSEE) as s:
-        for grant in _asked_twice(s, MSG_LEASE_REQUEST, language + _pb(*fields), MSG_LEASE_GRANT):
+    with _raw_client(ROLE_LESSEE) as p:
+        for grant in _asked_twice(p, MSG_LEASE_REQUEST, language + _pb(*fields), MSG_LEASE_GRANT):
             assert grant[2] == (1 << 64) - 1  # MANTA_EINVAL (-1)
             assert why in grant[7].decode(), grant[7]
     assert ray.get(_ok.remote(), timeout=20) == "ok"
@@ -631,14 +558,14 @@ OID = bytes(range(20))  # an object id (MT_OBJECT_ID_LEN bytes)
     # ObjCreate without an owner -> ObjCreateReply.status
     (20, _pb((2, OID), (3, 10)), 21, lambda r: r[2]),
     # ObjGet of two objects with one location -> each ObjLocation.status
-    (23, _pb((2, OID), (2, OID), (3, 0), (5, bytes(16))), 24, lambda r: _read_pb(r[2])[2]),
+    (23, _pb((2, OID), (2, OID), (3, 0), (5, bytes(16))), 24, lambda r: peer_wire.parse(r[2])[2][-1]),
     # ActorRegister without the actor -> ActorRegisterReply.status
     (46, b"", 47, lambda r: r[2]),
 ], ids=["ObjCreate", "ObjGet", "ActorRegister"])
 def test_a_malformed_request_gets_an_error_reply_not_a_closed_connection(
         ray_start, type_, payload, reply_type, status_of):
-    with _raw_client(ROLE_DRIVER) as s:
-        for reply in _asked_twice(s, type_, payload, reply_type):
+    with _raw_client(ROLE_DRIVER) as p:
+        for reply in _asked_twice(p, type_, payload, reply_type):
             assert status_of(reply) == (1 << 64) - 1  # MANTA_EINVAL
     assert ray.get(_ok.remote(), timeout=20) == "ok"
 
@@ -656,13 +583,11 @@ MSG_WARNING = 35
 ])
 def test_a_malformed_message_without_a_reply_is_ignored_with_a_warning(ray_start, type_, body,
                                                                          why):
-    with _raw_client(ROLE_DRIVER) as s:
+    with _raw_client(ROLE_DRIVER) as p:
         for _ in range(2):  # the second is answered too: still connected
-            s.sendall(_frame(type_, body))
-            got, warning = _read_frame(s)
-            while got not in (MSG_WARNING, None):
-                got, warning = _read_frame(s)
-            assert got == MSG_WARNING, "the node closed the connection"
+            p.send(type_, body)
+            warning = p.recv_one_of(MSG_WARNING)
+            assert warning is not None, "the node closed the connection"
             assert why in warning[1].decode(), warning
     assert ray.get(_ok.remote(), timeout=20) == "ok"
 
