@@ -632,5 +632,5 @@ int mt_gcs_handle(mt_gcs *g, void *c, uint16_t type, const ProtobufCMessage *m)
         return 0;
     }
     }
-    return 1;
+    return mt_err(MANTA_EPROTO, "%s is not a control-store message", mt_wire_name(type));
 }

@@ -43,8 +43,9 @@ void mt_gcs_destroy(mt_gcs *g);
 uint32_t mt_gcs_new_job(mt_gcs *g);
 
 /* Handle control-store message `m` of `type` from `client`: 0 (replies, if
- * any, went through env->send), 1 if `type` is not one of ours, or a
- * negative MANTA_E* with the error set (the node closes the connection). */
+ * any, went through env->send) or a negative MANTA_E* with the error set
+ * (the node closes the connection); MANTA_EPROTO for a `type` that is not
+ * a control-store message (the node sends it only those). */
 int mt_gcs_handle(mt_gcs *g, void *client, uint16_t type, const ProtobufCMessage *m);
 /* `client` closed: forget the replies owed to it.  `wid` is its process's
  * id when it has one (driver, worker, remote client; NULL otherwise): the

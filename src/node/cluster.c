@@ -394,7 +394,7 @@ int mt_cluster_handle(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMe
         return 0;
     }
     }
-    return 1;
+    return mt_err(MANTA_EPROTO, "unexpected %s from a node", mt_wire_name(type));
 }
 
 /* ---------------------------------------------------------------- node side */

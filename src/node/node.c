@@ -1,6 +1,7 @@
 /* node.c -- the node daemon's connections: accepting clients, the Hello
- * handshake, and dispatching each client message to the scheduler, the
- * object store or the control store. */
+ * handshake, and one table that gives each client message, by type and
+ * sender's role, to the scheduler, the object store, the control store,
+ * the cluster tables or object transfers. */
 #include "node.h"
 
 #include <errno.h>
@@ -194,8 +195,10 @@ static bool is_sealed(mt_node *n, const mt_oid *id)
     return o && o->sealed;
 }
 
-static int handle_obj_get(mt_node *n, mt_client *c, const Manta__ObjGet *m)
+static int on_obj_get(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *msg)
 {
+    const Manta__ObjGet *m = (const Manta__ObjGet *)msg;
+    MT_UNUSED(type);
     pending_get *g = mt_calloc(1, sizeof *g);
     g->node = n;
     g->client = c;
@@ -296,8 +299,10 @@ static int try_create(mt_node *n, mt_client *c, uint64_t req, const mt_oid *id, 
     return 0;
 }
 
-static int handle_obj_create(mt_node *n, mt_client *c, const Manta__ObjCreate *m)
+static int on_obj_create(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *msg)
 {
+    const Manta__ObjCreate *m = (const Manta__ObjCreate *)msg;
+    MT_UNUSED(type);
     if (m->object_id.len != MT_OBJECT_ID_LEN || !m->owner ||
         m->owner->worker_id.len != MT_WORKER_ID_LEN) {
         mt_warn("ObjCreate of %s without object id or owner", c->conn->desc);
@@ -356,50 +361,51 @@ static int ignored(mt_client *c, uint16_t type, const char *what)
     return 0;
 }
 
-static int handle_store_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+/* ObjSeal and ObjAbort share their message. */
+static int on_obj_seal(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
 {
-    switch (type) {
-    case MANTA__MSG_TYPE__MSG_OBJ_CREATE:
-        return handle_obj_create(n, c, (const Manta__ObjCreate *)m);
-    case MANTA__MSG_TYPE__MSG_OBJ_GET:
-        return handle_obj_get(n, c, (const Manta__ObjGet *)m);
-    case MANTA__MSG_TYPE__MSG_OBJ_SEAL:
-    case MANTA__MSG_TYPE__MSG_OBJ_ABORT: {
-        const Manta__ObjSeal *s = (const Manta__ObjSeal *)m;
+    const Manta__ObjSeal *s = (const Manta__ObjSeal *)m;
+    mt_oid id;
+    if (ids_each(&s->object_id, 1, &id)) return ignored(c, type, "an object id");
+    if (type == MANTA__MSG_TYPE__MSG_OBJ_ABORT) {
+        mt_store_abort(n->store, &id, c->cid);
+        retry_creates(n);
+    } else if (mt_store_seal(n->store, &id, c->cid) == 0) {
+        on_sealed(n, &id);
+        retry_creates(n);
+    }
+    return 0;
+}
+
+static int on_obj_release(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    const Manta__ObjRelease *r = (const Manta__ObjRelease *)m;
+    for (size_t i = 0; i < r->n_object_ids; i++) {
         mt_oid id;
-        if (ids_each(&s->object_id, 1, &id)) return ignored(c, type, "an object id");
-        if (type == MANTA__MSG_TYPE__MSG_OBJ_ABORT) {
-            mt_store_abort(n->store, &id, c->cid);
-            retry_creates(n);
-        } else if (mt_store_seal(n->store, &id, c->cid) == 0) {
-            on_sealed(n, &id);
-            retry_creates(n);
-        }
-        return 0;
+        if (ids_each(&r->object_ids[i], 1, &id)) return ignored(c, type, "an object id");
+        mt_store_unpin(n->store, &id, c->cid);
     }
-    case MANTA__MSG_TYPE__MSG_OBJ_RELEASE: {
-        const Manta__ObjRelease *r = (const Manta__ObjRelease *)m;
-        for (size_t i = 0; i < r->n_object_ids; i++) {
-            mt_oid id;
-            if (ids_each(&r->object_ids[i], 1, &id)) return ignored(c, type, "an object id");
-            mt_store_unpin(n->store, &id, c->cid);
-        }
-        retry_creates(n);
-        return 0;
-    }
-    case MANTA__MSG_TYPE__MSG_OBJ_FREE:
-        mt_xfer_free(n, (const Manta__ObjFree *)m); /* here, or passed to its node */
-        retry_creates(n);
-        return 0;
-    }
-    return 1;
+    retry_creates(n);
+    return 0;
+}
+
+/* An owner's free goes here or to its node; a node peer's (the copy it
+ * made) is freed here by transfer.c. */
+static int on_obj_free(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    if (c->role == MANTA__ROLE__ROLE_NODE_PEER) return mt_xfer_handle(n, c, type, m);
+    mt_xfer_free(n, (const Manta__ObjFree *)m);
+    retry_creates(n);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- status */
 
 /* This node first, then every other node it knows of. */
-static void handle_status(mt_node *n, mt_client *c, const Manta__StatusRequest *m)
+static int on_status(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *msg)
 {
+    const Manta__StatusRequest *m = (const Manta__StatusRequest *)msg;
+    MT_UNUSED(type);
     mt_statuses s;
     mt_cluster_statuses(n, &s);
     Manta__StatusReply rep = MANTA__STATUS_REPLY__INIT;
@@ -410,6 +416,7 @@ static void handle_status(mt_node *n, mt_client *c, const Manta__StatusRequest *
     rep.gcs_messages = n->gcs_messages;
     mt_conn_send_now(c->conn, MANTA__MSG_TYPE__MSG_STATUS_REPLY, &rep.base);
     mt_cluster_statuses_free(&s);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- hello */
@@ -543,89 +550,147 @@ static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
 
 /* ---------------------------------------------------------------- dispatch */
 
-static bool lease_msg(uint16_t type)
+/* The sender as an error names it: by role for the connections of other
+ * nodes and commands, by name for this node's own processes. */
+static const char *sender(const mt_client *c)
 {
-    return type == MANTA__MSG_TYPE__MSG_LEASE_REQUEST || type == MANTA__MSG_TYPE__MSG_LEASE_CANCEL ||
-           type == MANTA__MSG_TYPE__MSG_LEASE_RETURN || type == MANTA__MSG_TYPE__MSG_STATUS_REQUEST;
+    switch (c->role) {
+    case MANTA__ROLE__ROLE_NODE: return "a node";
+    case MANTA__ROLE__ROLE_NODE_PEER: return "a node peer";
+    case MANTA__ROLE__ROLE_GCS_CLIENT: return "a control-store client";
+    case MANTA__ROLE__ROLE_LESSEE: return "a remote lessee";
+    case MANTA__ROLE__ROLE_CLI: return "a command";
+    default: return c->conn->desc;
+    }
 }
 
-static int handle_msg(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+/* A message the sender may not send: its connection closes. */
+static int unexpected(mt_client *c, uint16_t type)
 {
-    int rc;
-    /* Connections from other nodes may send what their role allows, no more. */
-    switch (c->role) {
-    case MANTA__ROLE__ROLE_NODE:
-        rc = mt_cluster_handle(n, c, type, m);
-        if (rc != 1) return rc;
-        return mt_err(MANTA_EPROTO, "unexpected %s from a node", mt_wire_name(type));
-    case MANTA__ROLE__ROLE_NODE_PEER:
-        rc = mt_xfer_handle(n, c, type, m);
-        if (rc != 1) return rc;
-        return mt_err(MANTA_EPROTO, "unexpected %s from a node peer", mt_wire_name(type));
-    case MANTA__ROLE__ROLE_GCS_CLIENT:
-        rc = mt_gcs_handle(n->gcs, c, type, m);
-        if (rc != 1) {
-            n->gcs_messages++;
-            return rc;
-        }
-        return mt_err(MANTA_EPROTO, "unexpected %s from a control-store client", mt_wire_name(type));
-    case MANTA__ROLE__ROLE_LESSEE:
-        if (!lease_msg(type))
-            return mt_err(MANTA_EPROTO, "unexpected %s from a remote lessee", mt_wire_name(type));
-        break;
-    case MANTA__ROLE__ROLE_CLI:
-        if (type != MANTA__MSG_TYPE__MSG_STATUS_REQUEST && type != MANTA__MSG_TYPE__MSG_SHUTDOWN)
-            return mt_err(MANTA_EPROTO, "unexpected %s from a command", mt_wire_name(type));
-        break;
-    default:
-        rc = handle_store_msg(n, c, type, m);
-        if (rc <= 0) return rc;
-        if (n->gcs) {
-            rc = mt_gcs_handle(n->gcs, c, type, m);
-            if (rc <= 0) {
-                n->gcs_messages++;
-                return rc;
-            }
-        }
+    return mt_err(MANTA_EPROTO, "unexpected %s from %s", mt_wire_name(type), sender(c));
+}
+
+/* Drivers and workers on a node that joined a head reach the control store
+ * there, not here. */
+static int on_gcs(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    if (!n->gcs) return unexpected(c, type);
+    n->gcs_messages++;
+    return mt_gcs_handle(n->gcs, c, type, m);
+}
+
+static int on_cluster(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    return mt_cluster_handle(n, c, type, m);
+}
+
+static int on_xfer(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    return mt_xfer_handle(n, c, type, m);
+}
+
+static int on_lease_request(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    MT_UNUSED(type);
+    if (mt_sched_request(n->sched, &c->sc, (const Manta__LeaseRequest *)m))
+        mt_warn("refusing a lease request of %s: %s", c->conn->desc, manta_last_error());
+    return 0;
+}
+
+static int on_lease_cancel(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    MT_UNUSED(type);
+    mt_sched_cancel(n->sched, &c->sc, ((const Manta__LeaseCancel *)m)->request_id);
+    return 0;
+}
+
+static int on_lease_return(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    const Manta__LeaseReturn *r = (const Manta__LeaseReturn *)m;
+    if (r->worker_id.len != MT_WORKER_ID_LEN) return ignored(c, type, "a worker id");
+    mt_wid wid;
+    memcpy(wid.b, r->worker_id.data, sizeof wid.b);
+    mt_worker *w = mt_map_get(&n->workers, wid.b);
+    if (mt_sched_return(n->sched, &c->sc, w ? &w->lease : NULL, r->worker_failed))
+        mt_debug("ignoring return of a worker not leased by %s", c->conn->desc);
+    return 0;
+}
+
+/* A driver has no lease to lend back: its Blocked is ignored. */
+static int on_blocked(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    MT_UNUSED(m);
+    if (c->worker)
+        mt_sched_blocked(n->sched, &c->worker->lease, type == MANTA__MSG_TYPE__MSG_WORKER_BLOCKED);
+    return 0;
+}
+
+/* `manta stop`, or the driver that started this node; others are ignored. */
+static int on_shutdown(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    MT_UNUSED(type), MT_UNUSED(m);
+    if (c->role == MANTA__ROLE__ROLE_CLI || c->owns_cluster) {
+        mt_info("shutdown requested by %s", c->conn->desc);
+        mt_node_stop(n, 0);
     }
-    switch (type) {
-    case MANTA__MSG_TYPE__MSG_LEASE_REQUEST:
-        if (c->role != MANTA__ROLE__ROLE_DRIVER && c->role != MANTA__ROLE__ROLE_WORKER &&
-            c->role != MANTA__ROLE__ROLE_LESSEE)
-            return mt_err(MANTA_EPROTO, "lease request from a non-client");
-        if (mt_sched_request(n->sched, &c->sc, (const Manta__LeaseRequest *)m))
-            mt_warn("refusing a lease request of %s: %s", c->conn->desc, manta_last_error());
-        return 0;
-    case MANTA__MSG_TYPE__MSG_LEASE_CANCEL:
-        mt_sched_cancel(n->sched, &c->sc, ((const Manta__LeaseCancel *)m)->request_id);
-        return 0;
-    case MANTA__MSG_TYPE__MSG_LEASE_RETURN: {
-        const Manta__LeaseReturn *r = (const Manta__LeaseReturn *)m;
-        if (r->worker_id.len != MT_WORKER_ID_LEN) return ignored(c, type, "a worker id");
-        mt_wid wid;
-        memcpy(wid.b, r->worker_id.data, sizeof wid.b);
-        mt_worker *w = mt_map_get(&n->workers, wid.b);
-        if (mt_sched_return(n->sched, &c->sc, w ? &w->lease : NULL, r->worker_failed))
-            mt_debug("ignoring return of a worker not leased by %s", c->conn->desc);
-        return 0;
-    }
-    case MANTA__MSG_TYPE__MSG_WORKER_BLOCKED:
-    case MANTA__MSG_TYPE__MSG_WORKER_UNBLOCKED:
-        if (c->worker)
-            mt_sched_blocked(n->sched, &c->worker->lease,
-                             type == MANTA__MSG_TYPE__MSG_WORKER_BLOCKED);
-        return 0;
-    case MANTA__MSG_TYPE__MSG_STATUS_REQUEST:
-        handle_status(n, c, (const Manta__StatusRequest *)m);
-        return 0;
-    case MANTA__MSG_TYPE__MSG_SHUTDOWN:
-        if (c->role == MANTA__ROLE__ROLE_CLI || c->owns_cluster) {
-            mt_info("shutdown requested by %s", c->conn->desc);
-            mt_node_stop(n, 0);
-        }
-        return 0;
-    }
-    return mt_err(MANTA_EPROTO, "unexpected %s from %s", mt_wire_name(type), c->conn->desc);
+    return 0;
+}
+
+typedef int (*node_route_fn)(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m);
+
+/* Per message type after Hello: the roles that may send it (ROLE(r) bits)
+ * and the handler, which is only called for its own types.  A message from
+ * any other role, or of a type not here, closes the connection. */
+typedef struct node_route {
+    uint32_t roles;
+    node_route_fn fn;
+} node_route;
+
+#define ROLE(r) (1u << MANTA__ROLE__ROLE_##r)
+#define PROCS (ROLE(DRIVER) | ROLE(WORKER)) /* this node's own processes */
+#define MSG(t) [MANTA__MSG_TYPE__MSG_##t]
+
+static const node_route routes[] = {
+    MSG(LEASE_REQUEST) = {PROCS | ROLE(LESSEE), on_lease_request},
+    MSG(LEASE_CANCEL) = {PROCS | ROLE(LESSEE), on_lease_cancel},
+    MSG(LEASE_RETURN) = {PROCS | ROLE(LESSEE), on_lease_return},
+    MSG(WORKER_BLOCKED) = {PROCS, on_blocked},
+    MSG(WORKER_UNBLOCKED) = {PROCS, on_blocked},
+    MSG(OBJ_CREATE) = {PROCS, on_obj_create},
+    MSG(OBJ_SEAL) = {PROCS, on_obj_seal},
+    MSG(OBJ_ABORT) = {PROCS, on_obj_seal},
+    MSG(OBJ_GET) = {PROCS, on_obj_get},
+    MSG(OBJ_RELEASE) = {PROCS, on_obj_release},
+    MSG(OBJ_FREE) = {PROCS | ROLE(NODE_PEER), on_obj_free},
+    MSG(STATUS_REQUEST) = {PROCS | ROLE(LESSEE) | ROLE(CLI), on_status},
+    MSG(SHUTDOWN) = {PROCS | ROLE(CLI), on_shutdown},
+    MSG(RESOURCE_REPORT) = {ROLE(NODE), on_cluster},
+    MSG(EVENT) = {ROLE(NODE), on_cluster},
+    MSG(OBJ_PULL) = {ROLE(NODE_PEER), on_xfer},
+    MSG(FN_REGISTER) = {PROCS | ROLE(GCS_CLIENT), on_gcs},
+    MSG(FN_GET) = {PROCS | ROLE(GCS_CLIENT), on_gcs},
+    MSG(KV_PUT) = {PROCS | ROLE(GCS_CLIENT), on_gcs},
+    MSG(KV_GET) = {PROCS | ROLE(GCS_CLIENT), on_gcs},
+    MSG(ACTOR_REGISTER) = {PROCS | ROLE(GCS_CLIENT), on_gcs},
+    MSG(ACTOR_UPDATE) = {PROCS | ROLE(GCS_CLIENT), on_gcs},
+    MSG(ACTOR_LOOKUP) = {PROCS | ROLE(GCS_CLIENT), on_gcs},
+    MSG(ACTOR_KILL) = {PROCS | ROLE(GCS_CLIENT), on_gcs},
+};
+
+#undef MSG
+#undef PROCS
+#undef ROLE
+
+bool mt_node_may_send(int role, uint16_t type)
+{
+    if (type >= MT_ARRAY_LEN(routes) || role < 0 || role > 31) return false;
+    return (routes[type].roles >> role) & 1u;
+}
+
+static int dispatch(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m)
+{
+    if (!mt_node_may_send(c->role, type)) return unexpected(c, type);
+    return routes[type].fn(n, c, type, m);
 }
 
 static int on_frame(mt_conn *conn, const mt_frame *f, void *ud)
@@ -645,7 +710,7 @@ static int on_frame(mt_conn *conn, const mt_frame *f, void *ud)
         rc = c->authed ? mt_err(MANTA_EPROTO, "second Hello")
                        : handle_hello(n, c, (const Manta__Hello *)m);
     } else {
-        rc = handle_msg(n, c, f->type, m);
+        rc = dispatch(n, c, f->type, m);
     }
     mt_arena_reset(&arena);
     MT_UNUSED(conn);

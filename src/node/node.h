@@ -155,6 +155,10 @@ int mt_node_run(mt_node *n);
 void mt_node_add_client(mt_node *n, int fd);
 void mt_node_conns_init(mt_node *n);
 void mt_node_conns_free(mt_node *n);
+/* Whether a client that said Hello as `role` (MANTA__ROLE__*) may send
+ * message `type`: the daemon's dispatch table, which closes the connection
+ * of a client that sends anything else. */
+bool mt_node_may_send(int role, uint16_t type);
 
 /* pool.c */
 void mt_pool_init(mt_node *n);
@@ -189,7 +193,8 @@ int mt_cluster_join(mt_node *n);
 void mt_cluster_tick(mt_node *n);
 /* Head: a node's Hello.  0 or an error (close). */
 int mt_cluster_node_hello(mt_node *n, mt_client *c, const Manta__Hello *h);
-/* Messages of node connections; returns 1 if `type` is not one. */
+/* A message of a node connection (ResourceReport, Event): 0, or an error
+ * (close) for a node not in the cluster or another type. */
 int mt_cluster_handle(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m);
 void mt_cluster_client_gone(mt_node *n, mt_client *c);
 /* A worker or driver of this node is gone: tell the rest of the cluster. */
@@ -227,6 +232,8 @@ void mt_node_obj_failed(mt_node *n, const mt_oid *id, int status);
  * that node is gone. */
 int mt_xfer_want(mt_node *n, const mt_oid *id, const mt_nid *from);
 int mt_xfer_free(mt_node *n, const Manta__ObjFree *m);
+/* A message of a node peer (ObjPull, ObjFree): 0, or an error (close) for
+ * another type. */
 int mt_xfer_handle(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessage *m);
 void mt_xfer_client_gone(mt_node *n, mt_client *c);
 void mt_xfer_node_dead(mt_node *n, const mt_nid *nid);

@@ -365,7 +365,7 @@ int mt_xfer_handle(mt_node *n, mt_client *c, uint16_t type, const ProtobufCMessa
         return 0;
     }
     }
-    return 1;
+    return mt_err(MANTA_EPROTO, "unexpected %s from a node peer", mt_wire_name(type));
 }
 
 /* ---------------------------------------------------------------- events */

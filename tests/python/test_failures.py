@@ -592,6 +592,52 @@ def test_a_malformed_message_without_a_reply_is_ignored_with_a_warning(ray_start
     assert ray.get(_ok.remote(), timeout=20) == "ok"
 
 
+ROLE_CLI, ROLE_GCS_CLIENT, ROLE_NODE_PEER = 4, 6, 8
+MSG_WORKER_BLOCKED, MSG_OBJ_GET, MSG_OBJ_GET_REPLY, MSG_EVENT = 14, 23, 24, 30
+MSG_STATUS_REQUEST, MSG_STATUS_REPLY, MSG_SHUTDOWN, MSG_RESOURCE_REPORT = 32, 33, 34, 37
+MSG_KV_GET, MSG_KV_GET_REPLY, MSG_OBJ_PULL = 44, 45, 70
+
+
+def _answered(s, type_, body, reply_type, first=b""):
+    """Send frames `first`, then a request (id 9): its reply, or None if
+    the node closed the connection instead."""
+    s.sendall(first + _frame(type_, _pb((1, 9)) + body))
+    got, reply = _read_frame(s)
+    while got not in (reply_type, None):  # news for every client may come first
+        assert got in (MSG_EVENT, MSG_WARNING), got
+        got, reply = _read_frame(s)
+    return reply
+
+
+def test_each_role_sends_only_its_messages(ray_start):
+    """The daemon takes from a client what its Hello's role may send; any
+    other message closes that connection (after a message the role may
+    send but the node ignores, it stays open), and the node goes on."""
+    kv_get = (MSG_KV_GET, _pb((2, "t"), (3, b"k")), MSG_KV_GET_REPLY)
+    status = (MSG_STATUS_REQUEST, b"", MSG_STATUS_REPLY)
+    obj_get = (MSG_OBJ_GET, _pb((2, OID), (3, 0)), MSG_OBJ_GET_REPLY)
+    allowed = [(ROLE_DRIVER, kv_get), (ROLE_DRIVER, obj_get), (ROLE_DRIVER, status),
+               (ROLE_GCS_CLIENT, kv_get), (ROLE_LESSEE, status), (ROLE_CLI, status)]
+    for role, (type_, body, reply_type) in allowed:
+        with _raw_client(role) as s:
+            assert _answered(s, type_, body, reply_type) is not None, (role, type_)
+    refused = [(ROLE_LESSEE, kv_get), (ROLE_CLI, kv_get), (ROLE_CLI, obj_get),
+               (ROLE_GCS_CLIENT, status), (ROLE_GCS_CLIENT, obj_get), (ROLE_NODE_PEER, status)]
+    for role, (type_, body, reply_type) in refused:
+        with _raw_client(role) as s:
+            assert _answered(s, type_, body, reply_type) is None, (role, type_)
+    # Messages without a reply: what the role may not send closes ...
+    for role, type_ in [(ROLE_LESSEE, MSG_SHUTDOWN), (ROLE_LESSEE, MSG_WORKER_BLOCKED),
+                        (ROLE_DRIVER, MSG_RESOURCE_REPORT), (ROLE_DRIVER, MSG_OBJ_PULL)]:
+        with _raw_client(role) as s:
+            assert _answered(s, *status, first=_frame(type_, b"")) is None, (role, type_)
+    # ... what it may send but is not obeyed from it is ignored.
+    with _raw_client(ROLE_DRIVER) as s:
+        ignored = _frame(MSG_SHUTDOWN, b"") + _frame(MSG_WORKER_BLOCKED, b"")
+        assert _answered(s, *status, first=ignored) is not None
+    assert ray.get(_ok.remote(), timeout=20) == "ok"
+
+
 def test_worker_sockets_survive_malformed_input(ray_start):
     @ray.remote
     class Echo:
