@@ -94,16 +94,22 @@ class Peer:
             if t == mtype:
                 return m
 
-    def recv_one_of(self, *mtypes):
+    def recv_one_of(self, *mtypes, news=None):
         """The next message of one of `mtypes` ({field: last value}), passing
-        over news the node sends every client; None once the peer closed."""
+        over news the node sends every client (only the types in `news`, if
+        given); None once the peer closed."""
         try:
             while True:
                 t, m = self.recv()
                 if t in mtypes:
                     return {k: v[-1] for k, v in m.items()}
+                assert news is None or t in news, f"unexpected message type {t}"
         except ConnectionError:
             return None
+
+    def sendall(self, data):
+        """Raw bytes (several frames, or not a frame at all)."""
+        self.sock.sendall(data)
 
     def _exact(self, n):
         buf = b""

@@ -598,15 +598,11 @@ MSG_STATUS_REQUEST, MSG_STATUS_REPLY, MSG_SHUTDOWN, MSG_RESOURCE_REPORT = 32, 33
 MSG_KV_GET, MSG_KV_GET_REPLY, MSG_OBJ_PULL = 44, 45, 70
 
 
-def _answered(s, type_, body, reply_type, first=b""):
+def _answered(p, type_, body, reply_type, first=b""):
     """Send frames `first`, then a request (id 9): its reply, or None if
     the node closed the connection instead."""
-    s.sendall(first + _frame(type_, _pb((1, 9)) + body))
-    got, reply = _read_frame(s)
-    while got not in (reply_type, None):  # news for every client may come first
-        assert got in (MSG_EVENT, MSG_WARNING), got
-        got, reply = _read_frame(s)
-    return reply
+    p.sendall(first + _frame(type_, _pb((1, 9)) + body))
+    return p.recv_one_of(reply_type, news=(MSG_EVENT, MSG_WARNING))
 
 
 def test_each_role_sends_only_its_messages(ray_start):
