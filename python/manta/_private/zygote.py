@@ -31,7 +31,7 @@ def _pdeathsig():
         pass
 
 
-def _child(ctl, wake_r, wake_w, wid, out_fd, err_fd, worker_main):
+def _child(ctl, wake_r, wake_w, wid, out_fd, err_fd, worker_main, zygote_pid):
     """Runs in the forked child: become a worker."""
     try:
         signal.set_wakeup_fd(-1)
@@ -44,8 +44,10 @@ def _child(ctl, wake_r, wake_w, wid, out_fd, err_fd, worker_main):
         os.close(out_fd)
         os.close(err_fd)
         os.environ["MANTA_WORKER_ID"] = wid
-        # The zygote is our parent: die with it (it dies with the node).
-        os.environ["MANTA_NODE_PID"] = str(os.getppid())
+        # The zygote is our parent: die with it (it dies with the node).  Its
+        # pid comes from before the fork: if it died since, getppid() would
+        # name init, and the worker would outlive it.
+        os.environ["MANTA_NODE_PID"] = str(zygote_pid)
         worker_main.main()
     except BaseException:
         import traceback
@@ -80,6 +82,7 @@ def main():
     signal.signal(signal.SIGCHLD, lambda *a: None)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     children = set()
+    zygote_pid = os.getpid()
     while True:
         try:
             ready, _, _ = select.select([ctl, wake_r], [], [])
@@ -117,7 +120,7 @@ def main():
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            _child(ctl, wake_r, wake_w, wid, fds[0], fds[1], worker_main)
+            _child(ctl, wake_r, wake_w, wid, fds[0], fds[1], worker_main, zygote_pid)
         os.close(fds[0])
         os.close(fds[1])
         children.add(pid)
