@@ -6,9 +6,9 @@
  * reader (the daemon's loop reads them from the socket), so what is covered
  * is what a peer can reach.
  *
- * No process is started and no network is used: uv_spawn, mt_sock_connect
- * and kill are wrapped at link time (-Wl,--wrap).  Spawning fails; a
- * connect to another node gets a socketpair whose far end the script may
+ * The node is tests/support/memnode.c's.  No process is started and no
+ * network is used: uv_spawn, mt_sock_connect and kill are wrapped at link
+ * time (-Wl,--wrap).  Spawning fails; a connect to another node gets a socketpair whose far end the script may
  * write to (a node's replies to our pulls, the head's view); kill aborts,
  * since no step makes a process the daemon may signal.  Workers the script
  * needs are entries made in the pool as if started, which register with a
@@ -17,15 +17,14 @@
  * Input: the script of fuzz_script.h, after one byte that picks the node:
  * even a head, odd a node that joined one (slot 0: its link to the head). */
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "fuzz.h"
 #include "fuzz_script.h"
+#include "memnode.h"
 #include "node.h"
 #include "sock.h"
 
@@ -34,22 +33,6 @@
 static mt_node *cur; /* the node of the input being run (for the wraps) */
 
 /* ---------------------------------------------------------------- wraps */
-
-int __wrap_uv_spawn(uv_loop_t *loop, uv_process_t *p, const uv_process_options_t *o);
-int __wrap_uv_spawn(uv_loop_t *loop, uv_process_t *p, const uv_process_options_t *o)
-{
-    MT_UNUSED(loop), MT_UNUSED(p), MT_UNUSED(o);
-    return UV_EPERM;
-}
-
-int __real_kill(pid_t pid, int sig);
-int __wrap_kill(pid_t pid, int sig);
-int __wrap_kill(pid_t pid, int sig)
-{
-    if (pid == getpid()) return __real_kill(pid, sig);
-    fprintf(stderr, "fuzz_node: the daemon signalled pid %d (signal %d)\n", (int)pid, sig);
-    abort();
-}
 
 /* The node's own Hello/HelloReply exchange when it joins the head is
  * blocking: the reply waits in the socket before the node reads it. */
@@ -86,7 +69,6 @@ int __wrap_mt_sock_connect_start(const char *endpoint, int64_t timeout_ms, int *
 /* ---------------------------------------------------------------- the node */
 
 static char session_dir[256];
-static int listen_pipe[2];
 static uint16_t known[256];
 static size_t nknown;
 
@@ -105,56 +87,11 @@ static void once(void)
     FUZZ_CHECK(nknown > 0);
 }
 
-static void put_res(mt_res_set *s, const char *name, int64_t units)
-{
-    mt_res_put(s, name, units * MT_RES_UNIT);
-}
-
 static void node_new(mt_node *n, uv_loop_t *loop, bool head)
 {
-    memset(n, 0, sizeof *n);
-    uv_loop_init(loop);
-    loop->data = n;
-    n->loop = loop;
-    n->is_head = head;
-    memset(n->node_id.b, head ? FUZZ_HEAD_NID : FUZZ_SELF_NID, sizeof n->node_id.b);
-    mkdir(session_dir, 0700);
-    n->session_dir = mt_strdup(session_dir);
-    n->tcp_fd = n->listen_fd = -1;
-    n->tcp_host = mt_strdup("127.0.0.1");
-    n->sock_path = mt_strdup("/nonexistent/daemon.sock");
-    n->bin_dir = mt_strdup("/nonexistent");
-    n->python = mt_strdup("/nonexistent/python3");
-    n->log_fd = 2;
-    mt_session_set_token(n, "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff");
-    FUZZ_CHECK(mt_store_new(1u << 20, &n->store) == 0);
-    mt_res_set total;
-    mt_res_init(&total);
-    put_res(&total, "CPU", 4);
-    put_res(&total, "GPU", 2);
-    put_res(&total, "memory", 1 << 20);
-    put_res(&total, "object_store_memory", 1 << 20);
-    put_res(&total, "node:127.0.0.1", 1);
-    put_res(&total, "custom", 3);
-    if (head) put_res(&total, "node:__internal_head__", 1);
-    mt_conn_loop_init(&n->cl, loop);
-    mt_pool_init(n);
-    n->sched = mt_lease_sched_new(n, &total);
-    mt_res_free(&total);
-    mt_cluster_init(n);
-    if (head) n->gcs = mt_node_gcs_new(n);
-    mt_node_conns_init(n);
-    uv_timer_init(loop, &n->tick);
-    n->tick.data = n;
-    /* No listener is watched (its gate is never started): the steps hand
-     * clients in themselves, through mt_node_add_client. */
-    FUZZ_CHECK(pipe2(listen_pipe, O_CLOEXEC | O_NONBLOCK) == 0);
-    n->listen_fd = listen_pipe[0];
     cur = n;
-    if (!head) {
-        n->join = mt_strdup("127.0.0.1:7");
-        FUZZ_CHECK(mt_cluster_join(n) == 0);
-    }
+    n->join = head ? NULL : mt_strdup("127.0.0.1:7");
+    FUZZ_CHECK(memnode_new(n, loop, head, head ? FUZZ_HEAD_NID : FUZZ_SELF_NID, session_dir) == 0);
 }
 
 static void pump(mt_node *n)
@@ -165,50 +102,11 @@ static void pump(mt_node *n)
     }
 }
 
-static void close_walk(uv_handle_t *h, void *arg)
-{
-    MT_UNUSED(arg);
-    if (!uv_is_closing(h)) uv_close(h, NULL);
-}
-
 static void node_free(mt_node *n)
 {
     fuzz_close_slots();
     pump(n);
-    mt_node_stop(n, 0);
-    uv_run(n->loop, UV_RUN_NOWAIT);
-    /* The workers this script made (spawning fails, so there are no others). */
-    for (mt_worker *w = n->worker_list, *next; w; w = next) {
-        next = w->next;
-        mt_map_del(&n->workers, w->wid.b);
-        free(w->runtime);
-        free(w->outbuf[0]);
-        free(w->outbuf[1]);
-        mt_res_free(&w->lease.held);
-        free(w);
-    }
-    n->worker_list = NULL;
-    FUZZ_CHECK(n->dead_list == NULL);
-    uv_walk(n->loop, close_walk, NULL);
-    uv_run(n->loop, UV_RUN_DEFAULT);
-    mt_conn_loop_close(&n->cl);
-    uv_run(n->loop, UV_RUN_DEFAULT);
-    FUZZ_CHECK(uv_loop_close(n->loop) == 0);
-    close(listen_pipe[0]);
-    close(listen_pipe[1]);
-    mt_node_conns_free(n);
-    mt_sched_destroy(n->sched);
-    mt_xfer_free_all(n);
-    mt_cluster_free(n);
-    mt_gcs_destroy(n->gcs);
-    mt_store_destroy(n->store);
-    mt_map_free(&n->workers);
-    free(n->session_dir);
-    free(n->tcp_host);
-    free(n->sock_path);
-    free(n->bin_dir);
-    free(n->python);
-    free(n->join);
+    memnode_free(n);
     cur = NULL;
 }
 
@@ -287,15 +185,6 @@ static void step_connect(mt_node *n, uint8_t role_b, uint8_t arg, bool hello)
     fuzz_write_msg(fuzz_slots[fuzz_nslots - 1], MANTA__MSG_TYPE__MSG_HELLO, &h.base);
 }
 
-static void step_tick(mt_node *n)
-{
-    if (n->stopping) return;
-    mt_sched_dispatch(n->sched);
-    if (n->gcs) mt_gcs_tick(n->gcs);
-    mt_cluster_tick(n);
-    mt_xfer_tick(n);
-}
-
 FUZZ_EXPORT int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     once();
@@ -325,7 +214,7 @@ FUZZ_EXPORT int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_step_hangup(&in, 0);
             break;
         case FUZZ_STEP_TICK:
-            step_tick(&node);
+            memnode_tick(&node);
             break;
         }
         pump(&node);
