@@ -235,6 +235,7 @@ int mt_sock_send_fd(int sock, const void *buf, size_t len, int fd)
         char b[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } u;
+    memset(&u, 0, sizeof u); /* the padding after the descriptor goes out too */
     struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
     if (fd >= 0) {
         mh.msg_control = u.b;
