@@ -185,6 +185,15 @@ double mt_wall_s(void)
 
 /* ---------------------------------------------------------------- misc */
 
+bool mt_token_eq(const char *token, const uint8_t *data, size_t len)
+{
+    size_t want = strlen(token);
+    if (len != want) return false;
+    unsigned diff = 0;
+    for (size_t i = 0; i < want; i++) diff |= (unsigned)(data[i] ^ (uint8_t)token[i]);
+    return diff == 0;
+}
+
 void mt_random_bytes(void *buf, size_t n)
 {
     uint8_t *p = buf;

@@ -69,6 +69,9 @@ double mt_wall_s(void);    /* wall clock seconds since the epoch */
 /* memcpy for large copies into shared memory (see copy.c). */
 void mt_copy(void *dst, const void *src, size_t n);
 void mt_random_bytes(void *buf, size_t n);
+/* Whether `len` bytes at `data` (from a peer) are the cluster token `token`,
+ * compared in time that does not depend on where they differ. */
+bool mt_token_eq(const char *token, const uint8_t *data, size_t len);
 /* Hex encode n bytes into out (2n+1 bytes). Returns out. */
 char *mt_hex(const void *bytes, size_t n, char *out);
 /* Hex decode; returns 0 or -1 on bad input. */

@@ -315,8 +315,7 @@ static int peer_hello(mt_core *c, mt_conn *conn, const mt_frame *f)
     if (rc) return rc;
     const Manta__Hello *h = (const Manta__Hello *)m;
     if (h->version != MT_WIRE_VERSION) rc = mt_err(MANTA_EVERSION, "peer protocol mismatch");
-    else if (!conn->is_unix && (h->token.len != strlen(c->token) ||
-                                memcmp(h->token.data, c->token, h->token.len)))
+    else if (!conn->is_unix && !mt_token_eq(c->token, h->token.data, h->token.len))
         rc = mt_err(MANTA_EAUTH, "a TCP peer with a wrong cluster token");
     else if (!conn->tag) conn->tag = do_loop_peer_from_proto(c, h->address);
     if (!rc && !conn->tag) rc = mt_err(MANTA_EPROTO, "peer Hello without an address");

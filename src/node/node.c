@@ -457,18 +457,9 @@ static int hello_reply(mt_node *n, mt_client *c, int status, const char *error, 
     return rc;
 }
 
-static bool token_ok(mt_node *n, const ProtobufCBinaryData *t)
-{
-    size_t want = strlen(n->token);
-    if (t->len != want) return false;
-    unsigned diff = 0;
-    for (size_t i = 0; i < want; i++) diff |= (unsigned)(t->data[i] ^ (uint8_t)n->token[i]);
-    return diff == 0;
-}
-
 static int handle_hello(mt_node *n, mt_client *c, const Manta__Hello *h)
 {
-    if (!c->conn->is_unix && !token_ok(n, &h->token))
+    if (!c->conn->is_unix && !mt_token_eq(n->token, h->token.data, h->token.len))
         return mt_err(MANTA_EAUTH, "wrong cluster token");
     if (h->version != MT_WIRE_VERSION) {
         hello_reply(n, c, MANTA_EVERSION, "protocol version mismatch", -1);

@@ -870,6 +870,18 @@ END_TEST
 
 /* ---------------------------------------------------------------- main */
 
+START_TEST(test_token_eq)
+{
+    const char *tok = "0123456789abcdef";
+    ck_assert(mt_token_eq(tok, (const uint8_t *)"0123456789abcdef", 16));
+    ck_assert(!mt_token_eq(tok, (const uint8_t *)"0123456789abcdee", 16)); /* last byte */
+    ck_assert(!mt_token_eq(tok, (const uint8_t *)"1123456789abcdef", 16)); /* first byte */
+    ck_assert(!mt_token_eq(tok, (const uint8_t *)"0123456789abcde", 15));  /* a prefix */
+    ck_assert(!mt_token_eq(tok, (const uint8_t *)"0123456789abcdef0", 17));
+    ck_assert(!mt_token_eq(tok, (const uint8_t *)"", 0));
+}
+END_TEST
+
 static Suite *common_suite(void)
 {
     Suite *s = suite_create("common");
@@ -895,6 +907,7 @@ static Suite *common_suite(void)
     tcase_add_test(tc, test_hex);
     tcase_add_test(tc, test_ids);
     tcase_add_test(tc, test_alloc_helpers);
+    tcase_add_test(tc, test_token_eq);
     tcase_add_test_raise_signal(tc, test_assert_aborts, SIGABRT);
     suite_add_tcase(s, tc);
 
