@@ -81,14 +81,6 @@ int __wrap_mt_sock_connect(const char *endpoint, double timeout_s, int *fd)
     return 0;
 }
 
-/* Connections started from the loop (to other nodes and processes) take
- * the same path: no connect ever leaves this process. */
-int __wrap_mt_sock_connect_start(const char *endpoint, int64_t timeout_ms, int *fd);
-int __wrap_mt_sock_connect_start(const char *endpoint, int64_t timeout_ms, int *fd)
-{
-    return __wrap_mt_sock_connect(endpoint, (double)timeout_ms / 1000.0, fd);
-}
-
 /* A process of the cluster leaves with _exit where its role says so (a
  * worker whose node is gone, a forced cancel); the script avoids those
  * cases, so one that happens is reported, not silently ended. */

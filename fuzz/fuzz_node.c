@@ -58,14 +58,6 @@ int __wrap_mt_sock_connect(const char *endpoint, double timeout_s, int *fd)
     return 0;
 }
 
-/* Connections started from the loop (to other nodes and processes) take
- * the same path: no connect ever leaves this process. */
-int __wrap_mt_sock_connect_start(const char *endpoint, int64_t timeout_ms, int *fd);
-int __wrap_mt_sock_connect_start(const char *endpoint, int64_t timeout_ms, int *fd)
-{
-    return __wrap_mt_sock_connect(endpoint, (double)timeout_ms / 1000.0, fd);
-}
-
 /* ---------------------------------------------------------------- the node */
 
 static char session_dir[256];

@@ -48,6 +48,16 @@ static size_t take_bytes(fuzz_input *in, size_t want, const uint8_t **out)
     return k;
 }
 
+/* Both handler targets wrap mt_sock_connect (each answers as its script's
+ * peer); connections started from the loop, to other nodes and processes,
+ * take the same path, so no connect ever leaves this process. */
+int __wrap_mt_sock_connect(const char *endpoint, double timeout_s, int *fd);
+int __wrap_mt_sock_connect_start(const char *endpoint, int64_t timeout_ms, int *fd);
+int __wrap_mt_sock_connect_start(const char *endpoint, int64_t timeout_ms, int *fd)
+{
+    return __wrap_mt_sock_connect(endpoint, (double)timeout_ms / 1000.0, fd);
+}
+
 int fuzz_pair(int *near, int *far)
 {
     int sv[2];
